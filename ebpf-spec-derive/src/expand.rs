@@ -1,0 +1,227 @@
+//! Code generation for a valid input.
+//!
+//! Every path in the output is absolute (`::core::...`, `#krate::...`), so the
+//! impl compiles under `#![no_implicit_prelude]` and next to user items named
+//! like ours. Calls that need a field type to implement `DeepCopy` (or
+//! `Default`) are written `<FieldType as DeepCopy>::deep_copy(..)`, so a missing
+//! impl is reported once, on the field's type as the user wrote it.
+//!
+//! The impl is `#[allow(deprecated)]`, as the built-in derives are: copying a
+//! deprecated field (or a field of a deprecated type) is not a new use of it;
+//! the definition already warns where the user wrote it.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::Path;
+use syn::spanned::Spanned;
+
+use crate::ast::{Data, Field, Input, Style, Variant};
+use crate::bound;
+
+/// The `impl DeepCopy` for `input`.
+pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
+    let krate = input.krate();
+    let generics = bound::with_bounds(input, &krate);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let ident = input.ident;
+    let name = input.name();
+
+    let (copy_body, walk_body, walks) = match &input.data {
+        Data::Struct(style, fields) => struct_bodies(&krate, &name, *style, fields),
+        Data::Enum(variants) => enum_bodies(&krate, &name, variants),
+        // Rejected by validation; never expanded.
+        Data::Union(_) => (quote!(::core::unimplemented!()), TokenStream::new(), false),
+    };
+    let walker = walker_ident(walks);
+
+    quote! {
+        #[automatically_derived]
+        #[allow(deprecated)]
+        impl #impl_generics #krate::DeepCopy for #ident #ty_generics #where_clause {
+            fn deep_copy(&self) -> Self {
+                #copy_body
+            }
+
+            fn walk_buffers(&self, #walker: &mut #krate::deep_copy::Walker) {
+                #walk_body
+            }
+        }
+    }
+}
+
+/// `__walker` where the walk uses it, `_walker` where there is nothing to walk
+/// (so no unused-variable warning).
+///
+/// Local names of the generated code (this one and the `__self_N` bindings)
+/// are `mixed_site`, so they never meet a user's local variable. Items are
+/// still visible to them (a unit struct named `__walker` would turn the
+/// parameter into a pattern, as with the built-in derives' `__self_0`), hence
+/// the unlikely names.
+fn walker_ident(used: bool) -> Ident {
+    let name = if used { "__walker" } else { "_walker" };
+    Ident::new(name, Span::mixed_site())
+}
+
+/// `(deep_copy body, walk_buffers body, whether the walk uses the walker)`.
+fn struct_bodies(
+    krate: &Path,
+    name: &str,
+    style: Style,
+    fields: &[Field<'_>],
+) -> (TokenStream, TokenStream, bool) {
+    let walker = walker_ident(true);
+    let copies = fields.iter().map(|field| {
+        let member = &field.member;
+        copy_expr(krate, field, &quote!(&self.#member))
+    });
+    let copy = construct(&quote!(Self), style, fields, copies);
+
+    let walks: Vec<TokenStream> = fields
+        .iter()
+        .filter(|field| field.is_walked())
+        .map(|field| {
+            let member = &field.member;
+            let field_name = field.name();
+            let walk = walk_expr(krate, field, &quote!(&self.#member), &walker);
+            quote! {
+                #walker.push_field(#name, #field_name);
+                #walk;
+                #walker.pop();
+            }
+        })
+        .collect();
+    let used = !walks.is_empty();
+    (copy, quote!(#(#walks)*), used)
+}
+
+fn enum_bodies(
+    krate: &Path,
+    name: &str,
+    variants: &[Variant<'_>],
+) -> (TokenStream, TokenStream, bool) {
+    if variants.is_empty() {
+        return (quote!(match *self {}), quote!(match *self {}), false);
+    }
+    let walker = walker_ident(true);
+    let mut copy_arms = Vec::new();
+    let mut walk_arms = Vec::new();
+    let mut used = false;
+    for variant in variants {
+        let variant_ident = variant.ident;
+        let bindings: Vec<Ident> = (0..variant.fields.len())
+            .map(|i| format_ident!("__self_{}", i, span = Span::mixed_site()))
+            .collect();
+        let pattern = bind_pattern(variant, &bindings);
+
+        let copies = variant
+            .fields
+            .iter()
+            .zip(&bindings)
+            .map(|(field, binding)| copy_expr(krate, field, &quote!(#binding)));
+        let copy = construct(
+            &quote!(Self::#variant_ident),
+            variant.style,
+            &variant.fields,
+            copies,
+        );
+        copy_arms.push(quote!(#pattern => #copy,));
+
+        let container = format!("{name}::{}", variant.name());
+        let walks: Vec<TokenStream> = variant
+            .fields
+            .iter()
+            .zip(&bindings)
+            .filter(|(field, _)| field.is_walked())
+            .map(|(field, binding)| {
+                let field_name = field.name();
+                let walk = walk_expr(krate, field, &quote!(#binding), &walker);
+                quote! {
+                    #walker.push_field(#container, #field_name);
+                    #walk;
+                    #walker.pop();
+                }
+            })
+            .collect();
+        if walks.is_empty() {
+            walk_arms.push(quote!(Self::#variant_ident { .. } => {}));
+        } else {
+            used = true;
+            let variant_name = variant.name();
+            walk_arms.push(quote! {
+                #pattern => {
+                    #walker.push_variant(#name, #variant_name);
+                    #(#walks)*
+                    #walker.pop();
+                }
+            });
+        }
+    }
+    let walk = if used {
+        quote!(match self { #(#walk_arms)* })
+    } else {
+        TokenStream::new()
+    };
+    (quote!(match self { #(#copy_arms)* }), walk, used)
+}
+
+/// `Self::V { a: __self_0, b: _ }`, `Self::V(__self_0, _)` or `Self::V`;
+/// skipped fields are not bound.
+fn bind_pattern(variant: &Variant<'_>, bindings: &[Ident]) -> TokenStream {
+    let ident = variant.ident;
+    let parts = variant.fields.iter().zip(bindings).map(|(field, binding)| {
+        let member = &field.member;
+        let bind = if field.is_walked() {
+            quote!(#binding)
+        } else {
+            quote!(_)
+        };
+        match variant.style {
+            Style::Named => quote!(#member: #bind),
+            Style::Tuple | Style::Unit => bind,
+        }
+    });
+    match variant.style {
+        Style::Named => quote!(Self::#ident { #(#parts),* }),
+        Style::Tuple => quote!(Self::#ident(#(#parts),*)),
+        Style::Unit => quote!(Self::#ident),
+    }
+}
+
+/// The constructor `path { a: .., b: .. }`, `path(.., ..)` or `path`.
+fn construct(
+    path: &TokenStream,
+    style: Style,
+    fields: &[Field<'_>],
+    values: impl Iterator<Item = TokenStream>,
+) -> TokenStream {
+    match style {
+        Style::Named => {
+            let members = fields.iter().map(|field| &field.member);
+            quote!(#path { #(#members: #values),* })
+        }
+        Style::Tuple => quote!(#path(#(#values),*)),
+        Style::Unit => quote!(#path),
+    }
+}
+
+/// The copy of one field, given an expression of type `&FieldType`.
+fn copy_expr(krate: &Path, field: &Field<'_>, value: &TokenStream) -> TokenStream {
+    let ty = field.ty;
+    if field.attrs.skip.is_some() {
+        quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
+    } else if let Some(with) = &field.attrs.with {
+        quote_spanned!(with.span()=> #with::deep_copy(#value))
+    } else {
+        quote_spanned!(ty.span()=> <#ty as #krate::DeepCopy>::deep_copy(#value))
+    }
+}
+
+/// The walk of one (walked) field, given an expression of type `&FieldType`.
+fn walk_expr(krate: &Path, field: &Field<'_>, value: &TokenStream, walker: &Ident) -> TokenStream {
+    if let Some(with) = &field.attrs.with {
+        quote_spanned!(with.span()=> #with::walk_buffers(#value, #walker))
+    } else {
+        let ty = field.ty;
+        quote_spanned!(ty.span()=> <#ty as #krate::DeepCopy>::walk_buffers(#value, #walker))
+    }
+}

@@ -1,0 +1,318 @@
+//! The proof helper: is a copy equal to its original, and disjoint from it?
+
+use super::{BufferRange, DeepCopy, PathSegment, Walker};
+use std::fmt;
+
+/// Every heap buffer `value` owns, as reported by its [`DeepCopy::walk_buffers`].
+///
+/// ```
+/// use ebpf_spec::deep_copy::buffers;
+/// let v = vec![String::from("a"), String::new()];
+/// // The Vec's own buffer and the non-empty String's buffer; empty buffers are skipped.
+/// assert_eq!(buffers(&v).len(), 2);
+/// ```
+pub fn buffers<T: DeepCopy>(value: &T) -> Vec<BufferRange> {
+    let mut walker = Walker::new();
+    value.walk_buffers(&mut walker);
+    walker.into_buffers()
+}
+
+/// Two buffers, one owned by each side, that share bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    /// The buffer as the original (first argument) owns it.
+    pub original: BufferRange,
+    /// The buffer as the copy (second argument) owns it.
+    pub copy: BufferRange,
+    /// How many bytes the two ranges have in common.
+    pub shared_bytes: usize,
+}
+
+/// The outcome of [`check_deep_copy`] or [`check_disjoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The checked type, as `std::any::type_name` spells it.
+    pub type_name: &'static str,
+    /// Whether the copy equals the original; `None` when not checked.
+    pub equal: Option<bool>,
+    /// How many non-empty buffers the original owns.
+    pub original_buffers: usize,
+    /// How many non-empty buffers the copy owns.
+    pub copy_buffers: usize,
+    /// Every pair of buffers that share bytes.
+    pub overlaps: Vec<Overlap>,
+}
+
+impl Report {
+    /// True when the copy is equal (if checked) and shares no byte with the original.
+    pub fn is_ok(&self) -> bool {
+        self.equal != Some(false) && self.overlaps.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let root = short_type_name(self.type_name);
+        if self.is_ok() {
+            return write!(
+                f,
+                "deep copy of `{root}` is sound: {} and {} buffers, none shared{}",
+                self.original_buffers,
+                self.copy_buffers,
+                if self.equal == Some(true) {
+                    ", values equal"
+                } else {
+                    ""
+                },
+            );
+        }
+        write!(f, "deep copy of `{root}` is not sound:")?;
+        if self.equal == Some(false) {
+            write!(f, "\n  - the copy is not equal to the original")?;
+        }
+        if !self.overlaps.is_empty() {
+            write!(
+                f,
+                "\n  - {} buffer(s) of the copy share memory with the original:",
+                self.overlaps.len()
+            )?;
+        }
+        for o in &self.overlaps {
+            write!(
+                f,
+                "\n    * `{}` ({}{}) shares {} byte(s) with the original's `{}`: \
+                 copy {:#x}+{}, original {:#x}+{}",
+                o.copy.display_path(&root),
+                short_type_name(o.copy.owner),
+                field_note(&o.copy.path),
+                o.shared_bytes,
+                o.original.display_path(&root),
+                o.copy.start,
+                o.copy.len,
+                o.original.start,
+                o.original.len,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn field_note(path: &[PathSegment]) -> String {
+    path.iter()
+        .rev()
+        .find_map(|seg| match seg {
+            PathSegment::Field { container, field } => {
+                Some(format!(", field `{field}` of `{container}`"))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Shortens `alloc::sync::Arc<alloc::vec::Vec<u8>>` to `Arc<Vec<u8>>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let last = word.rsplit("::").next().unwrap_or("");
+        out.push_str(last);
+        word.clear();
+    };
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Every pair (a, b) with a from `original` and b from `copy` that share bytes.
+/// A sweep over both sides sorted by start address: O((n + m) log(n + m) + k).
+fn overlaps(original: &[BufferRange], copy: &[BufferRange]) -> Vec<Overlap> {
+    // Empty ranges own no byte: they never overlap anything.
+    let mut events: Vec<(usize, bool, usize)> = original
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r, false, i))
+        .chain(copy.iter().enumerate().map(|(i, r)| (r, true, i)))
+        .filter(|(r, _, _)| r.len > 0)
+        .map(|(r, is_copy, i)| (r.start, is_copy, i))
+        .collect();
+    events.sort_unstable();
+    let range = |is_copy: bool, i: usize| if is_copy { &copy[i] } else { &original[i] };
+
+    let mut active: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    let mut found = Vec::new();
+    for (start, is_copy, i) in events {
+        let other = usize::from(!is_copy);
+        active[other].retain(|&j| range(!is_copy, j).end() > start);
+        for &j in &active[other] {
+            let (o, c) = if is_copy {
+                (&original[j], &copy[i])
+            } else {
+                (&original[i], &copy[j])
+            };
+            found.push(Overlap {
+                original: o.clone(),
+                copy: c.clone(),
+                shared_bytes: o.end().min(c.end()) - o.start.max(c.start),
+            });
+        }
+        active[usize::from(is_copy)].push(i);
+    }
+    found
+}
+
+fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
+    let a = buffers(original);
+    let b = buffers(copy);
+    Report {
+        type_name: std::any::type_name::<T>(),
+        equal,
+        original_buffers: a.len(),
+        copy_buffers: b.len(),
+        overlaps: overlaps(&a, &b),
+    }
+}
+
+/// Checks that `copy` equals `original` and that no heap byte of one lies in a
+/// buffer of the other. Ranges are compared, not pointers: a sub-slice of a shared
+/// buffer (a `Bytes` slice, say) sits at an offset and is still caught. Empty
+/// buffers are ignored.
+///
+/// ```
+/// use ebpf_spec::deep_copy::check_deep_copy;
+/// use std::sync::Arc;
+///
+/// let original = Arc::new(vec![1u8, 2, 3]);
+/// assert!(check_deep_copy(&original, &ebpf_spec::DeepCopy::deep_copy(&original)).is_ok());
+///
+/// let shallow = Arc::clone(&original);
+/// let report = check_deep_copy(&original, &shallow);
+/// assert!(!report.is_ok());
+/// println!("{report}");
+/// ```
+pub fn check_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) -> Report {
+    report(original, copy, Some(original == copy))
+}
+
+/// Like [`check_deep_copy`] without the equality check, for types that have no
+/// `PartialEq` (a struct holding a `Mutex`, say).
+pub fn check_disjoint<T: DeepCopy>(a: &T, b: &T) -> Report {
+    report(a, b, None)
+}
+
+/// Asserts that `copy` is a sound deep copy of `original`: equal, and sharing no
+/// byte of heap memory with it.
+///
+/// # Panics
+/// With a message naming every shared buffer (its path from the root value, the
+/// owning type and field, and the addresses), or saying the values differ.
+///
+/// ```should_panic
+/// use ebpf_spec::deep_copy::assert_deep_copy;
+/// use std::sync::Arc;
+///
+/// #[derive(ebpf_spec::DeepCopy, PartialEq, Clone)]
+/// struct Spec { extra: Arc<Vec<u8>> }
+///
+/// let spec = Spec { extra: Arc::new(vec![0; 16]) };
+/// assert_deep_copy(&spec, &spec.clone()); // Clone bumps the count: panics
+/// ```
+#[track_caller]
+pub fn assert_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) {
+    let report = check_deep_copy(original, copy);
+    if !report.is_ok() {
+        panic!("{report}");
+    }
+}
+
+/// Asserts that `a` and `b` share no byte of heap memory (no equality check).
+///
+/// # Panics
+/// With a message naming every shared buffer.
+#[track_caller]
+pub fn assert_disjoint<T: DeepCopy>(a: &T, b: &T) {
+    let report = check_disjoint(a, b);
+    if !report.is_ok() {
+        panic!("{report}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: usize, len: usize) -> BufferRange {
+        BufferRange {
+            start,
+            len,
+            owner: "t",
+            path: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sweep_finds_exactly_the_overlapping_pairs() {
+        let a = [r(0, 10), r(100, 5), r(200, 50)];
+        let b = [r(10, 5), r(104, 1), r(150, 60), r(260, 1)];
+        let found = overlaps(&a, &b);
+        let pairs: Vec<_> = found
+            .iter()
+            .map(|o| (o.original.start, o.copy.start, o.shared_bytes))
+            .collect();
+        assert_eq!(pairs, vec![(100, 104, 1), (200, 150, 10)]);
+    }
+
+    #[test]
+    fn sweep_matches_brute_force() {
+        // Deterministic pseudo-random ranges, checked against the O(n*m) answer.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let a: Vec<_> = (0..20)
+                .map(|_| r((next() % 500) as usize, (next() % 40) as usize))
+                .collect();
+            let b: Vec<_> = (0..20)
+                .map(|_| r((next() % 500) as usize, (next() % 40) as usize))
+                .collect();
+            let mut fast: Vec<_> = overlaps(&a, &b)
+                .iter()
+                .map(|o| (o.original.start, o.original.len, o.copy.start, o.copy.len))
+                .collect();
+            let mut slow: Vec<_> = a
+                .iter()
+                .flat_map(|x| {
+                    b.iter()
+                        .filter(|y| x.overlaps(y))
+                        .map(move |y| (x.start, x.len, y.start, y.len))
+                })
+                .collect();
+            fast.sort_unstable();
+            slow.sort_unstable();
+            assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(
+            short_type_name("alloc::sync::Arc<alloc::vec::Vec<u8>>"),
+            "Arc<Vec<u8>>"
+        );
+        assert_eq!(
+            short_type_name("(u8, alloc::string::String)"),
+            "(u8, String)"
+        );
+        assert_eq!(short_type_name("[u8]"), "[u8]");
+    }
+}

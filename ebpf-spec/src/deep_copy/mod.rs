@@ -1,0 +1,137 @@
+//! Deep copies that provably share nothing with their original.
+//!
+//! [`DeepCopy`] is the trait every spec type implements, usually through
+//! `#[derive(DeepCopy)]`. A deep copy is equal to its original and owns no
+//! allocation, reference count, lock, cell or cursor in common with it, so copies
+//! can be handed to different threads and mutated or consumed independently.
+//!
+//! The same derive generates a *buffer walk*: [`DeepCopy::walk_buffers`] reports
+//! every heap buffer a value owns as a byte range. [`assert_deep_copy`] uses it to
+//! prove, at run time, that no byte of a copy lives in its original's memory.
+//!
+//! # Why
+//! In the Go library cilium/ebpf, `CollectionSpec.Copy` forgot to copy one field, a
+//! byte reader with a read position. Every copy shared it, and concurrent map
+//! creation from copies raced on the position. A hand-written copy method goes stale
+//! the day someone adds a field; a derived one cannot, because every field type must
+//! itself implement `DeepCopy`, which the compiler checks.
+//!
+//! # Example
+//! ```
+//! use ebpf_spec::DeepCopy;
+//! use ebpf_spec::deep_copy::assert_deep_copy;
+//! use std::sync::Arc;
+//!
+//! #[derive(DeepCopy, Debug, PartialEq)]
+//! struct Config {
+//!     name: String,
+//!     extra: Arc<[u8]>,
+//!     ports: Vec<u16>,
+//! }
+//!
+//! let original = Config { name: "xdp".into(), extra: Arc::from(&[1u8, 2, 3][..]), ports: vec![80] };
+//! let copy = original.deep_copy();
+//! assert_eq!(copy, original);
+//! // `Arc<[u8]>` got a new allocation: the copy shares no byte with the original.
+//! assert!(!Arc::ptr_eq(&copy.extra, &original.extra));
+//! assert_deep_copy(&original, &copy);
+//! ```
+
+mod check;
+mod impls;
+mod walk;
+
+pub use check::{
+    Overlap, Report, assert_deep_copy, assert_disjoint, buffers, check_deep_copy, check_disjoint,
+};
+pub use walk::{BufferRange, PathSegment, Walker};
+
+/// A value that can be copied deeply: the copy shares no memory with the original.
+///
+/// # Contract
+/// For every value `v`, `v.deep_copy()`:
+/// - is equal to `v` (where the type has a notion of equality);
+/// - owns no heap allocation, reference count, lock, cell or cursor in common with
+///   `v`: an `Arc<T>` is copied into a *new* allocation (never a count bump), a
+///   `Cow` always becomes `Owned`, a `Mutex` or `RefCell` becomes a new lock or cell
+///   over a copied value, a `Cursor` gets its own buffer at the same position.
+///
+/// [`walk_buffers`](DeepCopy::walk_buffers) must report, through the [`Walker`],
+/// every heap buffer the value owns (directly or through its fields) as a byte
+/// range. [`assert_deep_copy`] relies on it to check the contract.
+///
+/// # Implementing
+/// Derive it: `#[derive(DeepCopy)]` copies and walks every field, and requires
+/// every field type to implement `DeepCopy` (the compiler checks it, so a field
+/// added later cannot be forgotten). There is deliberately no blanket impl over
+/// `Clone`: `Clone` on `Arc`, `Rc` or `bytes::Bytes` shares memory.
+///
+/// References, raw pointers, `Weak` and file descriptors have no impl: they refer to
+/// memory or kernel objects the copy would share.
+///
+/// Hand-written impls must copy every owned buffer and report every owned buffer in
+/// `walk_buffers`:
+/// ```
+/// use ebpf_spec::DeepCopy;
+/// use ebpf_spec::deep_copy::Walker;
+///
+/// struct Blob(Vec<u8>);
+///
+/// impl DeepCopy for Blob {
+///     fn deep_copy(&self) -> Self {
+///         Blob(self.0.deep_copy())
+///     }
+///     fn walk_buffers(&self, walker: &mut Walker) {
+///         walker.push_field("Blob", "0");
+///         self.0.walk_buffers(walker);
+///         walker.pop();
+///     }
+/// }
+/// # let b = Blob(vec![1, 2]);
+/// # ebpf_spec::deep_copy::assert_disjoint(&b, &b.deep_copy());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be deep-copied: it does not implement `DeepCopy`",
+    label = "`{Self}` does not implement `DeepCopy`",
+    note = "references and raw pointers point at memory a copy would share: own the data \
+            (`Vec<T>`, `String`, `Box<T>`) or use `Cow<'_, T>`, which deep_copy turns into `Owned`",
+    note = "`Weak` and file descriptors refer to shared allocations or kernel objects: keep \
+            them out of specs and create them from the spec instead",
+    note = "for your own types, add `#[derive(DeepCopy)]`; for a foreign field type, use \
+            `#[deep_copy(with = module)]` or `#[deep_copy(skip)]` on the field"
+)]
+pub trait DeepCopy: Sized {
+    /// Returns a copy equal to `self` that shares no memory with it.
+    fn deep_copy(&self) -> Self;
+
+    /// Reports every heap buffer `self` owns, directly or through its fields, to
+    /// `walker` as a byte range.
+    ///
+    /// Inline data (integers, arrays, the fields of a struct) is not reported: it
+    /// lives inside whatever owns `self`. Buffers of length zero may be reported or
+    /// not; they are ignored by the checks.
+    fn walk_buffers(&self, walker: &mut Walker);
+
+    /// Deep-copies a slice of values into a new `Vec`.
+    ///
+    /// The default copies element by element. Types without heap data override
+    /// it with a bulk copy (a `memcpy`), which is how `Vec<u8>::deep_copy` runs at
+    /// the speed of `Clone`. Overrides must still produce deep copies.
+    #[inline]
+    fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
+        src.iter().map(Self::deep_copy).collect()
+    }
+
+    /// Walks the buffers of every element of a slice, reporting each element's
+    /// index in the path.
+    ///
+    /// Types without heap data override it with a no-op.
+    #[inline]
+    fn walk_slice(src: &[Self], walker: &mut Walker) {
+        for (i, item) in src.iter().enumerate() {
+            walker.push_index(i);
+            item.walk_buffers(walker);
+            walker.pop();
+        }
+    }
+}

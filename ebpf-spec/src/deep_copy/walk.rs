@@ -1,0 +1,144 @@
+//! The buffer walk: collecting the heap byte ranges a value owns.
+
+use std::fmt;
+
+/// One step of the path from the walked value to a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PathSegment {
+    /// A field of a struct or of an enum variant: `container` is the type (or
+    /// `Enum::Variant`) declaring it, `field` its name or tuple index.
+    Field {
+        /// The type declaring the field, as written in its source.
+        container: &'static str,
+        /// The field's name, or its index for tuple fields.
+        field: &'static str,
+    },
+    /// The variant an enum value holds.
+    Variant {
+        /// The enum type, as written in its source.
+        container: &'static str,
+        /// The variant's name.
+        variant: &'static str,
+    },
+    /// The n-th element of a sequence or collection (in iteration order).
+    Index(usize),
+}
+
+/// A heap buffer owned by a walked value, as a byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferRange {
+    /// Address of the first byte.
+    pub start: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// The type owning the buffer, e.g. `alloc::vec::Vec<u8>`.
+    pub owner: &'static str,
+    /// Path from the walked value to the owner.
+    pub path: Vec<PathSegment>,
+}
+
+impl BufferRange {
+    /// One past the last byte.
+    pub fn end(&self) -> usize {
+        self.start.saturating_add(self.len)
+    }
+
+    /// Whether the two ranges share at least one byte.
+    pub fn overlaps(&self, other: &BufferRange) -> bool {
+        self.len > 0 && other.len > 0 && self.start < other.end() && other.start < self.end()
+    }
+
+    /// The path rendered like Rust syntax, starting with `root`
+    /// (e.g. `CollectionSpec.maps[3].extra`).
+    pub fn display_path(&self, root: &str) -> String {
+        render_path(root, &self.path)
+    }
+}
+
+fn render_path(root: &str, path: &[PathSegment]) -> String {
+    use fmt::Write;
+    let mut out = String::from(root);
+    for seg in path {
+        // Writing to a String cannot fail.
+        let _ = match seg {
+            PathSegment::Field { field, .. } => write!(out, ".{field}"),
+            PathSegment::Variant { variant, .. } => write!(out, "::{variant}"),
+            PathSegment::Index(i) => write!(out, "[{i}]"),
+        };
+    }
+    out
+}
+
+/// Collects the heap buffers a value owns, with the path that leads to each.
+///
+/// [`DeepCopy::walk_buffers`](super::DeepCopy::walk_buffers) implementations call
+/// [`buffer`](Walker::buffer) (or [`raw`](Walker::raw)) for each heap buffer they own
+/// and bracket the walk of a field with [`push_field`](Walker::push_field) /
+/// [`pop`](Walker::pop) so reports can name where a buffer sits.
+#[derive(Debug, Default)]
+pub struct Walker {
+    path: Vec<PathSegment>,
+    buffers: Vec<BufferRange>,
+}
+
+impl Walker {
+    /// A walker with no buffers recorded.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the memory `value` occupies (`size_of_val(value)` bytes at its
+    /// address) as a heap buffer owned by `owner` (usually a `type_name`).
+    ///
+    /// Pass a reference to the heap data itself, e.g. `vec.as_slice()` or
+    /// `&**boxed`, not to the handle that points at it.
+    pub fn buffer<T: ?Sized>(&mut self, value: &T, owner: &'static str) {
+        let start = (value as *const T).cast::<u8>() as usize;
+        self.raw(start, std::mem::size_of_val(value), owner);
+    }
+
+    /// Records `len` bytes at address `start` as a heap buffer owned by `owner`.
+    ///
+    /// Empty buffers are ignored.
+    pub fn raw(&mut self, start: usize, len: usize, owner: &'static str) {
+        if len == 0 {
+            return;
+        }
+        self.buffers.push(BufferRange {
+            start,
+            len,
+            owner,
+            path: self.path.clone(),
+        });
+    }
+
+    /// Enters field `field` of type `container`.
+    pub fn push_field(&mut self, container: &'static str, field: &'static str) {
+        self.path.push(PathSegment::Field { container, field });
+    }
+
+    /// Enters variant `variant` of enum `container`.
+    pub fn push_variant(&mut self, container: &'static str, variant: &'static str) {
+        self.path.push(PathSegment::Variant { container, variant });
+    }
+
+    /// Enters the `index`-th element of a sequence.
+    pub fn push_index(&mut self, index: usize) {
+        self.path.push(PathSegment::Index(index));
+    }
+
+    /// Leaves the innermost field, variant or index.
+    pub fn pop(&mut self) {
+        self.path.pop();
+    }
+
+    /// The buffers recorded so far.
+    pub fn buffers(&self) -> &[BufferRange] {
+        &self.buffers
+    }
+
+    /// Consumes the walker, returning the recorded buffers.
+    pub fn into_buffers(self) -> Vec<BufferRange> {
+        self.buffers
+    }
+}

@@ -1,0 +1,86 @@
+//! Parse compiled eBPF objects into plain Rust spec values that copy deeply and
+//! cheaply, with nothing shared between copies.
+//!
+//! The foundation is [`DeepCopy`]: a trait (and a derive of the same name) whose
+//! copies are equal to their original and share no allocation, reference count,
+//! lock, cell or cursor with it. The [`deep_copy`] module has the trait, its impls
+//! for the standard library's types, and the proof helper
+//! [`assert_deep_copy`](deep_copy::assert_deep_copy) that checks a copy at run time.
+//!
+//! ```
+//! use ebpf_spec::DeepCopy;
+//! use ebpf_spec::deep_copy::assert_deep_copy;
+//! use std::borrow::Cow;
+//! use std::sync::Arc;
+//!
+//! #[derive(DeepCopy, Debug, PartialEq)]
+//! struct TenantConfig<'a> {
+//!     name: Cow<'a, str>,
+//!     // Trailing bytes of a map definition: shared by `Clone`, copied by `deep_copy`.
+//!     extra: Arc<[u8]>,
+//!     #[deep_copy(skip)] // the copy gets `Default::default()`
+//!     cache_hits: u64,
+//! }
+//!
+//! let original = TenantConfig { name: Cow::Borrowed("pod-a"), extra: Arc::from(&b"\x01\x02"[..]), cache_hits: 0 };
+//! let copy = original.deep_copy();
+//! assert!(matches!(copy.name, Cow::Owned(_)));
+//! assert_deep_copy(&original, &copy);
+//! ```
+//!
+//! # Features
+//! - `bytes`: `DeepCopy` for `bytes::Bytes` and `bytes::BytesMut` (whose `Clone`
+//!   shares the buffer; `deep_copy` does not).
+
+// The derive names `::ebpf_spec`; make that path work inside this crate too.
+extern crate self as ebpf_spec;
+
+pub mod deep_copy;
+
+pub use deep_copy::DeepCopy;
+/// Derives [`DeepCopy`](trait@DeepCopy) field by field.
+///
+/// Every field type must implement `DeepCopy`; the compiler checks it, so a field
+/// added later is never forgotten by the copy. Bounds on type parameters are
+/// inferred as serde does (`T: DeepCopy` for parameters used in copied fields,
+/// ignoring `PhantomData`).
+///
+/// # Attributes
+/// - `#[deep_copy(skip)]` on a field: the copy gets `Default::default()` and the
+///   field is not walked. For caches, counters, statistics: state that belongs
+///   to one instance, not to the spec.
+/// - `#[deep_copy(with = path::to::module)]` on a field: copies with
+///   `module::deep_copy(&field)` and walks with `module::walk_buffers(&field, walker)`,
+///   for a foreign type that has no `DeepCopy` impl.
+/// - `#[deep_copy(bound = "T: Trait")]` on the container: replaces the inferred bounds.
+/// - `#[deep_copy(crate = "path")]` on the container: where to find `ebpf_spec`
+///   when it is renamed or re-exported.
+///
+/// Unions, `#[repr(packed)]` types and fields of reference type are refused with a
+/// compile error pointing at the offending item.
+///
+/// ```
+/// use ebpf_spec::DeepCopy;
+///
+/// mod via_string {
+///     use ebpf_spec::deep_copy::Walker;
+///     pub fn deep_copy(v: &std::num::NonZeroU32) -> std::num::NonZeroU32 { *v }
+///     pub fn walk_buffers(_: &std::num::NonZeroU32, _: &mut Walker) {}
+/// }
+///
+/// #[derive(DeepCopy, Debug, PartialEq)]
+/// enum Value<T> {
+///     Bytes(Vec<u8>),
+///     Named { name: String, inner: Box<Value<T>> },
+///     Custom(T),
+///     Empty,
+/// }
+///
+/// #[derive(DeepCopy)]
+/// struct Slot {
+///     #[deep_copy(with = via_string)]
+///     id: std::num::NonZeroU32,
+///     value: Value<u64>,
+/// }
+/// ```
+pub use ebpf_spec_derive::DeepCopy;

@@ -1,0 +1,511 @@
+//! Run-time behaviour of `#[derive(DeepCopy)]`: derived copies are equal to
+//! their originals and share no byte with them, `skip` and `with` do what they
+//! say, and the walk names the path to every buffer.
+
+use ebpf_spec::DeepCopy;
+use ebpf_spec::deep_copy::{
+    BufferRange, PathSegment, assert_deep_copy, assert_disjoint, buffers, check_deep_copy,
+};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn field(container: &'static str, field: &'static str) -> PathSegment {
+    PathSegment::Field { container, field }
+}
+
+fn variant(container: &'static str, variant: &'static str) -> PathSegment {
+    PathSegment::Variant { container, variant }
+}
+
+/// The paths of all buffers of `value`, rendered from root `v`.
+fn paths<T: DeepCopy>(value: &T) -> Vec<String> {
+    buffers(value).iter().map(|b| b.display_path("v")).collect()
+}
+
+/// The buffers of `value` whose path starts with `prefix`.
+fn under<T: DeepCopy>(value: &T, prefix: &[PathSegment]) -> Vec<BufferRange> {
+    buffers(value)
+        .into_iter()
+        .filter(|b| b.path.starts_with(prefix))
+        .collect()
+}
+
+// ------------------------------------------------------------------ structs
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Owned {
+    bytes: Vec<u8>,
+    name: String,
+    boxed: Box<u64>,
+    shared: Arc<[u8]>,
+    by_name: HashMap<String, Vec<u32>>,
+    nested: Vec<String>,
+}
+
+fn owned() -> Owned {
+    Owned {
+        bytes: vec![1, 2, 3],
+        name: "map".into(),
+        boxed: Box::new(7),
+        shared: Arc::from(&[4u8, 5][..]),
+        by_name: HashMap::from([("a".to_string(), vec![1, 2]), ("b".to_string(), vec![3])]),
+        nested: vec!["x".into(), "yz".into()],
+    }
+}
+
+#[test]
+fn named_struct_copy_is_equal_and_disjoint() {
+    let original = owned();
+    let copy = original.deep_copy();
+    assert_eq!(copy, original);
+    assert!(!Arc::ptr_eq(&copy.shared, &original.shared));
+    assert_deep_copy(&original, &copy);
+}
+
+#[test]
+fn named_struct_walk_reports_every_field() {
+    let original = owned();
+    let found = buffers(&original);
+    for name in ["bytes", "name", "boxed", "shared", "nested"] {
+        assert!(
+            found
+                .iter()
+                .any(|b| b.path.first() == Some(&field("Owned", name))),
+            "no buffer under `{name}`: {:?}",
+            paths(&original)
+        );
+    }
+    // Map entries: key and value of each entry, under an index.
+    let entries = under(&original, &[field("Owned", "by_name")]);
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|b| matches!(b.path.get(1), Some(PathSegment::Index(_))))
+    );
+    // Elements of a Vec<String>: the Vec's own buffer, then each string.
+    let nested = paths(&original);
+    assert!(nested.contains(&"v.nested".to_string()), "{nested:?}");
+    assert!(nested.contains(&"v.nested[0]".to_string()), "{nested:?}");
+    assert!(nested.contains(&"v.nested[1]".to_string()), "{nested:?}");
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Pair(String, Vec<u8>);
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Marker;
+
+#[test]
+fn tuple_and_unit_structs() {
+    let pair = Pair("left".into(), vec![9; 3]);
+    let copy = pair.deep_copy();
+    assert_deep_copy(&pair, &copy);
+    let found = buffers(&pair);
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].path, [field("Pair", "0")]);
+    assert_eq!(found[1].path, [field("Pair", "1")]);
+
+    assert_eq!(Marker.deep_copy(), Marker);
+    assert!(buffers(&Marker).is_empty());
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Outer {
+    inner: Inner,
+    list: Vec<Inner>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Inner {
+    data: Vec<u8>,
+}
+
+#[test]
+fn nested_derived_types_nest_paths() {
+    let outer = Outer {
+        inner: Inner { data: vec![1] },
+        list: vec![Inner { data: vec![2] }, Inner { data: vec![3] }],
+    };
+    assert_deep_copy(&outer, &outer.deep_copy());
+    let found = buffers(&outer);
+    let data_of_second = found
+        .iter()
+        .find(|b| {
+            b.path
+                == [
+                    field("Outer", "list"),
+                    PathSegment::Index(1),
+                    field("Inner", "data"),
+                ]
+        })
+        .expect("list[1].data reported");
+    assert_eq!(data_of_second.start, outer.list[1].data.as_ptr() as usize);
+    assert_eq!(data_of_second.len, 1);
+    assert_eq!(
+        paths(&outer),
+        ["v.inner.data", "v.list", "v.list[0].data", "v.list[1].data"]
+    );
+}
+
+// ------------------------------------------------------------------ enums
+
+#[derive(DeepCopy, Debug, PartialEq)]
+enum Value {
+    Empty,
+    Bytes(Vec<u8>, String),
+    Named { name: String, extra: Arc<Vec<u8>> },
+    Nothing(),
+}
+
+#[test]
+fn enum_every_variant_kind() {
+    let values = [
+        Value::Empty,
+        Value::Bytes(vec![1, 2], "b".into()),
+        Value::Named {
+            name: "n".into(),
+            extra: Arc::new(vec![3; 8]),
+        },
+        Value::Nothing(),
+    ];
+    for value in &values {
+        let copy = value.deep_copy();
+        assert_eq!(&copy, value);
+        assert_deep_copy(value, &copy);
+    }
+}
+
+#[test]
+fn enum_walk_reports_variant_and_fields() {
+    assert!(buffers(&Value::Empty).is_empty());
+    assert!(buffers(&Value::Nothing()).is_empty());
+
+    let bytes = Value::Bytes(vec![1, 2], "b".into());
+    let found = buffers(&bytes);
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found[0].path,
+        [variant("Value", "Bytes"), field("Value::Bytes", "0")]
+    );
+    assert_eq!(
+        found[1].path,
+        [variant("Value", "Bytes"), field("Value::Bytes", "1")]
+    );
+
+    let named = Value::Named {
+        name: "n".into(),
+        extra: Arc::new(vec![3; 8]),
+    };
+    let found = buffers(&named);
+    assert!(
+        found
+            .iter()
+            .any(|b| b.path == [variant("Value", "Named"), field("Value::Named", "name")])
+    );
+    // The Arc's allocation and the Vec's buffer inside it.
+    let extra = under(
+        &named,
+        &[variant("Value", "Named"), field("Value::Named", "extra")],
+    );
+    assert_eq!(extra.len(), 2, "{extra:?}");
+    assert_eq!(
+        paths(&named),
+        ["v::Named.name", "v::Named.extra", "v::Named.extra"]
+    );
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+enum Single {
+    Only { data: Vec<u8> },
+}
+
+#[derive(DeepCopy, Debug, PartialEq, Clone, Copy)]
+enum Flag {
+    On,
+    Off,
+}
+
+#[derive(DeepCopy)]
+enum Never {}
+
+#[test]
+fn single_variant_unit_only_and_empty_enums() {
+    let single = Single::Only { data: vec![1] };
+    assert_deep_copy(&single, &single.deep_copy());
+    assert_eq!(paths(&single), ["v::Only.data"]);
+
+    for flag in [Flag::On, Flag::Off] {
+        assert_eq!(flag.deep_copy(), flag);
+        assert!(buffers(&flag).is_empty());
+    }
+
+    fn copy_never(n: &Never) -> Never {
+        n.deep_copy()
+    }
+    let _: fn(&Never) -> Never = copy_never;
+}
+
+// ------------------------------------------------------------------ recursive types
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct List {
+    value: String,
+    next: Option<Box<Self>>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Tree<T> {
+    value: T,
+    children: Vec<Tree<T>>,
+}
+
+#[test]
+fn recursive_types() {
+    let list = List {
+        value: "a".into(),
+        next: Some(Box::new(List {
+            value: "b".into(),
+            next: None,
+        })),
+    };
+    let copy = list.deep_copy();
+    assert_deep_copy(&list, &copy);
+    let found = buffers(&list);
+    // "a", the Box, and "b" inside it.
+    assert_eq!(found.len(), 3, "{:?}", paths(&list));
+    let last = &found[2];
+    assert_eq!(last.path.first(), Some(&field("List", "next")));
+    assert_eq!(last.path.last(), Some(&field("List", "value")));
+
+    let tree = Tree {
+        value: vec![1u8],
+        children: vec![Tree {
+            value: vec![2u8],
+            children: vec![],
+        }],
+    };
+    assert_deep_copy(&tree, &tree.deep_copy());
+    assert_eq!(
+        paths(&tree),
+        ["v.value", "v.children", "v.children[0].value"]
+    );
+}
+
+// ------------------------------------------------------------------ skip
+
+/// `Default` but not `DeepCopy`: a skipped field may hold it.
+#[derive(Debug, Default, PartialEq)]
+struct Stats {
+    hits: Rc<u64>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct WithSkip {
+    name: String,
+    #[deep_copy(skip)]
+    stats: Stats,
+    #[deep_copy(skip)]
+    cache: Vec<u8>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+enum SkipInVariant {
+    Counted(String, #[deep_copy(skip)] u32),
+}
+
+#[test]
+fn skip_yields_default_and_is_not_walked() {
+    let original = WithSkip {
+        name: "n".into(),
+        stats: Stats { hits: Rc::new(3) },
+        cache: vec![1, 2, 3],
+    };
+    let copy = original.deep_copy();
+    assert_eq!(copy.name, original.name);
+    assert_eq!(copy.stats, Stats::default());
+    assert!(copy.cache.is_empty());
+    // Only `name` is walked.
+    let found = buffers(&original);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].path, [field("WithSkip", "name")]);
+    assert_disjoint(&original, &copy);
+
+    let counted = SkipInVariant::Counted("c".into(), 9);
+    assert_eq!(counted.deep_copy(), SkipInVariant::Counted("c".into(), 0));
+    assert_eq!(paths(&counted), ["v::Counted.0"]);
+}
+
+// ------------------------------------------------------------------ with
+
+static COPIES: AtomicUsize = AtomicUsize::new(0);
+static WALKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Deep-copies an `Rc<str>` into a new allocation, counting the calls.
+mod counted_rc_str {
+    use super::{COPIES, WALKS};
+    use ebpf_spec::deep_copy::Walker;
+    use std::rc::Rc;
+    use std::sync::atomic::Ordering;
+
+    pub fn deep_copy(value: &Rc<str>) -> Rc<str> {
+        COPIES.fetch_add(1, Ordering::SeqCst);
+        Rc::from(&**value)
+    }
+
+    pub fn walk_buffers(value: &Rc<str>, walker: &mut Walker) {
+        WALKS.fetch_add(1, Ordering::SeqCst);
+        walker.buffer(value.as_bytes(), "Rc<str>");
+    }
+}
+
+/// A deliberately shallow `with`: sharing is never silent, the proof helper
+/// finds it.
+mod shallow {
+    use ebpf_spec::deep_copy::Walker;
+    use std::sync::Arc;
+
+    pub fn deep_copy(value: &Arc<Vec<u8>>) -> Arc<Vec<u8>> {
+        Arc::clone(value)
+    }
+
+    pub fn walk_buffers(value: &Arc<Vec<u8>>, walker: &mut Walker) {
+        walker.buffer(value.as_slice(), "shared");
+    }
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct WithFns {
+    #[deep_copy(with = counted_rc_str)]
+    label: Rc<str>,
+    #[deep_copy(with = "self::counted_rc_str")]
+    other: Rc<str>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+enum WithInVariant {
+    Labelled {
+        #[deep_copy(with = counted_rc_str)]
+        label: Rc<str>,
+    },
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Shallow {
+    #[deep_copy(with = shallow)]
+    data: Arc<Vec<u8>>,
+}
+
+#[test]
+fn with_functions_are_called_inside_the_field_path() {
+    let before_copies = COPIES.load(Ordering::SeqCst);
+    let before_walks = WALKS.load(Ordering::SeqCst);
+
+    let original = WithFns {
+        label: Rc::from("label"),
+        other: Rc::from("other"),
+    };
+    let copy = original.deep_copy();
+    assert_eq!(copy, original);
+    assert!(!Rc::ptr_eq(&copy.label, &original.label));
+    assert!(COPIES.load(Ordering::SeqCst) >= before_copies + 2);
+
+    let found = buffers(&original);
+    assert!(WALKS.load(Ordering::SeqCst) >= before_walks + 2);
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].path, [field("WithFns", "label")]);
+    assert_eq!(found[0].owner, "Rc<str>");
+    assert_eq!(found[1].path, [field("WithFns", "other")]);
+    assert_deep_copy(&original, &copy);
+
+    let labelled = WithInVariant::Labelled {
+        label: Rc::from("l"),
+    };
+    assert_deep_copy(&labelled, &labelled.deep_copy());
+    assert_eq!(paths(&labelled), ["v::Labelled.label"]);
+}
+
+#[test]
+fn a_sharing_with_function_is_reported_at_its_field() {
+    let original = Shallow {
+        data: Arc::new(vec![1, 2, 3]),
+    };
+    let copy = original.deep_copy();
+    let report = check_deep_copy(&original, &copy);
+    assert!(!report.is_ok());
+    assert_eq!(report.overlaps.len(), 1);
+    assert_eq!(report.overlaps[0].copy.path, [field("Shallow", "data")]);
+    assert!(report.to_string().contains("data"), "{report}");
+}
+
+// ------------------------------------------------------------------ generics and bounds
+
+/// Neither `DeepCopy` nor `Default`.
+#[derive(Debug, PartialEq)]
+struct Opaque;
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Generic<'a, T, U, const N: usize>
+where
+    T: std::fmt::Debug,
+{
+    items: [Vec<T>; N],
+    name: Cow<'a, str>,
+    _marker: PhantomData<U>,
+}
+
+#[derive(DeepCopy)]
+#[deep_copy(bound = "")]
+struct ExplicitlyUnbounded<T> {
+    #[deep_copy(with = rc_handle)]
+    handle: Rc<T>,
+}
+
+/// Copies the handle (shares on purpose; this test is about bounds only).
+mod rc_handle {
+    use ebpf_spec::deep_copy::Walker;
+    use std::rc::Rc;
+
+    pub fn deep_copy<T>(value: &Rc<T>) -> Rc<T> {
+        Rc::clone(value)
+    }
+
+    pub fn walk_buffers<T>(_: &Rc<T>, _: &mut Walker) {}
+}
+
+fn requires_deep_copy<T: DeepCopy>(value: &T) -> T {
+    value.deep_copy()
+}
+
+#[test]
+fn generic_bounds_only_where_used() {
+    // `U = Opaque` has no `DeepCopy` impl: it only appears in `PhantomData`.
+    let original: Generic<'_, String, Opaque, 2> = Generic {
+        items: [vec!["a".into()], vec![]],
+        name: Cow::Borrowed("borrowed"),
+        _marker: PhantomData,
+    };
+    let copy = requires_deep_copy(&original);
+    assert_eq!(copy, original);
+    assert!(matches!(copy.name, Cow::Owned(_)));
+    assert_deep_copy(&original, &copy);
+    // `items[0]`: a Vec element of an array, reported with its index.
+    assert!(
+        buffers(&original)
+            .iter()
+            .any(|b| b.path == [field("Generic", "items"), PathSegment::Index(0)]),
+        "{:?}",
+        paths(&original)
+    );
+
+    // `bound = ""`: `Opaque` needs no impl at all.
+    let unbounded = ExplicitlyUnbounded {
+        handle: Rc::new(Opaque),
+    };
+    let copy = requires_deep_copy(&unbounded);
+    assert_eq!(*copy.handle, Opaque);
+}

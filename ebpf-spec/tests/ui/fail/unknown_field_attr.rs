@@ -1,0 +1,9 @@
+use ebpf_spec::DeepCopy;
+
+#[derive(DeepCopy)]
+struct Spec {
+    #[deep_copy(skipp)]
+    cache: Vec<u8>,
+}
+
+fn main() {}

@@ -1,0 +1,38 @@
+//! `ebpf-examples`: the first program a new user of ebpf-spec runs.
+//!
+//! Each subcommand is a thin client of the public API, as a user's program would be.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod race;
+
+/// Inspect, copy and load eBPF objects with ebpf-spec.
+#[derive(Parser, Debug)]
+#[command(name = "ebpf-examples", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show that copies of a spec never share their extra bytes (the cilium/ebpf copy race).
+    ///
+    /// Example: ebpf-examples race --copies 16
+    Race(race::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Race(args) => race::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
