@@ -1,6 +1,32 @@
 //! Parse compiled eBPF objects into plain Rust spec values that copy deeply and
 //! cheaply, with nothing shared between copies.
 //!
+//! [`CollectionSpec::from_elf`] reads an object as clang (`-target bpfel` or
+//! `bpfeb`) or aya emits it: legacy `maps` definitions of any size (iproute2's
+//! included), BTF-defined `.maps` with map-in-map and prog-array initialisers,
+//! data sections and their variables, and programs with their relocations.
+//! The result is plain data: edit any field, then [`CollectionSpec::copy`] it
+//! once per instance. This crate makes no syscalls; `ebpf-loader` creates the
+//! kernel objects.
+//!
+//! ```
+//! use ebpf_spec::{CollectionSpec, DeepCopy, MapType};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bytes = include_bytes!("../tests/fixtures/globals.bpfel.o");
+//! let mut spec = CollectionSpec::from_elf(bytes)?;
+//!
+//! // Configure before loading: a `const volatile` in .rodata, and a map size.
+//! spec.set_variable("sample_rate", &42u32.to_le_bytes())?;
+//! spec.maps.get_mut("values").unwrap().max_entries = 1;
+//! assert_eq!(spec.maps[".rodata"].map_type, MapType::Array);
+//!
+//! // One copy per tenant: each owns all its bytes.
+//! let copies: Vec<CollectionSpec> = (0..8).map(|_| spec.copy()).collect();
+//! ebpf_spec::deep_copy::assert_deep_copy(&spec, &copies[0]);
+//! # Ok(()) }
+//! ```
+//!
 //! The foundation is [`DeepCopy`]: a trait (and a derive of the same name) whose
 //! copies are equal to their original and share no allocation, reference count,
 //! lock, cell or cursor with it. The [`deep_copy`] module has the trait, its impls
@@ -31,11 +57,14 @@
 //! # Features
 //! - `bytes`: `DeepCopy` for `bytes::Bytes` and `bytes::BytesMut` (whose `Clone`
 //!   shares the buffer; `deep_copy` does not).
+//! - `serde`: `Serialize`/`Deserialize` for the spec types.
 
 // The derive names `::ebpf_spec`; make that path work inside this crate too.
 extern crate self as ebpf_spec;
 
 pub mod deep_copy;
+mod elf;
+mod spec;
 
 pub use deep_copy::DeepCopy;
 /// Derives [`DeepCopy`](trait@DeepCopy) field by field.
@@ -84,3 +113,10 @@ pub use deep_copy::DeepCopy;
 /// }
 /// ```
 pub use ebpf_spec_derive::DeepCopy;
+pub use elf::{MAX_DATA_SECTION, ParseError};
+pub use spec::*;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,1330 @@
+//! The ELF reader: compiled eBPF objects (clang `-target bpfel`/`bpfeb`, aya) to
+//! a [`CollectionSpec`].
+//!
+//! ELF structure comes from the `object` crate; fixed binary layouts (map
+//! definitions, instructions, BTF records) are zerocopy structs with the
+//! object's byte order. Every offset, size and index from the file is checked
+//! before use and nothing is allocated with a size taken from the file: any
+//! input yields a spec or a [`ParseError`] that names what is wrong and where.
+
+mod btf;
+
+use crate::spec::program::classify;
+use crate::spec::{
+    BtfSpec, ByteOrder, CollectionSpec, Instruction, MapEntry, MapExtra, MapFlags, MapSpec,
+    MapType, MapValue, Pinning, ProgramSpec, ProgramType, Relocation, RelocationTarget,
+    VariableSpec,
+};
+use btf::{Btf, Kind};
+use object::Endianness;
+use object::elf;
+use object::read::elf::{FileHeader, Rel as _, SectionHeader as _, Sym as _};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use zerocopy::byteorder::{BigEndian, I16, I32, LittleEndian, U32};
+use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+/// Why an object could not be read. Every variant names where the problem is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a 64-bit ELF file.
+    #[error("not an ELF object: {what}")]
+    NotElf {
+        /// What the ELF parser said.
+        what: String,
+    },
+    /// An ELF file for another machine.
+    #[error("not an eBPF object: ELF machine is {machine}, expected 247 (EM_BPF)")]
+    NotBpf {
+        /// The file's `e_machine`.
+        machine: u16,
+    },
+    /// The ELF structure is broken (section table, symbol table, string table).
+    #[error("malformed ELF: {what}")]
+    Elf {
+        /// What is wrong.
+        what: String,
+    },
+    /// A section's contents are wrong.
+    #[error("section `{section}`: {what}")]
+    Section {
+        /// The section's name.
+        section: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A map definition is wrong.
+    #[error("map `{map}`: {what}")]
+    Map {
+        /// The map's name.
+        map: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A symbol is wrong (out of its section, unknown kind).
+    #[error("symbol `{symbol}`: {what}")]
+    Symbol {
+        /// The symbol's name (or `#index` when it has none).
+        symbol: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A relocation is wrong (points nowhere, at a bad instruction).
+    #[error("relocation in `{section}` at offset {offset}: {what}")]
+    Relocation {
+        /// The section the relocation applies to.
+        section: String,
+        /// The offset it applies at.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The `.BTF` section is malformed or lacks a type the object uses.
+    #[error("BTF: {what}")]
+    Btf {
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl CollectionSpec {
+    /// Parses a compiled eBPF object.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), ebpf_spec::ParseError> {
+    /// let bytes = include_bytes!("../../tests/fixtures/map_in_map.bpfel.o");
+    /// let spec = ebpf_spec::CollectionSpec::from_elf(bytes)?;
+    /// let outer = &spec.maps["outer_arr"];
+    /// assert_eq!(outer.map_type, ebpf_spec::MapType::ArrayOfMaps);
+    /// assert_eq!(outer.contents.len(), 2); // .values = { [1] = &inner_a, [3] = &inner_b }
+    /// # Ok(()) }
+    /// ```
+    pub fn from_elf(data: &[u8]) -> Result<CollectionSpec, ParseError> {
+        Reader::new(data)?.read()
+    }
+
+    /// Reads and parses the object at `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<CollectionSpec, ParseError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| ParseError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_elf(&data)
+    }
+}
+
+/// `struct bpf_map_def`, the first 20 bytes of every legacy definition.
+#[derive(FromBytes, KnownLayout, Immutable)]
+#[repr(C)]
+struct LegacyMapDef<O: zerocopy::ByteOrder> {
+    map_type: U32<O>,
+    key_size: U32<O>,
+    value_size: U32<O>,
+    max_entries: U32<O>,
+    map_flags: U32<O>,
+}
+
+const LEGACY_DEF_LEN: usize = 20;
+
+/// The largest data section (and so data-section map value) accepted: far above
+/// what the kernel creates (array values are limited to `KMALLOC_MAX_SIZE`,
+/// 4 MiB on x86-64), and a bound on what a `.bss` header can make us allocate.
+pub const MAX_DATA_SECTION: u64 = 64 << 20;
+
+/// The largest `.kconfig` area accepted (its variables are ints, bools and
+/// short strings).
+const MAX_KCONFIG: u32 = 64 << 10;
+
+/// `struct bpf_insn` in an object's byte order.
+#[derive(FromBytes, KnownLayout, Immutable)]
+#[repr(C)]
+struct RawInsn<O: zerocopy::ByteOrder> {
+    code: u8,
+    regs: u8,
+    off: I16<O>,
+    imm: I32<O>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecKind {
+    LegacyMaps,
+    BtfMaps,
+    Data { read_only: bool, bss: bool },
+    Program,
+    License,
+    Version,
+    Btf,
+    BtfExt,
+    Other,
+}
+
+struct Section<'d> {
+    name: &'d str,
+    kind: SecKind,
+    data: &'d [u8],
+    size: u64,
+}
+
+struct Symbol<'d> {
+    name: &'d str,
+    section: Option<usize>,
+    value: u64,
+    size: u64,
+    kind: elf::SymbolType,
+}
+
+impl Symbol<'_> {
+    fn display(&self, index: usize) -> String {
+        if self.name.is_empty() {
+            format!("#{index}")
+        } else {
+            self.name.to_owned()
+        }
+    }
+}
+
+/// A function in an executable section.
+struct Function<'d> {
+    name: &'d str,
+    section: usize,
+    start: u64,
+    end: u64,
+}
+
+struct Reader<'d> {
+    endian: Endianness,
+    order: ByteOrder,
+    sections: Vec<Section<'d>>,
+    symbols: Vec<Symbol<'d>>,
+    /// Relocation tables by the section they apply to.
+    rels: HashMap<usize, &'d [elf::Rel64<Endianness>]>,
+    btf: Option<Btf<'d>>,
+    btf_raw: Option<BtfSpec>,
+}
+
+fn elf_err(e: object::read::Error) -> ParseError {
+    ParseError::Elf {
+        what: e.to_string(),
+    }
+}
+
+fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
+    let exec = flags & elf::SHF_EXECINSTR.0 != 0;
+    match name {
+        "maps" => SecKind::LegacyMaps,
+        ".maps" => SecKind::BtfMaps,
+        "license" => SecKind::License,
+        "version" => SecKind::Version,
+        ".BTF" => SecKind::Btf,
+        ".BTF.ext" => SecKind::BtfExt,
+        _ if exec => SecKind::Program,
+        ".data" => SecKind::Data {
+            read_only: false,
+            bss: false,
+        },
+        ".bss" => SecKind::Data {
+            read_only: false,
+            bss: true,
+        },
+        ".rodata" => SecKind::Data {
+            read_only: true,
+            bss: false,
+        },
+        n if n.starts_with(".data.") => SecKind::Data {
+            read_only: false,
+            bss: sh_type == elf::SHT_NOBITS,
+        },
+        n if n.starts_with(".rodata.") => SecKind::Data {
+            read_only: true,
+            bss: sh_type == elf::SHT_NOBITS,
+        },
+        _ => SecKind::Other,
+    }
+}
+
+impl<'d> Reader<'d> {
+    fn new(data: &'d [u8]) -> Result<Self, ParseError> {
+        let header =
+            elf::FileHeader64::<Endianness>::parse(data).map_err(|e| ParseError::NotElf {
+                what: e.to_string(),
+            })?;
+        let endian = header.endian().map_err(|e| ParseError::NotElf {
+            what: e.to_string(),
+        })?;
+        let machine = header.e_machine(endian);
+        if machine != elf::EM_BPF {
+            return Err(ParseError::NotBpf { machine: machine.0 });
+        }
+        let order = if header.is_little_endian() {
+            ByteOrder::Little
+        } else {
+            ByteOrder::Big
+        };
+        let table = header.sections(endian, data).map_err(elf_err)?;
+
+        let mut sections = Vec::with_capacity(table.len().min(data.len() / 64 + 1));
+        let mut rels = HashMap::new();
+        for (index, sh) in table.enumerate() {
+            let name = table.section_name(endian, sh).map_err(elf_err)?;
+            let name = std::str::from_utf8(name).map_err(|_| ParseError::Elf {
+                what: format!("section {} has a name that is not UTF-8", index.0),
+            })?;
+            let sh_type = sh.sh_type(endian);
+            let kind = section_kind(name, sh_type, sh.sh_flags(endian).0);
+            let size = sh.sh_size(endian);
+            let bytes = if sh_type == elf::SHT_NOBITS {
+                &[][..]
+            } else {
+                sh.data(endian, data).map_err(|_| ParseError::Section {
+                    section: name.to_owned(),
+                    what: format!("its {size} bytes lie outside the file"),
+                })?
+            };
+            if sh_type == elf::SHT_REL {
+                // `rel` gives the entries and the symbol table; sh_info names
+                // the section the relocations apply to.
+                let (table_rels, _symtab) = sh
+                    .rel(endian, data)
+                    .map_err(|e| ParseError::Section {
+                        section: name.to_owned(),
+                        what: e.to_string(),
+                    })?
+                    .unwrap_or((&[], object::SectionIndex(0)));
+                rels.insert(sh.sh_info(endian) as usize, table_rels);
+            }
+            sections.push(Section {
+                name,
+                kind,
+                data: bytes,
+                size,
+            });
+        }
+
+        let symtab = table
+            .symbols(endian, data, elf::SHT_SYMTAB)
+            .map_err(elf_err)?;
+        let mut symbols = Vec::with_capacity(symtab.len());
+        for (index, sym) in symtab.enumerate() {
+            let name = symtab.symbol_name(endian, sym).map_err(elf_err)?;
+            let name = std::str::from_utf8(name).map_err(|_| ParseError::Symbol {
+                symbol: format!("#{}", index.0),
+                what: "name is not UTF-8".into(),
+            })?;
+            let section = sym.st_shndx(endian).index().map(usize::from);
+            if let Some(s) = section
+                && s >= sections.len()
+            {
+                return Err(ParseError::Symbol {
+                    symbol: if name.is_empty() {
+                        format!("#{}", index.0)
+                    } else {
+                        name.into()
+                    },
+                    what: format!(
+                        "section index {s} is out of range ({} sections)",
+                        sections.len()
+                    ),
+                });
+            }
+            symbols.push(Symbol {
+                name,
+                section,
+                value: sym.st_value(endian),
+                size: sym.st_size(endian),
+                kind: sym.st_type(),
+            });
+        }
+
+        let mut reader = Reader {
+            endian,
+            order,
+            sections,
+            symbols,
+            rels,
+            btf: None,
+            btf_raw: None,
+        };
+        if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
+            reader.btf = Some(Btf::parse(s.data, order)?);
+            let ext = reader.sections.iter().find(|s| s.kind == SecKind::BtfExt);
+            reader.btf_raw = Some(BtfSpec {
+                btf: s.data.to_vec(),
+                ext: ext.map(|e| e.data.to_vec()),
+            });
+        }
+        Ok(reader)
+    }
+
+    fn read(mut self) -> Result<CollectionSpec, ParseError> {
+        let license = self.license()?;
+        let kernel_version = self.version()?;
+        let mut maps = BTreeMap::new();
+        let add = |maps: &mut BTreeMap<String, MapSpec>, m: MapSpec| {
+            if maps.contains_key(&m.name) {
+                return Err(ParseError::Map {
+                    map: m.name,
+                    what: "defined twice".into(),
+                });
+            }
+            maps.insert(m.name.clone(), m);
+            Ok(())
+        };
+        for m in self.legacy_maps()? {
+            add(&mut maps, m)?;
+        }
+        for m in self.btf_maps()? {
+            add(&mut maps, m)?;
+        }
+        let (data_maps, variables) = self.data_sections()?;
+        for m in data_maps {
+            add(&mut maps, m)?;
+        }
+        let functions = self.functions()?;
+        let (programs, text) = self.programs(&functions, &license, kernel_version)?;
+        Ok(CollectionSpec {
+            maps,
+            programs,
+            functions: text,
+            variables,
+            btf: self.btf_raw.take(),
+            byte_order: self.order,
+            license,
+            kernel_version,
+        })
+    }
+
+    fn section_err(&self, index: usize, what: impl Into<String>) -> ParseError {
+        ParseError::Section {
+            section: self.sections.get(index).map_or("?", |s| s.name).to_owned(),
+            what: what.into(),
+        }
+    }
+
+    fn u32_at(&self, bytes: &[u8]) -> Option<u32> {
+        match self.order {
+            ByteOrder::Little => U32::<LittleEndian>::read_from_prefix(bytes)
+                .ok()
+                .map(|(v, _)| v.get()),
+            ByteOrder::Big => U32::<BigEndian>::read_from_prefix(bytes)
+                .ok()
+                .map(|(v, _)| v.get()),
+        }
+    }
+
+    fn license(&self) -> Result<String, ParseError> {
+        let Some(s) = self.sections.iter().find(|s| s.kind == SecKind::License) else {
+            return Ok(String::new());
+        };
+        let text = s.data.split(|&b| b == 0).next().unwrap_or_default();
+        std::str::from_utf8(text)
+            .map(str::to_owned)
+            .map_err(|_| ParseError::Section {
+                section: s.name.into(),
+                what: "license is not UTF-8".into(),
+            })
+    }
+
+    fn version(&self) -> Result<u32, ParseError> {
+        let Some(s) = self.sections.iter().find(|s| s.kind == SecKind::Version) else {
+            return Ok(0);
+        };
+        if s.data.len() != 4 {
+            return Err(ParseError::Section {
+                section: s.name.into(),
+                what: format!("is {} bytes, expected 4", s.data.len()),
+            });
+        }
+        Ok(self.u32_at(s.data).unwrap_or(0))
+    }
+
+    /// Symbols defined in section `index` that name objects (maps, variables).
+    fn object_symbols(&self, index: usize) -> impl Iterator<Item = (usize, &Symbol<'d>)> {
+        self.symbols.iter().enumerate().filter(move |(_, s)| {
+            s.section == Some(index)
+                && !s.name.is_empty()
+                && s.kind != elf::STT_SECTION
+                && s.kind != elf::STT_FILE
+                && s.kind != elf::STT_FUNC
+        })
+    }
+
+    // ------------------------------------------------------------ legacy maps
+
+    fn legacy_maps(&self) -> Result<Vec<MapSpec>, ParseError> {
+        let Some(index) = self
+            .sections
+            .iter()
+            .position(|s| s.kind == SecKind::LegacyMaps)
+        else {
+            return Ok(Vec::new());
+        };
+        let sec = &self.sections[index];
+        let syms: Vec<_> = self.object_symbols(index).collect();
+        if syms.is_empty() {
+            if sec.size > 0 {
+                return Err(
+                    self.section_err(index, format!("{} bytes but no map symbols", sec.size))
+                );
+            }
+            return Ok(Vec::new());
+        }
+        let n = syms.len() as u64;
+        if !sec.size.is_multiple_of(n) {
+            return Err(self.section_err(
+                index,
+                format!(
+                    "size {} is not a multiple of the {n} map symbols in it",
+                    sec.size
+                ),
+            ));
+        }
+        let def_size = sec.size / n;
+        if def_size < LEGACY_DEF_LEN as u64 {
+            return Err(self.section_err(
+                index,
+                format!(
+                    "map definitions of {def_size} bytes are shorter than struct bpf_map_def (20)"
+                ),
+            ));
+        }
+        let mut maps = Vec::with_capacity(syms.len());
+        let mut iproute2 = Vec::with_capacity(syms.len());
+        for (i, sym) in syms {
+            let map_err = |what: String| ParseError::Map {
+                map: sym.display(i),
+                what,
+            };
+            if sym.value % def_size != 0 {
+                return Err(map_err(format!(
+                    "offset {} is not a multiple of the definition size {def_size}",
+                    sym.value
+                )));
+            }
+            let bytes = usize::try_from(sym.value)
+                .ok()
+                .and_then(|start| sec.data.get(start..start.checked_add(def_size as usize)?))
+                .ok_or_else(|| {
+                    map_err(format!(
+                        "definition at offset {} lies outside the section",
+                        sym.value
+                    ))
+                })?;
+            let (head, extra) = bytes.split_at(LEGACY_DEF_LEN);
+            let (ty, key, value, max, flags) = match self.order {
+                ByteOrder::Little => legacy_fields::<LittleEndian>(head),
+                ByteOrder::Big => legacy_fields::<BigEndian>(head),
+            };
+            let mut spec = MapSpec::new(sym.name, MapType::from_raw(ty), key, value, max);
+            spec.flags = MapFlags::from_bits_retain(flags);
+            spec.extra = MapExtra::new(extra, self.order);
+            if let Some(f) = spec.extra.iproute2() {
+                spec.pinning = match f.pinning {
+                    0 => Pinning::None,
+                    1 | 2 => Pinning::ByName,
+                    other => {
+                        return Err(map_err(format!(
+                            "unknown iproute2 pinning value {other} (0 none, 1 object, 2 global)"
+                        )));
+                    }
+                };
+                iproute2.push(f);
+            }
+            maps.push(spec);
+        }
+        if iproute2.len() == maps.len() {
+            link_iproute2_inner_maps(&mut maps, &iproute2, self.order)?;
+        }
+        Ok(maps)
+    }
+
+    // ------------------------------------------------------------ BTF maps
+
+    fn btf_maps(&self) -> Result<Vec<MapSpec>, ParseError> {
+        let Some(index) = self
+            .sections
+            .iter()
+            .position(|s| s.kind == SecKind::BtfMaps)
+        else {
+            return Ok(Vec::new());
+        };
+        let syms: Vec<_> = self.object_symbols(index).collect();
+        if syms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let btf = self.btf.as_ref().ok_or_else(|| {
+            self.section_err(
+                index,
+                "BTF-defined maps need a .BTF section, and there is none",
+            )
+        })?;
+        let datasec = btf.datasec(".maps").ok_or_else(|| ParseError::Btf {
+            what: "no DATASEC `.maps` for the .maps section".into(),
+        })?;
+        let mut vars = HashMap::with_capacity(datasec.members.len());
+        for entry in &datasec.members {
+            // DATASEC entries: (var type id, offset, size).
+            let var = btf.ty(entry.name_off)?;
+            if var.kind != Kind::Var {
+                return Err(ParseError::Btf {
+                    what: format!("DATASEC `.maps` entry {} is not a variable", entry.name_off),
+                });
+            }
+            vars.insert(btf.name(var.name_off)?, var.size_or_type);
+        }
+
+        let mut maps = Vec::with_capacity(syms.len());
+        let mut slots_at = Vec::with_capacity(syms.len());
+        for (i, sym) in &syms {
+            let ty = *vars.get(sym.name).ok_or_else(|| ParseError::Map {
+                map: sym.display(*i),
+                what: "has no BTF variable in DATASEC `.maps`".into(),
+            })?;
+            let (spec, values_off) = self.btf_map_def(btf, sym.name, ty, 0)?;
+            slots_at.push(values_off);
+            maps.push(spec);
+        }
+        self.btf_map_initialisers(index, &syms, &slots_at, &mut maps)?;
+        Ok(maps)
+    }
+
+    /// One BTF map definition (a struct of `__uint`/`__type`/`__array` members).
+    /// Returns the spec and the byte offset of its `values` member, if any.
+    fn btf_map_def(
+        &self,
+        btf: &Btf<'_>,
+        name: &str,
+        ty: u32,
+        depth: u32,
+    ) -> Result<(MapSpec, Option<u64>), ParseError> {
+        let map_err = |what: String| ParseError::Map {
+            map: name.to_owned(),
+            what,
+        };
+        let sid = btf.skip_mods(ty)?;
+        let st = btf.ty(sid)?;
+        if st.kind != Kind::Struct {
+            return Err(map_err(format!(
+                "definition is a BTF {:?}, expected a struct",
+                st.kind
+            )));
+        }
+        let mut spec = MapSpec::new(name, MapType::Unspec, 0, 0, 0);
+        let mut values_off = None;
+        let (mut key_size, mut value_size) = (None, None);
+        for m in &st.members {
+            let member = btf.name(m.name_off)?;
+            let uint = || -> Result<u32, ParseError> {
+                let ptr = btf.ty(btf.skip_mods(m.ty)?)?;
+                let arr = (ptr.kind == Kind::Ptr)
+                    .then(|| btf.skip_mods(ptr.size_or_type).and_then(|a| btf.ty(a)))
+                    .transpose()?
+                    .filter(|a| a.kind == Kind::Array)
+                    .ok_or_else(|| {
+                        map_err(format!("attribute `{member}` is not an __uint(...)"))
+                    })?;
+                Ok(arr.array.map_or(0, |(_, _, n)| n))
+            };
+            let pointee = || -> Result<u32, ParseError> {
+                let ptr = btf.ty(btf.skip_mods(m.ty)?)?;
+                if ptr.kind != Kind::Ptr {
+                    return Err(map_err(format!(
+                        "attribute `{member}` is not a __type(...)"
+                    )));
+                }
+                Ok(ptr.size_or_type)
+            };
+            match member {
+                "type" => spec.map_type = MapType::from_raw(uint()?),
+                "max_entries" => spec.max_entries = uint()?,
+                "map_flags" => spec.flags = MapFlags::from_bits_retain(uint()?),
+                "numa_node" => spec.numa_node = uint()?,
+                "map_extra" => spec.map_extra = u64::from(uint()?),
+                "key_size" => set_size(&mut key_size, uint()?, "key", &map_err)?,
+                "value_size" => set_size(&mut value_size, uint()?, "value", &map_err)?,
+                "pinning" => {
+                    spec.pinning = match uint()? {
+                        0 => Pinning::None,
+                        1 => Pinning::ByName,
+                        other => return Err(map_err(format!("unknown pinning value {other}"))),
+                    }
+                }
+                "key" => {
+                    let t = pointee()?;
+                    set_size(&mut key_size, btf.size_of(t)?, "key", &map_err)?;
+                    spec.btf_key_type_id = t;
+                }
+                "value" => {
+                    let t = pointee()?;
+                    set_size(&mut value_size, btf.size_of(t)?, "value", &map_err)?;
+                    spec.btf_value_type_id = t;
+                }
+                "values" => {
+                    // `__array(values, struct inner)`: an array of pointers to the
+                    // inner definition (map-in-map) or to a function (prog array).
+                    let arr = btf.ty(btf.skip_mods(m.ty)?)?;
+                    let elem = match (arr.kind, arr.array) {
+                        (Kind::Array, Some((elem, _, _))) => elem,
+                        _ => return Err(map_err("`values` is not an __array(...)".into())),
+                    };
+                    let ptr = btf.ty(btf.skip_mods(elem)?)?;
+                    if ptr.kind != Kind::Ptr {
+                        return Err(map_err("`values` elements are not pointers".into()));
+                    }
+                    let target = btf.skip_mods(ptr.size_or_type)?;
+                    if btf.ty(target)?.kind == Kind::Struct {
+                        if depth > 0 {
+                            return Err(map_err("inner maps cannot hold maps themselves".into()));
+                        }
+                        let inner_name = format!("{name}.inner");
+                        let (inner, _) = self.btf_map_def(btf, &inner_name, target, depth + 1)?;
+                        spec.inner_map = Some(Box::new(inner));
+                    }
+                    set_size(&mut value_size, 4, "value", &map_err)?;
+                    values_off = Some(u64::from(m.offset / 8));
+                }
+                other => return Err(map_err(format!("unknown map attribute `{other}`"))),
+            }
+        }
+        spec.key_size = key_size.unwrap_or(0);
+        spec.value_size = value_size.unwrap_or(0);
+        Ok((spec, values_off))
+    }
+
+    /// Static initialisers of BTF maps: `.values = { [1] = &inner }` are
+    /// relocations in `.rel.maps` at `sym + values_off + 8 * slot`.
+    fn btf_map_initialisers(
+        &self,
+        index: usize,
+        syms: &[(usize, &Symbol<'d>)],
+        slots_at: &[Option<u64>],
+        maps: &mut [MapSpec],
+    ) -> Result<(), ParseError> {
+        let Some(rels) = self.rels.get(&index) else {
+            return Ok(());
+        };
+        let sec_name = self.sections[index].name;
+        for rel in rels.iter() {
+            let offset = rel.r_offset(self.endian);
+            let reloc_err = |what: String| ParseError::Relocation {
+                section: sec_name.to_owned(),
+                offset,
+                what,
+            };
+            let (k, (_, map_sym)) = syms
+                .iter()
+                .enumerate()
+                .find(|(_, (_, s))| s.value <= offset && offset < s.value.saturating_add(s.size))
+                .ok_or_else(|| reloc_err("points at no map definition".into()))?;
+            let values_off = slots_at[k].ok_or_else(|| {
+                reloc_err(format!(
+                    "map `{}` has no `values` to initialise",
+                    map_sym.name
+                ))
+            })?;
+            let rel_in_values = (offset - map_sym.value)
+                .checked_sub(values_off)
+                .filter(|o| o % 8 == 0)
+                .ok_or_else(|| reloc_err(format!("not a slot of `{}`.values", map_sym.name)))?;
+            let slot = rel_in_values / 8;
+            let spec = &mut maps[k];
+            if slot >= u64::from(spec.max_entries) {
+                return Err(reloc_err(format!(
+                    "slot {slot} of `{}` is beyond max_entries {}",
+                    spec.name, spec.max_entries
+                )));
+            }
+            let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
+            let value = match target.section.map(|s| self.sections[s].kind) {
+                Some(SecKind::BtfMaps) if spec.map_type.is_map_in_map() => {
+                    MapValue::Map(target.name.to_owned())
+                }
+                Some(SecKind::Program) if spec.map_type == MapType::ProgArray => {
+                    MapValue::Program(target.name.to_owned())
+                }
+                _ => {
+                    return Err(reloc_err(format!(
+                        "slot {slot} of `{}` ({}) cannot hold `{}`",
+                        spec.name, spec.map_type, target.name
+                    )));
+                }
+            };
+            spec.contents
+                .push(MapEntry::at_index(slot as u32, value, self.order));
+        }
+        for m in maps.iter_mut() {
+            m.contents.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        Ok(())
+    }
+
+    fn symbol(
+        &self,
+        index: u32,
+        err: &dyn Fn(String) -> ParseError,
+    ) -> Result<&Symbol<'d>, ParseError> {
+        self.symbols.get(index as usize).ok_or_else(|| {
+            err(format!(
+                "symbol index {index} is out of range ({} symbols)",
+                self.symbols.len()
+            ))
+        })
+    }
+
+    // ------------------------------------------------------------ data sections
+
+    fn data_sections(&self) -> Result<(Vec<MapSpec>, BTreeMap<String, VariableSpec>), ParseError> {
+        let mut maps = Vec::new();
+        let mut vars = BTreeMap::new();
+        for (index, sec) in self.sections.iter().enumerate() {
+            let SecKind::Data { read_only, bss } = sec.kind else {
+                continue;
+            };
+            if sec.size == 0 {
+                continue;
+            }
+            if sec.size > MAX_DATA_SECTION {
+                return Err(self.section_err(
+                    index,
+                    format!(
+                        "{} bytes is larger than a data section can be ({MAX_DATA_SECTION})",
+                        sec.size
+                    ),
+                ));
+            }
+            let value_size = sec.size as u32;
+            let mut spec = MapSpec::new(sec.name, MapType::Array, 4, value_size, 1);
+            if read_only {
+                spec.flags = MapFlags::RDONLY_PROG;
+                spec.freeze = true;
+            }
+            if !bss {
+                spec.contents.push(MapEntry::at_index(
+                    0,
+                    MapValue::Bytes(sec.data.to_vec()),
+                    self.order,
+                ));
+            }
+            if let Some(btf) = &self.btf
+                && let Some(ds) = btf.datasec(sec.name)
+            {
+                spec.btf_value_type_id = btf_type_id(btf, ds);
+            }
+            for (i, sym) in self.object_symbols(index) {
+                let var = self.variable(index, i, sym, bss, read_only)?;
+                if vars.insert(var.name.clone(), var).is_some() {
+                    return Err(ParseError::Symbol {
+                        symbol: sym.display(i),
+                        what: "defined twice".into(),
+                    });
+                }
+            }
+            maps.push(spec);
+        }
+        if let Some(m) = self.kconfig(&mut vars)? {
+            maps.push(m);
+        }
+        Ok((maps, vars))
+    }
+
+    fn variable(
+        &self,
+        index: usize,
+        i: usize,
+        sym: &Symbol<'d>,
+        bss: bool,
+        constant: bool,
+    ) -> Result<VariableSpec, ParseError> {
+        let sec = &self.sections[index];
+        let sym_err = |what: String| ParseError::Symbol {
+            symbol: sym.display(i),
+            what,
+        };
+        let mut size = sym.size;
+        if size == 0 {
+            // clang may leave the size to the loader: take it from BTF, else up
+            // to the next symbol or the end of the section.
+            size = self
+                .btf_var_size(sym.name)
+                .map(u64::from)
+                .unwrap_or_else(|| {
+                    self.object_symbols(index)
+                        .map(|(_, s)| s.value)
+                        .filter(|&v| v > sym.value)
+                        .min()
+                        .unwrap_or(sec.size)
+                        .saturating_sub(sym.value)
+                });
+        }
+        let end = sym
+            .value
+            .checked_add(size)
+            .filter(|&e| e <= sec.size)
+            .ok_or_else(|| {
+                sym_err(format!(
+                    "{size} bytes at offset {} lie outside `{}` ({} bytes)",
+                    sym.value, sec.name, sec.size
+                ))
+            })?;
+        let value = if bss {
+            vec![0; size as usize]
+        } else {
+            sec.data
+                .get(sym.value as usize..end as usize)
+                .ok_or_else(|| sym_err(format!("lies outside the data of `{}`", sec.name)))?
+                .to_vec()
+        };
+        Ok(VariableSpec {
+            name: sym.name.to_owned(),
+            section: sec.name.to_owned(),
+            offset: sym.value as u32,
+            size: size as u32,
+            value,
+            constant,
+        })
+    }
+
+    fn btf_var_size(&self, name: &str) -> Option<u32> {
+        let btf = self.btf.as_ref()?;
+        (1..)
+            .map_while(|id| btf.ty(id).ok().map(|t| (id, t)))
+            .find(|(_, t)| t.kind == Kind::Var && btf.name(t.name_off).ok() == Some(name))
+            .and_then(|(id, _)| btf.size_of(id).ok())
+    }
+
+    /// `.kconfig`: externs the loader fills from the kernel's configuration.
+    /// There is no ELF section; BTF's DATASEC `.kconfig` lists them.
+    fn kconfig(
+        &self,
+        vars: &mut BTreeMap<String, VariableSpec>,
+    ) -> Result<Option<MapSpec>, ParseError> {
+        let Some(btf) = &self.btf else {
+            return Ok(None);
+        };
+        let Some(ds) = btf.datasec(".kconfig") else {
+            return Ok(None);
+        };
+        let mut offset: u32 = 0;
+        for entry in &ds.members {
+            let var = btf.ty(entry.name_off)?;
+            let name = btf.name(var.name_off)?;
+            let size = btf.size_of(entry.name_off)?;
+            if size > MAX_KCONFIG {
+                return Err(ParseError::Btf {
+                    what: format!(
+                        "`.kconfig` variable `{name}` is {size} bytes (at most {MAX_KCONFIG})"
+                    ),
+                });
+            }
+            let align = size.clamp(1, 8).next_power_of_two();
+            offset = offset.next_multiple_of(align);
+            vars.insert(
+                name.to_owned(),
+                VariableSpec {
+                    name: name.to_owned(),
+                    section: ".kconfig".into(),
+                    offset,
+                    size,
+                    value: vec![0; size as usize],
+                    constant: true,
+                },
+            );
+            offset = offset
+                .checked_add(size)
+                .filter(|&o| o <= MAX_KCONFIG)
+                .ok_or_else(|| ParseError::Btf {
+                    what: format!("`.kconfig` is larger than {MAX_KCONFIG} bytes"),
+                })?;
+        }
+        if offset == 0 {
+            return Ok(None);
+        }
+        let mut spec = MapSpec::new(".kconfig", MapType::Array, 4, offset.next_multiple_of(8), 1);
+        spec.flags = MapFlags::RDONLY_PROG;
+        spec.freeze = true;
+        Ok(Some(spec))
+    }
+
+    // ------------------------------------------------------------ programs
+
+    fn functions(&self) -> Result<Vec<Function<'d>>, ParseError> {
+        let mut funcs = Vec::new();
+        for (index, sec) in self.sections.iter().enumerate() {
+            if sec.kind != SecKind::Program || sec.size == 0 {
+                continue;
+            }
+            if sec.size % 8 != 0 {
+                return Err(
+                    self.section_err(index, format!("size {} is not a multiple of 8", sec.size))
+                );
+            }
+            if sec.data.len() as u64 != sec.size {
+                return Err(self.section_err(index, "executable section has no data in the file"));
+            }
+            let mut syms: Vec<_> = self
+                .symbols
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.section == Some(index) && s.kind == elf::STT_FUNC)
+                .collect();
+            syms.sort_by_key(|(_, s)| s.value);
+            if syms.is_empty() {
+                return Err(self.section_err(index, "executable section without a function symbol"));
+            }
+            for (k, (i, s)) in syms.iter().enumerate() {
+                let next = syms.get(k + 1).map_or(sec.size, |(_, n)| n.value);
+                let end = if s.size > 0 {
+                    s.value.saturating_add(s.size)
+                } else {
+                    next
+                };
+                if s.value % 8 != 0 || end > sec.size || end <= s.value || end % 8 != 0 {
+                    return Err(ParseError::Symbol {
+                        symbol: s.display(*i),
+                        what: format!(
+                            "function at {}..{end} does not fit `{}` ({} bytes) in whole instructions",
+                            s.value, sec.name, sec.size
+                        ),
+                    });
+                }
+                funcs.push(Function {
+                    name: s.name,
+                    section: index,
+                    start: s.value,
+                    end,
+                });
+            }
+        }
+        Ok(funcs)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn programs(
+        &self,
+        funcs: &[Function<'d>],
+        license: &str,
+        kernel_version: u32,
+    ) -> Result<(BTreeMap<String, ProgramSpec>, BTreeMap<String, ProgramSpec>), ParseError> {
+        let mut programs = BTreeMap::new();
+        let mut text = BTreeMap::new();
+        let mut relocs: HashMap<usize, Vec<Relocation>> = HashMap::new();
+        // Relocations of every executable section, attributed to their function.
+        for (&target, rels) in &self.rels {
+            if self.sections.get(target).map(|s| s.kind) != Some(SecKind::Program) {
+                continue;
+            }
+            for rel in rels.iter() {
+                let (f, r) = self.instruction_relocation(funcs, target, rel)?;
+                relocs.entry(f).or_default().push(r);
+            }
+        }
+        for (fi, f) in funcs.iter().enumerate() {
+            let sec = &self.sections[f.section];
+            // `functions` checked start..end against the section's data.
+            let bytes = sec
+                .data
+                .get(f.start as usize..f.end as usize)
+                .unwrap_or_default();
+            let instructions = self.instructions(bytes);
+            let mut relocations = relocs.remove(&fi).unwrap_or_default();
+            // Calls inside one section need no relocation: resolve them by offset.
+            for (i, insn) in instructions.iter().enumerate() {
+                if !insn.is_pseudo_call() || relocations.iter().any(|r| r.instruction == i) {
+                    continue;
+                }
+                let target = (f.start / 8 + i as u64 + 1)
+                    .checked_add_signed(i64::from(insn.imm))
+                    .map(|slot| slot * 8);
+                let callee = target
+                    .and_then(|t| {
+                        funcs
+                            .iter()
+                            .find(|g| g.section == f.section && g.start == t)
+                    })
+                    .ok_or_else(|| ParseError::Relocation {
+                        section: sec.name.to_owned(),
+                        offset: f.start + i as u64 * 8,
+                        what: format!("call in `{}` targets no function", f.name),
+                    })?;
+                relocations.push(Relocation {
+                    instruction: i,
+                    target: RelocationTarget::Call {
+                        function: callee.name.to_owned(),
+                    },
+                });
+            }
+            relocations.sort_by_key(|r| r.instruction);
+            let (program_type, attach_type, attach_to, sleepable) = if sec.name == ".text" {
+                (ProgramType::Unspec, None, None, false)
+            } else {
+                classify(sec.name)
+            };
+            let spec = ProgramSpec {
+                name: f.name.to_owned(),
+                section: sec.name.to_owned(),
+                program_type,
+                attach_type,
+                attach_to,
+                sleepable,
+                instructions,
+                license: license.to_owned(),
+                kernel_version,
+                relocations,
+            };
+            let dest = if sec.name == ".text" {
+                &mut text
+            } else {
+                &mut programs
+            };
+            if dest.insert(f.name.to_owned(), spec).is_some() {
+                return Err(ParseError::Symbol {
+                    symbol: f.name.to_owned(),
+                    what: "function defined twice".into(),
+                });
+            }
+        }
+        Ok((programs, text))
+    }
+
+    fn instructions(&self, bytes: &[u8]) -> Vec<Instruction> {
+        fn convert<O: zerocopy::ByteOrder>(bytes: &[u8], swap_regs: bool) -> Vec<Instruction> {
+            let (raw, _) = <[RawInsn<O>]>::ref_from_prefix_with_elems(bytes, bytes.len() / 8)
+                .unwrap_or((&[], &[]));
+            raw.iter()
+                .map(|r| Instruction {
+                    code: r.code,
+                    regs: if swap_regs {
+                        r.regs.rotate_left(4)
+                    } else {
+                        r.regs
+                    },
+                    off: r.off.get(),
+                    imm: r.imm.get(),
+                })
+                .collect()
+        }
+        // The register nibbles follow the object's bitfield order; turn them
+        // into the host's.
+        let swap = self.order != ByteOrder::NATIVE;
+        match self.order {
+            ByteOrder::Little => convert::<LittleEndian>(bytes, swap),
+            ByteOrder::Big => convert::<BigEndian>(bytes, swap),
+        }
+    }
+
+    /// One relocation of an executable section: the function it lands in and
+    /// what it refers to.
+    fn instruction_relocation(
+        &self,
+        funcs: &[Function<'d>],
+        section: usize,
+        rel: &elf::Rel64<Endianness>,
+    ) -> Result<(usize, Relocation), ParseError> {
+        let sec = &self.sections[section];
+        let offset = rel.r_offset(self.endian);
+        let reloc_err = |what: String| ParseError::Relocation {
+            section: sec.name.to_owned(),
+            offset,
+            what,
+        };
+        if !offset.is_multiple_of(8) || offset >= sec.size {
+            return Err(reloc_err(format!(
+                "offset is not an instruction of the {}-byte section",
+                sec.size
+            )));
+        }
+        let (fi, f) = funcs
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.section == section && f.start <= offset && offset < f.end)
+            .ok_or_else(|| reloc_err("lies in no function".into()))?;
+        let instruction = ((offset - f.start) / 8) as usize;
+        let insn = self
+            .instructions(
+                sec.data
+                    .get(offset as usize..offset as usize + 8)
+                    .unwrap_or_default(),
+            )
+            .pop()
+            .ok_or_else(|| reloc_err("lies outside the section data".into()))?;
+        let sym = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
+        let is_ld = insn.is_ld_imm64();
+        if is_ld && offset + 16 > f.end {
+            return Err(reloc_err(format!(
+                "ld_imm64 at the end of `{}` is truncated",
+                f.name
+            )));
+        }
+        let need_ld = |what: &str| {
+            if is_ld {
+                Ok(())
+            } else {
+                Err(reloc_err(format!(
+                    "{what} reference on a non-ld_imm64 instruction (opcode {:#04x})",
+                    insn.code
+                )))
+            }
+        };
+        let target = match sym.section.map(|s| (s, self.sections[s].kind)) {
+            None => RelocationTarget::Extern {
+                name: sym.name.to_owned(),
+            },
+            Some((_, SecKind::LegacyMaps | SecKind::BtfMaps)) => {
+                need_ld("map")?;
+                if sym.kind == elf::STT_SECTION || sym.name.is_empty() {
+                    return Err(reloc_err("map reference through a section symbol".into()));
+                }
+                RelocationTarget::Map {
+                    map: sym.name.to_owned(),
+                }
+            }
+            Some((s, SecKind::Data { .. })) => {
+                need_ld("data")?;
+                let offset = u32::try_from(sym.value)
+                    .map_err(|_| reloc_err(format!("data offset {} is too large", sym.value)))?;
+                RelocationTarget::Data {
+                    map: self.sections[s].name.to_owned(),
+                    offset,
+                }
+            }
+            Some((s, SecKind::Program)) => {
+                let target = if sym.kind == elf::STT_FUNC {
+                    Some(sym.value)
+                } else if insn.is_pseudo_call() {
+                    (sym.value / 8 + 1)
+                        .checked_add_signed(i64::from(insn.imm))
+                        .map(|t| t * 8)
+                } else if is_ld {
+                    sym.value.checked_add_signed(i64::from(insn.imm))
+                } else {
+                    None
+                };
+                let callee = target
+                    .and_then(|t| funcs.iter().find(|g| g.section == s && g.start == t))
+                    .ok_or_else(|| {
+                        reloc_err(format!(
+                            "refers to no function in `{}`",
+                            self.sections[s].name
+                        ))
+                    })?;
+                RelocationTarget::Call {
+                    function: callee.name.to_owned(),
+                }
+            }
+            Some((s, _)) => {
+                return Err(reloc_err(format!(
+                    "refers to `{}` in section `{}`, which holds no maps, data or code",
+                    sym.display(rel.r_sym(self.endian) as usize),
+                    self.sections[s].name
+                )));
+            }
+        };
+        Ok((
+            fi,
+            Relocation {
+                instruction,
+                target,
+            },
+        ))
+    }
+}
+
+fn legacy_fields<O: zerocopy::ByteOrder>(head: &[u8]) -> (u32, u32, u32, u32, u32) {
+    match LegacyMapDef::<O>::ref_from_prefix(head) {
+        Ok((d, _)) => (
+            d.map_type.get(),
+            d.key_size.get(),
+            d.value_size.get(),
+            d.max_entries.get(),
+            d.map_flags.get(),
+        ),
+        Err(_) => (0, 0, 0, 0, 0),
+    }
+}
+
+fn set_size(
+    slot: &mut Option<u32>,
+    size: u32,
+    what: &str,
+    err: &dyn Fn(String) -> ParseError,
+) -> Result<(), ParseError> {
+    match *slot {
+        Some(prev) if prev != size => Err(err(format!(
+            "{what} size given twice: {prev} and {size} bytes"
+        ))),
+        _ => {
+            *slot = Some(size);
+            Ok(())
+        }
+    }
+}
+
+fn btf_type_id(btf: &Btf<'_>, ds: &btf::Type) -> u32 {
+    (1..)
+        .map_while(|id| btf.ty(id).ok().map(|t| (id, t)))
+        .find(|(_, t)| std::ptr::eq(*t, ds))
+        .map_or(0, |(id, _)| id)
+}
+
+/// iproute2's map-in-map: an outer map names its inner maps by `inner_id`;
+/// each map whose `id` matches is an inner map, inserted at slot `inner_idx`,
+/// and the first one is the template.
+fn link_iproute2_inner_maps(
+    maps: &mut [MapSpec],
+    fields: &[crate::spec::Iproute2Fields],
+    order: ByteOrder,
+) -> Result<(), ParseError> {
+    for outer in 0..maps.len() {
+        let inner_id = fields[outer].inner_id;
+        if inner_id == 0 {
+            continue;
+        }
+        if !maps[outer].map_type.is_map_in_map() {
+            return Err(ParseError::Map {
+                map: maps[outer].name.clone(),
+                what: format!(
+                    "has inner_id {inner_id} but is a {}, not a map-in-map",
+                    maps[outer].map_type
+                ),
+            });
+        }
+        let inner: Vec<usize> = (0..maps.len())
+            .filter(|&j| {
+                j != outer && fields[j].id == inner_id && !maps[j].map_type.is_map_in_map()
+            })
+            .collect();
+        let Some(&first) = inner.first() else {
+            return Err(ParseError::Map {
+                map: maps[outer].name.clone(),
+                what: format!("inner_id {inner_id} matches no map's id"),
+            });
+        };
+        let mut template = maps[first].clone();
+        template.contents.clear();
+        template.pinning = Pinning::None;
+        let mut contents: Vec<MapEntry> = inner
+            .iter()
+            .map(|&j| {
+                MapEntry::at_index(
+                    fields[j].inner_idx,
+                    MapValue::Map(maps[j].name.clone()),
+                    order,
+                )
+            })
+            .collect();
+        contents.sort_by(|a, b| a.key.cmp(&b.key));
+        maps[outer].inner_map = Some(Box::new(template));
+        maps[outer].contents = contents;
+    }
+    Ok(())
+}

@@ -1,0 +1,641 @@
+//! `MapSpec`: everything needed to create one kernel map.
+
+use crate::DeepCopy;
+use crate::deep_copy::Walker;
+use std::fmt;
+use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
+use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+use super::ByteOrder;
+
+macro_rules! kernel_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $prefix:literal {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $kname:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A value this library does not know, kept as the kernel's number.
+            Unknown(u32),
+        }
+
+        impl $name {
+            /// From the kernel's number; unknown numbers are kept in `Unknown`.
+            pub fn from_raw(raw: u32) -> Self {
+                match raw {
+                    $( $value => Self::$variant, )*
+                    other => Self::Unknown(other),
+                }
+            }
+
+            /// The kernel's number.
+            pub fn raw(self) -> u32 {
+                match self {
+                    $( Self::$variant => $value, )*
+                    Self::Unknown(raw) => raw,
+                }
+            }
+
+            /// The kernel's name in lowercase without its prefix
+            #[doc = concat!("(`", $prefix, "HASH` is `hash`); `unknown` for unknown values.")]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $kname, )*
+                    Self::Unknown(_) => "unknown",
+                }
+            }
+
+            /// Every known value, in the kernel's order.
+            pub const ALL: &'static [Self] = &[$( Self::$variant, )*];
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    Self::Unknown(raw) => write!(f, "unknown({raw})"),
+                    other => f.write_str(other.name()),
+                }
+            }
+        }
+
+        impl DeepCopy for $name {
+            fn deep_copy(&self) -> Self {
+                *self
+            }
+            fn walk_buffers(&self, _walker: &mut Walker) {}
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_u32(self.raw())
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <u32 as serde::Deserialize>::deserialize(d).map(Self::from_raw)
+            }
+        }
+    };
+}
+pub(crate) use kernel_enum;
+
+kernel_enum! {
+    /// The kernel's map types (`enum bpf_map_type`), through `BPF_MAP_TYPE_ARENA`.
+    MapType, "BPF_MAP_TYPE_" {
+        /// `BPF_MAP_TYPE_UNSPEC`
+        Unspec = 0 => "unspec",
+        /// `BPF_MAP_TYPE_HASH`
+        Hash = 1 => "hash",
+        /// `BPF_MAP_TYPE_ARRAY`
+        Array = 2 => "array",
+        /// `BPF_MAP_TYPE_PROG_ARRAY`
+        ProgArray = 3 => "prog_array",
+        /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
+        PerfEventArray = 4 => "perf_event_array",
+        /// `BPF_MAP_TYPE_PERCPU_HASH`
+        PerCpuHash = 5 => "percpu_hash",
+        /// `BPF_MAP_TYPE_PERCPU_ARRAY`
+        PerCpuArray = 6 => "percpu_array",
+        /// `BPF_MAP_TYPE_STACK_TRACE`
+        StackTrace = 7 => "stack_trace",
+        /// `BPF_MAP_TYPE_CGROUP_ARRAY`
+        CgroupArray = 8 => "cgroup_array",
+        /// `BPF_MAP_TYPE_LRU_HASH`
+        LruHash = 9 => "lru_hash",
+        /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
+        LruPerCpuHash = 10 => "lru_percpu_hash",
+        /// `BPF_MAP_TYPE_LPM_TRIE`
+        LpmTrie = 11 => "lpm_trie",
+        /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
+        ArrayOfMaps = 12 => "array_of_maps",
+        /// `BPF_MAP_TYPE_HASH_OF_MAPS`
+        HashOfMaps = 13 => "hash_of_maps",
+        /// `BPF_MAP_TYPE_DEVMAP`
+        DevMap = 14 => "devmap",
+        /// `BPF_MAP_TYPE_SOCKMAP`
+        SockMap = 15 => "sockmap",
+        /// `BPF_MAP_TYPE_CPUMAP`
+        CpuMap = 16 => "cpumap",
+        /// `BPF_MAP_TYPE_XSKMAP`
+        XskMap = 17 => "xskmap",
+        /// `BPF_MAP_TYPE_SOCKHASH`
+        SockHash = 18 => "sockhash",
+        /// `BPF_MAP_TYPE_CGROUP_STORAGE` (deprecated)
+        CgroupStorage = 19 => "cgroup_storage",
+        /// `BPF_MAP_TYPE_REUSEPORT_SOCKARRAY`
+        ReuseportSockArray = 20 => "reuseport_sockarray",
+        /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE` (deprecated)
+        PerCpuCgroupStorage = 21 => "percpu_cgroup_storage",
+        /// `BPF_MAP_TYPE_QUEUE`
+        Queue = 22 => "queue",
+        /// `BPF_MAP_TYPE_STACK`
+        Stack = 23 => "stack",
+        /// `BPF_MAP_TYPE_SK_STORAGE`
+        SkStorage = 24 => "sk_storage",
+        /// `BPF_MAP_TYPE_DEVMAP_HASH`
+        DevMapHash = 25 => "devmap_hash",
+        /// `BPF_MAP_TYPE_STRUCT_OPS`
+        StructOps = 26 => "struct_ops",
+        /// `BPF_MAP_TYPE_RINGBUF`
+        RingBuf = 27 => "ringbuf",
+        /// `BPF_MAP_TYPE_INODE_STORAGE`
+        InodeStorage = 28 => "inode_storage",
+        /// `BPF_MAP_TYPE_TASK_STORAGE`
+        TaskStorage = 29 => "task_storage",
+        /// `BPF_MAP_TYPE_BLOOM_FILTER`
+        BloomFilter = 30 => "bloom_filter",
+        /// `BPF_MAP_TYPE_USER_RINGBUF`
+        UserRingBuf = 31 => "user_ringbuf",
+        /// `BPF_MAP_TYPE_CGRP_STORAGE`
+        CgrpStorage = 32 => "cgrp_storage",
+        /// `BPF_MAP_TYPE_ARENA`
+        Arena = 33 => "arena",
+    }
+}
+
+impl MapType {
+    /// Maps whose values are other maps (`ARRAY_OF_MAPS`, `HASH_OF_MAPS`).
+    pub fn is_map_in_map(self) -> bool {
+        matches!(self, Self::ArrayOfMaps | Self::HashOfMaps)
+    }
+}
+
+bitflags::bitflags! {
+    /// `map_flags` (`BPF_F_*`). Unknown bits are kept as they are.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+    pub struct MapFlags: u32 {
+        /// `BPF_F_NO_PREALLOC`
+        const NO_PREALLOC = 1 << 0;
+        /// `BPF_F_NO_COMMON_LRU`
+        const NO_COMMON_LRU = 1 << 1;
+        /// `BPF_F_NUMA_NODE`
+        const NUMA_NODE = 1 << 2;
+        /// `BPF_F_RDONLY`
+        const RDONLY = 1 << 3;
+        /// `BPF_F_WRONLY`
+        const WRONLY = 1 << 4;
+        /// `BPF_F_STACK_BUILD_ID`
+        const STACK_BUILD_ID = 1 << 5;
+        /// `BPF_F_ZERO_SEED`
+        const ZERO_SEED = 1 << 6;
+        /// `BPF_F_RDONLY_PROG`
+        const RDONLY_PROG = 1 << 7;
+        /// `BPF_F_WRONLY_PROG`
+        const WRONLY_PROG = 1 << 8;
+        /// `BPF_F_CLONE`
+        const CLONE = 1 << 9;
+        /// `BPF_F_MMAPABLE`
+        const MMAPABLE = 1 << 10;
+        /// `BPF_F_PRESERVE_ELEMS`
+        const PRESERVE_ELEMS = 1 << 11;
+        /// `BPF_F_INNER_MAP`
+        const INNER_MAP = 1 << 12;
+        /// `BPF_F_LINK`
+        const LINK = 1 << 13;
+        /// `BPF_F_PATH_FD`
+        const PATH_FD = 1 << 14;
+        /// `BPF_F_VTYPE_BTF_OBJ_FD`
+        const VTYPE_BTF_OBJ_FD = 1 << 15;
+        /// `BPF_F_TOKEN_FD`
+        const TOKEN_FD = 1 << 16;
+        /// `BPF_F_SEGV_ON_FAULT`
+        const SEGV_ON_FAULT = 1 << 17;
+        /// `BPF_F_NO_USER_CONV`
+        const NO_USER_CONV = 1 << 18;
+        // Keep every other bit as it is.
+        const _ = !0;
+    }
+}
+
+impl DeepCopy for MapFlags {
+    fn deep_copy(&self) -> Self {
+        *self
+    }
+    fn walk_buffers(&self, _walker: &mut Walker) {}
+}
+
+/// Whether (and how) a map is pinned on a bpffs when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Pinning {
+    /// Not pinned.
+    #[default]
+    None,
+    /// Pinned under the loader's pin path by the map's name; an existing pin is
+    /// reused if it is compatible (libbpf's `LIBBPF_PIN_BY_NAME`, iproute2's
+    /// `PIN_GLOBAL_NS` and `PIN_OBJECT_NS`).
+    ByName,
+}
+
+impl Pinning {
+    /// `none` or `by_name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pinning::None => "none",
+            Pinning::ByName => "by_name",
+        }
+    }
+}
+
+/// The value of a map entry in a spec's initial contents.
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum MapValue {
+    /// Raw bytes, `value_size` long.
+    Bytes(Vec<u8>),
+    /// The map of this name in the same collection (map-in-map slots): the
+    /// loader writes its fd.
+    Map(String),
+    /// The program of this name in the same collection (prog-array slots): the
+    /// loader writes its fd.
+    Program(String),
+}
+
+/// One entry of a map's initial contents.
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MapEntry {
+    /// The key bytes, `key_size` long (in the object's byte order).
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: MapValue,
+}
+
+impl MapEntry {
+    /// An entry whose key is a `u32` index (arrays, map-in-map, prog arrays),
+    /// encoded in `order`.
+    pub fn at_index(index: u32, value: MapValue, order: ByteOrder) -> Self {
+        MapEntry {
+            key: order.u32_bytes(index).to_vec(),
+            value,
+        }
+    }
+}
+
+/// The bytes of a legacy map definition beyond the 20 bytes of
+/// `struct bpf_map_def`: immutable bytes, never a reader with a position.
+///
+/// Objects built for iproute2 (`tc`) use `struct bpf_elf_map`, whose extra
+/// fields are `id`, `pinning`, `inner_id` and `inner_idx`;
+/// [`iproute2`](MapExtra::iproute2) reads them through a typed view.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MapExtra {
+    bytes: Box<[u8]>,
+    order: ByteOrder,
+}
+
+/// iproute2's fields after the 20-byte `struct bpf_map_def`, in the object's byte
+/// order (`struct bpf_elf_map` in iproute2's `include/bpf_elf.h`).
+#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone, Copy)]
+#[repr(C)]
+struct ElfMapTail<O: zerocopy::ByteOrder> {
+    id: U32<O>,
+    pinning: U32<O>,
+    inner_id: U32<O>,
+    inner_idx: U32<O>,
+}
+
+/// The interpreted iproute2 fields of a legacy definition's extra bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Iproute2Fields {
+    /// The map's id, referred to by an outer map's `inner_id`.
+    pub id: u32,
+    /// `PIN_NONE` (0), `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2).
+    pub pinning: u32,
+    /// For a map-in-map: the `id` of its inner maps.
+    pub inner_id: u32,
+    /// For an inner map: its slot in the outer map.
+    pub inner_idx: u32,
+}
+
+impl MapExtra {
+    /// The size of iproute2's fields after `struct bpf_map_def`.
+    pub const IPROUTE2_LEN: usize = 16;
+
+    /// Extra bytes in the byte order of the object they came from.
+    pub fn new(bytes: impl Into<Box<[u8]>>, order: ByteOrder) -> Self {
+        MapExtra {
+            bytes: bytes.into(),
+            order,
+        }
+    }
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The byte order of the fields.
+    pub fn byte_order(&self) -> ByteOrder {
+        self.order
+    }
+
+    /// True when there are no extra bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The iproute2 fields, when there are at least 16 extra bytes.
+    pub fn iproute2(&self) -> Option<Iproute2Fields> {
+        fn read<O: zerocopy::ByteOrder>(b: &[u8]) -> Option<Iproute2Fields> {
+            let (tail, _) = ElfMapTail::<O>::ref_from_prefix(b).ok()?;
+            Some(Iproute2Fields {
+                id: tail.id.get(),
+                pinning: tail.pinning.get(),
+                inner_id: tail.inner_id.get(),
+                inner_idx: tail.inner_idx.get(),
+            })
+        }
+        match self.order {
+            ByteOrder::Little => read::<LittleEndian>(&self.bytes),
+            ByteOrder::Big => read::<BigEndian>(&self.bytes),
+        }
+    }
+
+    /// The bytes nobody interprets: all of them when there are fewer than 16,
+    /// else those after iproute2's fields.
+    pub fn unknown(&self) -> &[u8] {
+        if self.bytes.len() >= Self::IPROUTE2_LEN {
+            &self.bytes[Self::IPROUTE2_LEN..]
+        } else {
+            &self.bytes
+        }
+    }
+
+    /// True when some uninterpreted byte is non-zero: a definition this library
+    /// cannot honour, which the loader refuses.
+    pub fn has_unknown_nonzero(&self) -> bool {
+        self.unknown().iter().any(|&b| b != 0)
+    }
+
+    /// Lowercase hex of the bytes (`""` when empty).
+    pub fn to_hex(&self) -> String {
+        use fmt::Write;
+        let mut s = String::with_capacity(self.bytes.len() * 2);
+        for b in self.bytes.iter() {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+}
+
+/// Everything needed to create one kernel map.
+///
+/// Fields are public: edit them before loading (`max_entries` per tenant,
+/// `pinning`, `contents`).
+///
+/// ```
+/// use ebpf_spec::{MapSpec, MapType, MapFlags, Pinning, DeepCopy};
+///
+/// let mut spec = MapSpec::new("flows", MapType::Hash, 4, 8, 1024);
+/// spec.flags |= MapFlags::NO_PREALLOC;
+/// spec.pinning = Pinning::ByName;
+///
+/// let copy = spec.deep_copy();
+/// assert_eq!(copy, spec);
+/// assert!(spec.compatible(&copy).is_ok());
+///
+/// let mut bigger = copy;
+/// bigger.max_entries = 4096;
+/// let err = spec.compatible(&bigger).unwrap_err();
+/// assert_eq!(err.mismatches[0].attribute, "max_entries");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MapSpec {
+    /// The map's name (its symbol or section name in the object).
+    pub name: String,
+    /// The map type.
+    pub map_type: MapType,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `map_flags`.
+    #[cfg_attr(feature = "serde", serde(with = "flags_serde"))]
+    pub flags: MapFlags,
+    /// Pinning by name under the loader's pin path.
+    pub pinning: Pinning,
+    /// The NUMA node to allocate on (used with `MapFlags::NUMA_NODE`).
+    pub numa_node: u32,
+    /// `map_extra` (bloom filter hash count, arena address).
+    pub map_extra: u64,
+    /// For map-in-map types: the template the inner maps follow.
+    pub inner_map: Option<Box<MapSpec>>,
+    /// Initial contents, written after creation.
+    pub contents: Vec<MapEntry>,
+    /// BTF type id of the key in the collection's BTF (0: none).
+    pub btf_key_type_id: u32,
+    /// BTF type id of the value in the collection's BTF (0: none).
+    pub btf_value_type_id: u32,
+    /// Made read-only for user space after its contents are written
+    /// (`.rodata`, `.kconfig`).
+    pub freeze: bool,
+    /// Bytes of a legacy definition beyond `struct bpf_map_def`.
+    pub extra: MapExtra,
+}
+
+#[cfg(feature = "serde")]
+mod flags_serde {
+    use super::MapFlags;
+    pub fn serialize<S: serde::Serializer>(f: &MapFlags, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(f.bits())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MapFlags, D::Error> {
+        <u32 as serde::Deserialize>::deserialize(d).map(MapFlags::from_bits_retain)
+    }
+}
+
+impl MapSpec {
+    /// A spec with the given type and sizes and everything else at its default.
+    pub fn new(
+        name: impl Into<String>,
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> Self {
+        MapSpec {
+            name: name.into(),
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags: MapFlags::empty(),
+            pinning: Pinning::None,
+            numa_node: 0,
+            map_extra: 0,
+            inner_map: None,
+            contents: Vec::new(),
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+            freeze: false,
+            extra: MapExtra::default(),
+        }
+    }
+
+    /// `self.deep_copy()`: a copy that shares nothing with `self`.
+    pub fn copy(&self) -> Self {
+        self.deep_copy()
+    }
+
+    /// Lists every attribute in which `other` (another spec, or a map that
+    /// exists in the kernel) differs from this spec: type, key and value size,
+    /// max entries, flags, map_extra and, for map-in-map, the inner map.
+    pub fn compatible(&self, other: &impl MapAttributes) -> Result<(), Incompatible> {
+        let mut mismatches = Vec::new();
+        let mut check = |attribute: &'static str, expected: u64, found: u64| {
+            if expected != found {
+                mismatches.push(Mismatch {
+                    attribute,
+                    expected,
+                    found,
+                });
+            }
+        };
+        check(
+            "type",
+            self.map_type.raw().into(),
+            other.map_type().raw().into(),
+        );
+        check("key_size", self.key_size.into(), other.key_size().into());
+        check(
+            "value_size",
+            self.value_size.into(),
+            other.value_size().into(),
+        );
+        check(
+            "max_entries",
+            self.max_entries.into(),
+            other.max_entries().into(),
+        );
+        check(
+            "flags",
+            self.flags.bits().into(),
+            other.flags().bits().into(),
+        );
+        check("map_extra", self.map_extra, other.map_extra());
+        if let (Some(mine), Some(theirs)) = (&self.inner_map, other.inner_map())
+            && let Err(inner) = mine.compatible(theirs)
+        {
+            for m in inner.mismatches {
+                mismatches.push(Mismatch {
+                    attribute: inner_name(m.attribute),
+                    ..m
+                });
+            }
+        }
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(Incompatible {
+                map: self.name.clone(),
+                mismatches,
+            })
+        }
+    }
+}
+
+fn inner_name(attr: &'static str) -> &'static str {
+    match attr {
+        "type" => "inner_map.type",
+        "key_size" => "inner_map.key_size",
+        "value_size" => "inner_map.value_size",
+        "max_entries" => "inner_map.max_entries",
+        "flags" => "inner_map.flags",
+        "map_extra" => "inner_map.map_extra",
+        _ => "inner_map",
+    }
+}
+
+/// The attributes [`MapSpec::compatible`] compares. Implemented by `MapSpec`;
+/// the loader implements it for maps that exist in the kernel.
+pub trait MapAttributes {
+    /// The map type.
+    fn map_type(&self) -> MapType;
+    /// Key size in bytes.
+    fn key_size(&self) -> u32;
+    /// Value size in bytes.
+    fn value_size(&self) -> u32;
+    /// Maximum number of entries.
+    fn max_entries(&self) -> u32;
+    /// `map_flags`.
+    fn flags(&self) -> MapFlags;
+    /// `map_extra`.
+    fn map_extra(&self) -> u64;
+    /// The inner map template, where known.
+    fn inner_map(&self) -> Option<&MapSpec> {
+        None
+    }
+}
+
+impl MapAttributes for MapSpec {
+    fn map_type(&self) -> MapType {
+        self.map_type
+    }
+    fn key_size(&self) -> u32 {
+        self.key_size
+    }
+    fn value_size(&self) -> u32 {
+        self.value_size
+    }
+    fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+    fn flags(&self) -> MapFlags {
+        self.flags
+    }
+    fn map_extra(&self) -> u64 {
+        self.map_extra
+    }
+    fn inner_map(&self) -> Option<&MapSpec> {
+        self.inner_map.as_deref()
+    }
+}
+
+/// One attribute in which two maps differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The attribute: `type`, `key_size`, `value_size`, `max_entries`, `flags`,
+    /// `map_extra`, or `inner_map.<attribute>`.
+    pub attribute: &'static str,
+    /// The spec's value.
+    pub expected: u64,
+    /// The other map's value.
+    pub found: u64,
+}
+
+/// Every attribute in which a map differs from its spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("map `{map}` is incompatible: {}", list(.mismatches))]
+pub struct Incompatible {
+    /// The spec's map name.
+    pub map: String,
+    /// Each differing attribute.
+    pub mismatches: Vec<Mismatch>,
+}
+
+fn list(m: &[Mismatch]) -> String {
+    m.iter()
+        .map(|m| {
+            format!(
+                "{} is {} but {} was expected",
+                m.attribute, m.found, m.expected
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,127 @@
+//! The spec model: plain values describing a collection of maps and programs.
+
+pub(crate) mod map;
+pub(crate) mod program;
+mod variable;
+
+pub use map::{
+    Incompatible, Iproute2Fields, MapAttributes, MapEntry, MapExtra, MapFlags, MapSpec, MapType,
+    MapValue, Mismatch, Pinning,
+};
+pub use program::{
+    AttachType, Instruction, ProgramSpec, ProgramType, Relocation, RelocationTarget,
+};
+pub use variable::{SetError, VariableSpec};
+
+use crate::DeepCopy;
+use std::collections::BTreeMap;
+
+/// The byte order of an object (and of the bytes in its specs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ByteOrder {
+    /// Little-endian (`bpfel`).
+    #[default]
+    Little,
+    /// Big-endian (`bpfeb`).
+    Big,
+}
+
+impl ByteOrder {
+    /// The byte order of the machine this runs on.
+    pub const NATIVE: ByteOrder = if cfg!(target_endian = "little") {
+        ByteOrder::Little
+    } else {
+        ByteOrder::Big
+    };
+
+    /// `value` encoded in this byte order.
+    pub fn u32_bytes(self, value: u32) -> [u8; 4] {
+        match self {
+            ByteOrder::Little => value.to_le_bytes(),
+            ByteOrder::Big => value.to_be_bytes(),
+        }
+    }
+
+    /// `value` encoded in this byte order.
+    pub fn u64_bytes(self, value: u64) -> [u8; 8] {
+        match self {
+            ByteOrder::Little => value.to_le_bytes(),
+            ByteOrder::Big => value.to_be_bytes(),
+        }
+    }
+}
+
+/// The object's BTF: the raw `.BTF` and `.BTF.ext` sections, as they are in
+/// the object (the loader fixes up and loads them).
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct BtfSpec {
+    /// The `.BTF` section.
+    pub btf: Vec<u8>,
+    /// The `.BTF.ext` section (func_info, line_info, CO-RE relocations), if any.
+    pub ext: Option<Vec<u8>>,
+}
+
+/// A whole object: its maps, programs and global variables, by name.
+///
+/// Parse it once with [`from_elf`](CollectionSpec::from_elf), edit it, and
+/// [`copy`](CollectionSpec::copy) it once per instance: copies share nothing.
+///
+/// ```
+/// use ebpf_spec::{CollectionSpec, MapSpec, MapType};
+///
+/// let mut spec = CollectionSpec::default();
+/// spec.maps.insert("events".into(), MapSpec::new("events", MapType::RingBuf, 0, 0, 4096));
+/// let copy = spec.copy();
+/// ebpf_spec::deep_copy::assert_deep_copy(&spec, &copy);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CollectionSpec {
+    /// Maps by name (legacy, BTF-defined, and one per data section).
+    pub maps: BTreeMap<String, MapSpec>,
+    /// Programs by function name (the entry points).
+    pub programs: BTreeMap<String, ProgramSpec>,
+    /// Functions of `.text` that programs call (bpf-to-bpf), by name.
+    pub functions: BTreeMap<String, ProgramSpec>,
+    /// Global variables of the data sections, by name.
+    pub variables: BTreeMap<String, VariableSpec>,
+    /// The object's BTF, if it has any.
+    pub btf: Option<BtfSpec>,
+    /// The object's byte order.
+    pub byte_order: ByteOrder,
+    /// The `license` section (empty when absent).
+    pub license: String,
+    /// The `version` section (0 when absent).
+    pub kernel_version: u32,
+}
+
+impl CollectionSpec {
+    /// A deep copy: equal to `self`, sharing no memory with it. Same as
+    /// [`DeepCopy::deep_copy`].
+    pub fn copy(&self) -> Self {
+        self.deep_copy()
+    }
+
+    /// Sets a global variable's value (a `const volatile` in `.rodata` is how
+    /// a program takes configuration): updates the variable and the bytes of
+    /// its data section's map.
+    ///
+    /// # Errors
+    /// If there is no such variable, or `value` is not exactly its size.
+    pub fn set_variable(&mut self, name: &str, value: &[u8]) -> Result<(), SetError> {
+        let var = self
+            .variables
+            .get_mut(name)
+            .ok_or_else(|| SetError::NoSuchVariable {
+                name: name.to_owned(),
+            })?;
+        var.set(value)?;
+        if let Some(map) = self.maps.get_mut(&var.section) {
+            variable::write_into_section(map, var)?;
+        }
+        Ok(())
+    }
+}

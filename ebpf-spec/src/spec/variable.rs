@@ -1,0 +1,125 @@
+//! `VariableSpec`: a global variable in a data section.
+
+use super::{MapSpec, MapValue};
+use crate::DeepCopy;
+
+/// A global variable in `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*` or
+/// `.kconfig`: where it lives and its current value.
+///
+/// Setting a `const volatile` in `.rodata` before loading is how a program
+/// takes configuration. The loader writes every variable's value over its
+/// section's bytes, so [`set`](VariableSpec::set) on the variable is enough;
+/// [`CollectionSpec::set_variable`](super::CollectionSpec::set_variable) also
+/// updates the section's map contents right away.
+///
+/// ```
+/// use ebpf_spec::VariableSpec;
+/// let mut v = VariableSpec {
+///     name: "sample_rate".into(), section: ".rodata".into(), offset: 0, size: 4,
+///     value: vec![7, 0, 0, 0], constant: true,
+/// };
+/// v.set(&13u32.to_le_bytes()).unwrap();
+/// assert_eq!(v.value, [13, 0, 0, 0]);
+/// assert!(v.set(&[1, 2]).is_err()); // 2 bytes for a 4-byte variable
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct VariableSpec {
+    /// The symbol's name.
+    pub name: String,
+    /// The data section (and the name of its map): `.rodata`, `.data.custom` ...
+    pub section: String,
+    /// Offset in the section, in bytes.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// The current value (`size` bytes, in the object's byte order; zeros for
+    /// `.bss` and `.kconfig`, whose values the loader provides).
+    pub value: Vec<u8>,
+    /// In a read-only section (`.rodata*`, `.kconfig`): frozen after load.
+    pub constant: bool,
+}
+
+/// Why a variable could not be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetError {
+    /// The value has the wrong size.
+    #[error("variable `{name}` is {expected} bytes, but {got} bytes were given")]
+    WrongSize {
+        /// The variable.
+        name: String,
+        /// Its size.
+        expected: u32,
+        /// The size of the given value.
+        got: usize,
+    },
+    /// No variable has this name.
+    #[error("no variable named `{name}` in the collection")]
+    NoSuchVariable {
+        /// The name asked for.
+        name: String,
+    },
+    /// The variable does not fit in its section's map (the spec was edited
+    /// inconsistently).
+    #[error("variable `{name}` (offset {offset}, size {size}) lies outside map `{map}`")]
+    OutsideSection {
+        /// The variable.
+        name: String,
+        /// The data section's map.
+        map: String,
+        /// The variable's offset.
+        offset: u32,
+        /// The variable's size.
+        size: u32,
+    },
+}
+
+impl VariableSpec {
+    /// Replaces the value; `value` must be exactly `size` bytes.
+    pub fn set(&mut self, value: &[u8]) -> Result<(), SetError> {
+        if value.len() != self.size as usize {
+            return Err(SetError::WrongSize {
+                name: self.name.clone(),
+                expected: self.size,
+                got: value.len(),
+            });
+        }
+        self.value.clear();
+        self.value.extend_from_slice(value);
+        Ok(())
+    }
+
+    /// The byte range of the variable in its section.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        let start = self.offset as usize;
+        start..start.saturating_add(self.size as usize)
+    }
+}
+
+/// Writes `var`'s value into the single entry of its data section's map,
+/// creating the entry (zero-filled) if the section had none (`.bss`).
+pub(crate) fn write_into_section(map: &mut MapSpec, var: &VariableSpec) -> Result<(), SetError> {
+    let outside = || SetError::OutsideSection {
+        name: var.name.clone(),
+        map: map.name.clone(),
+        offset: var.offset,
+        size: var.size,
+    };
+    if var.range().end > map.value_size as usize {
+        return Err(outside());
+    }
+    if map.contents.is_empty() {
+        map.contents.push(super::MapEntry {
+            key: vec![0; 4],
+            value: MapValue::Bytes(vec![0; map.value_size as usize]),
+        });
+    }
+    match &mut map.contents[0].value {
+        MapValue::Bytes(bytes) if bytes.len() >= var.range().end => {
+            bytes[var.range()].copy_from_slice(&var.value);
+            Ok(())
+        }
+        _ => Err(outside()),
+    }
+}

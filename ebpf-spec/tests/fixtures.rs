@@ -1,0 +1,1095 @@
+//! Every committed fixture parses to exactly what its source and FIXTURES.md
+//! say (facts from llvm-readelf, llvm-objdump and bpftool), in both byte orders.
+
+use ebpf_spec::deep_copy::assert_deep_copy;
+use ebpf_spec::{
+    AttachType, ByteOrder, CollectionSpec, MapFlags, MapSpec, MapType, MapValue, Pinning,
+    ProgramType, RelocationTarget,
+};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn parse(name: &str) -> CollectionSpec {
+    let spec = CollectionSpec::from_file(format!("{DIR}/{name}"))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Every parsed spec copies deeply.
+    assert_deep_copy(&spec, &spec.copy());
+    spec
+}
+
+/// Both byte orders of a fixture, with the order each should report.
+fn both(stem: &str) -> [(CollectionSpec, ByteOrder); 2] {
+    let el = parse(&format!("{stem}.bpfel.o"));
+    let eb = parse(&format!("{stem}.bpfeb.o"));
+    assert_eq!(el.byte_order, ByteOrder::Little);
+    assert_eq!(eb.byte_order, ByteOrder::Big);
+    // Instructions are converted to the host's order: programs are identical
+    // but for 64-bit constants whose value depends on memory layout (clang
+    // folds endian-dependent stores into different immediates).
+    for (a, b) in [(&el.programs, &eb.programs), (&el.functions, &eb.functions)] {
+        assert_eq!(a.len(), b.len());
+        for (pa, pb) in a.values().zip(b.values()) {
+            let strip = |p: &ebpf_spec::ProgramSpec| {
+                let mut p = p.clone();
+                p.instructions.iter_mut().for_each(|i| i.imm = 0);
+                p
+            };
+            assert_eq!(
+                strip(pa),
+                strip(pb),
+                "{stem}: {} differs between bpfel and bpfeb",
+                pa.name
+            );
+            let same_imm = pa
+                .instructions
+                .iter()
+                .zip(&pb.instructions)
+                .filter(|(x, y)| x.imm == y.imm);
+            assert!(
+                same_imm.count() + 4 >= pa.instructions.len(),
+                "{stem}: {}",
+                pa.name
+            );
+        }
+    }
+    assert_eq!(
+        el.maps.keys().collect::<Vec<_>>(),
+        eb.maps.keys().collect::<Vec<_>>()
+    );
+    [(el, ByteOrder::Little), (eb, ByteOrder::Big)]
+}
+
+/// The attributes every map has, in a compact row.
+struct Row {
+    name: &'static str,
+    ty: MapType,
+    key: u32,
+    value: u32,
+    max: u32,
+    flags: u32,
+    pinning: Pinning,
+    numa: u32,
+    map_extra: u64,
+    btf_key: u32,
+    btf_value: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    name: &'static str,
+    ty: MapType,
+    key: u32,
+    value: u32,
+    max: u32,
+    flags: u32,
+    pinning: Pinning,
+    numa: u32,
+    map_extra: u64,
+    btf_key: u32,
+    btf_value: u32,
+) -> Row {
+    Row {
+        name,
+        ty,
+        key,
+        value,
+        max,
+        flags,
+        pinning,
+        numa,
+        map_extra,
+        btf_key,
+        btf_value,
+    }
+}
+
+fn check_row(m: &MapSpec, r: &Row) {
+    let n = r.name;
+    assert_eq!(m.name, n);
+    assert_eq!(m.map_type, r.ty, "{n}: type");
+    assert_eq!(m.key_size, r.key, "{n}: key_size");
+    assert_eq!(m.value_size, r.value, "{n}: value_size");
+    assert_eq!(m.max_entries, r.max, "{n}: max_entries");
+    assert_eq!(m.flags.bits(), r.flags, "{n}: flags");
+    assert_eq!(m.pinning, r.pinning, "{n}: pinning");
+    assert_eq!(m.numa_node, r.numa, "{n}: numa_node");
+    assert_eq!(m.map_extra, r.map_extra, "{n}: map_extra");
+    assert_eq!(m.btf_key_type_id, r.btf_key, "{n}: btf key id");
+    assert_eq!(m.btf_value_type_id, r.btf_value, "{n}: btf value id");
+}
+
+fn check_rows(spec: &CollectionSpec, rows: &[Row]) {
+    for r in rows {
+        let m = spec
+            .maps
+            .get(r.name)
+            .unwrap_or_else(|| panic!("no map {}", r.name));
+        check_row(m, r);
+    }
+}
+
+fn slot(order: ByteOrder, i: u32) -> Vec<u8> {
+    order.u32_bytes(i).to_vec()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn calls(spec: &CollectionSpec, prog: &str) -> Vec<String> {
+    let p = spec
+        .programs
+        .get(prog)
+        .or_else(|| spec.functions.get(prog))
+        .unwrap();
+    p.calls().map(str::to_owned).collect()
+}
+
+fn map_refs(spec: &CollectionSpec, prog: &str) -> Vec<String> {
+    let p = spec
+        .programs
+        .get(prog)
+        .or_else(|| spec.functions.get(prog))
+        .unwrap();
+    p.relocations
+        .iter()
+        .filter_map(|r| match &r.target {
+            RelocationTarget::Map { map } => Some(map.clone()),
+            RelocationTarget::Data { map, .. } => Some(map.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const NONE: Pinning = Pinning::None;
+const NO_PREALLOC: u32 = MapFlags::NO_PREALLOC.bits();
+
+#[test]
+fn legacy_maps() {
+    for (spec, _) in both("legacy_maps") {
+        assert_eq!(spec.maps.len(), 3);
+        check_rows(
+            &spec,
+            &[
+                row(
+                    "legacy_hash",
+                    MapType::Hash,
+                    4,
+                    8,
+                    64,
+                    NO_PREALLOC,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(
+                    "legacy_array",
+                    MapType::Array,
+                    4,
+                    16,
+                    4,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(
+                    "legacy_percpu",
+                    MapType::PerCpuArray,
+                    4,
+                    8,
+                    2,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+            ],
+        );
+        for m in spec.maps.values() {
+            assert!(m.extra.is_empty() && m.contents.is_empty() && m.inner_map.is_none());
+            assert!(!m.freeze);
+        }
+        let p = &spec.programs["legacy_prog"];
+        assert_eq!(p.section, "socket");
+        assert_eq!(p.program_type, ProgramType::SocketFilter);
+        assert_eq!(p.instructions.len(), 28);
+        assert_eq!(map_refs(&spec, "legacy_prog").len(), 3);
+        assert!(spec.btf.is_some());
+    }
+}
+
+#[test]
+fn legacy_definitions_with_unknown_extra_bytes() {
+    for (spec, order) in both("legacy_extra") {
+        check_rows(
+            &spec,
+            &[
+                row("extra_hash", MapType::Hash, 8, 4, 32, 0, NONE, 0, 0, 0, 0),
+                row("extra_array", MapType::Array, 4, 4, 8, 0, NONE, 0, 0, 0, 0),
+            ],
+        );
+        let (h, a) = match order {
+            ByteOrder::Little => ("efbeadde04030201", "feca0000d0c0b0a0"),
+            ByteOrder::Big => ("deadbeef01020304", "0000cafea0b0c0d0"),
+        };
+        assert_eq!(spec.maps["extra_hash"].extra.bytes(), hex(h));
+        assert_eq!(spec.maps["extra_array"].extra.bytes(), hex(a));
+        assert_eq!(spec.maps["extra_hash"].extra.to_hex(), h);
+        for m in spec.maps.values() {
+            // 8 bytes: fewer than iproute2's 16, so all of them are unknown.
+            assert!(m.extra.iproute2().is_none());
+            assert!(m.extra.has_unknown_nonzero(), "{}", m.name);
+        }
+        assert_eq!(spec.programs["extra_prog"].instructions.len(), 24);
+        assert_eq!(spec.programs["extra_prog"].program_type, ProgramType::Xdp);
+    }
+}
+
+#[test]
+fn iproute2_definitions() {
+    for (spec, order) in both("iproute2") {
+        let by = Pinning::ByName;
+        check_rows(
+            &spec,
+            &[
+                row("tc_global", MapType::Hash, 4, 8, 256, 0, by, 0, 0, 0, 0),
+                row("tc_object", MapType::Array, 4, 4, 16, 0, by, 0, 0, 0, 0),
+                row(
+                    "tc_private",
+                    MapType::PerCpuHash,
+                    4,
+                    4,
+                    8,
+                    NO_PREALLOC,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row("tc_inner", MapType::Array, 4, 4, 1, 0, NONE, 0, 0, 0, 0),
+                row(
+                    "tc_outer",
+                    MapType::ArrayOfMaps,
+                    4,
+                    4,
+                    4,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+            ],
+        );
+        let fields = |n: &str| spec.maps[n].extra.iproute2().unwrap();
+        assert_eq!(
+            (fields("tc_global").id, fields("tc_global").pinning),
+            (0, 2)
+        );
+        assert_eq!(fields("tc_object").pinning, 1);
+        assert_eq!(
+            (fields("tc_inner").id, fields("tc_inner").inner_idx),
+            (42, 1)
+        );
+        assert_eq!(fields("tc_outer").inner_id, 42);
+        for m in spec.maps.values() {
+            assert_eq!(m.extra.bytes().len(), 16);
+            assert!(
+                !m.extra.has_unknown_nonzero(),
+                "{}: iproute2 fields are interpreted",
+                m.name
+            );
+        }
+        // The outer map: the inner map is the template and sits in slot inner_idx.
+        let outer = &spec.maps["tc_outer"];
+        let inner = outer.inner_map.as_deref().unwrap();
+        assert_eq!(
+            (
+                inner.map_type,
+                inner.key_size,
+                inner.value_size,
+                inner.max_entries
+            ),
+            (MapType::Array, 4, 4, 1)
+        );
+        assert_eq!(outer.contents.len(), 1);
+        assert_eq!(outer.contents[0].key, slot(order, 1));
+        assert_eq!(outer.contents[0].value, MapValue::Map("tc_inner".into()));
+
+        let progs: Vec<_> = spec.programs.keys().map(String::as_str).collect();
+        assert_eq!(progs, ["tc_act", "tc_cls", "tc_xdp"]);
+        assert_eq!(spec.programs["tc_cls"].program_type, ProgramType::SchedCls);
+        assert_eq!(spec.programs["tc_act"].program_type, ProgramType::SchedAct);
+        assert_eq!(spec.programs["tc_xdp"].attach_type, Some(AttachType::Xdp));
+        assert_eq!(spec.programs["tc_cls"].instructions.len(), 31);
+        assert_eq!(spec.programs["tc_act"].instructions.len(), 24);
+        assert_eq!(spec.programs["tc_xdp"].instructions.len(), 14);
+        assert_eq!(map_refs(&spec, "tc_cls"), ["tc_global", "tc_outer"]);
+    }
+}
+
+#[test]
+fn btf_maps_every_attribute() {
+    for (spec, _) in both("btf_maps") {
+        let by = Pinning::ByName;
+        let numa = MapFlags::NUMA_NODE.bits();
+        let rdonly = MapFlags::RDONLY_PROG.bits();
+        assert_eq!(spec.maps.len(), 13);
+        check_rows(
+            &spec,
+            &[
+                row("typed_hash", MapType::Hash, 4, 16, 128, 0, NONE, 0, 0, 6, 9),
+                row(
+                    "sized_array",
+                    MapType::Array,
+                    4,
+                    12,
+                    3,
+                    rdonly,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(
+                    "pinned_hash",
+                    MapType::Hash,
+                    8,
+                    4,
+                    1024,
+                    NO_PREALLOC,
+                    by,
+                    0,
+                    0,
+                    10,
+                    6,
+                ),
+                row(
+                    "numa0_hash",
+                    MapType::Hash,
+                    4,
+                    4,
+                    16,
+                    numa,
+                    NONE,
+                    0,
+                    0,
+                    6,
+                    6,
+                ),
+                row(
+                    "bloom",
+                    MapType::BloomFilter,
+                    0,
+                    4,
+                    100,
+                    0,
+                    NONE,
+                    0,
+                    3,
+                    0,
+                    6,
+                ),
+                row("queue", MapType::Queue, 0, 4, 16, 0, NONE, 0, 0, 0, 6),
+                row(
+                    "events_rb",
+                    MapType::RingBuf,
+                    0,
+                    0,
+                    16384,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(
+                    "task_store",
+                    MapType::TaskStorage,
+                    4,
+                    4,
+                    0,
+                    NO_PREALLOC,
+                    NONE,
+                    0,
+                    0,
+                    2,
+                    6,
+                ),
+                row(
+                    "lpm",
+                    MapType::LpmTrie,
+                    8,
+                    4,
+                    64,
+                    NO_PREALLOC,
+                    NONE,
+                    0,
+                    0,
+                    61,
+                    6,
+                ),
+                row("stack", MapType::Stack, 0, 8, 8, 0, NONE, 0, 0, 0, 0),
+                row(
+                    "perf_events",
+                    MapType::PerfEventArray,
+                    4,
+                    4,
+                    0,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row("numa1_array", MapType::Array, 4, 8, 2, 0, NONE, 1, 0, 6, 10),
+                row(
+                    "sk_store",
+                    MapType::SkStorage,
+                    4,
+                    8,
+                    0,
+                    NO_PREALLOC,
+                    NONE,
+                    0,
+                    0,
+                    2,
+                    10,
+                ),
+            ],
+        );
+        for m in spec.maps.values() {
+            assert!(m.extra.is_empty() && m.contents.is_empty() && m.inner_map.is_none());
+        }
+        let sock = &spec.programs["btf_maps_sock"];
+        assert_eq!(
+            (sock.section.as_str(), sock.instructions.len()),
+            ("socket", 64)
+        );
+        assert_eq!(
+            map_refs(&spec, "btf_maps_sock")
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            7
+        );
+        let tp = &spec.programs["btf_maps_tp"];
+        assert_eq!(tp.program_type, ProgramType::Tracing);
+        assert_eq!(tp.attach_type, Some(AttachType::TraceRawTp));
+        assert_eq!(tp.attach_to.as_deref(), Some("sys_enter"));
+        assert_eq!(tp.instructions.len(), 42);
+        assert_eq!(tp.license, "GPL");
+        assert!(spec.btf.as_ref().unwrap().ext.is_some());
+    }
+}
+
+#[test]
+fn map_in_map_and_prog_array_initialisers() {
+    for (spec, order) in both("map_in_map") {
+        check_rows(
+            &spec,
+            &[
+                row("inner_a", MapType::Array, 4, 4, 2, 0, NONE, 0, 0, 6, 6),
+                row("inner_b", MapType::Array, 4, 4, 2, 0, NONE, 0, 0, 6, 6),
+                row(
+                    "outer_arr",
+                    MapType::ArrayOfMaps,
+                    4,
+                    4,
+                    4,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    6,
+                    0,
+                ),
+                row(
+                    "jmp_table",
+                    MapType::ProgArray,
+                    4,
+                    4,
+                    3,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(
+                    "outer_hash",
+                    MapType::HashOfMaps,
+                    4,
+                    4,
+                    8,
+                    0,
+                    NONE,
+                    0,
+                    0,
+                    6,
+                    0,
+                ),
+            ],
+        );
+        let outer = &spec.maps["outer_arr"];
+        let inner = outer.inner_map.as_deref().unwrap();
+        check_row(
+            inner,
+            &row(
+                "outer_arr.inner",
+                MapType::Array,
+                4,
+                4,
+                2,
+                0,
+                NONE,
+                0,
+                0,
+                6,
+                6,
+            ),
+        );
+        let slots: Vec<_> = outer
+            .contents
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                (slot(order, 1), MapValue::Map("inner_a".into())),
+                (slot(order, 3), MapValue::Map("inner_b".into()))
+            ]
+        );
+        let hash_inner = spec.maps["outer_hash"].inner_map.as_deref().unwrap();
+        check_row(
+            hash_inner,
+            &row(
+                "outer_hash.inner",
+                MapType::Hash,
+                4,
+                8,
+                16,
+                0,
+                NONE,
+                0,
+                0,
+                6,
+                29,
+            ),
+        );
+        assert!(spec.maps["outer_hash"].contents.is_empty());
+        let jmp: Vec<_> = spec.maps["jmp_table"]
+            .contents
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        assert_eq!(
+            jmp,
+            [
+                (slot(order, 0), MapValue::Program("tail_x".into())),
+                (slot(order, 2), MapValue::Program("tail_y".into()))
+            ]
+        );
+        assert!(spec.maps["jmp_table"].inner_map.is_none());
+        // Three programs share the `socket` section.
+        let lens: Vec<_> = ["tail_x", "tail_y", "entry"]
+            .iter()
+            .map(|p| spec.programs[*p].instructions.len())
+            .collect();
+        assert_eq!(lens, [2, 2, 41]);
+        assert_eq!(
+            map_refs(&spec, "entry"),
+            ["outer_arr", "outer_hash", "jmp_table"]
+        );
+    }
+}
+
+#[test]
+fn data_sections_and_variables() {
+    for (spec, order) in both("globals") {
+        let le = order == ByteOrder::Little;
+        let data = |m: &str| match &spec.maps[m].contents[..] {
+            [e] => {
+                assert_eq!(e.key, [0, 0, 0, 0]);
+                match &e.value {
+                    MapValue::Bytes(b) => b.clone(),
+                    other => panic!("{m}: {other:?}"),
+                }
+            }
+            other => panic!("{m}: {} entries", other.len()),
+        };
+        let rd = MapFlags::RDONLY_PROG.bits();
+        check_rows(
+            &spec,
+            &[
+                row(".data", MapType::Array, 4, 20, 1, 0, NONE, 0, 0, 0, 0),
+                row(".rodata", MapType::Array, 4, 22, 1, rd, NONE, 0, 0, 0, 0),
+                row(".data.custom", MapType::Array, 4, 4, 1, 0, NONE, 0, 0, 0, 0),
+                row(
+                    ".rodata.custom",
+                    MapType::Array,
+                    4,
+                    2,
+                    1,
+                    rd,
+                    NONE,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                row(".bss", MapType::Array, 4, 24, 1, 0, NONE, 0, 0, 0, 0),
+                row(".kconfig", MapType::Array, 4, 8, 1, rd, NONE, 0, 0, 0, 0),
+            ]
+            .map(|mut r| {
+                // Data maps carry the DATASEC's type id as their value type.
+                r.btf_value = spec.maps[r.name].btf_value_type_id;
+                r
+            }),
+        );
+        assert!(
+            spec.maps[".data"].btf_value_type_id > 0,
+            "DATASEC id expected"
+        );
+        for (m, frozen) in [
+            (".data", false),
+            (".rodata", true),
+            (".bss", false),
+            (".kconfig", true),
+            (".rodata.custom", true),
+        ] {
+            assert_eq!(spec.maps[m].freeze, frozen, "{m}");
+        }
+        let d = if le {
+            "4433221100000000080706050403020155000000"
+        } else {
+            "1122334400000000010203040506070800000055"
+        };
+        assert_eq!(data(".data"), hex(d));
+        let r = if le {
+            "0700000000000000000000000000000068656c6c6f00"
+        } else {
+            "0000000700000000000000000000000068656c6c6f00"
+        };
+        assert_eq!(data(".rodata"), hex(r));
+        assert_eq!(
+            data(".data.custom"),
+            hex(if le { "01efcdab" } else { "abcdef01" })
+        );
+        assert_eq!(data(".rodata.custom"), hex("4242"));
+        assert!(
+            spec.maps[".bss"].contents.is_empty(),
+            ".bss is zeroed by the kernel"
+        );
+        assert!(spec.maps[".kconfig"].contents.is_empty());
+
+        let vars: Vec<_> = spec
+            .variables
+            .values()
+            .map(|v| {
+                (
+                    v.name.as_str(),
+                    v.section.as_str(),
+                    v.offset,
+                    v.size,
+                    v.constant,
+                )
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("CONFIG_BPF_SYSCALL", ".kconfig", 0, 1, true),
+                ("LINUX_KERNEL_VERSION", ".kconfig", 4, 4, true),
+                ("big_data", ".data", 8, 8, false),
+                ("counter", ".data", 0, 4, false),
+                ("custom_data", ".data.custom", 0, 4, false),
+                ("custom_ro", ".rodata.custom", 0, 2, true),
+                ("greeting", ".rodata", 16, 6, true),
+                ("hits", ".bss", 0, 8, false),
+                ("sample_rate", ".rodata", 0, 4, true),
+                ("static_data", ".data", 16, 4, false),
+                ("target_pid", ".rodata", 8, 8, true),
+                ("zeroed_arr", ".bss", 8, 16, false),
+            ]
+        );
+        assert_eq!(spec.variables["sample_rate"].value, order.u32_bytes(7));
+        assert_eq!(spec.variables["greeting"].value, b"hello\0");
+        assert_eq!(spec.variables["zeroed_arr"].value, [0; 16]);
+        assert_eq!(
+            spec.variables["counter"].value,
+            order.u32_bytes(0x1122_3344)
+        );
+
+        // Programs: two in `socket`, one in `xdp` touching every section.
+        assert_eq!(spec.programs["get_rate"].instructions.len(), 4);
+        assert_eq!(spec.programs["get_array"].instructions.len(), 11);
+        assert_eq!(spec.programs["touch_all"].instructions.len(), 51);
+        assert_eq!(map_refs(&spec, "get_rate"), [".rodata"]);
+        assert_eq!(map_refs(&spec, "get_array"), ["values"]);
+        let touch = &spec.programs["touch_all"];
+        let static_ref = touch
+            .relocations
+            .iter()
+            .find_map(|r| match &r.target {
+                RelocationTarget::Data { map, offset } if map == ".data" => {
+                    Some((*offset, touch.instructions[r.instruction].imm))
+                }
+                _ => None,
+            })
+            .unwrap();
+        // `static_data` through the section symbol: offset 0, imm 16.
+        assert_eq!(static_ref.0 + static_ref.1 as u32, 16);
+        let externs: Vec<_> = touch
+            .relocations
+            .iter()
+            .filter_map(|r| match &r.target {
+                RelocationTarget::Extern { name } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(externs.contains(&"LINUX_KERNEL_VERSION"), "{externs:?}");
+    }
+}
+
+#[test]
+fn setting_a_constant_updates_the_variable_and_its_section() {
+    let mut spec = parse("globals.bpfel.o");
+    spec.set_variable("sample_rate", &42u32.to_le_bytes())
+        .unwrap();
+    assert_eq!(spec.variables["sample_rate"].value, 42u32.to_le_bytes());
+    let MapValue::Bytes(b) = &spec.maps[".rodata"].contents[0].value else {
+        panic!()
+    };
+    assert_eq!(&b[0..4], 42u32.to_le_bytes());
+    let err = spec.set_variable("sample_rate", &[1, 2]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "variable `sample_rate` is 4 bytes, but 2 bytes were given"
+    );
+    assert!(spec.set_variable("nope", &[]).is_err());
+    // .bss gets an entry once a variable in it is set.
+    spec.set_variable("hits", &5u64.to_le_bytes()).unwrap();
+    let MapValue::Bytes(b) = &spec.maps[".bss"].contents[0].value else {
+        panic!()
+    };
+    assert_eq!(b.len(), 24);
+    assert_eq!(&b[0..8], 5u64.to_le_bytes());
+}
+
+#[test]
+fn programs_sections_and_sub_programs() {
+    for (spec, _) in both("programs") {
+        use AttachType as A;
+        use ProgramType as P;
+        type Expect<'a> = (
+            &'a str,
+            &'a str,
+            P,
+            Option<A>,
+            Option<&'a str>,
+            usize,
+            &'a [&'a str],
+        );
+        let expect: &[Expect<'_>] = &[
+            (
+                "prog_socket",
+                "socket",
+                P::SocketFilter,
+                None,
+                None,
+                3,
+                &["helper_mid"],
+            ),
+            (
+                "prog_xdp",
+                "xdp",
+                P::Xdp,
+                Some(A::Xdp),
+                None,
+                10,
+                &["helper_leaf"],
+            ),
+            (
+                "prog_tc",
+                "tc",
+                P::SchedCls,
+                None,
+                None,
+                10,
+                &["global_sub"],
+            ),
+            (
+                "prog_kprobe",
+                "kprobe/do_unlinkat",
+                P::Kprobe,
+                None,
+                Some("do_unlinkat"),
+                5,
+                &["helper_mid"],
+            ),
+            (
+                "prog_kretprobe",
+                "kretprobe/do_unlinkat",
+                P::Kprobe,
+                None,
+                Some("do_unlinkat"),
+                4,
+                &["helper_leaf"],
+            ),
+            (
+                "prog_tracepoint",
+                "tracepoint/syscalls/sys_enter_openat",
+                P::Tracepoint,
+                None,
+                Some("syscalls/sys_enter_openat"),
+                5,
+                &["global_sub"],
+            ),
+            (
+                "prog_raw_tp",
+                "raw_tracepoint/sched_switch",
+                P::RawTracepoint,
+                None,
+                Some("sched_switch"),
+                4,
+                &["global_sub"],
+            ),
+            (
+                "prog_cgroup_skb",
+                "cgroup_skb/ingress",
+                P::CgroupSkb,
+                Some(A::CgroupInetIngress),
+                None,
+                4,
+                &["helper_mid"],
+            ),
+            (
+                "prog_connect4",
+                "cgroup/connect4",
+                P::CgroupSockAddr,
+                Some(A::CgroupInet4Connect),
+                None,
+                4,
+                &["helper_leaf"],
+            ),
+            (
+                "prog_sk_msg",
+                "sk_msg",
+                P::SkMsg,
+                Some(A::SkMsgVerdict),
+                None,
+                2,
+                &[],
+            ),
+            (
+                "prog_stream_parser",
+                "sk_skb/stream_parser",
+                P::SkSkb,
+                Some(A::SkSkbStreamParser),
+                None,
+                2,
+                &[],
+            ),
+            (
+                "prog_perf_event",
+                "perf_event",
+                P::PerfEvent,
+                None,
+                None,
+                4,
+                &["helper_leaf"],
+            ),
+            (
+                "prog_fentry",
+                "fentry/do_unlinkat",
+                P::Tracing,
+                Some(A::TraceFentry),
+                Some("do_unlinkat"),
+                5,
+                &["helper_leaf"],
+            ),
+            (
+                "prog_lsm",
+                "lsm/file_open",
+                P::Lsm,
+                Some(A::LsmMac),
+                Some("file_open"),
+                2,
+                &[],
+            ),
+            (
+                "prog_iter_task",
+                "iter/task",
+                P::Tracing,
+                Some(A::TraceIter),
+                Some("task"),
+                2,
+                &[],
+            ),
+            (
+                "prog_syscall",
+                "syscall",
+                P::Syscall,
+                None,
+                None,
+                3,
+                &["global_sub"],
+            ),
+        ];
+        assert_eq!(spec.programs.len(), expect.len());
+        for &(name, section, ty, attach, target, slots, callees) in expect {
+            let p = &spec.programs[name];
+            assert_eq!(p.section, section, "{name}");
+            assert_eq!(p.program_type, ty, "{name}");
+            assert_eq!(p.attach_type, attach, "{name}");
+            assert_eq!(p.attach_to.as_deref(), target, "{name}");
+            assert_eq!(p.instructions.len(), slots, "{name}");
+            assert_eq!(calls(&spec, name), callees, "{name}");
+            assert_eq!(p.license, "Dual BSD/GPL");
+            assert_eq!(p.kernel_version, 0x060c00);
+            assert!(!p.sleepable);
+        }
+        // Sub-programs in .text: one calls another without a relocation.
+        let f: Vec<_> = spec
+            .functions
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.instructions.len()))
+            .collect();
+        assert_eq!(
+            f,
+            [("global_sub", 4), ("helper_leaf", 14), ("helper_mid", 5)]
+        );
+        assert_eq!(calls(&spec, "helper_mid"), ["helper_leaf"]);
+        assert_eq!(map_refs(&spec, "helper_leaf"), ["prog_stats"]);
+        assert_eq!(spec.kernel_version, 0x060c00);
+        assert_eq!(spec.license, "Dual BSD/GPL");
+    }
+}
+
+#[test]
+fn objects_without_btf() {
+    for (spec, order) in both("no_btf") {
+        assert!(spec.btf.is_none());
+        check_rows(
+            &spec,
+            &[
+                row("nobtf_hash", MapType::Hash, 4, 4, 10, 0, NONE, 0, 0, 0, 0),
+                row("nobtf_array", MapType::Array, 4, 8, 2, 0, NONE, 0, 0, 0, 0),
+            ],
+        );
+        assert_eq!(spec.variables["nobtf_counter"].section, ".data");
+        assert_eq!(spec.variables["nobtf_limit"].section, ".rodata");
+        assert_eq!(spec.variables["nobtf_limit"].size, 4);
+        assert!(spec.maps[".rodata"].freeze);
+        let p = &spec.programs["nobtf_prog"];
+        assert_eq!(p.instructions.len(), 32);
+        let refs = map_refs(&spec, "nobtf_prog");
+        assert_eq!(
+            refs,
+            [".data", "nobtf_hash", ".rodata", "nobtf_array", ".rodata"],
+            "{order:?}"
+        );
+    }
+}
+
+/// Every object of Debian's libxdp1 (copied, see libxdp/README.md) parses, its
+/// XDP programs are typed, and every relocation resolves to something defined.
+#[test]
+fn libxdp_objects() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(format!("{DIR}/libxdp")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("o") {
+            continue;
+        }
+        count += 1;
+        let spec =
+            CollectionSpec::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_deep_copy(&spec, &spec.copy());
+        assert!(!spec.programs.is_empty(), "{}", path.display());
+        assert!(
+            spec.license.starts_with("GPL"),
+            "{}: {}",
+            path.display(),
+            spec.license
+        );
+        for p in spec.programs.values().chain(spec.functions.values()) {
+            for r in &p.relocations {
+                match &r.target {
+                    RelocationTarget::Map { map } | RelocationTarget::Data { map, .. } => {
+                        assert!(spec.maps.contains_key(map), "{}: {map}", path.display())
+                    }
+                    RelocationTarget::Call { function } => assert!(
+                        spec.functions.contains_key(function)
+                            || spec.programs.contains_key(function),
+                        "{}: {function}",
+                        path.display()
+                    ),
+                    RelocationTarget::Extern { .. } => {}
+                }
+            }
+        }
+    }
+    assert_eq!(count, 15);
+    let dispatcher = CollectionSpec::from_file(format!("{DIR}/libxdp/xdp-dispatcher.o")).unwrap();
+    assert_eq!(
+        dispatcher.programs["xdp_dispatcher"].program_type,
+        ProgramType::Xdp
+    );
+    assert!(dispatcher.maps.contains_key(".rodata"));
+}
+
+#[test]
+fn spec_types_are_plain_shareable_values() {
+    fn check<T: Send + Sync + Clone + PartialEq + std::fmt::Debug + ebpf_spec::DeepCopy>() {}
+    check::<CollectionSpec>();
+    check::<MapSpec>();
+    check::<ebpf_spec::ProgramSpec>();
+    check::<ebpf_spec::VariableSpec>();
+    check::<ebpf_spec::MapExtra>();
+    check::<ebpf_spec::Instruction>();
+    check::<ebpf_spec::BtfSpec>();
+    // Iteration order is deterministic: by name.
+    let spec = parse("btf_maps.bpfel.o");
+    let names: Vec<_> = spec.maps.keys().cloned().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+}
+
+#[test]
+fn compatible_lists_every_mismatch() {
+    let spec = parse("map_in_map.bpfel.o");
+    let outer = &spec.maps["outer_arr"];
+    let mut other = outer.copy();
+    assert!(outer.compatible(&other).is_ok());
+    other.max_entries = 9;
+    other.flags = MapFlags::NO_PREALLOC;
+    other.inner_map.as_mut().unwrap().value_size = 8;
+    let err = outer.compatible(&other).unwrap_err();
+    let attrs: Vec<_> = err.mismatches.iter().map(|m| m.attribute).collect();
+    assert_eq!(attrs, ["max_entries", "flags", "inner_map.value_size"]);
+    assert_eq!(
+        err.to_string(),
+        "map `outer_arr` is incompatible: max_entries is 9 but 4 was expected, flags is 1 but 0 \
+         was expected, inner_map.value_size is 8 but 4 was expected"
+    );
+}
