@@ -5,11 +5,19 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod default_object;
+mod inspect;
 mod race;
 
 /// Inspect, copy and load eBPF objects with ebpf-spec.
 #[derive(Parser, Debug)]
-#[command(name = "ebpf-examples", version, about, long_about = None)]
+#[command(
+    name = "ebpf-examples",
+    version,
+    about,
+    long_about = None,
+    after_help = "Example: ebpf-examples inspect --json"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Print the maps and programs of an eBPF object (the embedded default object without FILE).
+    ///
+    /// Example: ebpf-examples inspect --json
+    Inspect(inspect::Args),
     /// Show that copies of a spec never share their extra bytes (the cilium/ebpf copy race).
     ///
     /// Example: ebpf-examples race --copies 16
@@ -26,6 +38,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
         Command::Race(args) => race::run(&args),
     };
     match result {

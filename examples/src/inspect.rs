@@ -1,0 +1,299 @@
+//! `ebpf-examples inspect`: the maps and programs of an eBPF object, as a table
+//! or as JSON.
+//!
+//! The JSON schema is stable (keys in this order; maps and programs sorted by
+//! name):
+//!
+//! ```text
+//! {"maps":[{"name":S,"type":S,"type_id":N,"key_size":N,"value_size":N,
+//!           "max_entries":N,"flags":N,"pinning":"none"|"by_name","numa_node":N,
+//!           "map_extra":N,"inner_map":MAP|null,"contents":N,"extra":HEX}],
+//!  "programs":[{"name":S,"section":S,"type":S,"attach_type":S|null,
+//!               "license":S,"instructions":N}]}
+//! ```
+//!
+//! It is built from dedicated structs, not by serialising the spec types, so it
+//! does not change when the spec model does.
+
+use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
+use ebpf_spec::{CollectionSpec, MapSpec, ProgramSpec};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Options of `inspect`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example: ebpf-examples inspect ebpf-spec/tests/fixtures/map_in_map.bpfel.o --json"
+)]
+pub struct Args {
+    /// The compiled eBPF object (ELF) to read; without it, the object embedded
+    /// in this binary (examples/bpf/default.bpf.c).
+    file: Option<PathBuf>,
+    /// Print JSON (a stable schema) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One map in the JSON output.
+#[derive(Serialize, Debug)]
+struct MapOut {
+    name: String,
+    #[serde(rename = "type")]
+    map_type: &'static str,
+    type_id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    pinning: &'static str,
+    numa_node: u32,
+    map_extra: u64,
+    inner_map: Option<Box<MapOut>>,
+    contents: usize,
+    extra: String,
+}
+
+/// One program in the JSON output.
+#[derive(Serialize, Debug)]
+struct ProgramOut {
+    name: String,
+    section: String,
+    #[serde(rename = "type")]
+    program_type: &'static str,
+    attach_type: Option<&'static str>,
+    license: String,
+    instructions: usize,
+}
+
+/// The whole JSON output.
+#[derive(Serialize, Debug)]
+struct Output {
+    maps: Vec<MapOut>,
+    programs: Vec<ProgramOut>,
+}
+
+impl MapOut {
+    fn new(m: &MapSpec) -> Self {
+        MapOut {
+            name: m.name.clone(),
+            map_type: m.map_type.name(),
+            type_id: m.map_type.raw(),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            flags: m.flags.bits(),
+            pinning: m.pinning.name(),
+            numa_node: m.numa_node,
+            map_extra: m.map_extra,
+            inner_map: m
+                .inner_map
+                .as_deref()
+                .map(|inner| Box::new(MapOut::new(inner))),
+            contents: m.contents.len(),
+            extra: m.extra.to_hex(),
+        }
+    }
+}
+
+impl ProgramOut {
+    fn new(p: &ProgramSpec) -> Self {
+        ProgramOut {
+            name: p.name.clone(),
+            section: p.section.clone(),
+            program_type: p.program_type.name(),
+            attach_type: p.attach_type.map(|a| a.name()),
+            license: p.license.clone(),
+            instructions: p.instructions.len(),
+        }
+    }
+}
+
+impl Output {
+    fn new(spec: &CollectionSpec) -> Self {
+        // The spec's maps are BTreeMaps keyed by name, but sort explicitly: the
+        // order is part of the schema, not an accident of the container.
+        let mut maps: Vec<MapOut> = spec.maps.values().map(MapOut::new).collect();
+        maps.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut programs: Vec<ProgramOut> = spec.programs.values().map(ProgramOut::new).collect();
+        programs.sort_by(|a, b| a.name.cmp(&b.name));
+        Output { maps, programs }
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let (spec, source) = match &args.file {
+        Some(path) => (
+            CollectionSpec::from_file(path).map_err(one_line)?,
+            path.display().to_string(),
+        ),
+        None => (
+            CollectionSpec::from_elf(DEFAULT_OBJECT).map_err(one_line)?,
+            DEFAULT_OBJECT_NAME.to_owned(),
+        ),
+    };
+    let out = Output::new(&spec);
+    if args.json {
+        let text = serde_json::to_string_pretty(&out).map_err(one_line)?;
+        println!("{text}");
+    } else {
+        print_tables(&spec, &out, &source);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Errors are printed on one line.
+fn one_line(err: impl std::fmt::Display) -> String {
+    err.to_string().replace(['\n', '\r'], " ")
+}
+
+fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
+    let order = match spec.byte_order {
+        ebpf_spec::ByteOrder::Little => "little-endian",
+        ebpf_spec::ByteOrder::Big => "big-endian",
+    };
+    let license = if spec.license.is_empty() {
+        "(none)"
+    } else {
+        spec.license.as_str()
+    };
+    println!("object: {source}");
+    println!("{order}, license \"{license}\"");
+    println!();
+
+    println!("maps ({}):", out.maps.len());
+    let mut maps = Table::new(&[
+        ("NAME", Align::Left),
+        ("TYPE", Align::Left),
+        ("KEY", Align::Right),
+        ("VALUE", Align::Right),
+        ("MAX", Align::Right),
+        ("FLAGS", Align::Right),
+        ("PINNING", Align::Left),
+        ("INNER MAP", Align::Left),
+        ("EXTRA", Align::Left),
+        ("CONTENTS", Align::Right),
+    ]);
+    for m in &out.maps {
+        let spec_map = &spec.maps[&m.name];
+        maps.row(vec![
+            m.name.clone(),
+            spec_map.map_type.to_string(),
+            m.key_size.to_string(),
+            m.value_size.to_string(),
+            m.max_entries.to_string(),
+            format!("{:#x}", m.flags),
+            m.pinning.to_owned(),
+            spec_map
+                .inner_map
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |inner| inner_summary(spec, inner)),
+            if m.extra.is_empty() {
+                "-".to_owned()
+            } else {
+                m.extra.clone()
+            },
+            m.contents.to_string(),
+        ]);
+    }
+    maps.print();
+    println!();
+
+    println!("programs ({}):", out.programs.len());
+    let mut programs = Table::new(&[
+        ("NAME", Align::Left),
+        ("SECTION", Align::Left),
+        ("TYPE", Align::Left),
+        ("INSTRUCTIONS", Align::Right),
+    ]);
+    for p in &out.programs {
+        programs.row(vec![
+            p.name.clone(),
+            p.section.clone(),
+            spec.programs[&p.name].program_type.to_string(),
+            p.instructions.to_string(),
+        ]);
+    }
+    programs.print();
+    if !spec.functions.is_empty() {
+        let functions: Vec<String> = spec
+            .functions
+            .values()
+            .map(|f| format!("{} ({} instructions)", f.name, f.instructions.len()))
+            .collect();
+        println!();
+        println!("sub-programs in .text: {}", functions.join(", "));
+    }
+}
+
+/// The inner map template: the name of the collection's map it was taken from
+/// (iproute2's `inner_id`), else its type and sizes.
+fn inner_summary(spec: &CollectionSpec, inner: &MapSpec) -> String {
+    if spec.maps.contains_key(&inner.name) {
+        inner.name.clone()
+    } else {
+        format!(
+            "{} {}/{} max {}",
+            inner.map_type, inner.key_size, inner.value_size, inner.max_entries
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A plain-text table with columns as wide as their widest cell.
+struct Table {
+    headers: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(headers: &[(&'static str, Align)]) -> Self {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.headers.len());
+        self.rows.push(cells);
+    }
+
+    fn print(&self) {
+        if self.rows.is_empty() {
+            println!("  (none)");
+            return;
+        }
+        let widths: Vec<usize> = self
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, (h, _))| {
+                self.rows
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([h.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let header: Vec<String> = self.headers.iter().map(|(h, _)| (*h).to_owned()).collect();
+        for cells in std::iter::once(&header).chain(&self.rows) {
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&self.headers)
+                .zip(&widths)
+                .map(|((cell, (_, align)), &w)| match align {
+                    Align::Left => format!("{cell:<w$}"),
+                    Align::Right => format!("{cell:>w$}"),
+                })
+                .collect();
+            println!("  {}", line.join("  ").trim_end());
+        }
+    }
+}
