@@ -276,7 +276,12 @@ impl<'d> Reader<'d> {
         let mut sections = Vec::with_capacity(table.len().min(data.len() / 64 + 1));
         let mut rels = HashMap::new();
         for (index, sh) in table.enumerate() {
-            let name = table.section_name(endian, sh).map_err(elf_err)?;
+            let name = table
+                .section_name(endian, sh)
+                .map_err(|e| ParseError::Section {
+                    section: format!("#{}", index.0),
+                    what: format!("bad name: {e}"),
+                })?;
             let name = std::str::from_utf8(name).map_err(|_| ParseError::Elf {
                 what: format!("section {} has a name that is not UTF-8", index.0),
             })?;
@@ -301,7 +306,17 @@ impl<'d> Reader<'d> {
                         what: e.to_string(),
                     })?
                     .unwrap_or((&[], object::SectionIndex(0)));
-                rels.insert(sh.sh_info(endian) as usize, table_rels);
+                let target = sh.sh_info(endian) as usize;
+                if target == 0 || target >= table.len() {
+                    return Err(ParseError::Section {
+                        section: name.to_owned(),
+                        what: format!(
+                            "relocations for section index {target}, which does not exist ({} sections)",
+                            table.len()
+                        ),
+                    });
+                }
+                rels.insert(target, table_rels);
             }
             sections.push(Section {
                 name,
@@ -316,7 +331,12 @@ impl<'d> Reader<'d> {
             .map_err(elf_err)?;
         let mut symbols = Vec::with_capacity(symtab.len());
         for (index, sym) in symtab.enumerate() {
-            let name = symtab.symbol_name(endian, sym).map_err(elf_err)?;
+            let name = symtab
+                .symbol_name(endian, sym)
+                .map_err(|e| ParseError::Symbol {
+                    symbol: format!("#{}", index.0),
+                    what: format!("bad name: {e}"),
+                })?;
             let name = std::str::from_utf8(name).map_err(|_| ParseError::Symbol {
                 symbol: format!("#{}", index.0),
                 what: "name is not UTF-8".into(),
@@ -590,6 +610,20 @@ impl<'d> Reader<'d> {
                 map: sym.display(*i),
                 what: "has no BTF variable in DATASEC `.maps`".into(),
             })?;
+            let sec_size = self.sections[index].size;
+            if sym
+                .value
+                .checked_add(sym.size)
+                .is_none_or(|end| end > sec_size)
+            {
+                return Err(ParseError::Map {
+                    map: sym.display(*i),
+                    what: format!(
+                        "definition at {}+{} lies outside `.maps` ({sec_size} bytes)",
+                        sym.value, sym.size
+                    ),
+                });
+            }
             let (spec, values_off) = self.btf_map_def(btf, sym.name, ty, 0)?;
             slots_at.push(values_off);
             maps.push(spec);
@@ -773,6 +807,9 @@ impl<'d> Reader<'d> {
         index: u32,
         err: &dyn Fn(String) -> ParseError,
     ) -> Result<&Symbol<'d>, ParseError> {
+        if index == 0 {
+            return Err(err("refers to the null symbol (index 0)".into()));
+        }
         self.symbols.get(index as usize).ok_or_else(|| {
             err(format!(
                 "symbol index {index} is out of range ({} symbols)",
@@ -820,8 +857,12 @@ impl<'d> Reader<'d> {
             {
                 spec.btf_value_type_id = btf_type_id(btf, ds);
             }
+            // Variables do not overlap: their sizes add up to at most the
+            // section's, so a file where they overlap cannot make us copy the
+            // section once per variable.
+            let mut budget = sec.size;
             for (i, sym) in self.object_symbols(index) {
-                let var = self.variable(index, i, sym, bss, read_only)?;
+                let var = self.variable(index, i, sym, bss, read_only, &mut budget)?;
                 if vars.insert(var.name.clone(), var).is_some() {
                     return Err(ParseError::Symbol {
                         symbol: sym.display(i),
@@ -844,6 +885,7 @@ impl<'d> Reader<'d> {
         sym: &Symbol<'d>,
         bss: bool,
         constant: bool,
+        budget: &mut u64,
     ) -> Result<VariableSpec, ParseError> {
         let sec = &self.sections[index];
         let sym_err = |what: String| ParseError::Symbol {
@@ -876,6 +918,12 @@ impl<'d> Reader<'d> {
                     sym.value, sec.name, sec.size
                 ))
             })?;
+        *budget = budget.checked_sub(size).ok_or_else(|| {
+            sym_err(format!(
+                "variables of `{}` overlap: more bytes of variables than its {} bytes",
+                sec.name, sec.size
+            ))
+        })?;
         let value = if bss {
             vec![0; size as usize]
         } else {
@@ -1044,7 +1092,7 @@ impl<'d> Reader<'d> {
                 }
                 let target = (f.start / 8 + i as u64 + 1)
                     .checked_add_signed(i64::from(insn.imm))
-                    .map(|slot| slot * 8);
+                    .and_then(|slot| slot.checked_mul(8));
                 let callee = target
                     .and_then(|t| {
                         funcs
@@ -1203,7 +1251,7 @@ impl<'d> Reader<'d> {
                 } else if insn.is_pseudo_call() {
                     (sym.value / 8 + 1)
                         .checked_add_signed(i64::from(insn.imm))
-                        .map(|t| t * 8)
+                        .and_then(|t| t.checked_mul(8))
                 } else if is_ld {
                     sym.value.checked_add_signed(i64::from(insn.imm))
                 } else {
