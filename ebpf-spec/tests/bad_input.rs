@@ -1267,3 +1267,53 @@ fn regressions() {
     let failing = failing_files(&dir);
     assert!(failing.is_empty(), "{failing:#?}");
 }
+
+#[test]
+fn two_relocation_tables_for_one_section() {
+    // Aim `.relsocket` at `xdp`, which has its own table: one would be lost.
+    let mut data = fixture("globals.bpfel.o");
+    let layout = Layout::parse(&data);
+    let rel = layout.section(".relsocket");
+    let xdp = layout.section("xdp");
+    layout.set_sh(&mut data, rel.index, ShField::Info, xdp.index as u64);
+    let e = err(&data);
+    assert!(matches!(e, ParseError::Section { .. }), "{e:?}");
+    says(
+        &e,
+        &[&format!(
+            "a second relocation table for section index {}",
+            xdp.index
+        )],
+    );
+}
+
+#[test]
+fn a_kconfig_extern_named_like_a_data_variable() {
+    // Rename the `.kconfig` VAR `LINUX_KERNEL_VERSION` to `counter`, a `.data`
+    // variable: neither may silently replace the other.
+    let mut data = fixture("globals.bpfel.o");
+    let layout = Layout::parse(&data);
+    let btf = BtfLayout::parse(&data, &layout);
+    let name_of = |name: &str| {
+        btf.types
+            .iter()
+            .find(|t| t.kind == BTF_KIND_VAR && btf.name(&data, t.name_off) == name)
+            .unwrap()
+            .clone()
+    };
+    let kconfig = name_of("LINUX_KERNEL_VERSION");
+    let counter = name_of("counter");
+    put(
+        &mut data,
+        kconfig.at + offset_of!(BtfType, name_off),
+        4,
+        u64::from(counter.name_off),
+        layout.endian,
+    );
+    let e = err(&data);
+    assert!(
+        matches!(&e, ParseError::Symbol { symbol, .. } if symbol == "counter"),
+        "{e:?}"
+    );
+    says(&e, &["defined in a data section and as a .kconfig extern"]);
+}

@@ -8,6 +8,7 @@
 
 use super::ParseError;
 use crate::spec::ByteOrder;
+use std::collections::HashMap;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U16, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
@@ -220,11 +221,26 @@ impl<'a> Btf<'a> {
         )))
     }
 
-    /// The DATASEC type with this name, if any.
-    pub fn datasec(&self, name: &str) -> Option<&Type> {
+    /// The DATASEC type with this name and its id, if any.
+    pub fn datasec(&self, name: &str) -> Option<(u32, &Type)> {
         self.types
             .iter()
-            .find(|t| t.kind == Kind::Datasec && self.name(t.name_off).ok() == Some(name))
+            .zip(1..)
+            .find(|(t, _)| t.kind == Kind::Datasec && self.name(t.name_off).ok() == Some(name))
+            .map(|(t, id)| (id, t))
+    }
+
+    /// The id of every VAR, by name (the first of a name wins).
+    pub fn vars(&self) -> HashMap<&'a str, u32> {
+        let mut out = HashMap::new();
+        for (t, id) in self.types.iter().zip(1..) {
+            if t.kind == Kind::Var
+                && let Ok(name) = self.name(t.name_off)
+            {
+                out.entry(name).or_insert(id);
+            }
+        }
+        out
     }
 }
 

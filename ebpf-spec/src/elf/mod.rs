@@ -209,7 +209,11 @@ struct Reader<'d> {
     symbols: Vec<Symbol<'d>>,
     /// Relocation tables by the section they apply to.
     rels: HashMap<usize, &'d [elf::Rel64<Endianness>]>,
+    /// Per section, its object symbols (maps, variables) sorted by value.
+    objects: Vec<Vec<usize>>,
     btf: Option<Btf<'d>>,
+    /// Type id of each BTF variable, by name (the first one wins).
+    btf_vars: HashMap<&'d str, u32>,
     btf_raw: Option<BtfSpec>,
 }
 
@@ -316,7 +320,12 @@ impl<'d> Reader<'d> {
                         ),
                     });
                 }
-                rels.insert(target, table_rels);
+                if rels.insert(target, table_rels).is_some() {
+                    return Err(ParseError::Section {
+                        section: name.to_owned(),
+                        what: format!("a second relocation table for section index {target}"),
+                    });
+                }
             }
             sections.push(Section {
                 name,
@@ -366,17 +375,34 @@ impl<'d> Reader<'d> {
             });
         }
 
+        let mut objects = vec![Vec::new(); sections.len()];
+        for (i, s) in symbols.iter().enumerate() {
+            let is_object = !s.name.is_empty()
+                && s.kind != elf::STT_SECTION
+                && s.kind != elf::STT_FILE
+                && s.kind != elf::STT_FUNC;
+            if let (Some(sec), true) = (s.section, is_object) {
+                objects[sec].push(i);
+            }
+        }
+        for list in &mut objects {
+            list.sort_by_key(|&i| symbols[i].value);
+        }
         let mut reader = Reader {
             endian,
             order,
             sections,
             symbols,
             rels,
+            objects,
             btf: None,
+            btf_vars: HashMap::new(),
             btf_raw: None,
         };
         if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
-            reader.btf = Some(Btf::parse(s.data, order)?);
+            let btf = Btf::parse(s.data, order)?;
+            reader.btf_vars = btf.vars();
+            reader.btf = Some(btf);
             let ext = reader.sections.iter().find(|s| s.kind == SecKind::BtfExt);
             reader.btf_raw = Some(BtfSpec {
                 btf: s.data.to_vec(),
@@ -468,15 +494,10 @@ impl<'d> Reader<'d> {
         Ok(self.u32_at(s.data).unwrap_or(0))
     }
 
-    /// Symbols defined in section `index` that name objects (maps, variables).
+    /// Symbols defined in section `index` that name objects (maps,
+    /// variables), by increasing value.
     fn object_symbols(&self, index: usize) -> impl Iterator<Item = (usize, &Symbol<'d>)> {
-        self.symbols.iter().enumerate().filter(move |(_, s)| {
-            s.section == Some(index)
-                && !s.name.is_empty()
-                && s.kind != elf::STT_SECTION
-                && s.kind != elf::STT_FILE
-                && s.kind != elf::STT_FUNC
-        })
+        self.objects[index].iter().map(|&i| (i, &self.symbols[i]))
     }
 
     // ------------------------------------------------------------ legacy maps
@@ -588,7 +609,7 @@ impl<'d> Reader<'d> {
                 "BTF-defined maps need a .BTF section, and there is none",
             )
         })?;
-        let datasec = btf.datasec(".maps").ok_or_else(|| ParseError::Btf {
+        let (_, datasec) = btf.datasec(".maps").ok_or_else(|| ParseError::Btf {
             what: "no DATASEC `.maps` for the .maps section".into(),
         })?;
         let mut vars = HashMap::with_capacity(datasec.members.len());
@@ -853,9 +874,9 @@ impl<'d> Reader<'d> {
                 ));
             }
             if let Some(btf) = &self.btf
-                && let Some(ds) = btf.datasec(sec.name)
+                && let Some((id, _)) = btf.datasec(sec.name)
             {
-                spec.btf_value_type_id = btf_type_id(btf, ds);
+                spec.btf_value_type_id = id;
             }
             // Variables do not overlap: their sizes add up to at most the
             // section's, so a file where they overlap cannot make us copy the
@@ -900,11 +921,10 @@ impl<'d> Reader<'d> {
                 .btf_var_size(sym.name)
                 .map(u64::from)
                 .unwrap_or_else(|| {
-                    self.object_symbols(index)
-                        .map(|(_, s)| s.value)
-                        .filter(|&v| v > sym.value)
-                        .min()
-                        .unwrap_or(sec.size)
+                    let list = &self.objects[index];
+                    let next = list.partition_point(|&j| self.symbols[j].value <= sym.value);
+                    list.get(next)
+                        .map_or(sec.size, |&j| self.symbols[j].value)
                         .saturating_sub(sym.value)
                 });
         }
@@ -943,11 +963,8 @@ impl<'d> Reader<'d> {
     }
 
     fn btf_var_size(&self, name: &str) -> Option<u32> {
-        let btf = self.btf.as_ref()?;
-        (1..)
-            .map_while(|id| btf.ty(id).ok().map(|t| (id, t)))
-            .find(|(_, t)| t.kind == Kind::Var && btf.name(t.name_off).ok() == Some(name))
-            .and_then(|(id, _)| btf.size_of(id).ok())
+        let id = *self.btf_vars.get(name)?;
+        self.btf.as_ref()?.size_of(id).ok()
     }
 
     /// `.kconfig`: externs the loader fills from the kernel's configuration.
@@ -959,7 +976,7 @@ impl<'d> Reader<'d> {
         let Some(btf) = &self.btf else {
             return Ok(None);
         };
-        let Some(ds) = btf.datasec(".kconfig") else {
+        let Some((_, ds)) = btf.datasec(".kconfig") else {
             return Ok(None);
         };
         let mut offset: u32 = 0;
@@ -976,6 +993,12 @@ impl<'d> Reader<'d> {
             }
             let align = size.clamp(1, 8).next_power_of_two();
             offset = offset.next_multiple_of(align);
+            if vars.contains_key(name) {
+                return Err(ParseError::Symbol {
+                    symbol: name.to_owned(),
+                    what: "defined in a data section and as a .kconfig extern".into(),
+                });
+            }
             vars.insert(
                 name.to_owned(),
                 VariableSpec {
@@ -1053,6 +1076,11 @@ impl<'d> Reader<'d> {
                 });
             }
         }
+        debug_assert!(
+            funcs
+                .windows(2)
+                .all(|w| (w[0].section, w[0].start) <= (w[1].section, w[1].start))
+        );
         Ok(funcs)
     }
 
@@ -1086,19 +1114,20 @@ impl<'d> Reader<'d> {
             let instructions = self.instructions(bytes);
             let mut relocations = relocs.remove(&fi).unwrap_or_default();
             // Calls inside one section need no relocation: resolve them by offset.
+            relocations.sort_by_key(|r| r.instruction);
+            let relocated = relocations.len();
             for (i, insn) in instructions.iter().enumerate() {
-                if !insn.is_pseudo_call() || relocations.iter().any(|r| r.instruction == i) {
+                let has_reloc = relocations[..relocated]
+                    .binary_search_by_key(&i, |r| r.instruction)
+                    .is_ok();
+                if !insn.is_pseudo_call() || has_reloc {
                     continue;
                 }
                 let target = (f.start / 8 + i as u64 + 1)
                     .checked_add_signed(i64::from(insn.imm))
                     .and_then(|slot| slot.checked_mul(8));
                 let callee = target
-                    .and_then(|t| {
-                        funcs
-                            .iter()
-                            .find(|g| g.section == f.section && g.start == t)
-                    })
+                    .and_then(|t| function_at(funcs, f.section, t))
                     .ok_or_else(|| ParseError::Relocation {
                         section: sec.name.to_owned(),
                         offset: f.start + i as u64 * 8,
@@ -1191,11 +1220,9 @@ impl<'d> Reader<'d> {
                 sec.size
             )));
         }
-        let (fi, f) = funcs
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.section == section && f.start <= offset && offset < f.end)
+        let fi = function_containing(funcs, section, offset)
             .ok_or_else(|| reloc_err("lies in no function".into()))?;
+        let f = &funcs[fi];
         let instruction = ((offset - f.start) / 8) as usize;
         let insn = self
             .instructions(
@@ -1258,7 +1285,7 @@ impl<'d> Reader<'d> {
                     None
                 };
                 let callee = target
-                    .and_then(|t| funcs.iter().find(|g| g.section == s && g.start == t))
+                    .and_then(|t| function_at(funcs, s, t))
                     .ok_or_else(|| {
                         reloc_err(format!(
                             "refers to no function in `{}`",
@@ -1285,6 +1312,26 @@ impl<'d> Reader<'d> {
             },
         ))
     }
+}
+
+/// The function of `section` starting at `start`. `funcs` is sorted by
+/// (section, start), as [`Reader::functions`] builds it.
+fn function_at<'a, 'd>(
+    funcs: &'a [Function<'d>],
+    section: usize,
+    start: u64,
+) -> Option<&'a Function<'d>> {
+    let i = funcs
+        .binary_search_by_key(&(section, start), |g| (g.section, g.start))
+        .ok()?;
+    Some(&funcs[i])
+}
+
+/// The index of the function of `section` whose instructions contain `offset`.
+fn function_containing(funcs: &[Function<'_>], section: usize, offset: u64) -> Option<usize> {
+    let i = funcs.partition_point(|g| (g.section, g.start) <= (section, offset));
+    i.checked_sub(1)
+        .filter(|&i| funcs[i].section == section && offset < funcs[i].end)
 }
 
 fn legacy_fields<O: zerocopy::ByteOrder>(head: &[u8]) -> (u32, u32, u32, u32, u32) {
@@ -1315,13 +1362,6 @@ fn set_size(
             Ok(())
         }
     }
-}
-
-fn btf_type_id(btf: &Btf<'_>, ds: &btf::Type) -> u32 {
-    (1..)
-        .map_while(|id| btf.ty(id).ok().map(|t| (id, t)))
-        .find(|(_, t)| std::ptr::eq(*t, ds))
-        .map_or(0, |(id, _)| id)
 }
 
 /// iproute2's map-in-map: an outer map names its inner maps by `inner_id`;
