@@ -1062,7 +1062,7 @@ fn iproute2_pinning_7() {
             &e,
             &[
                 "map `tc_global`",
-                "unknown iproute2 pinning value 7 (0 none, 1 object, 2 global)",
+                "unknown pinning value 7 in the legacy definition",
             ],
         );
     }
@@ -1123,13 +1123,13 @@ fn non_zero_unknown_extra_bytes_are_kept() {
     for (name, hash, array) in [
         (
             "legacy_extra.bpfel.o",
-            "efbeadde04030201",
-            "feca0000d0c0b0a0",
+            "00000000000000000000000000000000efbeadde04030201",
+            "00000000000000000000000000000000feca0000d0c0b0a0",
         ),
         (
             "legacy_extra.bpfeb.o",
-            "deadbeef01020304",
-            "0000cafea0b0c0d0",
+            "00000000000000000000000000000000deadbeef01020304",
+            "000000000000000000000000000000000000cafea0b0c0d0",
         ),
     ] {
         let spec = parse(&fixture(name)).unwrap();
@@ -1138,8 +1138,14 @@ fn non_zero_unknown_extra_bytes_are_kept() {
             assert_eq!(extra.bytes(), hex(bytes), "{name} {map}");
             assert_eq!(extra.to_hex(), bytes);
             assert!(extra.has_unknown_nonzero(), "{name} {map}");
-            assert!(extra.iproute2().is_none(), "8 bytes are not iproute2's 16");
-            assert_eq!(extra.unknown(), extra.bytes());
+            // iproute2's 16 bytes (all zero here) are interpreted; the 8 after are not.
+            assert_eq!(
+                extra
+                    .iproute2()
+                    .map(|f| (f.id, f.pinning, f.inner_id, f.inner_idx)),
+                Some((0, 0, 0, 0))
+            );
+            assert_eq!(extra.unknown(), &extra.bytes()[16..]);
         }
         let copy = spec.deep_copy();
         assert_eq!(copy.maps["extra_hash"].extra, spec.maps["extra_hash"].extra);
@@ -1149,12 +1155,28 @@ fn non_zero_unknown_extra_bytes_are_kept() {
     let layout = Layout::parse(&data);
     for map in ["extra_hash", "extra_array"] {
         let sym = layout.symbol(map);
-        let start = layout.at("maps", sym.value) + offset_of!(BpfElfMap, id);
+        let start = layout.at("maps", sym.value) + std::mem::size_of::<BpfElfMap>();
         data[start..start + 8].fill(0);
     }
     let spec = parse(&data).unwrap();
     assert!(!spec.maps["extra_hash"].extra.has_unknown_nonzero());
-    assert_eq!(spec.maps["extra_hash"].extra.bytes(), [0; 8]);
+    assert_eq!(spec.maps["extra_hash"].extra.bytes(), [0; 24]);
+}
+
+#[test]
+fn an_aya_pinning_value_out_of_range() {
+    // aya's 28-byte definition holds `id` and `pinning` where iproute2 has them.
+    let mut data = fixture("aya_legacy.bpfel.o");
+    let layout = Layout::parse(&data);
+    let sym = layout.symbol("AYA_PLAIN");
+    let at = layout.at("maps", sym.value) + offset_of!(BpfElfMap, pinning);
+    put(&mut data, at, 4, 7, layout.endian);
+    let e = err(&data);
+    assert!(
+        matches!(&e, ParseError::Map { map, .. } if map == "AYA_PLAIN"),
+        "{e:?}"
+    );
+    says(&e, &["unknown pinning value 7"]);
 }
 
 // ------------------------------------------------------------ amplification

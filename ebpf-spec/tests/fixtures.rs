@@ -242,16 +242,61 @@ fn legacy_definitions_with_unknown_extra_bytes() {
             ByteOrder::Little => ("efbeadde04030201", "feca0000d0c0b0a0"),
             ByteOrder::Big => ("deadbeef01020304", "0000cafea0b0c0d0"),
         };
-        assert_eq!(spec.maps["extra_hash"].extra.bytes(), hex(h));
-        assert_eq!(spec.maps["extra_array"].extra.bytes(), hex(a));
-        assert_eq!(spec.maps["extra_hash"].extra.to_hex(), h);
+        // 24 extra bytes: iproute2's four fields (all 0), then 8 nobody knows.
+        let zeros = "0".repeat(32);
+        assert_eq!(
+            spec.maps["extra_hash"].extra.bytes(),
+            hex(&format!("{zeros}{h}"))
+        );
+        assert_eq!(
+            spec.maps["extra_array"].extra.bytes(),
+            hex(&format!("{zeros}{a}"))
+        );
+        assert_eq!(
+            spec.maps["extra_hash"].extra.to_hex(),
+            format!("{zeros}{h}")
+        );
         for m in spec.maps.values() {
-            // 8 bytes: fewer than iproute2's 16, so all of them are unknown.
-            assert!(m.extra.iproute2().is_none());
+            assert_eq!(m.extra.interpreted_len(), 16);
+            let f = m.extra.iproute2().unwrap();
+            assert_eq!((f.id, f.pinning, f.inner_id, f.inner_idx), (0, 0, 0, 0));
+            assert_eq!(m.extra.unknown().len(), 8);
             assert!(m.extra.has_unknown_nonzero(), "{}", m.name);
+            assert_eq!(m.pinning, NONE);
         }
         assert_eq!(spec.programs["extra_prog"].instructions.len(), 24);
         assert_eq!(spec.programs["extra_prog"].program_type, ProgramType::Xdp);
+    }
+}
+
+/// aya-ebpf's legacy `bpf_map_def`: 28 bytes, whose `id` and `pinning` sit
+/// where iproute2's do; pinning 1 is by name.
+#[test]
+fn aya_legacy_definitions() {
+    for (spec, order) in both("aya_legacy") {
+        let by = Pinning::ByName;
+        check_rows(
+            &spec,
+            &[
+                row("AYA_PINNED", MapType::Hash, 4, 8, 1024, 0, by, 0, 0, 0, 0),
+                row("AYA_PLAIN", MapType::Array, 4, 4, 4, 0, NONE, 0, 0, 0, 0),
+            ],
+        );
+        let pinned = &spec.maps["AYA_PINNED"].extra;
+        assert_eq!(pinned.bytes().len(), 8);
+        assert_eq!(pinned.bytes()[4..], order.u32_bytes(1));
+        assert_eq!(pinned.interpreted_len(), 8);
+        let f = pinned.iproute2().unwrap();
+        assert_eq!((f.id, f.pinning, f.inner_id, f.inner_idx), (0, 1, 0, 0));
+        assert!(pinned.unknown().is_empty());
+        assert!(
+            !pinned.has_unknown_nonzero(),
+            "aya's fields are interpreted, not unknown"
+        );
+        assert_eq!(spec.programs["aya_xdp"].program_type, ProgramType::Xdp);
+        assert_eq!(spec.programs["aya_tc"].program_type, ProgramType::SchedCls);
+        assert_eq!(map_refs(&spec, "aya_xdp"), ["AYA_PINNED"]);
+        assert_eq!(map_refs(&spec, "aya_tc"), ["AYA_PLAIN"]);
     }
 }
 

@@ -587,17 +587,17 @@ fn json_nests_the_inner_map_of_an_outer_map() {
 
 #[test]
 fn json_extra_is_the_hex_fixtures_md_documents() {
-    // FIXTURES.md, legacy_extra: "bytes beyond 20 (hex)".
+    // FIXTURES.md, legacy_extra: "bytes beyond 20 (hex)": iproute2's 16 (zero), then 8 unknown.
     for (object, hash, array) in [
         (
             "legacy_extra.bpfel.o",
-            "efbeadde04030201",
-            "feca0000d0c0b0a0",
+            "00000000000000000000000000000000efbeadde04030201",
+            "00000000000000000000000000000000feca0000d0c0b0a0",
         ),
         (
             "legacy_extra.bpfeb.o",
-            "deadbeef01020304",
-            "0000cafea0b0c0d0",
+            "00000000000000000000000000000000deadbeef01020304",
+            "000000000000000000000000000000000000cafea0b0c0d0",
         ),
     ] {
         let (_, json) = inspect_json(&fixture(object));

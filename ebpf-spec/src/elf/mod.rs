@@ -575,7 +575,7 @@ impl<'d> Reader<'d> {
                     1 | 2 => Pinning::ByName,
                     other => {
                         return Err(map_err(format!(
-                            "unknown iproute2 pinning value {other} (0 none, 1 object, 2 global)"
+                            "unknown pinning value {other} in the legacy definition (0 none, 1 by name or iproute2's object namespace, 2 iproute2's global namespace)"
                         )));
                     }
                 };

@@ -286,8 +286,11 @@ impl MapEntry {
 /// `struct bpf_map_def`: immutable bytes, never a reader with a position.
 ///
 /// Objects built for iproute2 (`tc`) use `struct bpf_elf_map`, whose extra
-/// fields are `id`, `pinning`, `inner_id` and `inner_idx`;
-/// [`iproute2`](MapExtra::iproute2) reads them through a typed view.
+/// fields are `id`, `pinning`, `inner_id` and `inner_idx`; aya-ebpf's legacy
+/// `bpf_map_def` has the first two of them (`id`, `pinning`), at the same
+/// offsets. [`iproute2`](MapExtra::iproute2) reads whichever of these fields
+/// the definition holds through a typed view; bytes beyond them are
+/// [`unknown`](MapExtra::unknown).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MapExtra {
@@ -306,12 +309,14 @@ struct ElfMapTail<O: zerocopy::ByteOrder> {
     inner_idx: U32<O>,
 }
 
-/// The interpreted iproute2 fields of a legacy definition's extra bytes.
+/// The interpreted iproute2 fields of a legacy definition's extra bytes
+/// (0 for a field the definition is too short to hold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Iproute2Fields {
     /// The map's id, referred to by an outer map's `inner_id`.
     pub id: u32,
-    /// `PIN_NONE` (0), `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2).
+    /// `PIN_NONE` (0), `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2); aya's
+    /// `PinningType` uses 0 (none) and 1 (by name).
     pub pinning: u32,
     /// For a map-in-map: the `id` of its inner maps.
     pub inner_id: u32,
@@ -346,7 +351,14 @@ impl MapExtra {
         self.bytes.is_empty()
     }
 
-    /// The iproute2 fields, when there are at least 16 extra bytes.
+    /// How many leading extra bytes are iproute2 fields: whole 4-byte fields,
+    /// at most 16.
+    pub fn interpreted_len(&self) -> usize {
+        self.bytes.len().min(Self::IPROUTE2_LEN) / 4 * 4
+    }
+
+    /// The iproute2 fields the extra bytes hold (missing ones are 0), or `None`
+    /// when there is not even an `id`.
     pub fn iproute2(&self) -> Option<Iproute2Fields> {
         fn read<O: zerocopy::ByteOrder>(b: &[u8]) -> Option<Iproute2Fields> {
             let (tail, _) = ElfMapTail::<O>::ref_from_prefix(b).ok()?;
@@ -357,20 +369,22 @@ impl MapExtra {
                 inner_idx: tail.inner_idx.get(),
             })
         }
+        let len = self.interpreted_len();
+        if len == 0 {
+            return None;
+        }
+        let mut fields = [0u8; Self::IPROUTE2_LEN];
+        fields[..len].copy_from_slice(&self.bytes[..len]);
         match self.order {
-            ByteOrder::Little => read::<LittleEndian>(&self.bytes),
-            ByteOrder::Big => read::<BigEndian>(&self.bytes),
+            ByteOrder::Little => read::<LittleEndian>(&fields),
+            ByteOrder::Big => read::<BigEndian>(&fields),
         }
     }
 
-    /// The bytes nobody interprets: all of them when there are fewer than 16,
-    /// else those after iproute2's fields.
+    /// The bytes nobody interprets: those after the iproute2 fields (and a
+    /// trailing partial field).
     pub fn unknown(&self) -> &[u8] {
-        if self.bytes.len() >= Self::IPROUTE2_LEN {
-            &self.bytes[Self::IPROUTE2_LEN..]
-        } else {
-            &self.bytes
-        }
+        &self.bytes[self.interpreted_len()..]
     }
 
     /// True when some uninterpreted byte is non-zero: a definition this library

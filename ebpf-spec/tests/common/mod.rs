@@ -25,6 +25,8 @@ macro_rules! fixtures {
 
 /// Every committed fixture object, by its path under `tests/fixtures/`.
 pub const FIXTURES: &[(&str, &[u8])] = fixtures![
+    "aya_legacy.bpfeb.o",
+    "aya_legacy.bpfel.o",
     "btf_maps.bpfeb.o",
     "btf_maps.bpfel.o",
     "globals.bpfeb.o",
