@@ -1,0 +1,111 @@
+//! The only place with `unsafe` syscalls: the few bpf(2) commands aya's public
+//! API does not offer (creating a map with an inner map fd, BTF ids, NUMA node
+//! or map_extra; batch updates; freezing), on aya-obj's generated `bpf_attr`.
+
+use aya_obj::generated::{bpf_attr, bpf_cmd};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Calls bpf(2) with `attr`; the kernel reads (and may write) `attr`.
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid, fully initialised `bpf_attr` (callers start
+    // from zeroed memory) that lives for the call, and its size is passed
+    // along. Pointers inside it point at buffers borrowed for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr as *mut bpf_attr,
+            std::mem::size_of::<bpf_attr>(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn zeroed() -> bpf_attr {
+    // SAFETY: `bpf_attr` is a C union of integers and arrays of integers, for
+    // which all-zero bytes are a valid value (and what the kernel expects in
+    // unused fields).
+    unsafe { std::mem::zeroed() }
+}
+
+/// The attributes of `BPF_MAP_CREATE`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MapCreate<'a> {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub inner_map_fd: Option<BorrowedFd<'a>>,
+    pub numa_node: u32,
+    /// At most 15 bytes, checked by the caller.
+    pub name: &'a str,
+    pub map_extra: u64,
+}
+
+/// `BPF_MAP_CREATE`.
+pub(crate) fn map_create(a: &MapCreate<'_>) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY: writing plain integer fields of the zeroed union's map-create member.
+    let u = unsafe { &mut attr.__bindgen_anon_1 };
+    u.map_type = a.map_type;
+    u.key_size = a.key_size;
+    u.value_size = a.value_size;
+    u.max_entries = a.max_entries;
+    u.map_flags = a.map_flags;
+    u.inner_map_fd = a.inner_map_fd.map_or(0, |fd| fd.as_raw_fd() as u32);
+    u.numa_node = a.numa_node;
+    u.map_extra = a.map_extra;
+    for (dst, src) in u.map_name.iter_mut().zip(a.name.bytes().take(15)) {
+        *dst = src as libc::c_char;
+    }
+    let fd = bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
+    // SAFETY: on success BPF_MAP_CREATE returns a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// `BPF_MAP_UPDATE_ELEM` of one entry.
+pub(crate) fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's element member; the
+    // key and value buffers outlive the call.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// `BPF_MAP_UPDATE_BATCH`: `keys` and `values` hold `count` entries back to
+/// back. Returns how many the kernel wrote.
+pub(crate) fn map_update_batch(
+    fd: BorrowedFd<'_>,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+) -> io::Result<u32> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's batch member; the
+    // buffers outlive the call and hold `count` keys and values.
+    let b = unsafe { &mut attr.batch };
+    b.map_fd = fd.as_raw_fd() as u32;
+    b.keys = keys.as_ptr() as u64;
+    b.values = values.as_ptr() as u64;
+    b.count = count;
+    let res = bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr);
+    // SAFETY: as above; the kernel writes back how many entries it processed.
+    let done = unsafe { attr.batch.count };
+    res.map(|_| done)
+}
+
+/// `BPF_MAP_FREEZE`: user space can no longer write the map.
+pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_2.map_fd = fd.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
+}

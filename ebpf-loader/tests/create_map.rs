@@ -1,0 +1,377 @@
+//! `Loader::create_map` against the real kernel.
+//!
+//! Needs bpf(2) (root or CAP_BPF). Without it the tests print why and pass,
+//! except when `CI` is set: CI has the kernel, so a skip there would hide a
+//! broken test.
+
+use aya::maps::{Array, HashMap as AyaHash, Map, MapData};
+use ebpf_loader::{LoadError, Loader, Step};
+use ebpf_spec::{CollectionSpec, MapEntry, MapExtra, MapFlags, MapSpec, MapType, MapValue};
+use std::sync::Mutex;
+
+/// fd counting needs the process to itself: these tests run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Whether bpf(2) works here; panics in CI when it does not.
+fn kernel() -> bool {
+    let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
+    match Loader::new().create_map(&probe) {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but bpf(2) does not work here: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: bpf(2) is not permitted here ({e}); run as root or grant CAP_BPF");
+            false
+        }
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn info(map: &MapData) -> (u32, u32, u32, u32, u32) {
+    let i = map.info().unwrap();
+    (
+        i.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+        i.key_size(),
+        i.value_size(),
+        i.max_entries(),
+        i.map_flags(),
+    )
+}
+
+fn spec(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapSpec {
+    MapSpec::new(name, ty, key, value, max)
+}
+
+#[test]
+fn every_map_type_the_kernel_creates_without_btf() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let loader = Loader::new();
+    let cpus = loader.possible_cpus().unwrap();
+    let inner = spec("inner", MapType::Array, 4, 4, 1);
+    let with = |mut s: MapSpec, f: &dyn Fn(&mut MapSpec)| {
+        f(&mut s);
+        s
+    };
+    let cases = vec![
+        spec("hash", MapType::Hash, 4, 8, 16),
+        spec("array", MapType::Array, 4, 8, 16),
+        spec("prog_array", MapType::ProgArray, 4, 4, 4),
+        spec("perf", MapType::PerfEventArray, 4, 4, 0),
+        spec("percpu_hash", MapType::PerCpuHash, 4, 8, 16),
+        spec("percpu_array", MapType::PerCpuArray, 4, 8, 16),
+        spec("stack_trace", MapType::StackTrace, 4, 8 * 127, 16),
+        spec("cgroup_array", MapType::CgroupArray, 4, 4, 4),
+        spec("lru_hash", MapType::LruHash, 4, 8, 16),
+        spec("lru_percpu", MapType::LruPerCpuHash, 4, 8, 16),
+        with(spec("lpm", MapType::LpmTrie, 8, 4, 16), &|s| {
+            s.flags = MapFlags::NO_PREALLOC
+        }),
+        with(spec("aom", MapType::ArrayOfMaps, 4, 4, 4), &|s| {
+            s.inner_map = Some(Box::new(inner.clone()))
+        }),
+        with(spec("hom", MapType::HashOfMaps, 4, 4, 4), &|s| {
+            s.inner_map = Some(Box::new(inner.clone()))
+        }),
+        spec("devmap", MapType::DevMap, 4, 4, 4),
+        spec("sockmap", MapType::SockMap, 4, 4, 4),
+        spec("cpumap", MapType::CpuMap, 4, 4, 4),
+        spec("xskmap", MapType::XskMap, 4, 4, 4),
+        spec("sockhash", MapType::SockHash, 4, 4, 4),
+        spec("reuseport", MapType::ReuseportSockArray, 4, 4, 4),
+        spec("queue", MapType::Queue, 0, 4, 4),
+        spec("stack", MapType::Stack, 0, 4, 4),
+        spec("devmap_hash", MapType::DevMapHash, 4, 4, 4),
+        spec("ringbuf", MapType::RingBuf, 0, 0, 4096),
+        with(spec("bloom", MapType::BloomFilter, 0, 4, 16), &|s| {
+            s.map_extra = 3
+        }),
+        spec("user_ringbuf", MapType::UserRingBuf, 0, 0, 4096),
+        with(spec("arena", MapType::Arena, 0, 0, 1), &|s| {
+            s.flags = MapFlags::MMAPABLE
+        }),
+    ];
+    let before = open_fds();
+    for s in &cases {
+        let original = s.clone();
+        let map = loader
+            .create_map(s)
+            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        assert_eq!(s, &original, "the spec must not change");
+        let (ty, key, value, max, _) = info(&map);
+        assert_eq!(ty, s.map_type.raw(), "{}", s.name);
+        assert_eq!((key, value), (s.key_size, s.value_size), "{}", s.name);
+        let want_max = if s.map_type == MapType::PerfEventArray {
+            cpus
+        } else {
+            s.max_entries
+        };
+        assert_eq!(max, want_max, "{}", s.name);
+    }
+    assert_eq!(open_fds(), before, "every fd is closed with its handle");
+}
+
+#[test]
+fn storage_maps_need_btf_and_say_so() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let mut s = spec("task_store", MapType::TaskStorage, 4, 4, 0);
+    s.flags = MapFlags::NO_PREALLOC;
+    let before = open_fds();
+    let e = Loader::new().create_map(&s).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LoadError::Syscall {
+                step: Step::Create,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.errno(), Some(22), "EINVAL");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("map `task_store`: creating the map failed"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the kernel rejects this combination: type task_storage"),
+        "{msg}"
+    );
+    assert_eq!(open_fds(), before);
+}
+
+#[test]
+fn contents_are_written_and_read_back_through_aya() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let loader = Loader::new();
+    let mut hash = spec("flows", MapType::Hash, 4, 8, 16);
+    for k in 0..5u32 {
+        hash.contents.push(MapEntry {
+            key: k.to_ne_bytes().to_vec(),
+            value: MapValue::Bytes((u64::from(k) * 10).to_ne_bytes().to_vec()),
+        });
+    }
+    let map: AyaHash<_, u32, u64> =
+        AyaHash::try_from(Map::HashMap(loader.create_map(&hash).unwrap())).unwrap();
+    for k in 0..5u32 {
+        assert_eq!(map.get(&k, 0).unwrap(), u64::from(k) * 10);
+    }
+    assert!(map.get(&9, 0).is_err());
+
+    let mut arr = spec("cfg", MapType::Array, 4, 4, 4);
+    arr.contents.push(MapEntry::at_index(
+        2,
+        MapValue::Bytes(7u32.to_ne_bytes().to_vec()),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    let mut a: Array<_, u32> =
+        Array::try_from(Map::Array(loader.create_map(&arr).unwrap())).unwrap();
+    assert_eq!(a.get(&2, 0).unwrap(), 7);
+    assert_eq!(a.get(&1, 0).unwrap(), 0);
+    a.set(1, 5, 0).unwrap();
+    assert_eq!(a.get(&1, 0).unwrap(), 5);
+}
+
+#[test]
+fn data_sections_are_written_frozen_and_mmapable() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/globals.bpfel.o");
+    let mut spec = CollectionSpec::from_elf(bytes).unwrap();
+    spec.set_variable("sample_rate", &42u32.to_le_bytes())
+        .unwrap();
+    let loader = Loader::new();
+
+    let rodata = loader.create_map(&spec.maps[".rodata"]).unwrap();
+    let (_, _, value, _, flags) = info(&rodata);
+    assert_eq!(value, 22);
+    assert_ne!(
+        flags & MapFlags::MMAPABLE.bits(),
+        0,
+        "data sections are mmapable"
+    );
+    assert_ne!(flags & MapFlags::RDONLY_PROG.bits(), 0);
+    let mut ro: Array<_, [u8; 22]> = Array::try_from(Map::Array(rodata)).unwrap();
+    let v = ro.get(&0, 0).unwrap();
+    assert_eq!(
+        &v[0..4],
+        42u32.to_le_bytes(),
+        "the edited constant was written"
+    );
+    assert_eq!(&v[16..22], b"hello\0");
+    // A write after freeze fails with EPERM.
+    match ro.set(0, [0u8; 22], 0) {
+        Err(aya::maps::MapError::SyscallError(e)) => {
+            assert_eq!(e.io_error.raw_os_error(), Some(1), "{e:?}")
+        }
+        other => panic!("a write after freeze must fail with EPERM: {other:?}"),
+    }
+
+    // .bss: no contents, zeroed by the kernel, not frozen.
+    let bss = loader.create_map(&spec.maps[".bss"]).unwrap();
+    let mut bss: Array<_, [u8; 24]> = Array::try_from(Map::Array(bss)).unwrap();
+    assert_eq!(bss.get(&0, 0).unwrap(), [0; 24]);
+    bss.set(0, [1; 24], 0).unwrap();
+}
+
+#[test]
+fn legacy_fixture_maps_and_map_in_map_templates() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let loader = Loader::new();
+    for (object, names) in [
+        (
+            &include_bytes!("../../ebpf-spec/tests/fixtures/legacy_maps.bpfel.o")[..],
+            &["legacy_hash", "legacy_array", "legacy_percpu"][..],
+        ),
+        (
+            &include_bytes!("../../ebpf-spec/tests/fixtures/aya_legacy.bpfel.o")[..],
+            &["AYA_PINNED", "AYA_PLAIN"][..],
+        ),
+        (
+            &include_bytes!("../../ebpf-spec/tests/fixtures/map_in_map.bpfel.o")[..],
+            &["inner_a", "inner_b", "outer_hash"][..],
+        ),
+    ] {
+        let spec = CollectionSpec::from_elf(object).unwrap();
+        for n in names {
+            let m = &spec.maps[*n];
+            let map = loader.create_map(m).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let (ty, key, value, max, _) = info(&map);
+            assert_eq!(
+                (ty, key, value, max),
+                (m.map_type.raw(), m.key_size, m.value_size, m.max_entries),
+                "{n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refusals_happen_before_any_syscall_and_leak_nothing() {
+    let _g = SERIAL.lock().unwrap();
+    if !kernel() {
+        return;
+    }
+    let loader = Loader::new();
+    let before = open_fds();
+
+    let mut extra = spec("legacy", MapType::Hash, 4, 4, 4);
+    extra.extra = MapExtra::new(
+        vec![0; 16]
+            .into_iter()
+            .chain([1, 2, 3, 4])
+            .collect::<Vec<u8>>(),
+        ebpf_spec::ByteOrder::NATIVE,
+    );
+    let e = loader.create_map(&extra).unwrap_err();
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("4 extra bytes no loader understands"),
+        "{e}"
+    );
+
+    // iproute2's fields alone are understood.
+    extra.extra = MapExtra::new(vec![0, 0, 0, 0, 2, 0, 0, 0], ebpf_spec::ByteOrder::NATIVE);
+    drop(loader.create_map(&extra).unwrap());
+
+    let mut refs = spec("outer", MapType::ArrayOfMaps, 4, 4, 2);
+    refs.inner_map = Some(Box::new(spec("inner", MapType::Array, 4, 4, 1)));
+    refs.contents.push(MapEntry::at_index(
+        0,
+        MapValue::Map("inner".into()),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    let e = loader.create_map(&refs).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("refers to `inner`, which only a whole collection can resolve"),
+        "{e}"
+    );
+
+    let no_template = spec("outer", MapType::HashOfMaps, 4, 4, 2);
+    assert!(
+        loader
+            .create_map(&no_template)
+            .unwrap_err()
+            .to_string()
+            .contains("needs an inner map template")
+    );
+
+    let mut short = spec("short", MapType::Array, 4, 8, 2);
+    short.contents.push(MapEntry::at_index(
+        0,
+        MapValue::Bytes(vec![1, 2]),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    assert!(
+        loader
+            .create_map(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("has a 2-byte value, the map's values are 8 bytes")
+    );
+
+    // A template the kernel refuses: the error names the outer map and the step.
+    let mut bad_inner = spec("outer2", MapType::ArrayOfMaps, 4, 4, 2);
+    bad_inner.inner_map = Some(Box::new(spec("bad", MapType::Hash, 4, 0, 1)));
+    let e = loader.create_map(&bad_inner).unwrap_err();
+    assert!(
+        matches!(e, LoadError::Syscall { step: Step::CreateInnerTemplate, ref map, .. } if map == "outer2"),
+        "{e:?}"
+    );
+
+    // A kernel refusal after the template was created: nothing stays open.
+    let mut bad_outer = spec("outer3", MapType::ArrayOfMaps, 4, 8, 2);
+    bad_outer.inner_map = Some(Box::new(spec("inner", MapType::Array, 4, 4, 1)));
+    let e = loader.create_map(&bad_outer).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LoadError::Syscall {
+                step: Step::Create,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    // A write the kernel refuses after creation: the map is closed again.
+    let mut bad_write = spec("badwrite", MapType::Array, 4, 4, 2);
+    bad_write.contents.push(MapEntry::at_index(
+        9,
+        MapValue::Bytes(vec![0; 4]),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    let e = loader.create_map(&bad_write).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LoadError::Syscall {
+                step: Step::WriteContents,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    assert_eq!(open_fds(), before, "no fd left behind by any failure");
+}
