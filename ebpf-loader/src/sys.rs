@@ -109,3 +109,64 @@ pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
     attr.__bindgen_anon_2.map_fd = fd.as_raw_fd() as u32;
     bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
 }
+
+/// What `BPF_OBJ_GET_INFO_BY_FD` says about a map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MapInfo {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub map_extra: u64,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a map.
+pub(crate) fn map_info(fd: BorrowedFd<'_>) -> io::Result<MapInfo> {
+    // SAFETY: `bpf_map_info` is a C struct of integers: all-zero is valid.
+    let mut info: aya_obj::generated::bpf_map_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    attr.info.bpf_fd = fd.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(MapInfo {
+        map_type: info.type_,
+        key_size: info.key_size,
+        value_size: info.value_size,
+        max_entries: info.max_entries,
+        map_flags: info.map_flags,
+        map_extra: info.map_extra,
+    })
+}
+
+/// `BPF_OBJ_PIN`: pins `fd` at `path` (which must not exist yet).
+pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = path.as_ptr() as u64;
+    attr.__bindgen_anon_4.bpf_fd = fd.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(drop)
+}
+
+/// `BPF_OBJ_GET`: opens the object pinned at `path`.
+pub(crate) fn obj_get(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = path.as_ptr() as u64;
+    let fd = bpf(bpf_cmd::BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: on success BPF_OBJ_GET returns a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The bpffs magic number (`BPF_FS_MAGIC`).
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Whether `path` is on a bpf filesystem.
+pub(crate) fn is_bpffs(path: &std::ffi::CStr) -> io::Result<bool> {
+    // SAFETY: `statfs` is a C struct of integers: all-zero is valid.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a valid out-pointer.
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+}

@@ -4,32 +4,12 @@
 //! except when `CI` is set: CI has the kernel, so a skip there would hide a
 //! broken test.
 
+mod common;
+
 use aya::maps::{Array, HashMap as AyaHash, Map, MapData};
+use common::{kernel, open_fds};
 use ebpf_loader::{LoadError, Loader, Step};
 use ebpf_spec::{CollectionSpec, MapEntry, MapExtra, MapFlags, MapSpec, MapType, MapValue};
-use std::sync::Mutex;
-
-/// fd counting needs the process to itself: these tests run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Whether bpf(2) works here; panics in CI when it does not.
-fn kernel() -> bool {
-    let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
-    match Loader::new().create_map(&probe) {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but bpf(2) does not work here: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: bpf(2) is not permitted here ({e}); run as root or grant CAP_BPF");
-            false
-        }
-    }
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 fn info(map: &MapData) -> (u32, u32, u32, u32, u32) {
     let i = map.info().unwrap();
@@ -48,10 +28,7 @@ fn spec(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapSpec {
 
 #[test]
 fn every_map_type_the_kernel_creates_without_btf() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let loader = Loader::new();
     let cpus = loader.possible_cpus().unwrap();
     let inner = spec("inner", MapType::Array, 4, 4, 1);
@@ -119,10 +96,7 @@ fn every_map_type_the_kernel_creates_without_btf() {
 
 #[test]
 fn storage_maps_need_btf_and_say_so() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let mut s = spec("task_store", MapType::TaskStorage, 4, 4, 0);
     s.flags = MapFlags::NO_PREALLOC;
     let before = open_fds();
@@ -152,10 +126,7 @@ fn storage_maps_need_btf_and_say_so() {
 
 #[test]
 fn contents_are_written_and_read_back_through_aya() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let loader = Loader::new();
     let mut hash = spec("flows", MapType::Hash, 4, 8, 16);
     for k in 0..5u32 {
@@ -187,10 +158,7 @@ fn contents_are_written_and_read_back_through_aya() {
 
 #[test]
 fn data_sections_are_written_frozen_and_mmapable() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/globals.bpfel.o");
     let mut spec = CollectionSpec::from_elf(bytes).unwrap();
     spec.set_variable("sample_rate", &42u32.to_le_bytes())
@@ -231,10 +199,7 @@ fn data_sections_are_written_frozen_and_mmapable() {
 
 #[test]
 fn legacy_fixture_maps_and_map_in_map_templates() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let loader = Loader::new();
     for (object, names) in [
         (
@@ -266,10 +231,7 @@ fn legacy_fixture_maps_and_map_in_map_templates() {
 
 #[test]
 fn refusals_happen_before_any_syscall_and_leak_nothing() {
-    let _g = SERIAL.lock().unwrap();
-    if !kernel() {
-        return;
-    }
+    let Some(_serial) = kernel() else { return };
     let loader = Loader::new();
     let before = open_fds();
 

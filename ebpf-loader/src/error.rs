@@ -1,0 +1,137 @@
+//! Errors of the loader: they name the map and the step, keep the errno and
+//! add a hint.
+
+use std::fmt;
+use std::io;
+
+/// The step of creating a map that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Checking the spec, before any syscall.
+    Validate,
+    /// Creating the inner-map template of a map-in-map.
+    CreateInnerTemplate,
+    /// `BPF_MAP_CREATE`.
+    Create,
+    /// Writing the initial contents.
+    WriteContents,
+    /// `BPF_MAP_FREEZE`.
+    Freeze,
+    /// Wrapping the fd in an aya handle.
+    Wrap,
+    /// Opening an existing pin.
+    OpenPin,
+    /// Reading a map's attributes from the kernel.
+    Info,
+    /// Pinning the map.
+    Pin,
+    /// Writing map fds into the slots of a map-in-map.
+    FillSlots,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Validate => "checking the spec",
+            Step::CreateInnerTemplate => "creating the inner map template",
+            Step::Create => "creating the map",
+            Step::WriteContents => "writing the initial contents",
+            Step::Freeze => "freezing",
+            Step::Wrap => "opening the map with aya",
+            Step::OpenPin => "opening the existing pin",
+            Step::Info => "reading the map's attributes",
+            Step::Pin => "pinning",
+            Step::FillSlots => "filling the map-in-map slots",
+        })
+    }
+}
+
+/// Why a map could not be created. Everything the failed call created has
+/// been released by the time this is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The spec cannot be honoured; no syscall was made.
+    #[error("map `{map}`: {what}")]
+    Invalid {
+        /// The map's name.
+        map: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A bpf(2) call failed.
+    #[error("map `{map}`: {step} failed: {source}{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Syscall {
+        /// The map's name.
+        map: String,
+        /// The step that failed.
+        step: Step,
+        /// The OS error, with its errno.
+        #[source]
+        source: io::Error,
+        /// What the errno most likely means here.
+        hint: Option<String>,
+    },
+    /// An existing map (a pin, or a replacement) differs from the spec.
+    #[error("{step}: {source}")]
+    Incompatible {
+        /// The step that found it.
+        step: Step,
+        /// Every mismatching attribute.
+        #[source]
+        source: ebpf_spec::Incompatible,
+    },
+    /// The pin path cannot be used.
+    #[error("pin path {}: {what}", path.display())]
+    PinPath {
+        /// The path.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// One instance of `load_many` failed (every instance was released).
+    #[error("instance {index}: {source}")]
+    Instance {
+        /// The instance, from 0.
+        index: usize,
+        /// What failed in it.
+        #[source]
+        source: Box<LoadError>,
+    },
+    /// aya could not open the created map.
+    #[error("map `{map}`: {step} failed: {source}")]
+    Aya {
+        /// The map's name.
+        map: String,
+        /// The step that failed.
+        step: Step,
+        /// aya's error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+impl LoadError {
+    /// The map the error is about (for errors of one instance of
+    /// `load_many`, the map in that instance).
+    pub fn map(&self) -> &str {
+        match self {
+            LoadError::Invalid { map, .. }
+            | LoadError::Syscall { map, .. }
+            | LoadError::Aya { map, .. } => map,
+            LoadError::Incompatible { source, .. } => &source.map,
+            LoadError::Instance { source, .. } => source.map(),
+            LoadError::PinPath { .. } => "",
+        }
+    }
+
+    /// The errno of a failed syscall, if that is what failed.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            LoadError::Syscall { source, .. } => source.raw_os_error(),
+            LoadError::Instance { source, .. } => source.errno(),
+            _ => None,
+        }
+    }
+}

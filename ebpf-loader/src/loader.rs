@@ -1,0 +1,400 @@
+//! `Loader`: whole collections, one or many at a time.
+
+use crate::collection::Collection;
+use crate::map::{update_batch, validate};
+use crate::pin::PinDir;
+use crate::sys;
+use crate::{LoadError, Step};
+use ebpf_spec::{
+    CollectionSpec, DeepCopy, MapAttributes, MapFlags, MapSpec, MapType, MapValue, Pinning,
+};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Creates kernel objects from specs: one map, one collection, or many
+/// collections at once on all cores.
+///
+/// ```no_run
+/// use ebpf_loader::Loader;
+/// use ebpf_spec::CollectionSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let spec = CollectionSpec::from_file("tc.bpf.o")?;
+/// let loader = Loader::new().pin_path("/sys/fs/bpf/tenants").threads(2);
+/// let tenants = loader.load_many(&spec, 64)?; // 64 independent collections
+/// # Ok(()) }
+/// ```
+///
+/// A `Loader` is `Send + Sync`: share it between threads.
+#[derive(Debug, Default)]
+pub struct Loader {
+    pin_path: Option<PathBuf>,
+    replacements: HashMap<String, OwnedFd>,
+    threads: Option<usize>,
+    pool: OnceLock<Result<rayon::ThreadPool, String>>,
+    pub(crate) possible_cpus: OnceLock<Result<u32, String>>,
+}
+
+/// How a map of a collection came to be.
+enum Origin {
+    Created,
+    PinCreated(PathBuf),
+    PinReused(PathBuf),
+    Replaced,
+}
+
+/// A map opened for a collection, or why it could not be.
+type Opened = Result<(OwnedFd, Origin), LoadError>;
+
+/// Removes the pins a failed call created (pins that existed before stay).
+struct PinGuard(Vec<PathBuf>);
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A map as the kernel reports it.
+struct KernelMap(sys::MapInfo);
+
+impl MapAttributes for KernelMap {
+    fn map_type(&self) -> MapType {
+        MapType::from_raw(self.0.map_type)
+    }
+    fn key_size(&self) -> u32 {
+        self.0.key_size
+    }
+    fn value_size(&self) -> u32 {
+        self.0.value_size
+    }
+    fn max_entries(&self) -> u32 {
+        self.0.max_entries
+    }
+    fn flags(&self) -> MapFlags {
+        MapFlags::from_bits_retain(self.0.map_flags)
+    }
+    fn map_extra(&self) -> u64 {
+        self.0.map_extra
+    }
+}
+
+impl Loader {
+    /// A loader with default settings: no pin path, no replacements, all cores.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Pins maps whose spec says `Pinning::ByName` under `dir`, which must be
+    /// on a bpffs. An existing pin is reused if the map it holds is compatible
+    /// with the spec (type, key and value size, max entries, flags,
+    /// map_extra), else loading fails listing every mismatch. Without a pin
+    /// path, `Pinning::ByName` is not acted on.
+    pub fn pin_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pin_path = Some(dir.into());
+        self
+    }
+
+    /// Uses `map` (an existing map's fd) instead of creating map `name`, after
+    /// the same compatibility check as for a pin. Each loaded collection gets
+    /// its own duplicate of the fd.
+    pub fn replace_map(mut self, name: impl Into<String>, map: OwnedFd) -> Self {
+        self.replacements.insert(name.into(), map);
+        self
+    }
+
+    /// Runs [`load_many`](Loader::load_many) (and map creation inside a
+    /// collection) on `n` threads instead of on all cores.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n.max(1));
+        self
+    }
+
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, LoadError> {
+        let Some(n) = self.threads else {
+            return Ok(f());
+        };
+        let pool = self.pool.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        match pool {
+            Ok(pool) => Ok(pool.install(f)),
+            Err(e) => Err(LoadError::Invalid {
+                map: String::new(),
+                what: format!("cannot start {n} threads: {e}"),
+            }),
+        }
+    }
+
+    /// Creates every map of `spec` (maps that do not depend on each other in
+    /// parallel), writes their contents, freezes `.rodata`/`.kconfig`, pins
+    /// what asks to be pinned, then fills map-in-map slots with one batch
+    /// update per outer map.
+    ///
+    /// Not yet: BTF (maps are created without BTF type ids), and prog-array
+    /// slots, which need programs; they stay empty.
+    ///
+    /// # Errors
+    /// Everything the call created is released: fds are closed and the pins
+    /// it created are removed; pins that existed before stay. Names that are
+    /// not safe file names are refused before any syscall when they would be
+    /// pinned.
+    pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
+        self.validate(spec)?;
+        let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
+        self.run(|| self.load_validated(spec, pin_dir.as_ref()))?
+    }
+
+    /// Loads `n` independent instances of `spec`: each gets its own deep copy
+    /// of the spec and its own maps (pinned maps are shared through their
+    /// pins), created concurrently.
+    ///
+    /// # Errors
+    /// If one instance fails, every instance is released and the pins the call
+    /// created are removed; the error names the instance.
+    pub fn load_many(&self, spec: &CollectionSpec, n: usize) -> Result<Vec<Collection>, LoadError> {
+        self.validate(spec)?;
+        let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
+        let results: Vec<Result<Collection, LoadError>> = self.run(|| {
+            (0..n)
+                .into_par_iter()
+                .map(|index| {
+                    let copy = spec.deep_copy();
+                    self.load_validated(&copy, pin_dir.as_ref())
+                        .map_err(|e| LoadError::Instance {
+                            index,
+                            source: Box::new(e),
+                        })
+                })
+                .collect()
+        })?;
+        if results.iter().all(Result::is_ok) {
+            return Ok(results.into_iter().filter_map(Result::ok).collect());
+        }
+        let mut first = None;
+        let mut guard = PinGuard(Vec::new());
+        for r in results {
+            match r {
+                Ok(c) => guard.0.extend(c.pins_created.iter().cloned()),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        drop(guard);
+        Err(first.expect("some instance failed"))
+    }
+
+    /// Everything that can be refused without the kernel.
+    fn validate(&self, spec: &CollectionSpec) -> Result<(), LoadError> {
+        for m in spec.maps.values() {
+            validate(m, true)?;
+            for e in &m.contents {
+                if let MapValue::Map(target) = &e.value {
+                    if !m.map_type.is_map_in_map() {
+                        return Err(LoadError::Invalid {
+                            map: m.name.clone(),
+                            what: format!("a {} cannot hold map `{target}`", m.map_type),
+                        });
+                    }
+                    if !spec.maps.contains_key(target) {
+                        return Err(LoadError::Invalid {
+                            map: m.name.clone(),
+                            what: format!(
+                                "a slot refers to map `{target}`, which the collection does not have"
+                            ),
+                        });
+                    }
+                }
+            }
+            if m.pinning == Pinning::ByName && self.pin_path.is_some() {
+                crate::pin::check_pin_name(&m.name).map_err(|what| LoadError::Invalid {
+                    map: m.name.clone(),
+                    what,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_validated(
+        &self,
+        spec: &CollectionSpec,
+        pin_dir: Option<&PinDir>,
+    ) -> Result<Collection, LoadError> {
+        let opened: Vec<(&String, Opened)> = spec
+            .maps
+            .par_iter()
+            .map(|(name, m)| (name, self.open_map(m, pin_dir)))
+            .collect();
+        let mut guard = PinGuard(Vec::new());
+        let mut maps = std::collections::BTreeMap::new();
+        let (mut pins_created, mut pins_reused, mut reused) = (Vec::new(), Vec::new(), Vec::new());
+        let mut first_err = None;
+        for (name, r) in opened {
+            match r {
+                Ok((fd, origin)) => {
+                    match origin {
+                        Origin::PinCreated(p) => {
+                            guard.0.push(p.clone());
+                            pins_created.push(p);
+                        }
+                        Origin::PinReused(p) => {
+                            pins_reused.push(p);
+                            reused.push(name.as_str());
+                        }
+                        Origin::Replaced => reused.push(name.as_str()),
+                        Origin::Created => {}
+                    }
+                    maps.insert(name.clone(), fd);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        for m in spec.maps.values() {
+            if !reused.contains(&m.name.as_str()) {
+                fill_map_slots(m, &maps)?;
+            }
+        }
+        guard.0.clear();
+        Ok(Collection {
+            maps,
+            pins_created,
+            pins_reused,
+        })
+    }
+
+    fn open_map(
+        &self,
+        m: &MapSpec,
+        pin_dir: Option<&PinDir>,
+    ) -> Result<(OwnedFd, Origin), LoadError> {
+        let syscall = |step: Step, source: std::io::Error| LoadError::Syscall {
+            map: m.name.clone(),
+            step,
+            source,
+            hint: None,
+        };
+        if let Some(fd) = self.replacements.get(&m.name) {
+            let fd = fd.try_clone().map_err(|e| syscall(Step::Info, e))?;
+            self.check_compatible(m, &fd, Step::Info)?;
+            return Ok((fd, Origin::Replaced));
+        }
+        let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
+            return Ok((self.create_fd(m)?, Origin::Created));
+        };
+        let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
+            map: m.name.clone(),
+            what,
+        })?;
+        let reuse = |fd: OwnedFd| -> Result<(OwnedFd, Origin), LoadError> {
+            self.check_compatible(m, &fd, Step::OpenPin)?;
+            Ok((fd, Origin::PinReused(path.clone())))
+        };
+        match sys::obj_get(&c) {
+            Ok(fd) => return reuse(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(syscall(Step::OpenPin, e)),
+        }
+        let fd = self.create_fd(m)?;
+        match sys::obj_pin(fd.as_fd(), &c) {
+            Ok(()) => Ok((fd, Origin::PinCreated(path))),
+            // Another loader pinned it first: use theirs, as a reuse.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                drop(fd);
+                reuse(sys::obj_get(&c).map_err(|e| syscall(Step::OpenPin, e))?)
+            }
+            Err(e) => Err(syscall(Step::Pin, e)),
+        }
+    }
+
+    /// Compares an existing map with the attributes `m` would be created with.
+    fn check_compatible(&self, m: &MapSpec, fd: &OwnedFd, step: Step) -> Result<(), LoadError> {
+        let info = sys::map_info(fd.as_fd()).map_err(|source| LoadError::Syscall {
+            map: m.name.clone(),
+            step: Step::Info,
+            source,
+            hint: None,
+        })?;
+        let (max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
+            map: m.name.clone(),
+            what,
+        })?;
+        let mut effective = MapSpec::new(
+            m.name.clone(),
+            m.map_type,
+            m.key_size,
+            m.value_size,
+            max_entries,
+        );
+        effective.flags = flags;
+        effective.map_extra = m.map_extra;
+        effective
+            .compatible(&KernelMap(info))
+            .map_err(|source| LoadError::Incompatible { step, source })
+    }
+
+    /// `max_entries` and flags after the fix-ups that go into the create
+    /// attributes (never into the caller's spec): perf event arrays with
+    /// `max_entries` 0 get the number of possible CPUs, data-section arrays
+    /// get `BPF_F_MMAPABLE`.
+    pub(crate) fn fixups(&self, m: &MapSpec) -> Result<(u32, MapFlags), String> {
+        let mut max_entries = m.max_entries;
+        if m.map_type == MapType::PerfEventArray && max_entries == 0 {
+            max_entries = self.possible_cpus().map_err(String::clone)?;
+        }
+        let mut flags = m.flags;
+        if m.map_type == MapType::Array && crate::map::is_data_section(&m.name) {
+            flags |= MapFlags::MMAPABLE;
+        }
+        Ok((max_entries, flags))
+    }
+}
+
+/// Writes the fds of the maps named in `m`'s contents into its slots, with
+/// one batch update (each single update of an outer-map slot waits for an RCU
+/// grace period).
+fn fill_map_slots(
+    m: &MapSpec,
+    maps: &std::collections::BTreeMap<String, OwnedFd>,
+) -> Result<(), LoadError> {
+    use std::os::fd::AsRawFd;
+    let slots: Vec<(&[u8], [u8; 4])> = m
+        .contents
+        .iter()
+        .filter_map(|e| match &e.value {
+            MapValue::Map(target) => Some((
+                e.key.as_slice(),
+                (maps[target].as_raw_fd() as u32).to_ne_bytes(),
+            )),
+            _ => None,
+        })
+        .collect();
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
+    let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
+    update_batch(&maps[&m.name], &keys, &values, slots.len() as u32, || {
+        slots.iter().map(|(k, v)| (*k, &v[..]))
+    })
+    .map_err(|source| LoadError::Syscall {
+        map: m.name.clone(),
+        step: Step::FillSlots,
+        source,
+        hint: None,
+    })
+}

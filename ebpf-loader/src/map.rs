@@ -1,0 +1,300 @@
+//! Creating one map from its spec.
+
+use crate::sys;
+use crate::{LoadError, Loader, Step};
+use aya::maps::MapData;
+use ebpf_spec::{MapSpec, MapValue};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+/// `ENOTSUPP`, the kernel-internal "not supported" some map types return.
+const ENOTSUPP: i32 = 524;
+
+/// Checks what can be checked without the kernel. With `in_collection`,
+/// contents may name other maps and programs (the collection resolves them).
+pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadError> {
+    let invalid = |what: String| LoadError::Invalid {
+        map: spec.name.clone(),
+        what,
+    };
+    if spec.extra.has_unknown_nonzero() {
+        return Err(invalid(format!(
+            "the legacy definition has {} extra bytes no loader understands ({}), and some are not zero",
+            spec.extra.unknown().len(),
+            spec.extra.to_hex()
+        )));
+    }
+    for (i, e) in spec.contents.iter().enumerate() {
+        if e.key.len() != spec.key_size as usize {
+            return Err(invalid(format!(
+                "contents[{i}] has a {}-byte key, the map's keys are {} bytes",
+                e.key.len(),
+                spec.key_size
+            )));
+        }
+        match &e.value {
+            MapValue::Bytes(v) if v.len() != spec.value_size as usize => {
+                return Err(invalid(format!(
+                    "contents[{i}] has a {}-byte value, the map's values are {} bytes",
+                    v.len(),
+                    spec.value_size
+                )));
+            }
+            MapValue::Bytes(_) => {}
+            MapValue::Map(_) | MapValue::Program(_) if in_collection => {}
+            MapValue::Map(name) | MapValue::Program(name) => {
+                return Err(invalid(format!(
+                    "contents[{i}] refers to `{name}`, which only a whole collection can resolve"
+                )));
+            }
+        }
+    }
+    match (&spec.inner_map, spec.map_type.is_map_in_map()) {
+        (Some(inner), true) => validate(inner, false),
+        (None, true) => Err(invalid(format!(
+            "a {} needs an inner map template (inner_map)",
+            spec.map_type
+        ))),
+        (_, false) => Ok(()),
+    }
+}
+
+impl Loader {
+    /// Creates the map `spec` describes and writes its initial contents, then
+    /// freezes it if the spec asks for it.
+    ///
+    /// The spec is never modified. Fix-ups go into the create attributes only:
+    /// a perf event array with `max_entries` 0 gets the number of possible
+    /// CPUs, and data-section arrays (`.data`, `.rodata`, `.bss` ...) get
+    /// `BPF_F_MMAPABLE`. A map-in-map needs `inner_map`: the template is
+    /// created, used, and closed. Contents that name other maps or programs
+    /// need a whole collection ([`Loader::load`]), and are refused here.
+    /// Pinning is [`Loader::load`]'s job too.
+    ///
+    /// Maps are created without BTF for now, so the map types the kernel
+    /// creates only with BTF (socket, inode, task and cgroup storage,
+    /// struct_ops) fail with the kernel's error.
+    ///
+    /// # Errors
+    /// [`LoadError::Invalid`] before any syscall (unknown non-zero bytes in a
+    /// legacy definition, contents of the wrong size, a map-in-map without a
+    /// template); [`LoadError::Syscall`] naming the step, with the errno and a
+    /// hint. Nothing created by the call outlives an error.
+    pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
+        validate(spec, false)?;
+        let fd = self.create_fd(spec)?;
+        MapData::from_fd(fd).map_err(|source| LoadError::Aya {
+            map: spec.name.clone(),
+            step: Step::Wrap,
+            source,
+        })
+    }
+
+    /// Creates a validated map and writes its byte contents (references to
+    /// other maps and programs are the collection's to write), then freezes it.
+    pub(crate) fn create_fd(&self, spec: &MapSpec) -> Result<OwnedFd, LoadError> {
+        let invalid = |what: String| LoadError::Invalid {
+            map: spec.name.clone(),
+            what,
+        };
+        let inner = match &spec.inner_map {
+            Some(inner) if spec.map_type.is_map_in_map() => {
+                Some(self.create_fd(inner).map_err(|e| match e {
+                    LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
+                        map: spec.name.clone(),
+                        step: Step::CreateInnerTemplate,
+                        source,
+                        hint,
+                    },
+                    other => other,
+                })?)
+            }
+            _ => None,
+        };
+
+        let (max_entries, flags) = self.fixups(spec).map_err(invalid)?;
+        let name = kernel_name(&spec.name);
+        let attr = sys::MapCreate {
+            map_type: spec.map_type.raw(),
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries,
+            map_flags: flags.bits(),
+            inner_map_fd: inner.as_ref().map(|fd| fd.as_fd()),
+            numa_node: spec.numa_node,
+            name: &name,
+            map_extra: spec.map_extra,
+        };
+        let syscall = |step: Step, source: io::Error| {
+            let hint = hint(spec, max_entries, &source);
+            LoadError::Syscall {
+                map: spec.name.clone(),
+                step,
+                source,
+                hint,
+            }
+        };
+        let fd = sys::map_create(&attr).map_err(|e| syscall(Step::Create, e))?;
+        // The template is only needed for the create call.
+        drop(inner);
+
+        write_contents(spec, &fd).map_err(|e| syscall(Step::WriteContents, e))?;
+        if spec.freeze {
+            sys::map_freeze(fd.as_fd()).map_err(|e| syscall(Step::Freeze, e))?;
+        }
+        Ok(fd)
+    }
+
+    /// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read once.
+    pub fn possible_cpus(&self) -> Result<u32, &String> {
+        self.possible_cpus
+            .get_or_init(|| {
+                let path = "/sys/devices/system/cpu/possible";
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))?;
+                parse_cpu_list(&text).ok_or_else(|| format!("cannot parse {path}: {text:?}"))
+            })
+            .as_ref()
+            .copied()
+    }
+}
+
+/// Writes the byte contents: one batch update, or one update per entry where
+/// the kernel has no batch operation for the map type.
+fn write_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
+    let count = spec
+        .contents
+        .iter()
+        .filter(|e| matches!(e.value, MapValue::Bytes(_)))
+        .count();
+    if count == 0 {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(spec.contents.len() * spec.key_size as usize);
+    let mut values = Vec::with_capacity(spec.contents.len() * spec.value_size as usize);
+    for e in &spec.contents {
+        if let MapValue::Bytes(v) = &e.value {
+            keys.extend_from_slice(&e.key);
+            values.extend_from_slice(v);
+        }
+    }
+    update_batch(fd, &keys, &values, count as u32, || {
+        spec.contents.iter().filter_map(|e| match &e.value {
+            MapValue::Bytes(v) => Some((e.key.as_slice(), v.as_slice())),
+            _ => None,
+        })
+    })
+}
+
+/// Writes `count` entries held back to back in `keys` and `values` with one
+/// batch update, or one update per entry (from `each`) where the kernel has no
+/// batch operation for the map type.
+pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
+    fd: &OwnedFd,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+    each: impl FnOnce() -> I,
+) -> io::Result<()> {
+    match sys::map_update_batch(fd.as_fd(), keys, values, count) {
+        Ok(done) if done == count => Ok(()),
+        Ok(_) => Err(io::Error::other(
+            "the batch update wrote fewer entries than given",
+        )),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+            ) =>
+        {
+            for (k, v) in each() {
+                sys::map_update_elem(fd.as_fd(), k, v)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn is_data_section(name: &str) -> bool {
+    [".data", ".rodata", ".bss"].iter().any(|p| {
+        name == *p
+            || name
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// The name the kernel accepts: `[A-Za-z0-9_.]`, at most 15 bytes.
+fn kernel_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(15)
+        .collect()
+}
+
+/// Parses a CPU list such as `0-3,8-11` into the number of CPUs it names
+/// (the highest index + 1, as the kernel sizes per-CPU arrays).
+fn parse_cpu_list(text: &str) -> Option<u32> {
+    let mut max = None;
+    for part in text.trim().split(',') {
+        let last = part.rsplit('-').next()?.parse::<u32>().ok()?;
+        max = max.max(Some(last));
+    }
+    max.map(|m| m + 1)
+}
+
+fn hint(spec: &MapSpec, max_entries: u32, e: &io::Error) -> Option<String> {
+    Some(match e.raw_os_error()? {
+        libc::EPERM => "needs root or CAP_BPF".into(),
+        libc::EINVAL | libc::E2BIG => format!(
+            "the kernel rejects this combination: type {} key_size {} value_size {} max_entries {} flags {:#x} map_extra {}",
+            spec.map_type,
+            spec.key_size,
+            spec.value_size,
+            max_entries,
+            spec.flags.bits(),
+            spec.map_extra
+        ),
+        libc::ENOMEM => format!(
+            "asked for about {} bytes ({max_entries} entries of {} + {} bytes)",
+            u64::from(max_entries) * (u64::from(spec.key_size) + u64::from(spec.value_size)),
+            spec.key_size,
+            spec.value_size
+        ),
+        ENOTSUPP => format!(
+            "the kernel does not support these attributes for a {}",
+            spec.map_type
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(2));
+        assert_eq!(parse_cpu_list("0\n"), Some(1));
+        assert_eq!(parse_cpu_list("0-3,8-11"), Some(12));
+        assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(kernel_name("a-very-long-map/name"), "a_very_long_map");
+        assert_eq!(kernel_name(".rodata"), ".rodata");
+        assert!(is_data_section(".rodata.custom"));
+        assert!(is_data_section(".bss"));
+        assert!(!is_data_section(".database"));
+        assert!(!is_data_section("data"));
+    }
+}

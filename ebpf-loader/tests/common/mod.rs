@@ -1,0 +1,109 @@
+//! Shared by the kernel tests: the privilege gate, fd counting, a private
+//! bpffs, and reading a map's identity back from the kernel.
+#![allow(dead_code)]
+
+use aya::maps::MapData;
+use ebpf_loader::Loader;
+use ebpf_spec::{MapSpec, MapType};
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// fd counting and pin dirs need the process to themselves: one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the test lock and says whether bpf(2) works here. Without bpf(2) it
+/// prints why and returns `None` (the test passes), except when `CI` is set:
+/// CI has the kernel, so a skip there would hide a broken test.
+pub fn kernel() -> Option<MutexGuard<'static, ()>> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
+    match Loader::new().create_map(&probe) {
+        Ok(_) => Some(guard),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but bpf(2) does not work here: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: bpf(2) is not permitted here ({e}); run as root or grant CAP_BPF");
+            None
+        }
+    }
+}
+
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The kernel's view of a map: (id, type, key, value, max_entries, flags, name).
+pub fn info(fd: BorrowedFd<'_>) -> (u32, u32, u32, u32, u32, u32, String) {
+    let data = MapData::from_fd(fd.try_clone_to_owned().unwrap()).unwrap();
+    let i = data.info().unwrap();
+    (
+        i.id(),
+        i.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+        i.key_size(),
+        i.value_size(),
+        i.max_entries(),
+        i.map_flags(),
+        i.name_as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// A private bpffs mounted in a temp dir, unmounted on drop.
+pub struct BpfFs {
+    dir: tempfile::TempDir,
+    /// What the kernel puts in a new bpffs (`maps.debug`, `progs.debug`).
+    initial: Vec<String>,
+}
+
+impl BpfFs {
+    pub fn mount() -> BpfFs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t bpf failed");
+        let mut fs = BpfFs {
+            dir,
+            initial: Vec::new(),
+        };
+        fs.initial = fs.pins();
+        fs
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The names pinned here since the mount, sorted.
+    pub fn pins(&self) -> Vec<String> {
+        let mut v: Vec<_> = std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !self.initial.contains(n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn pin(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+pub fn fixture(name: &str) -> ebpf_spec::CollectionSpec {
+    let path = format!(
+        "{}/../ebpf-spec/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    ebpf_spec::CollectionSpec::from_file(path).unwrap()
+}

@@ -1,0 +1,269 @@
+//! `Loader::load` and `load_many` against the real kernel, with a private
+//! bpffs for pinning. Skips (with the reason) without bpf(2), fails under CI.
+
+mod common;
+
+use aya::maps::{Array, ArrayOfMaps, MapData};
+use common::{BpfFs, fixture, info, kernel, open_fds};
+use ebpf_loader::{Collection, LoadError, Loader, Step};
+use ebpf_spec::{CollectionSpec, MapSpec, MapType, Pinning};
+use std::os::fd::AsFd;
+
+fn id(c: &Collection, name: &str) -> u32 {
+    info(c.map_fd(name).unwrap()).0
+}
+
+#[test]
+fn loader_and_collection_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Loader>();
+    check::<Collection>();
+    check::<LoadError>();
+}
+
+#[test]
+fn map_in_map_slots_are_filled_and_the_spec_is_unchanged() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("map_in_map.bpfel.o");
+    let before = spec.clone();
+    let mut coll = Loader::new().load(&spec).unwrap();
+    assert_eq!(spec, before, "load must not modify the spec");
+    assert_eq!(
+        coll.map_names().collect::<Vec<_>>(),
+        ["inner_a", "inner_b", "jmp_table", "outer_arr", "outer_hash"]
+    );
+
+    let inner_a = id(&coll, "inner_a");
+    let inner_b = id(&coll, "inner_b");
+    let outer = coll.take_map("outer_arr").unwrap().unwrap();
+    let outer: ArrayOfMaps<MapData, Array<MapData, u32>> = outer.try_into().unwrap();
+    let slot = |i: u32| {
+        outer
+            .get(&i, 0)
+            .ok()
+            .map(|m: Array<MapData, u32>| info_of(&m))
+    };
+    assert_eq!(slot(1), Some(inner_a), "slot 1 holds inner_a");
+    assert_eq!(slot(3), Some(inner_b), "slot 3 holds inner_b");
+    assert_eq!(slot(0), None);
+}
+
+fn info_of(m: &Array<MapData, u32>) -> u32 {
+    use aya::maps::IterableMap;
+    m.map().info().unwrap().id()
+}
+
+#[test]
+fn many_instances_share_nothing_and_leave_no_fd() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("globals.bpfel.o");
+    spec.set_variable("sample_rate", &9u32.to_le_bytes())
+        .unwrap();
+    let before_fds = open_fds();
+    for threads in [1, 2] {
+        let loader = Loader::new().threads(threads);
+        let instances = loader.load_many(&spec, 64).unwrap();
+        assert_eq!(instances.len(), 64);
+        let mut ids: Vec<u32> = instances.iter().map(|c| id(c, ".data")).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 64, "every instance has its own maps");
+        for c in &instances {
+            assert_eq!(c.len(), spec.maps.len());
+            let (.., flags, _) = info(c.map_fd(".rodata").unwrap());
+            assert_ne!(flags & ebpf_spec::MapFlags::MMAPABLE.bits(), 0);
+        }
+        let mut one = instances.into_iter().next().unwrap();
+        let mut ro: Array<_, [u8; 22]> = one
+            .take_map(".rodata")
+            .unwrap()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(ro.get(&0, 0).unwrap()[0..4], 9u32.to_le_bytes());
+        assert!(ro.set(0, [0; 22], 0).is_err(), ".rodata is frozen");
+    }
+    assert_eq!(open_fds(), before_fds, "no fd left behind");
+}
+
+#[test]
+fn pins_are_created_then_reused_and_mismatches_listed() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let spec = fixture("iproute2.bpfel.o");
+    let loader = Loader::new().pin_path(fs.path());
+    let first = loader.load(&spec).unwrap();
+    assert_eq!(fs.pins(), ["tc_global", "tc_object"]);
+    assert_eq!(
+        first.pins_created(),
+        [fs.pin("tc_global"), fs.pin("tc_object")]
+    );
+
+    let second = loader.load(&spec).unwrap();
+    assert!(second.pins_created().is_empty());
+    assert_eq!(second.pins_reused().len(), 2);
+    assert_eq!(
+        id(&first, "tc_global"),
+        id(&second, "tc_global"),
+        "the pin is shared"
+    );
+    assert_ne!(
+        id(&first, "tc_private"),
+        id(&second, "tc_private"),
+        "unpinned maps are not"
+    );
+
+    let mut changed = spec.clone();
+    changed.maps.get_mut("tc_global").unwrap().max_entries = 512;
+    changed.maps.get_mut("tc_global").unwrap().value_size = 16;
+    let fds = open_fds();
+    let e = loader.load(&changed).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LoadError::Incompatible {
+                step: Step::OpenPin,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "opening the existing pin: map `tc_global` is incompatible: value_size is 8 but 16 was \
+         expected, max_entries is 256 but 512 was expected"
+    );
+    assert_eq!(open_fds(), fds);
+    assert_eq!(fs.pins(), ["tc_global", "tc_object"], "existing pins stay");
+}
+
+#[test]
+fn a_pin_race_between_two_threads_yields_one_map() {
+    let Some(_serial) = kernel() else { return };
+    for _ in 0..20 {
+        let fs = BpfFs::mount();
+        let spec = fixture("iproute2.bpfel.o");
+        let loader = Loader::new().pin_path(fs.path());
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| loader.load(&spec));
+            let b = s.spawn(|| loader.load(&spec));
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        assert_eq!(id(&a, "tc_global"), id(&b, "tc_global"));
+        assert_eq!(id(&a, "tc_object"), id(&b, "tc_object"));
+        assert_eq!(a.pins_created().len() + b.pins_created().len(), 2);
+        assert_eq!(fs.pins(), ["tc_global", "tc_object"]);
+    }
+}
+
+#[test]
+fn failures_release_everything_the_call_created() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = fixture("iproute2.bpfel.o");
+    // A map the kernel refuses, in the middle (by name) of the collection.
+    spec.maps.insert(
+        "tc_m_bad".into(),
+        MapSpec::new("tc_m_bad", MapType::Hash, 4, 0, 8),
+    );
+    let loader = Loader::new().pin_path(fs.path());
+    let fds = open_fds();
+
+    let e = loader.load(&spec).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Syscall { step: Step::Create, map, .. } if map == "tc_m_bad"),
+        "{e:?}"
+    );
+    assert_eq!(e.errno(), Some(22));
+    assert_eq!(open_fds(), fds);
+    assert!(fs.pins().is_empty(), "pins this call created are removed");
+
+    // With a pin that existed before: it stays.
+    let mut good = fixture("iproute2.bpfel.o");
+    good.maps.retain(|n, _| n == "tc_global");
+    drop(loader.load(&good).unwrap());
+    assert_eq!(fs.pins(), ["tc_global"]);
+    assert!(loader.load(&spec).is_err());
+    assert_eq!(
+        fs.pins(),
+        ["tc_global"],
+        "tc_object's new pin is removed, tc_global's stays"
+    );
+
+    // One bad instance among 8: all are released, and the error names it.
+    let e = loader.load_many(&spec, 8).unwrap_err();
+    assert!(matches!(e, LoadError::Instance { .. }), "{e:?}");
+    assert_eq!(e.map(), "tc_m_bad");
+    assert_eq!(open_fds(), fds);
+    assert_eq!(fs.pins(), ["tc_global"]);
+}
+
+#[test]
+fn refusals_before_any_syscall() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let fds = open_fds();
+    for bad in ["../escape", "a/b", "sixteen_bytes_xx"] {
+        let mut spec = CollectionSpec::default();
+        let mut m = MapSpec::new(bad, MapType::Array, 4, 4, 1);
+        m.pinning = Pinning::ByName;
+        spec.maps.insert(bad.into(), m);
+        let e = Loader::new().pin_path(fs.path()).load(&spec).unwrap_err();
+        assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+        assert!(e.to_string().contains("cannot be pinned"), "{e}");
+    }
+    assert!(fs.pins().is_empty());
+    assert_eq!(open_fds(), fds);
+
+    let not_bpffs = tempfile::tempdir().unwrap();
+    let e = Loader::new()
+        .pin_path(not_bpffs.path())
+        .load(&fixture("iproute2.bpfel.o"))
+        .unwrap_err();
+    assert!(e.to_string().contains("is not on a bpf filesystem"), "{e}");
+
+    let mut dangling = fixture("map_in_map.bpfel.o");
+    dangling.maps.remove("inner_a");
+    let e = Loader::new().load(&dangling).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("refers to map `inner_a`, which the collection does not have"),
+        "{e}"
+    );
+
+    let e = Loader::new()
+        .load(&fixture("legacy_extra.bpfel.o"))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("extra bytes no loader understands"),
+        "{e}"
+    );
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn replacements_are_used_after_a_compatibility_check() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("legacy_maps.bpfel.o");
+    let existing = Loader::new().create_map(&spec.maps["legacy_hash"]).unwrap();
+    let fd = existing.fd().as_fd().try_clone_to_owned().unwrap();
+    let existing_id = existing.info().unwrap().id();
+    let coll = Loader::new()
+        .replace_map("legacy_hash", fd)
+        .load(&spec)
+        .unwrap();
+    assert_eq!(id(&coll, "legacy_hash"), existing_id);
+
+    let wrong = Loader::new()
+        .create_map(&MapSpec::new("w", MapType::Hash, 4, 4, 64))
+        .unwrap();
+    let fd = wrong.fd().as_fd().try_clone_to_owned().unwrap();
+    let e = Loader::new()
+        .replace_map("legacy_hash", fd)
+        .load(&spec)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("value_size is 4 but 8 was expected"),
+        "{e}"
+    );
+}
