@@ -82,6 +82,15 @@ pub enum LoadError {
         #[source]
         source: ebpf_spec::Incompatible,
     },
+    /// The kernel refused the object's BTF.
+    #[error("loading the object's BTF failed: {source}{}", last_lines(log))]
+    Btf {
+        /// The OS error.
+        #[source]
+        source: io::Error,
+        /// The kernel's log.
+        log: String,
+    },
     /// The pin path cannot be used.
     #[error("pin path {}: {what}", path.display())]
     PinPath {
@@ -122,7 +131,7 @@ impl LoadError {
             | LoadError::Aya { map, .. } => map,
             LoadError::Incompatible { source, .. } => &source.map,
             LoadError::Instance { source, .. } => source.map(),
-            LoadError::PinPath { .. } => "",
+            LoadError::PinPath { .. } | LoadError::Btf { .. } => "",
         }
     }
 
@@ -133,5 +142,16 @@ impl LoadError {
             LoadError::Instance { source, .. } => source.errno(),
             _ => None,
         }
+    }
+}
+
+/// The last lines of a kernel log, for a one-line error.
+fn last_lines(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", tail.join(" | "))
     }
 }

@@ -11,8 +11,8 @@
 //! concurrently, with map-in-map slots filled by one batch update per map,
 //! pinning by name on a bpffs (reuse after a compatibility check, pin races
 //! resolved as reuses), replacements, and release of everything on failure.
-//! Not yet: BTF (maps are created without BTF type ids, so storage maps fail),
-//! prog-array slots (they need programs), a shared BTF cache, programs.
+//! A collection's BTF is loaded once per distinct content and shared by every
+//! map and instance. Not yet: prog-array slots (they need programs), programs.
 //!
 //! ```no_run
 //! use aya::maps::{Array, Map};

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Creates kernel objects from specs: one map, one collection, or many
 /// collections at once on all cores.
@@ -36,6 +36,8 @@ pub struct Loader {
     threads: Option<usize>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     pub(crate) possible_cpus: OnceLock<Result<u32, String>>,
+    /// Loaded BTF blobs by content, shared by every map and instance.
+    btf_cache: Mutex<Vec<(Vec<u8>, Arc<OwnedFd>)>>,
 }
 
 /// How a map of a collection came to be.
@@ -139,8 +141,9 @@ impl Loader {
     /// what asks to be pinned, then fills map-in-map slots with one batch
     /// update per outer map.
     ///
-    /// Not yet: BTF (maps are created without BTF type ids), and prog-array
-    /// slots, which need programs; they stay empty.
+    /// The collection's BTF is loaded first (once per distinct content, for
+    /// the life of the loader) and maps get their key and value type ids.
+    /// Not yet: prog-array slots, which need programs; they stay empty.
     ///
     /// # Errors
     /// Everything the call created is released: fds are closed and the pins
@@ -225,15 +228,30 @@ impl Loader {
         Ok(())
     }
 
+    /// The kernel's fd for this BTF blob: loaded once per distinct content
+    /// and shared by every map and instance that needs it.
+    fn btf_fd(&self, blob: &[u8]) -> Result<Arc<OwnedFd>, LoadError> {
+        let mut cache = self.btf_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, fd)) = cache.iter().find(|(b, _)| b.as_slice() == blob) {
+            return Ok(fd.clone());
+        }
+        let fd =
+            Arc::new(sys::btf_load(blob).map_err(|(source, log)| LoadError::Btf { source, log })?);
+        cache.push((blob.to_vec(), fd.clone()));
+        Ok(fd)
+    }
+
     fn load_validated(
         &self,
         spec: &CollectionSpec,
         pin_dir: Option<&PinDir>,
     ) -> Result<Collection, LoadError> {
+        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
+        let btf = btf.as_deref().map(|fd| fd.as_fd());
         let opened: Vec<(&String, Opened)> = spec
             .maps
             .par_iter()
-            .map(|(name, m)| (name, self.open_map(m, pin_dir)))
+            .map(|(name, m)| (name, self.open_map(m, pin_dir, btf)))
             .collect();
         let mut guard = PinGuard(Vec::new());
         let mut maps = std::collections::BTreeMap::new();
@@ -281,7 +299,8 @@ impl Loader {
         &self,
         m: &MapSpec,
         pin_dir: Option<&PinDir>,
-    ) -> Result<(OwnedFd, Origin), LoadError> {
+        btf: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Opened {
         let syscall = |step: Step, source: std::io::Error| LoadError::Syscall {
             map: m.name.clone(),
             step,
@@ -294,7 +313,7 @@ impl Loader {
             return Ok((fd, Origin::Replaced));
         }
         let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
-            return Ok((self.create_fd(m)?, Origin::Created));
+            return Ok((self.create_fd(m, btf)?, Origin::Created));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
             map: m.name.clone(),
@@ -309,7 +328,7 @@ impl Loader {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
         }
-        let fd = self.create_fd(m)?;
+        let fd = self.create_fd(m, btf)?;
         match sys::obj_pin(fd.as_fd(), &c) {
             Ok(()) => Ok((fd, Origin::PinCreated(path))),
             // Another loader pinned it first: use theirs, as a reuse.

@@ -3,9 +3,9 @@
 use crate::sys;
 use crate::{LoadError, Loader, Step};
 use aya::maps::MapData;
-use ebpf_spec::{MapSpec, MapValue};
+use ebpf_spec::{MapSpec, MapType, MapValue};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// `ENOTSUPP`, the kernel-internal "not supported" some map types return.
 const ENOTSUPP: i32 = 524;
@@ -71,9 +71,10 @@ impl Loader {
     /// need a whole collection ([`Loader::load`]), and are refused here.
     /// Pinning is [`Loader::load`]'s job too.
     ///
-    /// Maps are created without BTF for now, so the map types the kernel
-    /// creates only with BTF (socket, inode, task and cgroup storage,
-    /// struct_ops) fail with the kernel's error.
+    /// A map alone has no BTF to refer to, so the map types the kernel creates
+    /// only with BTF (socket, inode, task and cgroup storage) fail here with
+    /// the kernel's error; [`Loader::load`] creates them with the collection's
+    /// BTF.
     ///
     /// # Errors
     /// [`LoadError::Invalid`] before any syscall (unknown non-zero bytes in a
@@ -82,7 +83,7 @@ impl Loader {
     /// hint. Nothing created by the call outlives an error.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
         validate(spec, false)?;
-        let fd = self.create_fd(spec)?;
+        let fd = self.create_fd(spec, None)?;
         MapData::from_fd(fd).map_err(|source| LoadError::Aya {
             map: spec.name.clone(),
             step: Step::Wrap,
@@ -92,14 +93,18 @@ impl Loader {
 
     /// Creates a validated map and writes its byte contents (references to
     /// other maps and programs are the collection's to write), then freezes it.
-    pub(crate) fn create_fd(&self, spec: &MapSpec) -> Result<OwnedFd, LoadError> {
+    pub(crate) fn create_fd(
+        &self,
+        spec: &MapSpec,
+        btf: Option<BorrowedFd<'_>>,
+    ) -> Result<OwnedFd, LoadError> {
         let invalid = |what: String| LoadError::Invalid {
             map: spec.name.clone(),
             what,
         };
         let inner = match &spec.inner_map {
             Some(inner) if spec.map_type.is_map_in_map() => {
-                Some(self.create_fd(inner).map_err(|e| match e {
+                Some(self.create_fd(inner, btf).map_err(|e| match e {
                     LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
                         map: spec.name.clone(),
                         step: Step::CreateInnerTemplate,
@@ -124,6 +129,9 @@ impl Loader {
             numa_node: spec.numa_node,
             name: &name,
             map_extra: spec.map_extra,
+            btf: btf
+                .filter(|_| takes_btf(spec))
+                .map(|fd| (fd, spec.btf_key_type_id, spec.btf_value_type_id)),
         };
         let syscall = |step: Step, source: io::Error| {
             let hint = hint(spec, max_entries, &source);
@@ -214,6 +222,33 @@ pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether the map is created with its BTF type ids: it has a value type, and
+/// its type accepts BTF (the list libbpf keeps: fd arrays, queues, stacks,
+/// ring buffers and arenas do not).
+fn takes_btf(spec: &MapSpec) -> bool {
+    spec.btf_value_type_id != 0
+        && !matches!(
+            spec.map_type,
+            MapType::ProgArray
+                | MapType::PerfEventArray
+                | MapType::CgroupArray
+                | MapType::StackTrace
+                | MapType::ArrayOfMaps
+                | MapType::HashOfMaps
+                | MapType::DevMap
+                | MapType::DevMapHash
+                | MapType::CpuMap
+                | MapType::XskMap
+                | MapType::SockMap
+                | MapType::SockHash
+                | MapType::Queue
+                | MapType::Stack
+                | MapType::Arena
+                | MapType::RingBuf
+                | MapType::UserRingBuf
+        )
 }
 
 pub(crate) fn is_data_section(name: &str) -> bool {

@@ -46,6 +46,8 @@ pub(crate) struct MapCreate<'a> {
     /// At most 15 bytes, checked by the caller.
     pub name: &'a str,
     pub map_extra: u64,
+    /// The BTF object and the key and value type ids in it.
+    pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
 }
 
 /// `BPF_MAP_CREATE`.
@@ -61,6 +63,11 @@ pub(crate) fn map_create(a: &MapCreate<'_>) -> io::Result<OwnedFd> {
     u.inner_map_fd = a.inner_map_fd.map_or(0, |fd| fd.as_raw_fd() as u32);
     u.numa_node = a.numa_node;
     u.map_extra = a.map_extra;
+    if let Some((fd, key, value)) = a.btf {
+        u.btf_fd = fd.as_raw_fd() as u32;
+        u.btf_key_type_id = key;
+        u.btf_value_type_id = value;
+    }
     for (dst, src) in u.map_name.iter_mut().zip(a.name.bytes().take(15)) {
         *dst = src as libc::c_char;
     }
@@ -169,4 +176,36 @@ pub(crate) fn is_bpffs(path: &std::ffi::CStr) -> io::Result<bool> {
         return Err(io::Error::last_os_error());
     }
     Ok(st.f_type as i64 == BPF_FS_MAGIC)
+}
+
+/// `BPF_BTF_LOAD`. On failure, retries with a 1 MiB log and returns the
+/// kernel's log with the error.
+pub(crate) fn btf_load(blob: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
+    let load = |log: &mut [u8]| {
+        let mut attr = zeroed();
+        // SAFETY: plain integer fields of the zeroed union's BTF member; the
+        // blob and log buffers outlive the call.
+        let b = unsafe { &mut attr.__bindgen_anon_7 };
+        b.btf = blob.as_ptr() as u64;
+        b.btf_size = blob.len() as u32;
+        if !log.is_empty() {
+            b.btf_log_buf = log.as_mut_ptr() as u64;
+            b.btf_log_size = log.len() as u32;
+            b.btf_log_level = 1;
+        }
+        bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)
+    };
+    match load(&mut []) {
+        // SAFETY: on success BPF_BTF_LOAD returns a new fd nobody else owns.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
+        Err(first) => {
+            let mut log = vec![0u8; 1 << 20];
+            let _ = load(&mut log);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err((
+                first,
+                String::from_utf8_lossy(&log[..end]).trim().to_owned(),
+            ))
+        }
+    }
 }

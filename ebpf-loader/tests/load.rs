@@ -175,7 +175,9 @@ fn failures_release_everything_the_call_created() {
         "{e:?}"
     );
     assert_eq!(e.errno(), Some(22));
-    assert_eq!(open_fds(), fds);
+    // Only the loader's BTF cache keeps an fd (the object's BTF, for the next load).
+    assert_eq!(open_fds(), fds + 1);
+    let fds = fds + 1;
     assert!(fs.pins().is_empty(), "pins this call created are removed");
 
     // With a pin that existed before: it stays.
@@ -266,4 +268,51 @@ fn replacements_are_used_after_a_compatibility_check() {
         e.to_string().contains("value_size is 4 but 8 was expected"),
         "{e}"
     );
+}
+
+#[test]
+fn btf_is_loaded_once_and_gives_storage_maps_their_types() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("btf_maps.bpfel.o");
+    let loader = Loader::new();
+    let fds = open_fds();
+    let instances = loader.load_many(&spec, 8).unwrap();
+    // 13 maps per instance, and one BTF object shared by all of them.
+    assert_eq!(open_fds(), fds + 8 * 13 + 1);
+    for c in &instances {
+        let (_, ty, key, value, ..) = info(c.map_fd("task_store").unwrap());
+        assert_eq!((ty, key, value), (MapType::TaskStorage.raw(), 4, 4));
+        assert!(c.map_fd("sk_store").is_some());
+    }
+    drop(instances);
+    // The cache keeps the BTF fd for the next load of the same content.
+    assert_eq!(open_fds(), fds + 1);
+    drop(loader);
+    assert_eq!(open_fds(), fds);
+
+    // Data sections with .kconfig externs: the fixed-up DATASECs load.
+    let coll = Loader::new().load(&fixture("globals.bpfel.o")).unwrap();
+    assert!(coll.map_fd(".kconfig").is_some());
+}
+
+#[test]
+fn a_btf_blob_the_kernel_refuses_is_reported_with_its_log() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("btf_maps.bpfel.o");
+    let btf = spec.btf.as_mut().unwrap();
+    // Type section length one byte short: the kernel's BTF verifier refuses it.
+    let at = 12;
+    let len = u32::from_le_bytes(btf.btf[at..at + 4].try_into().unwrap());
+    btf.btf[at..at + 4].copy_from_slice(&(len - 1).to_le_bytes());
+    let fds = open_fds();
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Btf { log, .. } if !log.is_empty()),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with("loading the object's BTF failed"),
+        "{e}"
+    );
+    assert_eq!(open_fds(), fds);
 }

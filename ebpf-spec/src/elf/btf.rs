@@ -116,6 +116,8 @@ pub(crate) struct Member {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Type {
+    /// Byte offset of the record in the blob.
+    pub at: usize,
     pub kind: Kind,
     pub name_off: u32,
     pub kind_flag: bool,
@@ -230,6 +232,53 @@ impl<'a> Btf<'a> {
             .map(|(t, id)| (id, t))
     }
 
+    /// Fills in what clang leaves to the loader, as libbpf does before
+    /// `BPF_BTF_LOAD`: each DATASEC's size (`section_size` of its name) and
+    /// its variables' offsets (`var_offset` of section and variable), and
+    /// turns extern variables (`.kconfig`) into allocated globals. Writes into
+    /// `blob`, the bytes this `Btf` was parsed from.
+    pub fn fixup_datasecs(
+        &self,
+        blob: &mut [u8],
+        order: ByteOrder,
+        section_size: impl Fn(&str) -> Option<u32>,
+        var_offset: impl Fn(&str, &str) -> Option<u32>,
+    ) -> Result<(), ParseError> {
+        fn put(blob: &mut [u8], at: usize, v: u32, order: ByteOrder) -> Result<(), ParseError> {
+            blob.get_mut(at..at + 4)
+                .ok_or_else(|| btf_err(format!("offset {at} is outside the blob")))?
+                .copy_from_slice(&order.u32_bytes(v));
+            Ok(())
+        }
+        for t in self.types.iter().filter(|t| t.kind == Kind::Datasec) {
+            let sec = self.name(t.name_off)?;
+            if let Some(size) = section_size(sec) {
+                put(blob, t.at + 8, size, order)?;
+            }
+            for (i, m) in t.members.iter().enumerate() {
+                // DATASEC entries: (var type id, offset, size).
+                let var = self.ty(m.name_off)?;
+                if var.kind != Kind::Var {
+                    continue;
+                }
+                if let Some(off) = var_offset(sec, self.name(var.name_off)?) {
+                    put(blob, t.at + 12 + 12 * i + 4, off, order)?;
+                }
+                // linkage 2 (extern) -> 1 (global allocated): the kernel
+                // accepts only static and allocated variables.
+                let linkage_at = var.at + 12;
+                let linkage = blob.get(linkage_at..linkage_at + 4).map(|b| match order {
+                    ByteOrder::Little => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                    ByteOrder::Big => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                });
+                if linkage == Some(2) {
+                    put(blob, linkage_at, 1, order)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The id of every VAR, by name (the first of a name wins).
     pub fn vars(&self) -> HashMap<&'a str, u32> {
         let mut out = HashMap::new();
@@ -276,6 +325,7 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8]) -> Result<Btf<'_>, ParseError> {
     let mut types = Vec::new();
     while !raw.is_empty() {
         let id = types.len() + 1;
+        let at = raw.as_ptr() as usize - data.as_ptr() as usize;
         let (t, rest) = RawType::<O>::ref_from_prefix(raw)
             .map_err(|_| btf_err(format!("type {id} is truncated")))?;
         raw = rest;
@@ -288,6 +338,7 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8]) -> Result<Btf<'_>, ParseError> {
             ))
         })?;
         let mut ty = Type {
+            at,
             kind,
             name_off: t.name_off.get(),
             kind_flag: info >> 31 == 1,

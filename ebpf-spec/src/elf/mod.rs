@@ -438,6 +438,7 @@ impl<'d> Reader<'d> {
         }
         let functions = self.functions()?;
         let (programs, text) = self.programs(&functions, &license, kernel_version)?;
+        self.fixup_btf(&maps, &variables)?;
         Ok(CollectionSpec {
             maps,
             programs,
@@ -448,6 +449,41 @@ impl<'d> Reader<'d> {
             license,
             kernel_version,
         })
+    }
+
+    /// Fills in the DATASEC sizes and variable offsets clang leaves 0 (from
+    /// the section and symbol tables, and our `.kconfig` layout), so the BTF
+    /// in the spec is what the kernel accepts.
+    fn fixup_btf(
+        &mut self,
+        maps: &BTreeMap<String, MapSpec>,
+        variables: &BTreeMap<String, VariableSpec>,
+    ) -> Result<(), ParseError> {
+        let (Some(btf), Some(raw)) = (&self.btf, self.btf_raw.as_mut()) else {
+            return Ok(());
+        };
+        let sections = &self.sections;
+        let symbols = &self.symbols;
+        let objects = &self.objects;
+        let section_size = |name: &str| {
+            if name == ".kconfig" {
+                return maps.get(name).map(|m| m.value_size);
+            }
+            let s = sections.iter().find(|s| s.name == name)?;
+            u32::try_from(s.size).ok()
+        };
+        let var_offset = |sec: &str, var: &str| {
+            if let Some(v) = variables.get(var).filter(|v| v.section == sec) {
+                return Some(v.offset);
+            }
+            let index = sections.iter().position(|s| s.name == sec)?;
+            objects[index]
+                .iter()
+                .map(|&i| &symbols[i])
+                .find(|s| s.name == var)
+                .and_then(|s| u32::try_from(s.value).ok())
+        };
+        btf.fixup_datasecs(&mut raw.btf, self.order, section_size, var_offset)
     }
 
     fn section_err(&self, index: usize, what: impl Into<String>) -> ParseError {

@@ -53,12 +53,16 @@ impl ByteOrder {
     }
 }
 
-/// The object's BTF: the raw `.BTF` and `.BTF.ext` sections, as they are in
-/// the object (the loader fixes up and loads them).
+/// The object's BTF: the `.BTF` and `.BTF.ext` sections.
+///
+/// `.BTF` is fixed up as libbpf does before loading it: the sizes of data
+/// sections (DATASEC) and the offsets of their variables, which clang leaves
+/// 0, are filled in from the ELF section and symbol tables, and `.kconfig`
+/// externs become allocated globals. Everything else is as in the object.
 #[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BtfSpec {
-    /// The `.BTF` section.
+    /// The `.BTF` section, fixed up for the kernel.
     pub btf: Vec<u8>,
     /// The `.BTF.ext` section (func_info, line_info, CO-RE relocations), if any.
     pub ext: Option<Vec<u8>>,
