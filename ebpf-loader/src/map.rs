@@ -3,7 +3,7 @@
 use crate::sys;
 use crate::{LoadError, Loader, Step};
 use aya::maps::MapData;
-use ebpf_spec::{MapSpec, MapType, MapValue};
+use ebpf_spec::{MapFlags, MapSpec, MapType, MapValue};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -288,15 +288,18 @@ fn parse_cpu_list(text: &str) -> Option<u32> {
 fn hint(spec: &MapSpec, max_entries: u32, e: &io::Error) -> Option<String> {
     Some(match e.raw_os_error()? {
         libc::EPERM => "needs root or CAP_BPF".into(),
-        libc::EINVAL | libc::E2BIG => format!(
-            "the kernel rejects this combination: type {} key_size {} value_size {} max_entries {} flags {:#x} map_extra {}",
-            spec.map_type,
-            spec.key_size,
-            spec.value_size,
-            max_entries,
-            spec.flags.bits(),
-            spec.map_extra
-        ),
+        libc::EINVAL | libc::E2BIG => match broken_rule(spec, max_entries) {
+            Some(rule) => format!("the kernel's rule for a {}: {rule}", spec.map_type),
+            None => format!(
+                "the kernel rejects this combination: type {} key_size {} value_size {} max_entries {} flags {:#x} map_extra {}",
+                spec.map_type,
+                spec.key_size,
+                spec.value_size,
+                max_entries,
+                spec.flags.bits(),
+                spec.map_extra
+            ),
+        },
         libc::ENOMEM => format!(
             "asked for about {} bytes ({max_entries} entries of {} + {} bytes)",
             u64::from(max_entries) * (u64::from(spec.key_size) + u64::from(spec.value_size)),
@@ -311,9 +314,132 @@ fn hint(spec: &MapSpec, max_entries: u32, e: &io::Error) -> Option<String> {
     })
 }
 
+/// The first of the kernel's attribute rules (KERNEL-NOTES.md, checked on
+/// Linux 6.18) that `spec` breaks, to say which attribute an EINVAL or E2BIG
+/// is about. `None` when none of the known rules is broken.
+fn broken_rule(spec: &MapSpec, max_entries: u32) -> Option<String> {
+    use MapType as T;
+    let (k, v, f) = (spec.key_size, spec.value_size, spec.flags);
+    let fd_array = matches!(
+        spec.map_type,
+        T::ProgArray | T::CgroupArray | T::PerfEventArray | T::ArrayOfMaps | T::HashOfMaps
+    );
+    let rule = match spec.map_type {
+        _ if fd_array && v != 4 => format!("value_size must be 4 (an fd), not {v}"),
+        T::Array
+        | T::PerCpuArray
+        | T::ProgArray
+        | T::CgroupArray
+        | T::PerfEventArray
+        | T::ArrayOfMaps
+            if k != 4 =>
+        {
+            format!("key_size must be 4, not {k}")
+        }
+        T::Array | T::PerCpuArray if f.contains(MapFlags::NO_PREALLOC) => {
+            "BPF_F_NO_PREALLOC is not allowed".into()
+        }
+        T::Array if f.contains(MapFlags::RDONLY_PROG | MapFlags::WRONLY_PROG) => {
+            "BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together are not allowed".into()
+        }
+        T::PerCpuArray if f.contains(MapFlags::MMAPABLE) => "BPF_F_MMAPABLE is not allowed".into(),
+        T::StackTrace if k != 4 || v == 0 || !v.is_multiple_of(8) => {
+            format!("key_size must be 4 and value_size a non-zero multiple of 8 (got {k}/{v})")
+        }
+        T::LpmTrie if !f.contains(MapFlags::NO_PREALLOC) => "BPF_F_NO_PREALLOC is required".into(),
+        T::LpmTrie if !(5..=260).contains(&k) => {
+            format!("key_size must be 4 (prefix length) + 1..256 bytes, not {k}")
+        }
+        T::Queue | T::Stack | T::BloomFilter if k != 0 => format!("key_size must be 0, not {k}"),
+        T::SkStorage | T::InodeStorage | T::TaskStorage | T::CgrpStorage
+            if spec.btf_key_type_id == 0 || spec.btf_value_type_id == 0 =>
+        {
+            "BTF key and value types are required (load the map with its collection's BTF)".into()
+        }
+        T::SkStorage | T::InodeStorage | T::TaskStorage | T::CgrpStorage if max_entries != 0 => {
+            format!("max_entries must be 0, not {max_entries}")
+        }
+        T::RingBuf | T::UserRingBuf if k != 0 || v != 0 => {
+            format!("key_size and value_size must be 0 (got {k}/{v})")
+        }
+        T::RingBuf | T::UserRingBuf
+            if max_entries == 0
+                || !max_entries.is_power_of_two()
+                || !max_entries.is_multiple_of(4096) =>
+        {
+            format!(
+                "max_entries must be a power-of-two multiple of the page size, not {max_entries}"
+            )
+        }
+        T::Arena if !f.contains(MapFlags::MMAPABLE) => "BPF_F_MMAPABLE is required".into(),
+        T::StructOps => {
+            "struct_ops maps need btf_vmlinux_value_type_id, which is not supported".into()
+        }
+        _ if spec.map_extra != 0 && !matches!(spec.map_type, T::BloomFilter | T::Arena) => {
+            format!(
+                "map_extra is only for bloom filters and arenas, not {}",
+                spec.map_extra
+            )
+        }
+        _ if matches!(
+            spec.map_type,
+            T::Hash | T::Array | T::PerCpuHash | T::PerCpuArray | T::LruHash | T::LruPerCpuHash
+        ) && (v == 0 || max_entries == 0) =>
+        {
+            format!("value_size and max_entries must not be 0 (got {v}/{max_entries})")
+        }
+        _ if matches!(
+            spec.map_type,
+            T::Hash | T::PerCpuHash | T::LruHash | T::LruPerCpuHash
+        ) && k == 0 =>
+        {
+            "key_size must not be 0".into()
+        }
+        _ => return None,
+    };
+    Some(rule)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broken_rules_name_the_attribute() {
+        let rule = |s: &MapSpec| broken_rule(s, s.max_entries);
+        let m = |t, k, v, max| MapSpec::new("m", t, k, v, max);
+        assert_eq!(
+            rule(&m(MapType::Hash, 4, 0, 8)).unwrap(),
+            "value_size and max_entries must not be 0 (got 0/8)"
+        );
+        assert_eq!(
+            rule(&m(MapType::Array, 8, 4, 1)).unwrap(),
+            "key_size must be 4, not 8"
+        );
+        assert_eq!(
+            rule(&m(MapType::ProgArray, 4, 8, 1)).unwrap(),
+            "value_size must be 4 (an fd), not 8"
+        );
+        assert_eq!(
+            rule(&m(MapType::LpmTrie, 8, 4, 1)).unwrap(),
+            "BPF_F_NO_PREALLOC is required"
+        );
+        assert_eq!(
+            rule(&m(MapType::Queue, 4, 4, 1)).unwrap(),
+            "key_size must be 0, not 4"
+        );
+        assert!(
+            rule(&m(MapType::RingBuf, 0, 0, 5000))
+                .unwrap()
+                .contains("power-of-two multiple")
+        );
+        assert!(
+            rule(&m(MapType::TaskStorage, 4, 4, 0))
+                .unwrap()
+                .contains("BTF key and value types are required")
+        );
+        assert_eq!(rule(&m(MapType::Hash, 4, 8, 16)), None);
+    }
 
     #[test]
     fn cpu_lists() {

@@ -118,7 +118,7 @@ fn storage_maps_need_btf_and_say_so() {
         "{msg}"
     );
     assert!(
-        msg.contains("the kernel rejects this combination: type task_storage"),
+        msg.contains("the kernel's rule for a task_storage: BTF key and value types are required"),
         "{msg}"
     );
     assert_eq!(open_fds(), before);
