@@ -316,3 +316,99 @@ fn a_btf_blob_the_kernel_refuses_is_reported_with_its_log() {
     );
     assert_eq!(open_fds(), fds);
 }
+
+/// Every committed fixture and libxdp object loads (its maps: programs are
+/// not loaded yet), but for `legacy_extra`, whose unknown extra bytes are
+/// refused by design.
+#[test]
+fn every_fixture_and_libxdp_object_loads() {
+    let Some(_serial) = kernel() else { return };
+    let dir = format!("{}/../ebpf-spec/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let fds = open_fds();
+    let loader = Loader::new();
+    let mut loaded = 0;
+    for sub in ["", "/libxdp"] {
+        for entry in std::fs::read_dir(format!("{dir}{sub}")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".o") || name.ends_with(".bpfeb.o") {
+                continue;
+            }
+            let spec = CollectionSpec::from_file(&path).unwrap();
+            match loader.load(&spec) {
+                Ok(c) => {
+                    assert_eq!(c.len(), spec.maps.len(), "{name}");
+                    loaded += 1;
+                }
+                Err(e) if name == "legacy_extra.bpfel.o" => {
+                    assert!(
+                        e.to_string().contains("extra bytes no loader understands"),
+                        "{e}"
+                    )
+                }
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+    }
+    assert_eq!(loaded, 8 + 15);
+    drop(loader);
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn maps_of_many_types_are_written_and_read_back_through_aya() {
+    use aya::maps::{
+        BloomFilter, HashMap, LpmTrie, PerCpuArray, PerCpuValues, Queue, Stack, lpm_trie::Key,
+    };
+    let Some(_serial) = kernel() else { return };
+    let mut spec = CollectionSpec::default();
+    let mut add = |m: MapSpec| {
+        spec.maps.insert(m.name.clone(), m);
+    };
+    add(MapSpec::new("lru", MapType::LruHash, 4, 8, 8));
+    add(MapSpec::new("percpu", MapType::PerCpuArray, 4, 8, 2));
+    add(MapSpec::new("queue", MapType::Queue, 0, 4, 4));
+    add(MapSpec::new("stack", MapType::Stack, 0, 4, 4));
+    let mut bloom = MapSpec::new("bloom", MapType::BloomFilter, 0, 4, 64);
+    bloom.map_extra = 3;
+    add(bloom);
+    let mut lpm = MapSpec::new("lpm", MapType::LpmTrie, 8, 4, 16);
+    lpm.flags = ebpf_spec::MapFlags::NO_PREALLOC;
+    add(lpm);
+    let mut c = Loader::new().load(&spec).unwrap();
+
+    let mut lru: HashMap<_, u32, u64> = c.take_map("lru").unwrap().unwrap().try_into().unwrap();
+    lru.insert(1, 10, 0).unwrap();
+    assert_eq!(lru.get(&1, 0).unwrap(), 10);
+
+    let mut percpu: PerCpuArray<_, u64> =
+        c.take_map("percpu").unwrap().unwrap().try_into().unwrap();
+    let cpus = aya::util::nr_cpus().unwrap();
+    percpu
+        .set(1, PerCpuValues::try_from(vec![7u64; cpus]).unwrap(), 0)
+        .unwrap();
+    assert!(percpu.get(&1, 0).unwrap().iter().all(|v| *v == 7));
+
+    let mut queue: Queue<_, u32> = c.take_map("queue").unwrap().unwrap().try_into().unwrap();
+    queue.push(1, 0).unwrap();
+    queue.push(2, 0).unwrap();
+    assert_eq!(queue.pop(0).unwrap(), 1, "first in, first out");
+
+    let mut stack: Stack<_, u32> = c.take_map("stack").unwrap().unwrap().try_into().unwrap();
+    stack.push(1, 0).unwrap();
+    stack.push(2, 0).unwrap();
+    assert_eq!(stack.pop(0).unwrap(), 2, "last in, first out");
+
+    let mut bloom: BloomFilter<_, u32> = c.take_map("bloom").unwrap().unwrap().try_into().unwrap();
+    bloom.insert(42, 0).unwrap();
+    assert!(bloom.contains(&42, 0).is_ok());
+
+    let mut lpm: LpmTrie<_, [u8; 4], u32> = c.take_map("lpm").unwrap().unwrap().try_into().unwrap();
+    lpm.insert(&Key::new(16, [10, 1, 0, 0]), 5, 0).unwrap();
+    assert_eq!(
+        lpm.get(&Key::new(32, [10, 1, 2, 3]), 0).unwrap(),
+        5,
+        "longest prefix match"
+    );
+    assert!(c.is_empty());
+}
