@@ -401,7 +401,11 @@ fn maps_of_many_types_are_written_and_read_back_through_aya() {
 
     let mut bloom: BloomFilter<_, u32> = c.take_map("bloom").unwrap().unwrap().try_into().unwrap();
     bloom.insert(42, 0).unwrap();
-    assert!(bloom.contains(&42, 0).is_ok());
+    assert!(bloom.contains(42, 0).is_ok());
+    assert!(
+        bloom.contains(7, 0).is_err(),
+        "not inserted (no false positive at this size)"
+    );
 
     let mut lpm: LpmTrie<_, [u8; 4], u32> = c.take_map("lpm").unwrap().unwrap().try_into().unwrap();
     lpm.insert(&Key::new(16, [10, 1, 0, 0]), 5, 0).unwrap();
