@@ -22,12 +22,20 @@ pub struct Collection {
     pub(crate) maps: BTreeMap<String, OwnedFd>,
     pub(crate) pins_created: Vec<PathBuf>,
     pub(crate) pins_reused: Vec<PathBuf>,
+    /// Maps reused from a pin or a replacement (their slots are left as found).
+    pub(crate) reused: Vec<String>,
 }
 
 impl Collection {
     /// The file descriptor of map `name`.
     pub fn map_fd(&self, name: &str) -> Option<BorrowedFd<'_>> {
         self.maps.get(name).map(|fd| fd.as_fd())
+    }
+
+    /// The kernel's id of map `name` (`None` if there is no such map).
+    pub fn map_id(&self, name: &str) -> Option<std::io::Result<u32>> {
+        let fd = self.maps.get(name)?;
+        Some(crate::sys::map_info(fd.as_fd()).map(|i| i.id))
     }
 
     /// The names of the maps still in the collection, sorted.

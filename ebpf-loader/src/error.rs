@@ -83,13 +83,21 @@ pub enum LoadError {
         source: ebpf_spec::Incompatible,
     },
     /// The kernel refused the object's BTF.
-    #[error("loading the object's BTF failed: {source}{}", last_lines(log))]
+    #[error("loading the object's BTF failed: {source}{}{}", last_lines(log), if source.raw_os_error() == Some(1) { " (needs root or CAP_BPF)" } else { "" })]
     Btf {
         /// The OS error.
         #[source]
         source: io::Error,
         /// The kernel's log.
         log: String,
+    },
+    /// The loader's threads could not be started.
+    #[error("cannot start {threads} threads: {what}")]
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// Why they could not start.
+        what: String,
     },
     /// The pin path cannot be used.
     #[error("pin path {}: {what}", path.display())]
@@ -131,14 +139,16 @@ impl LoadError {
             | LoadError::Aya { map, .. } => map,
             LoadError::Incompatible { source, .. } => &source.map,
             LoadError::Instance { source, .. } => source.map(),
-            LoadError::PinPath { .. } | LoadError::Btf { .. } => "",
+            LoadError::PinPath { .. } | LoadError::Btf { .. } | LoadError::Threads { .. } => "",
         }
     }
 
     /// The errno of a failed syscall, if that is what failed.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            LoadError::Syscall { source, .. } => source.raw_os_error(),
+            LoadError::Syscall { source, .. } | LoadError::Btf { source, .. } => {
+                source.raw_os_error()
+            }
             LoadError::Instance { source, .. } => source.errno(),
             _ => None,
         }

@@ -129,9 +129,9 @@ impl Loader {
         });
         match pool {
             Ok(pool) => Ok(pool.install(f)),
-            Err(e) => Err(LoadError::Invalid {
-                map: String::new(),
-                what: format!("cannot start {n} threads: {e}"),
+            Err(e) => Err(LoadError::Threads {
+                threads: n,
+                what: e.clone(),
             }),
         }
     }
@@ -153,7 +153,11 @@ impl Loader {
     pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
         self.validate(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        self.run(|| self.load_validated(spec, pin_dir.as_ref()))?
+        let coll = self.run(|| self.create_maps(spec, pin_dir.as_ref()))??;
+        let mut guard = PinGuard(coll.pins_created.clone());
+        fill_slots_concurrently(spec, std::slice::from_ref(&coll))?;
+        guard.0.clear();
+        Ok(coll)
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
@@ -171,7 +175,7 @@ impl Loader {
                 .into_par_iter()
                 .map(|index| {
                     let copy = spec.deep_copy();
-                    self.load_validated(&copy, pin_dir.as_ref())
+                    self.create_maps(&copy, pin_dir.as_ref())
                         .map_err(|e| LoadError::Instance {
                             index,
                             source: Box::new(e),
@@ -179,21 +183,28 @@ impl Loader {
                 })
                 .collect()
         })?;
-        if results.iter().all(Result::is_ok) {
-            return Ok(results.into_iter().filter_map(Result::ok).collect());
-        }
         let mut first = None;
+        let mut colls = Vec::with_capacity(n);
         let mut guard = PinGuard(Vec::new());
         for r in results {
             match r {
-                Ok(c) => guard.0.extend(c.pins_created.iter().cloned()),
+                Ok(c) => {
+                    guard.0.extend(c.pins_created.iter().cloned());
+                    colls.push(c);
+                }
                 Err(e) => {
                     first.get_or_insert(e);
                 }
             }
         }
-        drop(guard);
-        Err(first.expect("some instance failed"))
+        if let Some(e) = first {
+            return Err(e);
+        }
+        // Every instance's slots at once: each fill waits for an RCU grace
+        // period, and the waits overlap instead of adding up.
+        fill_slots_concurrently(spec, &colls)?;
+        guard.0.clear();
+        Ok(colls)
     }
 
     /// Everything that can be refused without the kernel.
@@ -241,7 +252,9 @@ impl Loader {
         Ok(fd)
     }
 
-    fn load_validated(
+    /// Creates (or opens) every map of `spec`; slots that name maps are
+    /// filled afterwards by [`fill_slots_concurrently`].
+    fn create_maps(
         &self,
         spec: &CollectionSpec,
         pin_dir: Option<&PinDir>,
@@ -282,16 +295,13 @@ impl Loader {
         if let Some(e) = first_err {
             return Err(e);
         }
-        for m in spec.maps.values() {
-            if !reused.contains(&m.name.as_str()) {
-                fill_map_slots(m, &maps)?;
-            }
-        }
         guard.0.clear();
+        let reused = reused.into_iter().map(str::to_owned).collect();
         Ok(Collection {
             maps,
             pins_created,
             pins_reused,
+            reused,
         })
     }
 
@@ -381,6 +391,61 @@ impl Loader {
         }
         Ok((max_entries, flags))
     }
+}
+
+/// Fills the map-in-map slots of every collection (outer maps reused from a
+/// pin or a replacement keep theirs). Each fill is one batch update that waits
+/// for an RCU grace period in the kernel, so the fills run on threads of
+/// their own, all at once: the waits overlap instead of adding up. (They
+/// sleep, so they do not compete for the loader's compute threads.) Returns
+/// the first error, in collection and name order.
+fn fill_slots_concurrently(spec: &CollectionSpec, colls: &[Collection]) -> Result<(), LoadError> {
+    let outer: Vec<&MapSpec> = spec
+        .maps
+        .values()
+        .filter(|m| {
+            m.contents
+                .iter()
+                .any(|e| matches!(e.value, MapValue::Map(_)))
+        })
+        .collect();
+    let jobs: Vec<(usize, &MapSpec)> = colls
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            outer
+                .iter()
+                .filter(|m| !c.reused.contains(&m.name))
+                .map(move |m| (i, *m))
+        })
+        .collect();
+    let fill = |&(i, m): &(usize, &MapSpec)| {
+        fill_map_slots(m, &colls[i].maps).map_err(|e| {
+            if colls.len() > 1 {
+                LoadError::Instance {
+                    index: i,
+                    source: Box::new(e),
+                }
+            } else {
+                e
+            }
+        })
+    };
+    if jobs.len() <= 1 {
+        return jobs.iter().try_for_each(fill);
+    }
+    const MAX_WAITERS: usize = 256;
+    for chunk in jobs.chunks(MAX_WAITERS) {
+        let results: Vec<Result<(), LoadError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk.iter().map(|job| s.spawn(move || fill(job))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        results.into_iter().collect::<Result<(), LoadError>>()?;
+    }
+    Ok(())
 }
 
 /// Writes the fds of the maps named in `m`'s contents into its slots, with

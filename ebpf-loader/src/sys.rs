@@ -120,6 +120,7 @@ pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// What `BPF_OBJ_GET_INFO_BY_FD` says about a map.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MapInfo {
+    pub id: u32,
     pub map_type: u32,
     pub key_size: u32,
     pub value_size: u32,
@@ -138,6 +139,7 @@ pub(crate) fn map_info(fd: BorrowedFd<'_>) -> io::Result<MapInfo> {
     attr.info.info = &mut info as *mut _ as u64;
     bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(MapInfo {
+        id: info.id,
         map_type: info.type_,
         key_size: info.key_size,
         value_size: info.value_size,

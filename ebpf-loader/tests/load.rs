@@ -416,3 +416,26 @@ fn maps_of_many_types_are_written_and_read_back_through_aya() {
     );
     assert!(c.is_empty());
 }
+
+#[test]
+fn slots_of_every_instance_point_at_that_instances_maps() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("map_in_map.bpfel.o");
+    let fds = open_fds();
+    let instances = Loader::new().threads(2).load_many(&spec, 8).unwrap();
+    for mut c in instances {
+        let inner_a = c.map_id("inner_a").unwrap().unwrap();
+        assert_eq!(inner_a, id(&c, "inner_a"), "map_id is the kernel's id");
+        let inner_b = c.map_id("inner_b").unwrap().unwrap();
+        let outer: ArrayOfMaps<MapData, Array<MapData, u32>> = c
+            .take_map("outer_arr")
+            .unwrap()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(outer.get(&1, 0).map(|m| info_of(&m)).unwrap(), inner_a);
+        assert_eq!(outer.get(&3, 0).map(|m| info_of(&m)).unwrap(), inner_b);
+    }
+    assert!(Loader::new().load(&spec).unwrap().map_id("nope").is_none());
+    assert_eq!(open_fds(), fds);
+}
