@@ -143,7 +143,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 }
 
 /// Errors are printed on one line.
-fn one_line(err: impl std::fmt::Display) -> String {
+pub(crate) fn one_line(err: impl std::fmt::Display) -> String {
     err.to_string().replace(['\n', '\r'], " ")
 }
 
@@ -240,31 +240,31 @@ fn inner_summary(spec: &CollectionSpec, inner: &MapSpec) -> String {
 }
 
 #[derive(Clone, Copy)]
-enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
 
 /// A plain-text table with columns as wide as their widest cell.
-struct Table {
+pub(crate) struct Table {
     headers: Vec<(&'static str, Align)>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(headers: &[(&'static str, Align)]) -> Self {
+    pub(crate) fn new(headers: &[(&'static str, Align)]) -> Self {
         Table {
             headers: headers.to_vec(),
             rows: Vec::new(),
         }
     }
 
-    fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.headers.len());
         self.rows.push(cells);
     }
 
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         if self.rows.is_empty() {
             println!("  (none)");
             return;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod default_object;
 mod inspect;
+mod load;
 mod race;
 
 /// Inspect, copy and load eBPF objects with ebpf-spec.
@@ -33,6 +34,10 @@ enum Command {
     ///
     /// Example: ebpf-examples race --copies 16
     Race(race::Args),
+    /// Create N independent instances of an object's maps at once, and time it.
+    ///
+    /// Example: ebpf-examples load --instances 1000 --json
+    Load(load::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Race(args) => race::run(&args),
+        Command::Load(args) => load::run(&args),
     };
     match result {
         Ok(code) => code,

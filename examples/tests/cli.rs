@@ -1,7 +1,7 @@
 //! The `ebpf-examples` binary, run as a user runs it.
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use ebpf_spec::{CollectionSpec, MapSpec, ProgramSpec};
+use ebpf_spec::{CollectionSpec, MapSpec, MapType, ProgramSpec};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -686,6 +686,399 @@ fn race_with_shallow_copies_races() {
     assert!(!text.contains("verdict: OK"), "{text}");
 }
 
+// ------------------------------------------------------------------ load
+
+const LOAD_KEYS: [&str; 7] = [
+    "instances",
+    "threads",
+    "maps_per_instance",
+    "kernel_maps",
+    "seconds",
+    "maps_per_second",
+    "us_per_instance",
+];
+
+/// Whether bpf(2) works here (the loader creates a one-entry array). Without
+/// it the kernel tests print why and pass, except under `CI`, which has the
+/// kernel: a skip there would hide a broken test.
+fn kernel() -> bool {
+    let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
+    match ebpf_loader::Loader::new().create_map(&probe) {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but bpf(2) does not work here: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: bpf(2) is not permitted here ({e}); run as root or grant CAP_BPF");
+            false
+        }
+    }
+}
+
+/// `load ARGS --json`: one line of JSON with exactly the schema's keys, in order.
+fn load_json(args: &[&str]) -> Json {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let text = run_ok(&all);
+    assert_eq!(text.lines().count(), 1, "{all:?}: not one line: {text:?}");
+    let json: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(json.keys(), LOAD_KEYS, "{text}");
+    for key in ["seconds", "maps_per_second", "us_per_instance"] {
+        match json.get(key) {
+            Json::Float(f) => assert!(f.is_finite() && *f > 0.0, "{key}: {text}"),
+            other => panic!("{key} is not a float: {other:?}"),
+        }
+    }
+    json
+}
+
+/// A private bpffs mounted on a temp dir, unmounted on drop.
+struct BpfFs {
+    dir: tempfile::TempDir,
+}
+
+impl BpfFs {
+    fn mount() -> BpfFs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mount -t bpf bpf {}",
+            dir.path().display()
+        );
+        BpfFs { dir }
+    }
+
+    fn path(&self) -> &str {
+        self.dir.path().to_str().expect("UTF-8 path")
+    }
+
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("read the bpffs")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn load_json_on_the_default_object() {
+    if !kernel() {
+        return;
+    }
+    let bytes = std::fs::read(default_object()).expect("the default object");
+    let maps = CollectionSpec::from_elf(&bytes)
+        .expect("default object parses")
+        .maps
+        .len() as i128;
+    let json = load_json(&["--instances", "4"]);
+    assert_eq!(json.get("instances").int(), 4);
+    assert_eq!(json.get("maps_per_instance").int(), maps);
+    assert_eq!(json.get("kernel_maps").int(), 4 * maps);
+    assert!(json.get("threads").int() >= 1);
+    // --maps-only is accepted and changes nothing today.
+    let json = load_json(&["--instances", "4", "--maps-only"]);
+    assert_eq!(json.get("kernel_maps").int(), 4 * maps);
+}
+
+#[test]
+fn load_prints_a_row_with_a_kernel_id_for_every_map() {
+    if !kernel() {
+        return;
+    }
+    let path = "../ebpf-spec/tests/fixtures/legacy_maps.bpfel.o";
+    let spec = spec_of(Path::new(path));
+    for extra in [&[][..], &["--maps-only"][..]] {
+        let mut args = vec!["load", path, "--instances", "3"];
+        args.extend_from_slice(extra);
+        let text = run_ok(&args);
+        assert!(text.starts_with(&format!("object: {path}\n")), "{text}");
+        assert!(
+            text.contains("programs: not loaded (ebpf-loader does not load programs yet)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("maps of instance 0 ({}):", spec.maps.len())),
+            "{text}"
+        );
+        let mut ids = Vec::new();
+        for m in spec.maps.values() {
+            let row: Vec<&str> = text
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(m.name.as_str()))
+                .unwrap_or_else(|| panic!("no row for {}:\n{text}", m.name))
+                .split_whitespace()
+                .collect();
+            let expected = [
+                m.name.clone(),
+                m.map_type.to_string(),
+                m.key_size.to_string(),
+                m.value_size.to_string(),
+                m.max_entries.to_string(),
+            ];
+            assert_eq!(row[..5], expected, "{text}");
+            let id: u32 = row[5].parse().unwrap_or_else(|_| panic!("no id: {row:?}"));
+            assert!(id > 0);
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), spec.maps.len(), "distinct ids: {text}");
+        let n = spec.maps.len();
+        assert!(
+            text.contains(&format!(
+                "3 instances on {} threads: {n} maps per instance, {} kernel maps in total, created in ",
+                available_threads(),
+                3 * n
+            )),
+            "{text}"
+        );
+        assert!(text.contains("maps/s") && text.contains("µs per instance"));
+    }
+}
+
+fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn load_on_one_and_two_threads() {
+    if !kernel() {
+        return;
+    }
+    for threads in [1, 2] {
+        let t = threads.to_string();
+        let json = load_json(&["--instances", "8", "--threads", &t]);
+        assert_eq!(json.get("threads").int(), threads);
+        assert_eq!(json.get("instances").int(), 8);
+        assert_eq!(
+            json.get("kernel_maps").int(),
+            8 * json.get("maps_per_instance").int()
+        );
+    }
+}
+
+#[test]
+fn load_pins_by_name_on_a_bpffs() {
+    if !kernel() {
+        return;
+    }
+    let fs = BpfFs::mount();
+    let path = "../ebpf-spec/tests/fixtures/iproute2.bpfel.o";
+    let text = run_ok(&["load", path, "--instances", "4", "--pin", fs.path()]);
+    assert_eq!(
+        fs.entries(),
+        ["maps.debug", "progs.debug", "tc_global", "tc_object"]
+    );
+    for name in ["tc_global", "tc_object"] {
+        assert!(
+            matches!(pin_column_of(&text, name).as_str(), "created" | "reused"),
+            "{text}"
+        );
+    }
+    assert_eq!(pin_column_of(&text, "tc_private"), "-");
+    assert!(
+        text.contains(&format!("pins under {}: 2 created, 6 reused", fs.path())),
+        "{text}"
+    );
+    // Two pinned maps are shared by the 4 instances: 4 x 3 + 2 kernel maps.
+    assert!(text.contains("14 kernel maps in total"), "{text}");
+
+    // A second run reuses the pins.
+    let json = load_json(&[path, "--instances", "4", "--pin", fs.path()]);
+    assert_eq!(json.get("kernel_maps").int(), 14);
+    let text = run_ok(&["load", path, "--instances", "2", "--pin", fs.path()]);
+    assert!(text.contains("0 created, 4 reused"), "{text}");
+    assert_eq!(pin_column_of(&text, "tc_global"), "reused");
+}
+
+fn pin_column_of(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no row {name}:\n{text}"))
+        .to_owned()
+}
+
+#[test]
+fn load_pin_on_a_directory_that_is_not_a_bpffs_is_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_str().expect("UTF-8 path");
+    assert_one_line_error(
+        &[
+            "load",
+            "../ebpf-spec/tests/fixtures/iproute2.bpfel.o",
+            "--pin",
+            path,
+        ],
+        "is not on a bpf filesystem",
+    );
+    assert_one_line_error(&["load", "--pin", path, "--json"], path);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+}
+
+#[test]
+fn load_refuses_unknown_extra_bytes_naming_the_map() {
+    assert_one_line_error(
+        &["load", "../ebpf-spec/tests/fixtures/legacy_extra.bpfel.o"],
+        "map `extra_array`: the legacy definition has 8 extra bytes",
+    );
+    assert_one_line_error(
+        &[
+            "load",
+            "../ebpf-spec/tests/fixtures/legacy_extra.bpfel.o",
+            "--json",
+        ],
+        "extra_array",
+    );
+}
+
+#[test]
+fn load_a_missing_file_is_one_line() {
+    assert_one_line_error(
+        &["load", "/nonexistent/object.o"],
+        "cannot read /nonexistent/object.o",
+    );
+    assert_one_line_error(&["load", "/nonexistent/object.o", "--json"], "cannot read");
+}
+
+#[test]
+fn load_zero_instances_is_a_usage_error() {
+    for args in [
+        &["load", "--instances", "0"][..],
+        &["load", "--instances", "0", "--json"],
+        &["load", "--threads", "0"],
+    ] {
+        let out = run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+        assert!(
+            err.starts_with("error: invalid value '0' for '--") && err.contains("0 is not in 1.."),
+            "{args:?}: {err}"
+        );
+        assert!(!err.to_lowercase().contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn load_without_privilege_is_one_line() {
+    let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
+    let privileged = match ebpf_loader::Loader::new().create_map(&probe) {
+        Ok(_) => true,
+        Err(e) if e.errno() == Some(1) => false,
+        Err(e) => {
+            eprintln!("skipping: bpf(2) fails here with something else than EPERM: {e}");
+            return;
+        }
+    };
+    let bin = env!("CARGO_BIN_EXE_ebpf-examples");
+    let out = if privileged {
+        // Drop every capability (uid stays 0): bpf(2) then needs the
+        // unprivileged BPF the kernel has disabled.
+        let disabled = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
+            .unwrap_or_default();
+        if disabled.trim() == "0" {
+            eprintln!("skipping: unprivileged bpf(2) is enabled here");
+            return;
+        }
+        match std::process::Command::new("setpriv")
+            .args(["--bounding-set=-all", "--inh-caps=-all", bin, "load"])
+            .current_dir(manifest_dir())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+        {
+            Ok(out) if out.status.code() != Some(127) && stderr(&out).starts_with("error: ") => out,
+            other => {
+                eprintln!("skipping: cannot drop capabilities with setpriv: {other:?}");
+                return;
+            }
+        }
+    } else {
+        run(&["load"])
+    };
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.starts_with("error: loading needs bpf(2): run as root or grant CAP_BPF ("),
+        "{err:?}"
+    );
+    assert!(err.contains("Operation not permitted"), "{err:?}");
+}
+
+/// Runs `sh -c "ulimit ARGS; exec BIN load ..."`.
+fn load_with_ulimit(ulimit: &str, args: &str) -> Output {
+    let bin = env!("CARGO_BIN_EXE_ebpf-examples");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit {ulimit} && exec \"$0\" load {args}"))
+        .arg(bin)
+        .current_dir(manifest_dir())
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("sh runs")
+}
+
+#[test]
+fn load_raises_the_soft_fd_limit_or_says_it_cannot() {
+    // The hard limit too small: one line, before any bpf(2) call.
+    let out = load_with_ulimit("-n 256", "--instances 64 --json");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(stdout(&out).is_empty());
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.starts_with("error: 64 instances of 12 maps need about ")
+            && err
+                .contains(" file descriptors, but the hard open-file limit (RLIMIT_NOFILE) is 256"),
+        "{err:?}"
+    );
+
+    if !kernel() {
+        return;
+    }
+    // Soft limit too small, hard limit large enough: raised, with a note.
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("sh runs");
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_owned();
+    if hard != "unlimited" && hard.parse::<u64>().unwrap_or(0) < 2000 {
+        eprintln!("skipping the raise: the hard fd limit is only {hard}");
+        return;
+    }
+    let out = load_with_ulimit("-Sn 256", "--instances 64 --json");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.starts_with("note: raised the soft open-file limit (RLIMIT_NOFILE) from 256 to "),
+        "{err:?}"
+    );
+    let json: Json = serde_json::from_str(&stdout(&out)).expect("JSON on stdout");
+    assert_eq!(json.get("kernel_maps").int(), 64 * 12);
+    // Enough already: no note.
+    let out = load_with_ulimit("-Sn 256", "--instances 2 --json");
+    assert!(out.status.success());
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
 // ------------------------------------------------------------------ help
 
 #[test]
@@ -703,7 +1096,9 @@ fn every_help_has_an_example() {
         .filter(|c| c != "help")
         .collect();
     assert!(
-        commands.iter().any(|c| c == "inspect") && commands.iter().any(|c| c == "race"),
+        ["inspect", "race", "load"]
+            .iter()
+            .all(|want| commands.iter().any(|c| c == want)),
         "{commands:?}"
     );
     for command in &commands {
@@ -713,6 +1108,17 @@ fn every_help_has_an_example() {
                 help.contains("Example: ebpf-examples"),
                 "{command} {flag}:\n{help}"
             );
+        }
+    }
+}
+
+#[test]
+fn load_help_has_an_example() {
+    for flag in ["--help", "-h"] {
+        let help = run_ok(&["load", flag]);
+        assert!(help.contains("Example: ebpf-examples load"), "{help}");
+        for option in ["--instances", "--threads", "--pin", "--maps-only", "--json"] {
+            assert!(help.contains(option), "{option}: {help}");
         }
     }
 }
