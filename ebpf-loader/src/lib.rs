@@ -38,3 +38,9 @@ mod sys;
 pub use collection::Collection;
 pub use error::{LoadError, Step};
 pub use loader::Loader;
+
+/// The README's Rust examples, compiled and run as doctests (here, where both
+/// ebpf-spec and ebpf-loader are in scope).
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

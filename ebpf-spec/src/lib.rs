@@ -115,8 +115,3 @@ pub use deep_copy::DeepCopy;
 pub use ebpf_spec_derive::DeepCopy;
 pub use elf::{MAX_DATA_SECTION, ParseError};
 pub use spec::*;
-
-/// The README's Rust examples, compiled and run as doctests.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
