@@ -258,6 +258,48 @@ fn many(g: &mut BenchmarkGroup<'_, WallTime>, spec: &CollectionSpec) {
             b.iter(|| drop(black_box(loader.load_many(black_box(spec), MANY).unwrap())))
         });
     }
+    // Creation alone, as when a service starts its tenants: the collections
+    // are closed outside the timing, and the kernel is given time to free
+    // them (it frees closed maps later, on its own workers, which otherwise
+    // compete with the next iteration's creates for the same two cores).
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        g.bench_function(format!("create_only_floor_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                timed_then_settled(iters, || {
+                    pool.install(|| {
+                        (0..MANY)
+                            .into_par_iter()
+                            .map(|_| attrs.iter().map(raw::map_create).collect::<Vec<_>>())
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+        });
+        let loader = Loader::new().threads(threads);
+        g.bench_function(format!("create_only_load_many_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                timed_then_settled(iters, || loader.load_many(spec, MANY).unwrap())
+            })
+        });
+    }
+}
+
+/// Times `iters` calls of `make`, dropping each result outside the timing and
+/// then sleeping long enough for the kernel's deferred frees to finish.
+fn timed_then_settled<T>(iters: u64, mut make: impl FnMut() -> T) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let made = black_box(make());
+        total += start.elapsed();
+        drop(made);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    total
 }
 
 fn legacy3(c: &mut Criterion) {

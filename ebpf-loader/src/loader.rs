@@ -136,10 +136,16 @@ impl Loader {
         }
     }
 
-    /// Creates every map of `spec` (maps that do not depend on each other in
-    /// parallel), writes their contents, freezes `.rodata`/`.kconfig`, pins
-    /// what asks to be pinned, then fills map-in-map slots with one batch
-    /// update per outer map.
+    /// Creates every map of `spec`, writes their contents, freezes
+    /// `.rodata`/`.kconfig`, pins what asks to be pinned, then fills
+    /// map-in-map slots with one batch update per outer map.
+    ///
+    /// Maps do not depend on each other (an outer map needs only its own
+    /// template), so when the collection holds enough work (large
+    /// preallocated maps: an estimate of a few hundred microseconds of kernel
+    /// time) they are created on the loader's threads in parallel; a
+    /// collection of small maps is created on the calling thread, where that
+    /// is faster than handing it to other threads.
     ///
     /// The collection's BTF is loaded first (once per distinct content, for
     /// the life of the loader) and maps get their key and value type ids.
@@ -153,7 +159,13 @@ impl Loader {
     pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
         self.validate(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let coll = self.run(|| self.create_maps(spec, pin_dir.as_ref()))??;
+        // Small collections are created on the calling thread: a hop to the
+        // pool costs more than the maps (see `worth_parallel`).
+        let coll = if self.worth_parallel(spec) {
+            self.run(|| self.create_maps(spec, pin_dir.as_ref(), true))??
+        } else {
+            self.create_maps(spec, pin_dir.as_ref(), false)?
+        };
         let mut guard = PinGuard(coll.pins_created.clone());
         fill_slots_concurrently(spec, std::slice::from_ref(&coll))?;
         guard.0.clear();
@@ -171,11 +183,15 @@ impl Loader {
         self.validate(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let results: Vec<Result<Collection, LoadError>> = self.run(|| {
+            // With at least one instance per thread, the instances keep every
+            // thread busy; splitting a collection's maps too only adds
+            // overhead.
+            let nested = n < rayon::current_num_threads() && self.worth_parallel(spec);
             (0..n)
                 .into_par_iter()
                 .map(|index| {
                     let copy = spec.deep_copy();
-                    self.create_maps(&copy, pin_dir.as_ref())
+                    self.create_maps(&copy, pin_dir.as_ref(), nested)
                         .map_err(|e| LoadError::Instance {
                             index,
                             source: Box::new(e),
@@ -205,6 +221,23 @@ impl Loader {
         fill_slots_concurrently(spec, &colls)?;
         guard.0.clear();
         Ok(colls)
+    }
+
+    /// Whether creating `spec`'s maps on several threads pays: at least two
+    /// maps, and more estimated kernel work than the cost of handing work to
+    /// other threads and joining them (measured at 20-40 us on this kind of
+    /// machine; `benches/load.rs`, `load` vs `load_on_pool_worker`).
+    fn worth_parallel(&self, spec: &CollectionSpec) -> bool {
+        /// Parallel creation pays off above this much estimated work.
+        const THRESHOLD_NS: u64 = 200_000;
+        if spec.maps.len() < 2 {
+            return false;
+        }
+        let cpus = self.possible_cpus().unwrap_or(1);
+        let total = spec.maps.values().fold(0u64, |acc, m| {
+            acc.saturating_add(crate::map::estimated_create_ns(m, cpus))
+        });
+        total >= THRESHOLD_NS
     }
 
     /// Everything that can be refused without the kernel.
@@ -258,14 +291,16 @@ impl Loader {
         &self,
         spec: &CollectionSpec,
         pin_dir: Option<&PinDir>,
+        parallel: bool,
     ) -> Result<Collection, LoadError> {
         let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
         let btf = btf.as_deref().map(|fd| fd.as_fd());
-        let opened: Vec<(&String, Opened)> = spec
-            .maps
-            .par_iter()
-            .map(|(name, m)| (name, self.open_map(m, pin_dir, btf)))
-            .collect();
+        let open = |m: &MapSpec| self.open_map(m, pin_dir, btf);
+        let opened: Vec<(&String, Opened)> = if parallel {
+            spec.maps.par_iter().map(|(n, m)| (n, open(m))).collect()
+        } else {
+            spec.maps.iter().map(|(n, m)| (n, open(m))).collect()
+        };
         let mut guard = PinGuard(Vec::new());
         let mut maps = std::collections::BTreeMap::new();
         let (mut pins_created, mut pins_reused, mut reused) = (Vec::new(), Vec::new(), Vec::new());
