@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Collection {
     pub(crate) maps: BTreeMap<String, OwnedFd>,
+    pub(crate) programs: BTreeMap<String, crate::program::Loaded>,
     pub(crate) pins_created: Vec<PathBuf>,
     pub(crate) pins_reused: Vec<PathBuf>,
     /// Maps reused from a pin or a replacement (their slots are left as found).
@@ -48,9 +49,9 @@ impl Collection {
         self.maps.len()
     }
 
-    /// True when the collection holds no map.
+    /// True when the collection holds no map and no program.
     pub fn is_empty(&self) -> bool {
-        self.maps.is_empty()
+        self.maps.is_empty() && self.programs.is_empty()
     }
 
     /// Takes map `name` out of the collection as an aya map (`None` if there is
@@ -59,6 +60,91 @@ impl Collection {
     pub fn take_map(&mut self, name: &str) -> Option<Result<Map, MapError>> {
         let fd = self.maps.remove(name)?;
         Some(MapData::from_fd(fd).and_then(Map::from_map_data))
+    }
+
+    /// The names of the programs still in the collection, sorted.
+    pub fn program_names(&self) -> impl Iterator<Item = &str> {
+        self.programs.keys().map(String::as_str)
+    }
+
+    /// The file descriptor of program `name`.
+    pub fn program_fd(&self, name: &str) -> Option<BorrowedFd<'_>> {
+        self.programs.get(name).map(|p| p.fd.as_fd())
+    }
+
+    /// What the kernel said about program `name` when it was loaded: its id,
+    /// tag, type and instruction counts.
+    pub fn program_info(&self, name: &str) -> Option<ProgramInfo> {
+        self.programs.get(name).map(|p| ProgramInfo::from(p.info))
+    }
+
+    /// Takes program `name` out of the collection as its file descriptor
+    /// (the program stays loaded while the fd, or an attachment, lives).
+    pub fn take_program_fd(&mut self, name: &str) -> Option<OwnedFd> {
+        self.programs.remove(name).map(|p| p.fd)
+    }
+
+    /// aya's [`ProgramInfo`](aya::programs::ProgramInfo) of program `name`,
+    /// to attach it with aya: every aya program type has
+    /// `from_program_info(info, name, ...)` (`Xdp`, `SchedClassifier`,
+    /// `SocketFilter`, `CgroupSkb`, `TracePoint`, `RawTracePoint`, `Lsm`,
+    /// `BtfTracePoint`, `FEntry`/`FExit` (unsafe), `KProbe`/`UProbe`
+    /// (unsafe), `SkMsg`, `SkSkb`, `SockOps`, `SkLookup`, `CgroupDevice`,
+    /// `CgroupSysctl`, `CgroupSockopt`, `PerfEvent`, `Iter`, ...), then
+    /// `attach`. aya 0.14 finds a program's info only by walking the
+    /// kernel's list of programs, so this costs a few syscalls per program
+    /// loaded on the host: call it once per program you attach.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let spec = ebpf_spec::CollectionSpec::default();
+    /// use aya::programs::SocketFilter;
+    /// let coll = ebpf_loader::Loader::new().load(&spec)?;
+    /// let info = coll.aya_program_info("sock_main").unwrap()?;
+    /// let filter = SocketFilter::from_program_info(info, "sock_main".into())?;
+    /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// filter.attach(&socket)?; // detached when `filter` is dropped
+    /// # Ok(()) }
+    /// ```
+    pub fn aya_program_info(
+        &self,
+        name: &str,
+    ) -> Option<Result<aya::programs::ProgramInfo, aya::programs::ProgramError>> {
+        let id = self.programs.get(name)?.info.id;
+        Some(
+            aya::programs::loaded_programs()
+                .find(|p| p.as_ref().map_or(true, |p| p.id() == id))
+                .unwrap_or(Err(aya::programs::ProgramError::UnexpectedProgramType)),
+        )
+    }
+
+    /// Runs program `name` once per `repeat` on `data` (a packet, for the
+    /// program types that take one) with `BPF_PROG_TEST_RUN`, and returns
+    /// its return value, the packet as it left it, and the mean run time.
+    /// `None` if there is no such program.
+    pub fn test_run(
+        &self,
+        name: &str,
+        data: &[u8],
+        repeat: u32,
+    ) -> Option<std::io::Result<TestRunOutput>> {
+        let p = self.programs.get(name)?;
+        // Room for programs that grow the packet (XDP may add head room).
+        let mut out = vec![0u8; data.len() + 256];
+        let out_buf: &mut [u8] = if data.is_empty() { &mut [] } else { &mut out };
+        Some(
+            crate::sys::prog_test_run(p.fd.as_fd(), data, out_buf, &[], repeat, 0).map(|r| {
+                out.truncate((r.data_size_out as usize).min(out.len()));
+                if data.is_empty() {
+                    out.clear();
+                }
+                TestRunOutput {
+                    retval: r.retval,
+                    data: out,
+                    duration: std::time::Duration::from_nanos(r.duration_ns.into()),
+                }
+            }),
+        )
     }
 
     /// Pins this load created (removed again if the load had failed).
@@ -78,4 +164,55 @@ impl Collection {
             .chain(&self.pins_reused)
             .any(|p| p == path)
     }
+}
+
+/// What the kernel says about a loaded program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProgramInfo {
+    /// The kernel's id of the program.
+    pub id: u32,
+    /// The program's tag: a hash of its instructions (what `bpftool prog`
+    /// shows); equal for every instance of the same program.
+    pub tag: [u8; 8],
+    /// The program type, as the kernel reports it.
+    pub program_type: ebpf_spec::ProgramType,
+    /// Instructions after the verifier's rewrites (8-byte slots).
+    pub instructions: u32,
+    /// Instructions the verifier processed (0 when the kernel does not say).
+    pub verified_instructions: u32,
+    /// The kernel BTF type it attaches to (tracing and LSM programs), or 0.
+    pub attach_btf_id: u32,
+}
+
+impl ProgramInfo {
+    /// The tag as 16 lowercase hex digits.
+    pub fn tag_hex(&self) -> String {
+        self.tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl From<crate::sys::ProgInfo> for ProgramInfo {
+    fn from(i: crate::sys::ProgInfo) -> Self {
+        ProgramInfo {
+            id: i.id,
+            tag: i.tag,
+            program_type: ebpf_spec::ProgramType::from_raw(i.prog_type),
+            instructions: i.xlated_len / 8,
+            verified_instructions: i.verified_insns,
+            attach_btf_id: i.attach_btf_id,
+        }
+    }
+}
+
+/// The result of [`Collection::test_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TestRunOutput {
+    /// The program's return value (`XDP_PASS`, a socket filter's length ...).
+    pub retval: u32,
+    /// The packet as the program left it.
+    pub data: Vec<u8>,
+    /// The mean time of one run, as the kernel measured it.
+    pub duration: std::time::Duration,
 }

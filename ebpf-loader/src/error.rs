@@ -28,6 +28,17 @@ pub enum Step {
     Pin,
     /// Writing map fds into the slots of a map-in-map.
     FillSlots,
+    /// Linking a program: its calls, map and data references (no syscall).
+    Link,
+    /// Finding the kernel function or type a tracing or LSM program attaches
+    /// to in the kernel's BTF.
+    AttachTarget,
+    /// `BPF_PROG_LOAD`.
+    LoadProgram,
+    /// Reading a program's id and tag from the kernel.
+    ProgramInfo,
+    /// Writing program fds into the slots of a prog array.
+    FillProgramSlots,
 }
 
 impl fmt::Display for Step {
@@ -43,6 +54,11 @@ impl fmt::Display for Step {
             Step::Info => "reading the map's attributes",
             Step::Pin => "pinning",
             Step::FillSlots => "filling the map-in-map slots",
+            Step::Link => "linking",
+            Step::AttachTarget => "finding the attach target",
+            Step::LoadProgram => "loading the program",
+            Step::ProgramInfo => "reading the program's info",
+            Step::FillProgramSlots => "filling the prog-array slots",
         })
     }
 }
@@ -116,6 +132,22 @@ pub enum LoadError {
         #[source]
         source: Box<LoadError>,
     },
+    /// A program could not be linked or loaded.
+    #[error("program `{program}`: {}", program_message(step, source.as_ref(), what, log.as_ref()))]
+    Program {
+        /// The program's name.
+        program: String,
+        /// The step that failed.
+        step: Step,
+        /// The OS error of the failed syscall (`None` when the program was
+        /// refused before any syscall).
+        #[source]
+        source: Option<io::Error>,
+        /// What is wrong, or what the errno most likely means.
+        what: String,
+        /// The verifier's log, when the kernel refused the program.
+        log: Option<crate::VerifierLog>,
+    },
     /// aya could not open the created map.
     #[error("map `{map}`: {step} failed: {source}")]
     Aya {
@@ -139,7 +171,41 @@ impl LoadError {
             | LoadError::Aya { map, .. } => map,
             LoadError::Incompatible { source, .. } => &source.map,
             LoadError::Instance { source, .. } => source.map(),
-            LoadError::PinPath { .. } | LoadError::Btf { .. } | LoadError::Threads { .. } => "",
+            LoadError::PinPath { .. }
+            | LoadError::Btf { .. }
+            | LoadError::Threads { .. }
+            | LoadError::Program { .. } => "",
+        }
+    }
+
+    /// The program the error is about (`""` for errors about maps).
+    pub fn program(&self) -> &str {
+        match self {
+            LoadError::Program { program, .. } => program,
+            LoadError::Instance { source, .. } => source.program(),
+            _ => "",
+        }
+    }
+
+    /// The step that failed, where the error is about one.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            LoadError::Syscall { step, .. }
+            | LoadError::Incompatible { step, .. }
+            | LoadError::Aya { step, .. }
+            | LoadError::Program { step, .. } => Some(*step),
+            LoadError::Invalid { .. } => Some(Step::Validate),
+            LoadError::Instance { source, .. } => source.step(),
+            _ => None,
+        }
+    }
+
+    /// The verifier's log, when the kernel refused a program.
+    pub fn verifier_log(&self) -> Option<&crate::VerifierLog> {
+        match self {
+            LoadError::Program { log, .. } => log.as_ref(),
+            LoadError::Instance { source, .. } => source.verifier_log(),
+            _ => None,
         }
     }
 
@@ -149,6 +215,7 @@ impl LoadError {
             LoadError::Syscall { source, .. } | LoadError::Btf { source, .. } => {
                 source.raw_os_error()
             }
+            LoadError::Program { source, .. } => source.as_ref()?.raw_os_error(),
             LoadError::Instance { source, .. } => source.errno(),
             _ => None,
         }
@@ -164,4 +231,30 @@ fn last_lines(log: &str) -> String {
     } else {
         format!(": {}", tail.join(" | "))
     }
+}
+
+/// The message of a program error: the step, the errno, what it means, and
+/// where the verifier stopped.
+fn program_message(
+    step: &Step,
+    source: Option<&io::Error>,
+    what: &str,
+    log: Option<&crate::VerifierLog>,
+) -> String {
+    let mut msg = match source {
+        Some(e) => format!("{step} failed: {e}"),
+        None => format!("{step} failed"),
+    };
+    if !what.is_empty() {
+        msg.push_str(if source.is_some() { " (" } else { ": " });
+        msg.push_str(what);
+        if source.is_some() {
+            msg.push(')');
+        }
+    }
+    if let Some(log) = log.filter(|l| !l.text().is_empty()) {
+        msg.push_str("; verifier: ");
+        msg.push_str(&log.to_string());
+    }
+    msg
 }

@@ -30,14 +30,17 @@
 
 mod collection;
 mod error;
+mod kernel;
 mod loader;
 mod map;
 mod pin;
+mod program;
 mod sys;
 
-pub use collection::Collection;
+pub use collection::{Collection, ProgramInfo, TestRunOutput};
 pub use error::{LoadError, Step};
 pub use loader::Loader;
+pub use program::VerifierLog;
 
 /// The README's Rust examples, compiled and run as doctests (here, where both
 /// ebpf-spec and ebpf-loader are in scope).

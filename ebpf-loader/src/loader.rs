@@ -34,6 +34,7 @@ pub struct Loader {
     pin_path: Option<PathBuf>,
     replacements: HashMap<String, OwnedFd>,
     threads: Option<usize>,
+    maps_only: bool,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     pub(crate) possible_cpus: OnceLock<Result<u32, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
@@ -110,6 +111,13 @@ impl Loader {
         self
     }
 
+    /// Creates the maps only: programs are not loaded, and prog-array slots
+    /// that name programs stay empty.
+    pub fn maps_only(mut self, yes: bool) -> Self {
+        self.maps_only = yes;
+        self
+    }
+
     /// Runs [`load_many`](Loader::load_many) (and map creation inside a
     /// collection) on `n` threads instead of on all cores.
     pub fn threads(mut self, n: usize) -> Self {
@@ -158,13 +166,14 @@ impl Loader {
     /// pinned.
     pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
         self.validate(spec)?;
+        let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         // Small collections are created on the calling thread: a hop to the
         // pool costs more than the maps (see `worth_parallel`).
         let coll = if self.worth_parallel(spec) {
-            self.run(|| self.create_maps(spec, pin_dir.as_ref(), true))??
+            self.run(|| self.instance(spec, &prepared, pin_dir.as_ref(), true))??
         } else {
-            self.create_maps(spec, pin_dir.as_ref(), false)?
+            self.instance(spec, &prepared, pin_dir.as_ref(), false)?
         };
         let mut guard = PinGuard(coll.pins_created.clone());
         fill_slots_concurrently(spec, std::slice::from_ref(&coll))?;
@@ -181,6 +190,7 @@ impl Loader {
     /// created are removed; the error names the instance.
     pub fn load_many(&self, spec: &CollectionSpec, n: usize) -> Result<Vec<Collection>, LoadError> {
         self.validate(spec)?;
+        let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let results: Vec<Result<Collection, LoadError>> = self.run(|| {
             // With at least one instance per thread, the instances keep every
@@ -191,7 +201,7 @@ impl Loader {
                 .into_par_iter()
                 .map(|index| {
                     let copy = spec.deep_copy();
-                    self.create_maps(&copy, pin_dir.as_ref(), nested)
+                    self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
                         .map_err(|e| LoadError::Instance {
                             index,
                             source: Box::new(e),
@@ -262,6 +272,24 @@ impl Loader {
                     }
                 }
             }
+            for e in &m.contents {
+                if let MapValue::Program(target) = &e.value {
+                    if m.map_type != MapType::ProgArray {
+                        return Err(LoadError::Invalid {
+                            map: m.name.clone(),
+                            what: format!("a {} cannot hold program `{target}`", m.map_type),
+                        });
+                    }
+                    if !self.maps_only && !spec.programs.contains_key(target) {
+                        return Err(LoadError::Invalid {
+                            map: m.name.clone(),
+                            what: format!(
+                                "a slot refers to program `{target}`, which the collection does not have"
+                            ),
+                        });
+                    }
+                }
+            }
             if m.pinning == Pinning::ByName && self.pin_path.is_some() {
                 crate::pin::check_pin_name(&m.name).map_err(|what| LoadError::Invalid {
                     map: m.name.clone(),
@@ -270,6 +298,58 @@ impl Loader {
             }
         }
         Ok(())
+    }
+
+    /// What every instance of `spec` shares, computed once per call: the
+    /// bytes of data sections with their variables' values (and `.kconfig`'s
+    /// from the running kernel), and the linked programs.
+    fn prepare(&self, spec: &CollectionSpec) -> Result<Prepared, LoadError> {
+        let mut data = HashMap::new();
+        for m in spec.maps.values() {
+            if let Some(bytes) = section_bytes(spec, m)? {
+                data.insert(m.name.clone(), bytes);
+            }
+        }
+        let programs = if self.maps_only {
+            Vec::new()
+        } else {
+            spec.programs
+                .values()
+                .map(|p| crate::program::link(spec, p))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(Prepared { data, programs })
+    }
+
+    /// One instance: its maps, then its programs, then its prog-array slots
+    /// (map-in-map slots are filled by the caller, for every instance at
+    /// once).
+    fn instance(
+        &self,
+        spec: &CollectionSpec,
+        prepared: &Prepared,
+        pin_dir: Option<&PinDir>,
+        parallel: bool,
+    ) -> Result<Collection, LoadError> {
+        let mut coll = self.create_maps(spec, &prepared.data, pin_dir, parallel)?;
+        let mut guard = PinGuard(coll.pins_created.clone());
+        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
+        let btf = btf.as_deref().map(|fd| fd.as_fd());
+        let load = |l: &crate::program::Linked| {
+            crate::program::load(l, &coll.maps, btf).map(|p| (l.name.clone(), p))
+        };
+        let loaded: Vec<_> = if parallel && worth_parallel_programs(&prepared.programs) {
+            prepared.programs.par_iter().map(load).collect()
+        } else {
+            prepared.programs.iter().map(load).collect()
+        };
+        for r in loaded {
+            let (name, p) = r?;
+            coll.programs.insert(name, p);
+        }
+        fill_program_slots(spec, &coll)?;
+        guard.0.clear();
+        Ok(coll)
     }
 
     /// The kernel's fd for this BTF blob: loaded once per distinct content
@@ -290,12 +370,16 @@ impl Loader {
     fn create_maps(
         &self,
         spec: &CollectionSpec,
+        data: &HashMap<String, Vec<u8>>,
         pin_dir: Option<&PinDir>,
         parallel: bool,
     ) -> Result<Collection, LoadError> {
         let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
         let btf = btf.as_deref().map(|fd| fd.as_fd());
-        let open = |m: &MapSpec| self.open_map(m, pin_dir, btf);
+        let open = |m: &MapSpec| {
+            let value = data.get(&m.name).map(Vec::as_slice);
+            self.open_map(m, value, pin_dir, btf)
+        };
         let opened: Vec<(&String, Opened)> = if parallel {
             spec.maps.par_iter().map(|(n, m)| (n, open(m))).collect()
         } else {
@@ -334,6 +418,7 @@ impl Loader {
         let reused = reused.into_iter().map(str::to_owned).collect();
         Ok(Collection {
             maps,
+            programs: std::collections::BTreeMap::new(),
             pins_created,
             pins_reused,
             reused,
@@ -343,6 +428,7 @@ impl Loader {
     fn open_map(
         &self,
         m: &MapSpec,
+        data: Option<&[u8]>,
         pin_dir: Option<&PinDir>,
         btf: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Opened {
@@ -358,7 +444,7 @@ impl Loader {
             return Ok((fd, Origin::Replaced));
         }
         let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
-            return Ok((self.create_fd(m, btf)?, Origin::Created));
+            return Ok((self.create_fd(m, btf, data)?, Origin::Created));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
             map: m.name.clone(),
@@ -373,7 +459,7 @@ impl Loader {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
         }
-        let fd = self.create_fd(m, btf)?;
+        let fd = self.create_fd(m, btf, data)?;
         match sys::obj_pin(fd.as_fd(), &c) {
             Ok(()) => Ok((fd, Origin::PinCreated(path))),
             // Another loader pinned it first: use theirs, as a reuse.
@@ -426,6 +512,110 @@ impl Loader {
         }
         Ok((max_entries, flags))
     }
+}
+
+/// What every instance of a collection shares (see [`Loader::prepare`]).
+struct Prepared {
+    /// Data-section maps whose bytes differ from the spec's contents.
+    data: HashMap<String, Vec<u8>>,
+    /// The programs, linked.
+    programs: Vec<crate::program::Linked>,
+}
+
+/// The bytes of data-section map `m` with the values of its variables (and,
+/// for `.kconfig`, the running kernel's), or `None` when they are what the
+/// spec's contents already hold.
+fn section_bytes(spec: &CollectionSpec, m: &MapSpec) -> Result<Option<Vec<u8>>, LoadError> {
+    let invalid = |what: String| LoadError::Invalid {
+        map: m.name.clone(),
+        what,
+    };
+    let mut vars = spec
+        .variables
+        .values()
+        .filter(|v| v.section == m.name)
+        .peekable();
+    if vars.peek().is_none() {
+        return Ok(None);
+    }
+    let current = match m.contents.first().map(|e| &e.value) {
+        Some(MapValue::Bytes(v)) => Some(v.as_slice()),
+        _ => None,
+    };
+    let mut bytes = current.map_or_else(|| vec![0; m.value_size as usize], <[u8]>::to_vec);
+    for v in vars {
+        let range = v.range();
+        let value = if m.name == ".kconfig" {
+            crate::kernel::kconfig_value(&v.name, v.size as usize).map_err(&invalid)?
+        } else {
+            v.value.clone()
+        };
+        if range.end > bytes.len() || value.len() != range.len() {
+            return Err(invalid(format!(
+                "variable `{}` ({} bytes at offset {}) does not fit the section's {} bytes",
+                v.name,
+                value.len(),
+                v.offset,
+                bytes.len()
+            )));
+        }
+        bytes[range].copy_from_slice(&value);
+    }
+    let unchanged = match current {
+        Some(c) => c == bytes.as_slice(),
+        None => bytes.iter().all(|&b| b == 0),
+    };
+    Ok((!unchanged).then_some(bytes))
+}
+
+/// Whether a collection's programs are worth verifying on several threads:
+/// the verifier's work grows with the instructions (tens of microseconds
+/// for a small program), and a hop to other threads costs about as much.
+fn worth_parallel_programs(programs: &[crate::program::Linked]) -> bool {
+    const THRESHOLD_INSNS: usize = 2_000;
+    programs.len() > 1 && programs.iter().map(|p| p.len()).sum::<usize>() >= THRESHOLD_INSNS
+}
+
+/// Writes the fds of the programs named in prog-array contents, one batch
+/// update per prog array (prog-array updates do not wait for a grace
+/// period, unlike map-in-map ones).
+fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), LoadError> {
+    use std::os::fd::AsRawFd;
+    for m in spec.maps.values() {
+        if coll.reused.contains(&m.name) {
+            continue;
+        }
+        let slots: Vec<(&[u8], [u8; 4])> = m
+            .contents
+            .iter()
+            .filter_map(|e| match &e.value {
+                MapValue::Program(p) => coll
+                    .programs
+                    .get(p)
+                    .map(|p| (e.key.as_slice(), (p.fd.as_raw_fd() as u32).to_ne_bytes())),
+                _ => None,
+            })
+            .collect();
+        if slots.is_empty() {
+            continue;
+        }
+        let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
+        let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
+        update_batch(
+            &coll.maps[&m.name],
+            &keys,
+            &values,
+            slots.len() as u32,
+            || slots.iter().map(|(k, v)| (*k, &v[..])),
+        )
+        .map_err(|source| LoadError::Syscall {
+            map: m.name.clone(),
+            step: Step::FillProgramSlots,
+            source,
+            hint: None,
+        })?;
+    }
+    Ok(())
 }
 
 /// Fills the map-in-map slots of every collection (outer maps reused from a

@@ -83,7 +83,7 @@ impl Loader {
     /// hint. Nothing created by the call outlives an error.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
         validate(spec, false)?;
-        let fd = self.create_fd(spec, None)?;
+        let fd = self.create_fd(spec, None, None)?;
         MapData::from_fd(fd).map_err(|source| LoadError::Aya {
             map: spec.name.clone(),
             step: Step::Wrap,
@@ -97,6 +97,7 @@ impl Loader {
         &self,
         spec: &MapSpec,
         btf: Option<BorrowedFd<'_>>,
+        data: Option<&[u8]>,
     ) -> Result<OwnedFd, LoadError> {
         let invalid = |what: String| LoadError::Invalid {
             map: spec.name.clone(),
@@ -104,7 +105,7 @@ impl Loader {
         };
         let inner = match &spec.inner_map {
             Some(inner) if spec.map_type.is_map_in_map() => {
-                Some(self.create_fd(inner, btf).map_err(|e| match e {
+                Some(self.create_fd(inner, btf, None).map_err(|e| match e {
                     LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
                         map: spec.name.clone(),
                         step: Step::CreateInnerTemplate,
@@ -146,7 +147,12 @@ impl Loader {
         // The template is only needed for the create call.
         drop(inner);
 
-        write_contents(spec, &fd).map_err(|e| syscall(Step::WriteContents, e))?;
+        match data {
+            // A data section with its variables' values: its one entry, key 0.
+            Some(value) => sys::map_update_elem(fd.as_fd(), &[0; 4], value),
+            None => write_contents(spec, &fd),
+        }
+        .map_err(|e| syscall(Step::WriteContents, e))?;
         if spec.freeze {
             sys::map_freeze(fd.as_fd()).map_err(|e| syscall(Step::Freeze, e))?;
         }
@@ -300,7 +306,7 @@ pub(crate) fn is_data_section(name: &str) -> bool {
 }
 
 /// The name the kernel accepts: `[A-Za-z0-9_.]`, at most 15 bytes.
-fn kernel_name(name: &str) -> String {
+pub(crate) fn kernel_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '.' {

@@ -211,3 +211,172 @@ pub(crate) fn btf_load(blob: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
         }
     }
 }
+
+/// The attributes of `BPF_PROG_LOAD`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProgLoad<'a> {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    /// The instructions, in the host's byte order (8 bytes each).
+    pub insns: &'a [u8],
+    /// NUL-terminated.
+    pub license: &'a std::ffi::CStr,
+    pub kern_version: u32,
+    pub prog_flags: u32,
+    /// At most 15 bytes, checked by the caller.
+    pub name: &'a str,
+    /// The program's BTF, with its `bpf_func_info` and `bpf_line_info` records
+    /// (record size, bytes).
+    pub btf: Option<BorrowedFd<'a>>,
+    pub func_info: (u32, &'a [u8]),
+    pub line_info: (u32, &'a [u8]),
+    pub attach_btf_id: u32,
+}
+
+/// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
+/// On failure the error comes with the size the kernel says the whole log
+/// needs (`log_true_size`, 0 when the kernel does not say).
+pub(crate) fn prog_load(
+    a: &ProgLoad<'_>,
+    log: &mut [u8],
+    log_level: u32,
+) -> Result<OwnedFd, (io::Error, u32)> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's prog-load member;
+    // every pointer stored points at a buffer borrowed for the call, with
+    // its length or count beside it.
+    let u = unsafe { &mut attr.__bindgen_anon_3 };
+    u.prog_type = a.prog_type;
+    u.expected_attach_type = a.expected_attach_type;
+    u.insns = a.insns.as_ptr() as u64;
+    u.insn_cnt = (a.insns.len() / 8) as u32;
+    u.license = a.license.as_ptr() as u64;
+    u.kern_version = a.kern_version;
+    u.prog_flags = a.prog_flags;
+    for (dst, src) in u.prog_name.iter_mut().zip(a.name.bytes().take(15)) {
+        *dst = src as libc::c_char;
+    }
+    if let Some(btf) = a.btf {
+        u.prog_btf_fd = btf.as_raw_fd() as u32;
+        let (size, bytes) = a.func_info;
+        if size > 0 && !bytes.is_empty() {
+            u.func_info_rec_size = size;
+            u.func_info = bytes.as_ptr() as u64;
+            u.func_info_cnt = (bytes.len() / size as usize) as u32;
+        }
+        let (size, bytes) = a.line_info;
+        if size > 0 && !bytes.is_empty() {
+            u.line_info_rec_size = size;
+            u.line_info = bytes.as_ptr() as u64;
+            u.line_info_cnt = (bytes.len() / size as usize) as u32;
+        }
+    }
+    u.attach_btf_id = a.attach_btf_id;
+    if !log.is_empty() {
+        u.log_level = log_level;
+        u.log_buf = log.as_mut_ptr() as u64;
+        u.log_size = log.len().min(u32::MAX as usize) as u32;
+    }
+    match bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
+        // SAFETY: on success BPF_PROG_LOAD returns a new fd nobody else owns.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
+        // SAFETY: as above; the kernel writes back the log size it needed.
+        Err(e) => Err((e, unsafe { attr.__bindgen_anon_3.log_true_size })),
+    }
+}
+
+/// What `BPF_OBJ_GET_INFO_BY_FD` says about a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProgInfo {
+    pub id: u32,
+    pub prog_type: u32,
+    pub tag: [u8; 8],
+    pub xlated_len: u32,
+    pub jited_len: u32,
+    pub verified_insns: u32,
+    pub btf_id: u32,
+    pub attach_btf_id: u32,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program; with `xlated`, also the
+/// instructions as the verifier left them (`xlated_prog_insns`).
+pub(crate) fn prog_info(fd: BorrowedFd<'_>, xlated: Option<&mut Vec<u8>>) -> io::Result<ProgInfo> {
+    let get = |buf: Option<&mut [u8]>| -> io::Result<aya_obj::generated::bpf_prog_info> {
+        // SAFETY: `bpf_prog_info` is a C struct of integers: all-zero is valid.
+        let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+        if let Some(buf) = buf {
+            info.xlated_prog_len = buf.len() as u32;
+            info.xlated_prog_insns = buf.as_mut_ptr() as u64;
+        }
+        let mut attr = zeroed();
+        attr.info.bpf_fd = fd.as_raw_fd() as u32;
+        attr.info.info_len = std::mem::size_of_val(&info) as u32;
+        attr.info.info = &mut info as *mut _ as u64;
+        bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        Ok(info)
+    };
+    let mut info = get(None)?;
+    if let Some(out) = xlated {
+        out.clear();
+        out.resize(info.xlated_prog_len as usize, 0);
+        info = get(Some(out))?;
+        out.truncate(info.xlated_prog_len as usize);
+    }
+    Ok(ProgInfo {
+        id: info.id,
+        prog_type: info.type_,
+        tag: info.tag,
+        xlated_len: info.xlated_prog_len,
+        jited_len: info.jited_prog_len,
+        verified_insns: info.verified_insns,
+        btf_id: info.btf_id,
+        attach_btf_id: info.attach_btf_id,
+    })
+}
+
+/// What `BPF_PROG_TEST_RUN` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TestRun {
+    pub retval: u32,
+    pub data_size_out: u32,
+    pub duration_ns: u32,
+}
+
+/// `BPF_PROG_TEST_RUN`: runs the program `repeat` times on `data` (a packet)
+/// and/or `ctx`; the packet as the program left it goes to `data_out`.
+pub(crate) fn prog_test_run(
+    fd: BorrowedFd<'_>,
+    data: &[u8],
+    data_out: &mut [u8],
+    ctx: &[u8],
+    repeat: u32,
+    flags: u32,
+) -> io::Result<TestRun> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's test member; the
+    // buffers are borrowed for the call and their sizes given.
+    let t = unsafe { &mut attr.test };
+    t.prog_fd = fd.as_raw_fd() as u32;
+    if !data.is_empty() {
+        t.data_in = data.as_ptr() as u64;
+        t.data_size_in = data.len() as u32;
+    }
+    if !data_out.is_empty() {
+        t.data_out = data_out.as_mut_ptr() as u64;
+        t.data_size_out = data_out.len() as u32;
+    }
+    if !ctx.is_empty() {
+        t.ctx_in = ctx.as_ptr() as u64;
+        t.ctx_size_in = ctx.len() as u32;
+    }
+    t.repeat = repeat;
+    t.flags = flags;
+    bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: as above; the kernel wrote the results back.
+    let t = unsafe { attr.test };
+    Ok(TestRun {
+        retval: t.retval,
+        data_size_out: t.data_size_out,
+        duration_ns: t.duration,
+    })
+}

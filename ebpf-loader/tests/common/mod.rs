@@ -107,3 +107,37 @@ pub fn fixture(name: &str) -> ebpf_spec::CollectionSpec {
     );
     ebpf_spec::CollectionSpec::from_file(path).unwrap()
 }
+
+/// Programs of `spec` whose type this kernel refuses to load at all, with
+/// why: a two-instruction program of the same type and attach target
+/// (`r0 = 0; exit`) fails with EPERM before the verifier says anything. On
+/// this project's machine that is fentry/fexit/fmod_ret and lsm (programs
+/// that need a BPF trampoline), as it is for libbpf (`bpftool prog loadall`
+/// gets the same EPERM); where the kernel allows them, they must load.
+pub fn refused_program_types(spec: &ebpf_spec::CollectionSpec) -> Vec<(String, String)> {
+    use ebpf_spec::{CollectionSpec, Instruction};
+    let mut refused = Vec::new();
+    for p in spec.programs.values() {
+        let mut probe = p.clone();
+        probe.instructions = vec![
+            Instruction::new(0xb7, 0, 0, 0, 0), // r0 = 0
+            Instruction::new(0x95, 0, 0, 0, 0), // exit
+        ];
+        probe.relocations.clear();
+        let mut s = CollectionSpec::default();
+        s.programs.insert(p.name.clone(), probe);
+        if let Err(e) = Loader::new().load(&s)
+            && e.errno() == Some(libc::EPERM)
+            && e.verifier_log().is_none_or(|l| l.text().trim().is_empty())
+        {
+            refused.push((
+                p.name.clone(),
+                format!(
+                    "this kernel refuses every {} program ({}) with EPERM before verifying it",
+                    p.program_type, p.section
+                ),
+            ));
+        }
+    }
+    refused
+}

@@ -1,0 +1,199 @@
+//! Facts about the running kernel that loading needs, each read once per
+//! process and shared: its BTF (attach targets of tracing and LSM programs),
+//! its configuration and version (`.kconfig` externs).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The kinds of kernel BTF type a program can attach to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BtfKind {
+    /// A function (`fentry`, `fexit`, `fmod_ret`, `lsm`, `iter`).
+    Func,
+    /// A typedef (`btf_trace_<tracepoint>` for `tp_btf`).
+    Typedef,
+}
+
+/// The running kernel's BTF (`/sys/kernel/btf/vmlinux`), parsed on first use.
+fn vmlinux() -> Result<&'static aya_obj::btf::Btf, String> {
+    static BTF: OnceLock<Result<aya_obj::btf::Btf, String>> = OnceLock::new();
+    BTF.get_or_init(|| {
+        aya_obj::btf::Btf::from_sys_fs()
+            .map_err(|e| format!("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): {e}"))
+    })
+    .as_ref()
+    .map_err(String::clone)
+}
+
+/// The id of kernel BTF type `name` of `kind`, looked up once per name and
+/// kind for the life of the process.
+pub(crate) fn btf_id(name: &str, kind: BtfKind) -> Result<u32, String> {
+    static IDS: OnceLock<std::sync::Mutex<HashMap<(String, bool), u32>>> = OnceLock::new();
+    let ids = IDS.get_or_init(Default::default);
+    let key = (name.to_owned(), kind == BtfKind::Func);
+    if let Some(&id) = ids.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(id);
+    }
+    let btf = vmlinux()?;
+    let aya_kind = match kind {
+        BtfKind::Func => aya_obj::btf::BtfKind::Func,
+        BtfKind::Typedef => aya_obj::btf::BtfKind::Typedef,
+    };
+    let id = btf.id_by_type_name_kind(name, aya_kind).map_err(|_| {
+        format!(
+            "the kernel's BTF has no {} named `{name}` to attach to",
+            match kind {
+                BtfKind::Func => "function",
+                BtfKind::Typedef => "typedef",
+            }
+        )
+    })?;
+    ids.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, id);
+    Ok(id)
+}
+
+/// `LINUX_VERSION_CODE` of a release string such as `6.18.44-fc`: major,
+/// minor and patch (at most 255), as `KERNEL_VERSION(a, b, c)` packs them.
+pub(crate) fn version_code(release: &str) -> Option<u32> {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let patch = parts.next().flatten().unwrap_or(0);
+    Some((major.min(255) << 16) | (minor.min(255) << 8) | patch.min(255))
+}
+
+/// The running kernel's release (`uname -r`).
+fn release() -> Result<String, String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("cannot read /proc/sys/kernel/osrelease: {e}"))
+}
+
+/// The running kernel's configuration (`CONFIG_X` to its value as written in
+/// the config file: `y`, `m`, a number, a quoted string), read once from
+/// `/proc/config.gz` or `/boot/config-<release>`.
+fn config() -> Result<&'static HashMap<String, String>, String> {
+    static CONFIG: OnceLock<Result<HashMap<String, String>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let text = read_config()?;
+            Ok(parse_config(&text))
+        })
+        .as_ref()
+        .map_err(String::clone)
+}
+
+fn read_config() -> Result<String, String> {
+    use std::io::Read;
+    match std::fs::File::open("/proc/config.gz") {
+        Ok(f) => {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(f)
+                .read_to_string(&mut text)
+                .map_err(|e| format!("cannot read /proc/config.gz: {e}"))?;
+            Ok(text)
+        }
+        Err(_) => {
+            let path = format!("/boot/config-{}", release()?);
+            std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "the kernel's configuration is needed for `.kconfig` externs, \
+                     but neither /proc/config.gz nor {path} can be read: {e}"
+                )
+            })
+        }
+    }
+}
+
+fn parse_config(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| l.starts_with("CONFIG_"))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The value of `.kconfig` extern `name` (`size` bytes, in the host's byte
+/// order), as libbpf computes it: `LINUX_KERNEL_VERSION` from the release;
+/// `CONFIG_X` from the kernel's configuration, where `y` is 1 and `m` is 2
+/// (libbpf's `enum libbpf_tristate`), numbers are numbers and quoted strings
+/// are copied NUL-padded. Options that are not set are 0, as for libbpf's
+/// `__weak` externs. Other names are refused.
+pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; size];
+    let int = |v: u64, out: &mut [u8]| {
+        let bytes = v.to_ne_bytes();
+        let n = out.len().min(8);
+        if cfg!(target_endian = "little") {
+            out[..n].copy_from_slice(&bytes[..n]);
+        } else {
+            out[..n].copy_from_slice(&bytes[8 - n..]);
+        }
+    };
+    if name == "LINUX_KERNEL_VERSION" {
+        let release = release()?;
+        let code = version_code(&release)
+            .ok_or_else(|| format!("cannot read a version from kernel release `{release}`"))?;
+        int(code.into(), &mut out);
+        return Ok(out);
+    }
+    if !name.starts_with("CONFIG_") {
+        return Err(format!(
+            "`.kconfig` extern `{name}` is neither LINUX_KERNEL_VERSION nor a CONFIG_ option"
+        ));
+    }
+    let Some(value) = config()?.get(name) else {
+        return Ok(out);
+    };
+    match value.as_str() {
+        "y" => int(1, &mut out),
+        "m" => int(2, &mut out),
+        "n" => {}
+        v if v.starts_with('"') => {
+            let s = v.trim_matches('"').as_bytes();
+            let n = s.len().min(size.saturating_sub(1));
+            out[..n].copy_from_slice(&s[..n]);
+        }
+        v => {
+            let n = if let Some(hex) = v.strip_prefix("0x") {
+                u64::from_str_radix(hex, 16)
+            } else if let Some(neg) = v.strip_prefix('-') {
+                neg.parse::<u64>().map(|n| n.wrapping_neg())
+            } else {
+                v.parse::<u64>()
+            }
+            .map_err(|_| format!("cannot read `{name}={v}` from the kernel's configuration"))?;
+            int(n, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_codes() {
+        assert_eq!(version_code("6.18.44-fc-v669"), Some(0x06122c));
+        assert_eq!(version_code("5.4.300"), Some(0x0504ff));
+        assert_eq!(version_code("6.1"), Some(0x060100));
+        assert_eq!(version_code("nope"), None);
+    }
+
+    #[test]
+    fn config_lines() {
+        let c = parse_config(
+            "# comment\nCONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_D=\"x\"\n",
+        );
+        assert_eq!(c["CONFIG_A"], "y");
+        assert_eq!(c["CONFIG_B"], "m");
+        assert!(!c.contains_key("CONFIG_C"));
+        assert_eq!(c["CONFIG_D"], "\"x\"");
+    }
+}

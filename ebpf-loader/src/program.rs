@@ -1,0 +1,478 @@
+//! Programs: linking a `ProgramSpec` into the instructions the kernel loads
+//! (once per spec, shared by every instance), then loading them with each
+//! instance's map fds.
+
+use crate::kernel;
+use crate::sys;
+use crate::{LoadError, Step};
+use ebpf_spec::{
+    AttachType, CollectionSpec, Instruction, ProgramSpec, ProgramType, RelocationTarget,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use zerocopy::IntoBytes;
+
+/// `src_reg` of an `ld_imm64` that loads a map by fd (`BPF_PSEUDO_MAP_FD`).
+const PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of an `ld_imm64` that loads the address of a map value
+/// (`BPF_PSEUDO_MAP_VALUE`): fd in the first `imm`, offset in the second.
+const PSEUDO_MAP_VALUE: u8 = 2;
+/// `BPF_F_SLEEPABLE`.
+const F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS`.
+const F_XDP_HAS_FRAGS: u32 = 1 << 5;
+/// The verifier's log buffer for the retry after a failed load; the kernel
+/// says how much it needed when this is too small, and the retry uses that.
+const FIRST_LOG_SIZE: usize = 256 * 1024;
+/// The most log the loader asks the kernel for.
+const MAX_LOG_SIZE: usize = 64 * 1024 * 1024;
+
+/// An instruction whose `imm` becomes a map's fd when an instance loads.
+#[derive(Debug, Clone)]
+struct FdSite {
+    /// Index of the `ld_imm64`'s first slot.
+    instruction: usize,
+    /// The map, by name in the collection.
+    map: String,
+}
+
+/// A program linked once per spec: everything but the instance's map fds.
+#[derive(Debug)]
+pub(crate) struct Linked {
+    /// The program's name in the collection.
+    pub name: String,
+    /// The name the kernel is given (at most 15 bytes of `[A-Za-z0-9_.]`).
+    kernel_name: String,
+    /// The program followed by every function it calls, calls fixed up.
+    insns: Vec<Instruction>,
+    /// `ld_imm64`s that take a map's fd.
+    fd_sites: Vec<FdSite>,
+    prog_type: ProgramType,
+    expected_attach_type: Option<AttachType>,
+    attach_btf_id: u32,
+    prog_flags: u32,
+    license: CString,
+    kern_version: u32,
+}
+
+impl Linked {
+    /// How many 8-byte instruction slots the program has after linking.
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+}
+
+/// Everything that makes a program unloadable, found before any syscall.
+fn link_err(program: &str, what: impl Into<String>) -> LoadError {
+    LoadError::Program {
+        program: program.to_owned(),
+        step: Step::Link,
+        source: None,
+        log: None,
+        what: what.into(),
+    }
+}
+
+/// Links `prog`: appends every function it calls (transitively, each once)
+/// and points the calls at them, and records which instructions take which
+/// map's fd. Data-section references get their offset now; their fd later.
+pub(crate) fn link(spec: &CollectionSpec, prog: &ProgramSpec) -> Result<Linked, LoadError> {
+    let err = |what: String| link_err(&prog.name, what);
+    if prog.program_type == ProgramType::Unspec {
+        return Err(err(format!(
+            "section `{}` names no program type libbpf knows; set `program_type` in the spec",
+            prog.section
+        )));
+    }
+    if let ProgramType::Unknown(raw) = prog.program_type {
+        return Err(err(format!("unknown program type {raw}")));
+    }
+    let license = CString::new(prog.license.as_bytes())
+        .map_err(|_| err("the license contains a NUL byte".into()))?;
+
+    // Lay out the program and, breadth first, every function it reaches.
+    let mut parts: Vec<&ProgramSpec> = vec![prog];
+    let mut starts: HashMap<&str, usize> = HashMap::from([(prog.name.as_str(), 0)]);
+    let mut len = prog.instructions.len();
+    let mut next = 0;
+    while let Some(&f) = parts.get(next) {
+        next += 1;
+        for callee in f.calls() {
+            if starts.contains_key(callee) {
+                continue;
+            }
+            let g = spec
+                .functions
+                .get(callee)
+                .or_else(|| spec.programs.get(callee))
+                .ok_or_else(|| {
+                    err(format!(
+                        "`{}` calls `{callee}`, which the collection does not have",
+                        f.name
+                    ))
+                })?;
+            starts.insert(&g.name, len);
+            len = len.saturating_add(g.instructions.len());
+            parts.push(g);
+        }
+    }
+    if len > u32::MAX as usize / 8 {
+        return Err(err(format!("{len} instructions is more than bpf(2) takes")));
+    }
+
+    let mut insns = Vec::with_capacity(len);
+    for f in &parts {
+        insns.extend_from_slice(&f.instructions);
+    }
+    let mut fd_sites = Vec::new();
+    for f in &parts {
+        let base = starts[f.name.as_str()];
+        for r in &f.relocations {
+            let at = |what: &str| {
+                format!(
+                    "relocation at instruction {} of `{}` ({what})",
+                    r.instruction, f.name
+                )
+            };
+            if r.instruction >= f.instructions.len() {
+                return Err(err(at(&format!(
+                    "past the end: the function has {} instructions",
+                    f.instructions.len()
+                ))));
+            }
+            let i = base + r.instruction;
+            let wide = |insns: &[Instruction]| {
+                if insns[i].is_ld_imm64() && r.instruction + 1 < f.instructions.len() {
+                    Ok(())
+                } else {
+                    Err(err(at("expected a complete ld_imm64")))
+                }
+            };
+            match &r.target {
+                RelocationTarget::Call { function } => {
+                    let target = starts[function.as_str()];
+                    let rel = target as i64 - i as i64 - 1;
+                    let imm = i32::try_from(rel).map_err(|_| err(at("call too far")))?;
+                    if insns[i].is_ld_imm64() {
+                        wide(&insns)?;
+                        set_src(&mut insns[i], Instruction::PSEUDO_FUNC);
+                        insns[i].imm = imm;
+                        insns[i + 1].imm = 0;
+                    } else if insns[i].code == Instruction::CALL {
+                        insns[i].set_regs(0, Instruction::PSEUDO_CALL);
+                        insns[i].imm = imm;
+                    } else {
+                        return Err(err(at(&format!(
+                            "a function reference on opcode {:#04x}",
+                            insns[i].code
+                        ))));
+                    }
+                }
+                RelocationTarget::Map { map } => {
+                    wide(&insns)?;
+                    if !spec.maps.contains_key(map) {
+                        return Err(err(at(&format!(
+                            "map `{map}`, which the collection does not have"
+                        ))));
+                    }
+                    set_src(&mut insns[i], PSEUDO_MAP_FD);
+                    fd_sites.push(FdSite {
+                        instruction: i,
+                        map: map.clone(),
+                    });
+                }
+                RelocationTarget::Data { map, offset } => {
+                    wide(&insns)?;
+                    data_site(spec, &mut insns, &mut fd_sites, i, map, *offset)
+                        .map_err(|what| err(at(&what)))?;
+                }
+                RelocationTarget::Extern { name } => {
+                    // `__kconfig` externs live in `.kconfig`, which the
+                    // loader fills from the running kernel.
+                    let var = spec
+                        .variables
+                        .get(name)
+                        .filter(|v| v.section == ".kconfig")
+                        .ok_or_else(|| {
+                            err(at(&format!(
+                                "extern `{name}` is not a `__kconfig` variable; `__ksym` externs are not supported"
+                            )))
+                        })?;
+                    wide(&insns)?;
+                    data_site(spec, &mut insns, &mut fd_sites, i, ".kconfig", var.offset)
+                        .map_err(|what| err(at(&what)))?;
+                }
+            }
+        }
+    }
+
+    let attach_btf_id = match needs_attach_btf_id(prog) {
+        Some((name, kind)) => kernel::btf_id(&name, kind).map_err(|what| LoadError::Program {
+            program: prog.name.clone(),
+            step: Step::AttachTarget,
+            source: None,
+            log: None,
+            what,
+        })?,
+        None => 0,
+    };
+    let mut prog_flags = 0;
+    if prog.sleepable {
+        prog_flags |= F_SLEEPABLE;
+    }
+    if prog.section.starts_with("xdp.frags") {
+        prog_flags |= F_XDP_HAS_FRAGS;
+    }
+    Ok(Linked {
+        name: prog.name.clone(),
+        kernel_name: crate::map::kernel_name(&prog.name),
+        insns,
+        fd_sites,
+        prog_type: prog.program_type,
+        expected_attach_type: prog.attach_type,
+        attach_btf_id,
+        prog_flags,
+        license,
+        kern_version: prog.kernel_version,
+    })
+}
+
+/// Sets an instruction's source register, keeping its destination.
+fn set_src(insn: &mut Instruction, src: u8) {
+    let dst = insn.dst_reg();
+    insn.set_regs(dst, src);
+}
+
+/// Points the `ld_imm64` at `i` at byte `offset` (plus its own `imm`) of
+/// data map `map`.
+fn data_site(
+    spec: &CollectionSpec,
+    insns: &mut [Instruction],
+    fd_sites: &mut Vec<FdSite>,
+    i: usize,
+    map: &str,
+    offset: u32,
+) -> Result<(), String> {
+    let m = spec
+        .maps
+        .get(map)
+        .ok_or_else(|| format!("data section `{map}`, which the collection has no map for"))?;
+    let off = i64::from(insns[i].imm) + i64::from(offset);
+    if off < 0 || off >= i64::from(m.value_size.max(1)) {
+        return Err(format!(
+            "offset {off} lies outside data section `{map}` ({} bytes)",
+            m.value_size
+        ));
+    }
+    set_src(&mut insns[i], PSEUDO_MAP_VALUE);
+    insns[i + 1].imm = off as i32;
+    fd_sites.push(FdSite {
+        instruction: i,
+        map: map.to_owned(),
+    });
+    Ok(())
+}
+
+/// The kernel BTF type a tracing or LSM program attaches to, by name and
+/// kind, as libbpf derives it from the section name.
+fn needs_attach_btf_id(prog: &ProgramSpec) -> Option<(String, kernel::BtfKind)> {
+    use AttachType as A;
+    let target = prog.attach_to.as_deref().unwrap_or("");
+    match (prog.program_type, prog.attach_type?) {
+        (ProgramType::Tracing, A::TraceRawTp) => {
+            Some((format!("btf_trace_{target}"), kernel::BtfKind::Typedef))
+        }
+        (ProgramType::Tracing, A::TraceFentry | A::TraceFexit | A::ModifyReturn) => {
+            Some((target.to_owned(), kernel::BtfKind::Func))
+        }
+        (ProgramType::Tracing, A::TraceIter) => {
+            Some((format!("bpf_iter_{target}"), kernel::BtfKind::Func))
+        }
+        (ProgramType::Lsm, A::LsmMac | A::LsmCgroup) => {
+            Some((format!("bpf_lsm_{target}"), kernel::BtfKind::Func))
+        }
+        _ => None,
+    }
+}
+
+/// A program loaded into the kernel.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub fd: OwnedFd,
+    pub info: sys::ProgInfo,
+}
+
+/// Loads `linked` with `maps` (by name) for its map references.
+pub(crate) fn load(
+    linked: &Linked,
+    maps: &BTreeMap<String, OwnedFd>,
+    btf: Option<BorrowedFd<'_>>,
+) -> Result<Loaded, LoadError> {
+    use std::os::fd::AsRawFd;
+    let mut insns = linked.insns.clone();
+    for site in &linked.fd_sites {
+        let fd = maps
+            .get(&site.map)
+            .ok_or_else(|| link_err(&linked.name, format!("map `{}` was not created", site.map)))?;
+        insns[site.instruction].imm = fd.as_raw_fd();
+    }
+    let attr = sys::ProgLoad {
+        prog_type: linked.prog_type.raw(),
+        expected_attach_type: linked.expected_attach_type.map_or(0, AttachType::raw),
+        insns: insns.as_bytes(),
+        license: &linked.license,
+        kern_version: linked.kern_version,
+        prog_flags: linked.prog_flags,
+        name: &linked.kernel_name,
+        btf,
+        func_info: (0, &[]),
+        line_info: (0, &[]),
+        attach_btf_id: linked.attach_btf_id,
+    };
+    let fail = |source: io::Error, log: Option<VerifierLog>| LoadError::Program {
+        program: linked.name.clone(),
+        step: Step::LoadProgram,
+        what: hint(linked, &source),
+        source: Some(source),
+        log,
+    };
+    let fd = match sys::prog_load(&attr, &mut [], 0) {
+        Ok(fd) => fd,
+        Err((first, _)) => return Err(fail(first, Some(verifier_log(&attr)))),
+    };
+    let info = sys::prog_info(fd.as_fd(), None).map_err(|source| LoadError::Program {
+        program: linked.name.clone(),
+        step: Step::ProgramInfo,
+        what: String::new(),
+        source: Some(source),
+        log: None,
+    })?;
+    Ok(Loaded { fd, info })
+}
+
+/// Loads the program again with the verifier's log on, to say why it was
+/// refused: first with a 256 KiB buffer, then with the size the kernel says
+/// the whole log needs (the kernel keeps the end of the log when the buffer
+/// is too small, so even the first try ends with the error).
+fn verifier_log(attr: &sys::ProgLoad<'_>) -> VerifierLog {
+    let mut size = FIRST_LOG_SIZE;
+    loop {
+        let mut buf = vec![0u8; size];
+        let needed = match sys::prog_load(attr, &mut buf, 1) {
+            // Loaded this time (the failure did not repeat): no log to show.
+            Ok(_) => return VerifierLog::new(String::new(), false),
+            Err((_, needed)) => needed as usize,
+        };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let truncated = needed > size;
+        if truncated && needed <= MAX_LOG_SIZE && size < needed {
+            size = needed;
+            continue;
+        }
+        return VerifierLog::new(String::from_utf8_lossy(&buf[..end]).into_owned(), truncated);
+    }
+}
+
+/// What an errno from `BPF_PROG_LOAD` most likely means.
+fn hint(linked: &Linked, e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "needs root or CAP_BPF (and CAP_PERFMON or CAP_NET_ADMIN for some program types)".into()
+        }
+        Some(libc::EACCES) => "the verifier rejected the program".into(),
+        Some(libc::EINVAL) => format!(
+            "the kernel rejects the load attributes (type {}, expected attach type {}, attach_btf_id {})",
+            linked.prog_type,
+            linked
+                .expected_attach_type
+                .map_or_else(|| "none".to_owned(), |a| a.to_string()),
+            linked.attach_btf_id
+        ),
+        Some(libc::E2BIG) => format!("{} instructions are too many", linked.insns.len()),
+        _ => String::new(),
+    }
+}
+
+/// The verifier's log of a refused program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierLog {
+    text: String,
+    truncated: bool,
+}
+
+impl VerifierLog {
+    pub(crate) fn new(text: String, truncated: bool) -> Self {
+        VerifierLog { text, truncated }
+    }
+
+    /// The whole log, as the kernel wrote it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// True when the log was longer than the largest buffer the loader asks
+    /// for (64 MiB), so its beginning is missing.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The last `n` non-empty lines: where the verifier says what is wrong.
+    pub fn last_lines(&self, n: usize) -> Vec<&str> {
+        let lines: Vec<&str> = self
+            .text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// The instruction the verifier stopped at: its index and the log's line
+    /// for it (`12: (79) r1 = *(u64 *)(r2 +0)`), the last such line.
+    pub fn failing_instruction(&self) -> Option<(usize, &str)> {
+        self.text.lines().rev().find_map(|line| {
+            let (index, rest) = line.split_once(": (")?;
+            let index: usize = index.trim().parse().ok()?;
+            rest.contains(')').then_some((index, line.trim_end()))
+        })
+    }
+}
+
+impl std::fmt::Display for VerifierLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((_, line)) = self.failing_instruction() {
+            write!(f, "at `{line}`: ")?;
+        }
+        f.write_str(&self.last_lines(3).join(" | "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_log_names_the_failing_instruction() {
+        let log = VerifierLog::new(
+            "func#0 @0\n0: R1=ctx() R10=fp0\n0: (b7) r0 = 0                        ; R0_w=0\n\
+             1: (79) r1 = *(u64 *)(r2 +0)\nR2 !read_ok\nprocessed 2 insns (limit 1000000)\n"
+                .into(),
+            false,
+        );
+        assert_eq!(
+            log.failing_instruction(),
+            Some((1, "1: (79) r1 = *(u64 *)(r2 +0)"))
+        );
+        assert_eq!(
+            log.last_lines(2),
+            ["R2 !read_ok", "processed 2 insns (limit 1000000)"]
+        );
+        assert!(log.to_string().starts_with("at `1: (79)"));
+        assert_eq!(
+            VerifierLog::new(String::new(), false).failing_instruction(),
+            None
+        );
+    }
+}

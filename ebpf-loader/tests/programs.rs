@@ -1,0 +1,294 @@
+//! Programs against the real kernel: they load with their maps, data
+//! sections and sub-programs, run (`BPF_PROG_TEST_RUN`) with the results the
+//! spec says, attach through aya, fail with the verifier's log, and leave
+//! nothing behind.
+
+mod common;
+
+use aya::maps::{Array, MapData};
+use common::{fixture, kernel, open_fds, refused_program_types};
+use ebpf_loader::{LoadError, Loader, Step};
+use ebpf_spec::{CollectionSpec, Instruction, ProgramSpec, ProgramType};
+
+/// A 64-byte packet: socket filters and XDP programs need at least an
+/// Ethernet header.
+const PACKET: [u8; 64] = [0xab; 64];
+
+/// `r0 = 0; exit` as a socket filter: the smallest valid program.
+fn trivial(name: &str) -> ProgramSpec {
+    let mut p = fixture("globals.bpfel.o").programs["get_rate"].clone();
+    p.name = name.into();
+    p.instructions = vec![
+        Instruction::new(0xb7, 0, 0, 0, 0),
+        Instruction::new(0x95, 0, 0, 0, 0),
+    ];
+    p.relocations.clear();
+    p
+}
+
+#[test]
+fn a_rodata_constant_set_before_load_is_what_the_program_returns() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("globals.bpfel.o");
+    let loader = Loader::new();
+
+    let coll = loader.load(&spec).unwrap();
+    let run = coll.test_run("get_rate", &PACKET, 1).unwrap().unwrap();
+    assert_eq!(run.retval, 7, "the object's default");
+
+    // `VariableSpec::set` alone is enough: the loader writes every
+    // variable's value over its section's bytes.
+    spec.variables
+        .get_mut("sample_rate")
+        .unwrap()
+        .set(&13u32.to_ne_bytes())
+        .unwrap();
+    let before = spec.clone();
+    let coll = loader.load(&spec).unwrap();
+    assert_eq!(spec, before, "the loader never modifies the spec");
+    let run = coll.test_run("get_rate", &PACKET, 1).unwrap().unwrap();
+    assert_eq!(run.retval, 13);
+
+    // And `CollectionSpec::set_variable`, per instance of load_many.
+    spec.set_variable("sample_rate", &99u32.to_ne_bytes())
+        .unwrap();
+    for c in loader.load_many(&spec, 4).unwrap() {
+        assert_eq!(
+            c.test_run("get_rate", &PACKET, 3).unwrap().unwrap().retval,
+            99
+        );
+    }
+}
+
+#[test]
+fn a_program_reads_the_map_user_space_wrote() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("globals.bpfel.o");
+    let mut a = Loader::new().load(&spec).unwrap();
+    let b = Loader::new().load(&spec).unwrap();
+    assert_eq!(
+        a.test_run("get_array", &PACKET, 1).unwrap().unwrap().retval,
+        0
+    );
+
+    let mut values: Array<MapData, u32> =
+        a.take_map("values").unwrap().unwrap().try_into().unwrap();
+    values.set(0, 4242, 0).unwrap();
+    assert_eq!(
+        a.test_run("get_array", &PACKET, 1).unwrap().unwrap().retval,
+        4242
+    );
+    // The other collection has its own map.
+    assert_eq!(
+        b.test_run("get_array", &PACKET, 1).unwrap().unwrap().retval,
+        0
+    );
+}
+
+#[test]
+fn prog_array_slots_and_map_in_map_slots_are_filled() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("map_in_map.bpfel.o");
+    let mut coll = Loader::new().load(&spec).unwrap();
+    // entry: inner_a[0] is 0, outer_hash is empty, so it tail-calls
+    // jmp_table[mark & 3] = jmp_table[0] = tail_x, which returns 11.
+    assert_eq!(
+        coll.test_run("entry", &PACKET, 1).unwrap().unwrap().retval,
+        11
+    );
+
+    // outer_arr[1] is inner_a (a static initialiser): a value written to
+    // inner_a is what entry returns.
+    let mut inner: Array<MapData, u32> = coll
+        .take_map("inner_a")
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    inner.set(0, 5, 0).unwrap();
+    assert_eq!(
+        coll.test_run("entry", &PACKET, 1).unwrap().unwrap().retval,
+        5
+    );
+
+    // Maps only: the prog array stays empty, the tail call falls through.
+    let coll = Loader::new().maps_only(true).load(&spec).unwrap();
+    assert_eq!(coll.program_names().count(), 0);
+}
+
+#[test]
+fn every_program_of_the_programs_fixture_loads_with_its_info() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("programs.bpfel.o");
+    for (p, why) in refused_program_types(&spec) {
+        eprintln!("not loading `{p}`: {why}");
+        spec.programs.remove(&p);
+    }
+    let coll = Loader::new().load(&spec).unwrap();
+    for p in spec.programs.values() {
+        let info = coll.program_info(&p.name).unwrap();
+        assert_eq!(info.program_type, p.program_type, "{}", p.name);
+        assert!(info.id > 0);
+        assert!(info.verified_instructions > 0, "{}", p.name);
+        assert_eq!(info.tag_hex().len(), 16);
+        // Sub-programs were appended: at least the program's own slots.
+        assert!(
+            info.instructions as usize >= p.instructions.len() - 1,
+            "{}",
+            p.name
+        );
+    }
+    // The tracing programs got their kernel BTF ids.
+    let iter = coll.program_info("prog_iter_task").unwrap();
+    assert!(iter.attach_btf_id > 0);
+    // `.text` functions are linked into programs, not loaded alone.
+    assert!(coll.program_fd("helper_leaf").is_none());
+}
+
+#[test]
+fn instances_get_their_own_programs_and_leave_no_fd() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("programs.bpfel.o");
+    for (p, _) in refused_program_types(&spec) {
+        spec.programs.remove(&p);
+    }
+    let loader = Loader::new();
+    drop(loader.load(&spec).unwrap()); // the BTF cache's fd, once
+    let fds = open_fds();
+    let all = loader.load_many(&spec, 64).unwrap();
+    assert_eq!(
+        open_fds(),
+        fds + 64 * (spec.maps.len() + spec.programs.len())
+    );
+    let ids: std::collections::HashSet<u32> = all
+        .iter()
+        .map(|c| c.program_info("prog_xdp").unwrap().id)
+        .collect();
+    assert_eq!(ids.len(), 64, "every instance has its own program");
+    let tags: std::collections::HashSet<[u8; 8]> = all
+        .iter()
+        .map(|c| c.program_info("prog_xdp").unwrap().tag)
+        .collect();
+    assert_eq!(tags.len(), 1, "the same instructions in every instance");
+    drop(all);
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn a_program_the_verifier_rejects_comes_back_with_its_log() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("globals.bpfel.o");
+    let mut bad = trivial("bad_read");
+    // r0 = *(u64 *)(r2 + 0): r2 was never written.
+    bad.instructions
+        .insert(0, Instruction::new(0x79, 0, 2, 0, 0));
+    spec.programs.insert(bad.name.clone(), bad);
+    let fds = open_fds();
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert_eq!(e.program(), "bad_read");
+    assert_eq!(e.step(), Some(Step::LoadProgram));
+    assert_eq!(e.errno(), Some(libc::EACCES));
+    let log = e.verifier_log().unwrap();
+    let (index, line) = log.failing_instruction().unwrap();
+    assert_eq!(index, 0);
+    assert!(line.contains("r0 = *(u64 *)(r2 +0)"), "{line}");
+    assert!(
+        log.last_lines(3).iter().any(|l| l.contains("R2 !read_ok")),
+        "{log:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("program `bad_read`: loading the program failed"),
+        "{msg}"
+    );
+    assert!(msg.contains("R2 !read_ok"), "{msg}");
+    // The maps and the programs loaded before it are released (and the
+    // loader, a temporary, took its BTF cache with it).
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn a_log_longer_than_the_first_buffer_is_fetched_whole() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = CollectionSpec::default();
+    let mut long = trivial("long_log");
+    // 20,000 `r0 += 1` then a read through an unset register: the log
+    // lists every instruction, more than the first 256 KiB buffer holds.
+    let mut insns = vec![Instruction::new(0xb7, 0, 0, 0, 0)];
+    insns.extend(std::iter::repeat_n(
+        Instruction::new(0x07, 0, 0, 0, 1),
+        20_000,
+    ));
+    insns.push(Instruction::new(0x79, 0, 3, 0, 0));
+    insns.push(Instruction::new(0x95, 0, 0, 0, 0));
+    long.instructions = insns;
+    spec.programs.insert(long.name.clone(), long);
+    let e = Loader::new().load(&spec).unwrap_err();
+    let log = e.verifier_log().unwrap();
+    assert!(log.text().len() > 256 * 1024, "{} bytes", log.text().len());
+    assert!(!log.is_truncated());
+    assert!(
+        log.text().starts_with("func#0") || log.text().starts_with("0:"),
+        "{}",
+        &log.text()[..80]
+    );
+    assert_eq!(log.failing_instruction().unwrap().0, 20_001);
+}
+
+#[test]
+fn errors_before_any_syscall_name_the_program() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = fixture("programs.bpfel.o");
+    spec.functions.remove("helper_leaf");
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert_eq!(e.step(), Some(Step::Link));
+    assert!(
+        e.to_string()
+            .contains("calls `helper_leaf`, which the collection does not have"),
+        "{e}"
+    );
+
+    let mut spec = fixture("globals.bpfel.o");
+    spec.programs.get_mut("get_rate").unwrap().program_type = ProgramType::Unspec;
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(
+        matches!(e, LoadError::Program { ref program, .. } if program == "get_rate"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("set `program_type`"), "{e}");
+
+    let mut spec = fixture("map_in_map.bpfel.o");
+    spec.programs.remove("tail_y");
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(e.to_string().contains("refers to program `tail_y`"), "{e}");
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn a_socket_filter_attaches_through_aya_and_trims_datagrams() {
+    use aya::programs::SocketFilter;
+    use std::net::UdpSocket;
+    let Some(_serial) = kernel() else { return };
+    // A socket filter returns how many bytes of each packet to keep; get_rate
+    // returns `sample_rate`, so the constant decides how much arrives.
+    let received = |rate: u32| -> usize {
+        let mut spec = fixture("globals.bpfel.o");
+        spec.set_variable("sample_rate", &rate.to_ne_bytes())
+            .unwrap();
+        let coll = Loader::new().load(&spec).unwrap();
+        let info = coll.aya_program_info("get_rate").unwrap().unwrap();
+        let filter = SocketFilter::from_program_info(info, "get_rate".into()).unwrap();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        filter.attach(&rx).unwrap();
+        tx.send_to(&[7u8; 100], rx.local_addr().unwrap()).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 128];
+        rx.recv(&mut buf).unwrap()
+    };
+    let (a, b) = (received(40), received(60));
+    assert!(a < 100 && b < 100, "{a} {b}: the filter trimmed both");
+    assert_eq!(b - a, 20, "20 more bytes kept for a rate 20 higher");
+}
