@@ -1,24 +1,23 @@
-//! `ebpf-examples load`: create many independent instances of an object's maps
-//! at once with ebpf-loader, and say how long it took.
+//! `ebpf-examples load`: load many independent instances of an object (its
+//! maps, then its programs) at once with ebpf-loader, and say how long it took.
 //!
 //! The object is parsed once; `Loader::load_many` then gives every instance its
-//! own deep copy of the spec and its own kernel maps (maps pinned by name under
-//! `--pin` are shared through their pins). All instances stay alive until the
-//! output is printed.
-//!
-//! ebpf-loader creates maps only for now: no programs, and prog-array slots
-//! stay empty. The output says so rather than pretending.
+//! own deep copy of the spec, its own kernel maps (maps pinned by name under
+//! `--pin` are shared through their pins) and its own programs. All instances
+//! stay alive until the output is printed. `--maps-only` creates the maps
+//! alone (prog-array slots that name programs then stay empty).
 //!
 //! `--json` prints one line with these keys in this order:
 //!
 //! ```text
 //! {"instances":N,"threads":N,"maps_per_instance":N,"kernel_maps":N,
-//!  "seconds":F,"maps_per_second":F,"us_per_instance":F}
+//!  "seconds":F,"maps_per_second":F,"us_per_instance":F,"programs_per_instance":N}
 //! ```
 //!
 //! `seconds` is the `load_many` call alone; `kernel_maps` counts the distinct
 //! kernel maps the instances hold (by kernel map id, so a pinned map shared by
-//! every instance counts once); `maps_per_second` is `kernel_maps / seconds`.
+//! every instance counts once); `maps_per_second` is `kernel_maps / seconds`;
+//! `programs_per_instance` is 0 with `--maps-only`.
 
 use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
 use crate::inspect::{Align, Table, one_line};
@@ -31,9 +30,6 @@ use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-
-/// The note printed (outside `--json`) until ebpf-loader loads programs.
-const PROGRAMS_NOTE: &str = "programs: not loaded (ebpf-loader does not load programs yet)";
 
 /// File descriptors beyond one per map: stdio, the BTF cache, inner-map
 /// templates in flight (one per thread at most, added separately), aya's
@@ -61,8 +57,7 @@ pub struct Args {
     /// a bpffs; existing compatible pins are reused.
     #[arg(long, value_name = "DIR")]
     pin: Option<PathBuf>,
-    /// Create the maps only, not the programs. ebpf-loader does not load
-    /// programs yet, so today this is what happens with or without the flag.
+    /// Create the maps only, not the programs (prog-array slots stay empty).
     #[arg(long)]
     maps_only: bool,
     /// Print one line of JSON (the summary) instead of the table.
@@ -80,6 +75,7 @@ struct Summary {
     seconds: f64,
     maps_per_second: f64,
     us_per_instance: f64,
+    programs_per_instance: usize,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
@@ -99,19 +95,27 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let maps_per_instance = spec.maps.len();
+    let programs_per_instance = if args.maps_only {
+        0
+    } else {
+        spec.programs.len()
+    };
 
     let needed = (instances as u64)
-        .saturating_mul(maps_per_instance as u64)
+        .saturating_mul((maps_per_instance + programs_per_instance) as u64)
         .saturating_add(FD_MARGIN)
         .saturating_add(threads as u64);
-    if let Some((from, to)) = ensure_fd_limit(needed, instances, maps_per_instance)? {
+    if let Some((from, to)) =
+        ensure_fd_limit(needed, instances, maps_per_instance, programs_per_instance)?
+    {
         eprintln!(
             "note: raised the soft open-file limit (RLIMIT_NOFILE) from {from} to {to}: \
-             {instances} instances of {maps_per_instance} maps need about {needed} file descriptors"
+             {instances} instances of {maps_per_instance} maps and {programs_per_instance} programs \
+             need about {needed} file descriptors"
         );
     }
 
-    let mut loader = Loader::new().threads(threads);
+    let mut loader = Loader::new().threads(threads).maps_only(args.maps_only);
     if let Some(dir) = &args.pin {
         loader = loader.pin_path(dir);
     }
@@ -130,6 +134,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         seconds,
         maps_per_second: rate(kernel_maps as f64),
         us_per_instance: seconds * 1e6 / instances as f64,
+        programs_per_instance,
     };
 
     if args.json {
@@ -202,22 +207,24 @@ fn print_report(
     s: &Summary,
 ) -> Result<(), String> {
     println!("object: {source}");
-    println!("{PROGRAMS_NOTE}");
-    let empty_slots: Vec<&str> = spec
-        .maps
-        .values()
-        .filter(|m| {
-            m.contents
-                .iter()
-                .any(|e| matches!(e.value, MapValue::Program(_)))
-        })
-        .map(|m| m.name.as_str())
-        .collect();
-    if !empty_slots.is_empty() {
-        println!(
-            "prog-array slots: left empty in {} (they need programs)",
-            empty_slots.join(", ")
-        );
+    if args.maps_only {
+        println!("programs: not loaded (--maps-only)");
+        let empty_slots: Vec<&str> = spec
+            .maps
+            .values()
+            .filter(|m| {
+                m.contents
+                    .iter()
+                    .any(|e| matches!(e.value, MapValue::Program(_)))
+            })
+            .map(|m| m.name.as_str())
+            .collect();
+        if !empty_slots.is_empty() {
+            println!(
+                "prog-array slots: left empty in {} (they need programs)",
+                empty_slots.join(", ")
+            );
+        }
     }
     println!();
 
@@ -262,6 +269,33 @@ fn print_report(
     table.print();
     println!();
 
+    if !args.maps_only {
+        println!("programs of instance 0 ({}):", spec.programs.len());
+        let mut table = Table::new(&[
+            ("NAME", Align::Left),
+            ("TYPE", Align::Left),
+            ("TAG", Align::Left),
+            ("INSNS", Align::Right),
+            ("VERIFIED", Align::Right),
+            ("ID", Align::Right),
+        ]);
+        for p in spec.programs.values() {
+            let info = first
+                .program_info(&p.name)
+                .ok_or_else(|| format!("instance 0 has no program `{}`", p.name))?;
+            table.row(vec![
+                p.name.clone(),
+                info.program_type.to_string(),
+                info.tag_hex(),
+                info.instructions.to_string(),
+                info.verified_instructions.to_string(),
+                info.id.to_string(),
+            ]);
+        }
+        table.print();
+        println!();
+    }
+
     if let Some(dir) = &args.pin {
         let created: usize = collections.iter().map(|c| c.pins_created().len()).sum();
         let reused: usize = collections.iter().map(|c| c.pins_reused().len()).sum();
@@ -271,11 +305,12 @@ fn print_report(
         );
     }
     println!(
-        "{} instances on {} threads: {} maps per instance, {} kernel maps in total, \
-         created in {:.6} s ({:.0} maps/s, {:.1} µs per instance)",
+        "{} instances on {} threads: {} maps and {} programs per instance, {} kernel maps \
+         in total, loaded in {:.6} s ({:.0} maps/s, {:.1} µs per instance)",
         s.instances,
         s.threads,
         s.maps_per_instance,
+        s.programs_per_instance,
         s.kernel_maps,
         s.seconds,
         s.maps_per_second,
@@ -292,6 +327,7 @@ fn ensure_fd_limit(
     needed: u64,
     instances: usize,
     maps: usize,
+    programs: usize,
 ) -> Result<Option<(libc::rlim_t, libc::rlim_t)>, String> {
     let needed = needed as libc::rlim_t;
     let mut limit = libc::rlimit {
@@ -312,7 +348,7 @@ fn ensure_fd_limit(
     }
     if limit.rlim_max != infinite && limit.rlim_max < needed {
         return Err(format!(
-            "{instances} instances of {maps} maps need about {needed} file descriptors, \
+            "{instances} instances of {maps} maps and {programs} programs need about {needed} file descriptors, \
              but the hard open-file limit (RLIMIT_NOFILE) is {}: use fewer --instances \
              or raise the hard limit",
             limit.rlim_max

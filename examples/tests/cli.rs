@@ -688,7 +688,7 @@ fn race_with_shallow_copies_races() {
 
 // ------------------------------------------------------------------ load
 
-const LOAD_KEYS: [&str; 7] = [
+const LOAD_KEYS: [&str; 8] = [
     "instances",
     "threads",
     "maps_per_instance",
@@ -696,6 +696,7 @@ const LOAD_KEYS: [&str; 7] = [
     "seconds",
     "maps_per_second",
     "us_per_instance",
+    "programs_per_instance",
 ];
 
 /// Whether bpf(2) works here (the loader creates a one-entry array). Without
@@ -791,9 +792,12 @@ fn load_json_on_the_default_object() {
     assert_eq!(json.get("maps_per_instance").int(), maps);
     assert_eq!(json.get("kernel_maps").int(), 4 * maps);
     assert!(json.get("threads").int() >= 1);
-    // --maps-only is accepted and changes nothing today.
+    let programs = CollectionSpec::from_elf(&bytes).unwrap().programs.len() as i128;
+    assert_eq!(json.get("programs_per_instance").int(), programs);
+    // --maps-only creates the same maps and no program.
     let json = load_json(&["--instances", "4", "--maps-only"]);
     assert_eq!(json.get("kernel_maps").int(), 4 * maps);
+    assert_eq!(json.get("programs_per_instance").int(), 0);
 }
 
 #[test]
@@ -808,10 +812,34 @@ fn load_prints_a_row_with_a_kernel_id_for_every_map() {
         args.extend_from_slice(extra);
         let text = run_ok(&args);
         assert!(text.starts_with(&format!("object: {path}\n")), "{text}");
-        assert!(
-            text.contains("programs: not loaded (ebpf-loader does not load programs yet)"),
+        let maps_only = !extra.is_empty();
+        assert_eq!(
+            text.contains("programs: not loaded (--maps-only)"),
+            maps_only,
             "{text}"
         );
+        assert_eq!(
+            text.contains(&format!(
+                "programs of instance 0 ({}):",
+                spec.programs.len()
+            )),
+            !maps_only,
+            "{text}"
+        );
+        if !maps_only {
+            for p in spec.programs.values() {
+                let row: Vec<&str> = text
+                    .lines()
+                    .find(|l| l.split_whitespace().next() == Some(p.name.as_str()))
+                    .unwrap_or_else(|| panic!("no row for {}:\n{text}", p.name))
+                    .split_whitespace()
+                    .collect();
+                assert_eq!(row[1], p.program_type.to_string(), "{text}");
+                assert_eq!(row[2].len(), 16, "a 16-digit tag: {text}");
+                let insns: usize = row[3].parse().unwrap();
+                assert!(insns >= p.instructions.len() - 1, "{text}");
+            }
+        }
         assert!(
             text.contains(&format!("maps of instance 0 ({}):", spec.maps.len())),
             "{text}"
@@ -840,9 +868,10 @@ fn load_prints_a_row_with_a_kernel_id_for_every_map() {
         ids.dedup();
         assert_eq!(ids.len(), spec.maps.len(), "distinct ids: {text}");
         let n = spec.maps.len();
+        let p = if maps_only { 0 } else { spec.programs.len() };
         assert!(
             text.contains(&format!(
-                "3 instances on {} threads: {n} maps per instance, {} kernel maps in total, created in ",
+                "3 instances on {} threads: {n} maps and {p} programs per instance, {} kernel maps in total, loaded in ",
                 available_threads(),
                 3 * n
             )),
@@ -1045,7 +1074,7 @@ fn load_raises_the_soft_fd_limit_or_says_it_cannot() {
     assert!(stdout(&out).is_empty());
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(
-        err.starts_with("error: 64 instances of 12 maps need about ")
+        err.starts_with("error: 64 instances of 12 maps and 5 programs need about ")
             && err
                 .contains(" file descriptors, but the hard open-file limit (RLIMIT_NOFILE) is 256"),
         "{err:?}"

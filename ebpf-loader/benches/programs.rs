@@ -1,0 +1,352 @@
+//! Whole collections, maps and programs, per collection, in the same run:
+//! the floor (the bpf(2) calls the collection needs, on prepared attributes),
+//! ebpf-loader's `load` and `load_many` (1 and 2 threads), aya's
+//! `EbpfLoader` reused with a cached `Btf` (then `load()` of every program),
+//! and libbpf's `bpf_object__open_mem` + `bpf_object__load` (Debian's
+//! libbpf, opened with dlopen; skipped with a message where it is missing).
+//!
+//! Needs root (or CAP_BPF): every case calls bpf(2).
+//!
+//! Run: `cargo bench -p ebpf-loader --bench programs`.
+
+use aya_obj::generated::{bpf_attr, bpf_cmd};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ebpf_loader::Loader;
+use ebpf_spec::{CollectionSpec, Instruction, MapValue, RelocationTarget};
+use std::ffi::{CString, c_void};
+use std::hint::black_box;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+use zerocopy::IntoBytes;
+
+/// Instances per `load_many` call.
+const MANY: usize = 16;
+
+/// Objects every contender accepts: a libxdp filter (XDP, BTF maps) and a
+/// fixture with legacy maps and a socket filter.
+const OBJECTS: &[(&str, &str)] = &[
+    ("xdpfilt_alw_all", "libxdp/xdpfilt_alw_all.o"),
+    ("legacy_maps", "legacy_maps.bpfel.o"),
+];
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../ebpf-spec/tests/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// bpf(2) on prepared attributes, and the floor built from them.
+mod raw {
+    use super::*;
+
+    pub fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> std::io::Result<libc::c_long> {
+        // SAFETY: `attr` is a fully initialised `bpf_attr` (from zeroed
+        // memory) that lives for the call, its size is passed, and the
+        // buffers it points at are borrowed by the callers for the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                cmd as libc::c_long,
+                attr as *mut bpf_attr,
+                size_of::<bpf_attr>(),
+            )
+        };
+        if ret < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(ret)
+        }
+    }
+
+    fn zeroed() -> bpf_attr {
+        // SAFETY: a C union of integers: all-zero is a valid value.
+        unsafe { std::mem::zeroed() }
+    }
+
+    fn fd(ret: libc::c_long) -> OwnedFd {
+        // SAFETY: a successful create or load returns a new fd nobody owns.
+        unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) }
+    }
+
+    /// One map: its create attributes and the single value to write (data
+    /// sections), prepared.
+    pub struct Map {
+        name: String,
+        create: bpf_attr,
+        value: Option<Vec<u8>>,
+        freeze: bool,
+    }
+
+    /// One program: its load attributes (pointers filled at load time) and
+    /// the instructions whose `imm` takes a map's fd.
+    pub struct Prog {
+        prog_type: u32,
+        attach: u32,
+        insns: Vec<Instruction>,
+        sites: Vec<(usize, usize)>,
+        license: CString,
+        name: [libc::c_char; 16],
+    }
+
+    /// Everything the collection needs, prepared once.
+    pub struct Floor {
+        maps: Vec<Map>,
+        progs: Vec<Prog>,
+    }
+
+    impl Floor {
+        /// Prepares the calls for a spec of maps without inner maps, BTF ids
+        /// or pins, and programs without sub-programs or externs.
+        pub fn new(spec: &CollectionSpec) -> Floor {
+            let names: Vec<&String> = spec.maps.keys().collect();
+            let maps = spec
+                .maps
+                .values()
+                .map(|m| {
+                    assert!(m.inner_map.is_none(), "{}", m.name);
+                    let mut create = zeroed();
+                    // SAFETY: plain integer fields of the map-create member.
+                    let u = unsafe { &mut create.__bindgen_anon_1 };
+                    u.map_type = m.map_type.raw();
+                    u.key_size = m.key_size;
+                    u.value_size = m.value_size;
+                    u.max_entries = m.max_entries;
+                    u.map_flags = m.flags.bits();
+                    for (d, s) in u.map_name.iter_mut().zip(m.name.bytes().take(15)) {
+                        *d = s as libc::c_char;
+                    }
+                    let value = m.contents.first().map(|e| match &e.value {
+                        MapValue::Bytes(v) => v.clone(),
+                        other => panic!("{}: {other:?}", m.name),
+                    });
+                    Map {
+                        name: m.name.clone(),
+                        create,
+                        value,
+                        freeze: m.freeze,
+                    }
+                })
+                .collect();
+            let progs = spec
+                .programs
+                .values()
+                .map(|p| {
+                    let mut insns = p.instructions.clone();
+                    let mut sites = Vec::new();
+                    for r in &p.relocations {
+                        let (map, src, off) = match &r.target {
+                            RelocationTarget::Map { map } => (map, 1, None),
+                            RelocationTarget::Data { map, offset } => (map, 2, Some(*offset)),
+                            other => panic!("{}: {other:?}", p.name),
+                        };
+                        let i = r.instruction;
+                        let dst = insns[i].dst_reg();
+                        insns[i].set_regs(dst, src);
+                        if let Some(off) = off {
+                            insns[i + 1].imm += off as i32 + insns[i].imm;
+                        }
+                        sites.push((i, names.iter().position(|n| *n == map).unwrap()));
+                    }
+                    let mut name = [0; 16];
+                    for (d, s) in name.iter_mut().zip(p.name.bytes().take(15)) {
+                        *d = s as libc::c_char;
+                    }
+                    Prog {
+                        prog_type: p.program_type.raw(),
+                        attach: p.attach_type.map_or(0, |a| a.raw()),
+                        insns,
+                        sites,
+                        license: CString::new(p.license.clone()).unwrap(),
+                        name,
+                    }
+                })
+                .collect();
+            Floor { maps, progs }
+        }
+
+        /// The calls: create every map and write its value (freeze data
+        /// sections that ask for it), load every program; returns the fds.
+        pub fn run(&self, insns: &mut Vec<Instruction>) -> Vec<OwnedFd> {
+            let mut fds = Vec::with_capacity(self.maps.len() + self.progs.len());
+            for m in &self.maps {
+                let mut a = m.create;
+                let map = fd(bpf(bpf_cmd::BPF_MAP_CREATE, &mut a).expect(&m.name));
+                if let Some(v) = &m.value {
+                    let key = 0u32;
+                    let mut a = zeroed();
+                    // SAFETY: plain fields of the element member; `key` and
+                    // `v` outlive the call.
+                    let u = unsafe { &mut a.__bindgen_anon_2 };
+                    u.map_fd = map.as_raw_fd() as u32;
+                    u.key = &key as *const u32 as u64;
+                    u.__bindgen_anon_1.value = v.as_ptr() as u64;
+                    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut a).expect("update");
+                }
+                if m.freeze {
+                    let mut a = zeroed();
+                    a.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+                    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut a).expect("freeze");
+                }
+                fds.push(map);
+            }
+            for p in &self.progs {
+                insns.clear();
+                insns.extend_from_slice(&p.insns);
+                for &(i, m) in &p.sites {
+                    insns[i].imm = fds[m].as_raw_fd();
+                }
+                let mut a = zeroed();
+                // SAFETY: plain fields of the prog-load member; the
+                // instructions and license outlive the call.
+                let u = unsafe { &mut a.__bindgen_anon_3 };
+                u.prog_type = p.prog_type;
+                u.expected_attach_type = p.attach;
+                u.insns = insns.as_bytes().as_ptr() as u64;
+                u.insn_cnt = insns.len() as u32;
+                u.license = p.license.as_ptr() as u64;
+                u.prog_name = p.name;
+                fds.push(fd(bpf(bpf_cmd::BPF_PROG_LOAD, &mut a).expect("prog load")));
+            }
+            fds
+        }
+    }
+}
+
+/// libbpf, opened at run time from Debian's package (`libbpf1`).
+struct Libbpf {
+    open_mem: unsafe extern "C" fn(*const c_void, usize, *const c_void) -> *mut c_void,
+    load: unsafe extern "C" fn(*mut c_void) -> libc::c_int,
+    close: unsafe extern "C" fn(*mut c_void),
+}
+
+impl Libbpf {
+    fn open() -> Result<Libbpf, String> {
+        // SAFETY: dlopen/dlsym with NUL-terminated names; the library stays
+        // loaded for the process (never dlclose'd), so the function
+        // pointers stay valid, and their types are libbpf 1.x's.
+        unsafe {
+            let lib = libc::dlopen(c"libbpf.so.1".as_ptr(), libc::RTLD_NOW);
+            if lib.is_null() {
+                return Err("libbpf.so.1 not found (apt-get install libbpf1)".into());
+            }
+            let sym = |name: &std::ffi::CStr| {
+                let f = libc::dlsym(lib, name.as_ptr());
+                if f.is_null() {
+                    Err(format!("libbpf.so.1 has no {name:?}"))
+                } else {
+                    Ok(f)
+                }
+            };
+            // libbpf prints warnings through a callback: silence it.
+            let set_print: unsafe extern "C" fn(*const c_void) -> *const c_void =
+                std::mem::transmute(sym(c"libbpf_set_print")?);
+            set_print(std::ptr::null());
+            Ok(Libbpf {
+                open_mem: std::mem::transmute(sym(c"bpf_object__open_mem")?),
+                load: std::mem::transmute(sym(c"bpf_object__load")?),
+                close: std::mem::transmute(sym(c"bpf_object__close")?),
+            })
+        }
+    }
+
+    /// Opens and loads the object, then closes it (maps and programs).
+    fn load_and_close(&self, bytes: &[u8]) -> Result<(), String> {
+        // SAFETY: `bytes` outlives the object (libbpf copies what it keeps),
+        // NULL options are allowed, and the object is closed exactly once.
+        unsafe {
+            let obj = (self.open_mem)(bytes.as_ptr().cast(), bytes.len(), std::ptr::null());
+            if obj.is_null() {
+                return Err(format!("open_mem: {}", std::io::Error::last_os_error()));
+            }
+            let ret = (self.load)(obj);
+            (self.close)(obj);
+            if ret != 0 {
+                return Err(format!("load: {}", std::io::Error::from_raw_os_error(-ret)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// aya at its best: one `EbpfLoader` and the kernel's BTF parsed once; its
+/// `load` creates the maps, then every program is loaded.
+fn aya_load(loader: &mut aya::EbpfLoader<'_>, bytes: &[u8]) -> Result<aya::Ebpf, String> {
+    use aya::programs::Program;
+    let mut ebpf = loader.load(bytes).map_err(|e| e.to_string())?;
+    for (name, p) in ebpf.programs_mut() {
+        let r = match p {
+            Program::Xdp(p) => p.load(),
+            Program::SocketFilter(p) => p.load(),
+            Program::SchedClassifier(p) => p.load(),
+            other => return Err(format!("{name}: {other:?} is not covered by this bench")),
+        };
+        r.map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(ebpf)
+}
+
+fn programs(c: &mut Criterion) {
+    let libbpf = Libbpf::open();
+    if let Err(e) = &libbpf {
+        eprintln!("skipping the libbpf cases: {e}");
+    }
+    let btf = aya::Btf::from_sys_fs().expect("the kernel's BTF");
+    let mut aya_loader = aya::EbpfLoader::new();
+    aya_loader
+        .btf(Some(&btf))
+        .verifier_log_level(aya::VerifierLogLevel::DISABLE);
+
+    for (label, path) in OBJECTS {
+        let bytes = fixture(path);
+        let spec = CollectionSpec::from_elf(&bytes).unwrap();
+        let floor = raw::Floor::new(&spec);
+        let mut insns = Vec::new();
+        let mut g = c.benchmark_group(*label);
+        g.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(4));
+
+        drop(floor.run(&mut insns));
+        g.bench_function("floor_raw_syscalls", |b| {
+            b.iter(|| drop(black_box(floor.run(&mut insns))))
+        });
+
+        let loader = Loader::new();
+        let first = loader.load(&spec).unwrap();
+        assert_eq!(first.program_names().count(), spec.programs.len());
+        drop(first);
+        g.bench_function("load", |b| {
+            b.iter(|| drop(black_box(loader.load(black_box(&spec)).unwrap())))
+        });
+
+        drop(aya_load(&mut aya_loader, &bytes).unwrap());
+        g.bench_function("aya_ebpfloader", |b| {
+            b.iter(|| drop(black_box(aya_load(&mut aya_loader, &bytes).unwrap())))
+        });
+
+        if let Ok(libbpf) = &libbpf {
+            match libbpf.load_and_close(&bytes) {
+                Ok(()) => {
+                    g.bench_function("libbpf_open_mem_load", |b| {
+                        b.iter(|| libbpf.load_and_close(black_box(&bytes)).unwrap())
+                    });
+                }
+                Err(e) => eprintln!("{label}: libbpf cannot load it: {e}"),
+            }
+        }
+
+        // Per collection, from `load_many` of 16 (throughput in collections).
+        g.throughput(Throughput::Elements(MANY as u64));
+        for threads in [1, 2] {
+            let loader = Loader::new().threads(threads);
+            g.bench_function(format!("load_many_{MANY}_{threads}_threads"), |b| {
+                b.iter(|| drop(black_box(loader.load_many(black_box(&spec), MANY).unwrap())))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, programs);
+criterion_main!(benches);
