@@ -378,7 +378,8 @@ pub struct ProgramSpec {
     /// What to attach to, from the section name (a kernel function, a
     /// tracepoint `category/name`, an LSM hook ...).
     pub attach_to: Option<String>,
-    /// Sleepable (a `.s` section: `lsm.s/`, `fentry.s/`, `uprobe.s/` ...).
+    /// Sleepable: a `.s` section where libbpf has one (`lsm.s/`, `fentry.s/`,
+    /// `uprobe.s/` ...), and `syscall`, which libbpf always loads sleepable.
     pub sleepable: bool,
     /// The instructions, in the host's byte order.
     pub instructions: Vec<Instruction>,
@@ -422,6 +423,24 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
     };
     let sleepable = prefix.ends_with(".s");
     let base = prefix.strip_suffix(".s").unwrap_or(prefix);
+    // libbpf's section_defs have a sleepable `.s` form for these only.
+    const SLEEPABLE: &[&str] = &[
+        "uprobe",
+        "uretprobe",
+        "uprobe.multi",
+        "uretprobe.multi",
+        "uprobe.session",
+        "usdt",
+        "fentry",
+        "fmod_ret",
+        "fexit",
+        "lsm",
+        "iter",
+        "struct_ops",
+    ];
+    if sleepable && !SLEEPABLE.contains(&base) {
+        return (P::Unspec, None, None, false);
+    }
     let target = rest.filter(|r| !r.is_empty()).map(str::to_owned);
     let t = |ty: ProgramType, a: Option<AttachType>| (ty, a, target.clone(), sleepable);
     let none = |ty: ProgramType| (ty, None, None, sleepable);
@@ -438,17 +457,12 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
         "uprobe.multi" | "uretprobe.multi" => t(P::Kprobe, Some(A::TraceUprobeMulti)),
         "kprobe.session" => t(P::Kprobe, Some(A::TraceKprobeSession)),
         "uprobe.session" => t(P::Kprobe, Some(A::TraceUprobeSession)),
+        // libbpf: `tc/ingress` and `tc/egress` are aliases of `tcx/...`.
+        "tc" | "tcx" if rest == Some("ingress") => none(P::SchedCls).with_attach(A::TcxIngress),
+        "tc" | "tcx" if rest == Some("egress") => none(P::SchedCls).with_attach(A::TcxEgress),
         "tc" | "classifier" => none(P::SchedCls),
-        "tcx" => match rest {
-            Some("ingress") => none(P::SchedCls).with_attach(A::TcxIngress),
-            Some("egress") => none(P::SchedCls).with_attach(A::TcxEgress),
-            _ => none(P::SchedCls),
-        },
-        "netkit" => match rest {
-            Some("primary") => none(P::SchedCls).with_attach(A::NetkitPrimary),
-            Some("peer") => none(P::SchedCls).with_attach(A::NetkitPeer),
-            _ => none(P::SchedCls),
-        },
+        "netkit" if rest == Some("primary") => none(P::SchedCls).with_attach(A::NetkitPrimary),
+        "netkit" if rest == Some("peer") => none(P::SchedCls).with_attach(A::NetkitPeer),
         "action" => none(P::SchedAct),
         "tracepoint" | "tp" => t(P::Tracepoint, None),
         "raw_tracepoint" | "raw_tp" => t(P::RawTracepoint, None),
@@ -461,7 +475,8 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
         "lsm" => t(P::Lsm, Some(A::LsmMac)),
         "lsm_cgroup" => t(P::Lsm, Some(A::LsmCgroup)),
         "iter" => t(P::Tracing, Some(A::TraceIter)),
-        "syscall" => none(P::Syscall),
+        // libbpf loads `syscall` programs sleepable (SEC_SLEEPABLE).
+        "syscall" => (P::Syscall, None, None, true),
         "xdp" | "xdp.frags" => match rest {
             Some("devmap") => none(P::Xdp).with_attach(A::XdpDevmap),
             Some("cpumap") => none(P::Xdp).with_attach(A::XdpCpumap),
@@ -487,7 +502,7 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
             Some("egress") => none(P::CgroupSkb).with_attach(A::CgroupInetEgress),
             _ => none(P::CgroupSkb),
         },
-        "cgroup" => classify_cgroup(rest.unwrap_or(""), sleepable),
+        "cgroup" => classify_cgroup(rest.unwrap_or("")),
         "struct_ops" => t(P::StructOps, None),
         "sk_lookup" => none(P::SkLookup).with_attach(A::SkLookup),
         "netfilter" => none(P::Netfilter).with_attach(A::Netfilter),
@@ -495,10 +510,7 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
     }
 }
 
-fn classify_cgroup(
-    rest: &str,
-    sleepable: bool,
-) -> (ProgramType, Option<AttachType>, Option<String>, bool) {
+fn classify_cgroup(rest: &str) -> (ProgramType, Option<AttachType>, Option<String>, bool) {
     use AttachType as A;
     use ProgramType as P;
     let (ty, attach) = match rest {
@@ -530,7 +542,7 @@ fn classify_cgroup(
         "setsockopt" => (P::CgroupSockopt, Some(A::CgroupSetsockopt)),
         _ => (P::Unspec, None),
     };
-    (ty, attach, None, sleepable && ty != P::Unspec)
+    (ty, attach, None, false)
 }
 
 trait WithAttach {
@@ -768,7 +780,7 @@ mod tests {
                 Some("dctcp_init"),
                 false,
             ),
-            ("syscall", ProgramType::Syscall, None, None, false),
+            ("syscall", ProgramType::Syscall, None, None, true),
             (
                 "sk_lookup",
                 ProgramType::SkLookup,
@@ -800,6 +812,201 @@ mod tests {
             ("action", ProgramType::SchedAct, None, None, false),
             (".text", ProgramType::Unspec, None, None, false),
             ("prog", ProgramType::Unspec, None, None, false),
+            // libbpf's `tc/ingress` and `tc/egress` are aliases of tcx.
+            (
+                "tc/ingress",
+                ProgramType::SchedCls,
+                Some(AttachType::TcxIngress),
+                None,
+                false,
+            ),
+            (
+                "tc/egress",
+                ProgramType::SchedCls,
+                Some(AttachType::TcxEgress),
+                None,
+                false,
+            ),
+            (
+                "tcx/egress",
+                ProgramType::SchedCls,
+                Some(AttachType::TcxEgress),
+                None,
+                false,
+            ),
+            // Other `tc/...` names (aya's, iproute2's) stay plain classifiers.
+            ("tc/my_filter", ProgramType::SchedCls, None, None, false),
+            ("classifier/x", ProgramType::SchedCls, None, None, false),
+            // libbpf defines only tcx/ingress|egress and netkit/primary|peer.
+            ("tcx", ProgramType::Unspec, None, None, false),
+            ("tcx/other", ProgramType::Unspec, None, None, false),
+            ("netkit", ProgramType::Unspec, None, None, false),
+            (
+                "netkit/primary",
+                ProgramType::SchedCls,
+                Some(AttachType::NetkitPrimary),
+                None,
+                false,
+            ),
+            (
+                "netkit/peer",
+                ProgramType::SchedCls,
+                Some(AttachType::NetkitPeer),
+                None,
+                false,
+            ),
+            (
+                "sk_skb/verdict",
+                ProgramType::SkSkb,
+                Some(AttachType::SkSkbVerdict),
+                None,
+                false,
+            ),
+            ("sk_skb", ProgramType::SkSkb, None, None, false),
+            (
+                "cgroup/setsockopt",
+                ProgramType::CgroupSockopt,
+                Some(AttachType::CgroupSetsockopt),
+                None,
+                false,
+            ),
+            (
+                "cgroup/sock_release",
+                ProgramType::CgroupSock,
+                Some(AttachType::CgroupInetSockRelease),
+                None,
+                false,
+            ),
+            (
+                "cgroup/recvmsg_unix",
+                ProgramType::CgroupSockAddr,
+                Some(AttachType::CgroupUnixRecvmsg),
+                None,
+                false,
+            ),
+            ("cgroup/skb", ProgramType::CgroupSkb, None, None, false),
+            // libbpf's name for sock_ops programs is `sockops`.
+            ("cgroup/sock_ops", ProgramType::Unspec, None, None, false),
+            (
+                "struct_ops.s/x",
+                ProgramType::StructOps,
+                None,
+                Some("x"),
+                true,
+            ),
+            ("uretprobe.s/x", ProgramType::Kprobe, None, Some("x"), true),
+            (
+                "usdt/l:p:n",
+                ProgramType::Kprobe,
+                None,
+                Some("l:p:n"),
+                false,
+            ),
+            (
+                "usdt.s/l:p:n",
+                ProgramType::Kprobe,
+                None,
+                Some("l:p:n"),
+                true,
+            ),
+            (
+                "ksyscall/openat",
+                ProgramType::Kprobe,
+                None,
+                Some("openat"),
+                false,
+            ),
+            (
+                "kprobe.multi/do_*",
+                ProgramType::Kprobe,
+                Some(AttachType::TraceKprobeMulti),
+                Some("do_*"),
+                false,
+            ),
+            (
+                "uprobe.multi.s/x",
+                ProgramType::Kprobe,
+                Some(AttachType::TraceUprobeMulti),
+                Some("x"),
+                true,
+            ),
+            (
+                "fmod_ret.s/x",
+                ProgramType::Tracing,
+                Some(AttachType::ModifyReturn),
+                Some("x"),
+                true,
+            ),
+            (
+                "fexit.s/x",
+                ProgramType::Tracing,
+                Some(AttachType::TraceFexit),
+                Some("x"),
+                true,
+            ),
+            (
+                "iter.s/task",
+                ProgramType::Tracing,
+                Some(AttachType::TraceIter),
+                Some("task"),
+                true,
+            ),
+            (
+                "lsm_cgroup/x",
+                ProgramType::Lsm,
+                Some(AttachType::LsmCgroup),
+                Some("x"),
+                false,
+            ),
+            (
+                "raw_tracepoint.w/x",
+                ProgramType::RawTracepointWritable,
+                None,
+                Some("x"),
+                false,
+            ),
+            ("tp/a/b", ProgramType::Tracepoint, None, Some("a/b"), false),
+            (
+                "xdp.frags/devmap",
+                ProgramType::Xdp,
+                Some(AttachType::XdpDevmap),
+                None,
+                false,
+            ),
+            (
+                "xdp/cpumap",
+                ProgramType::Xdp,
+                Some(AttachType::XdpCpumap),
+                None,
+                false,
+            ),
+            (
+                "xdp.frags/cpumap",
+                ProgramType::Xdp,
+                Some(AttachType::XdpCpumap),
+                None,
+                false,
+            ),
+            (
+                "sk_reuseport",
+                ProgramType::SkReuseport,
+                Some(AttachType::SkReuseportSelect),
+                None,
+                false,
+            ),
+            (
+                "lirc_mode2",
+                ProgramType::LircMode2,
+                Some(AttachType::LircMode2),
+                None,
+                false,
+            ),
+            ("lwt_xmit", ProgramType::LwtXmit, None, None, false),
+            // No sleepable form in libbpf: unknown, not silently sleepable.
+            ("kprobe.s/x", ProgramType::Unspec, None, None, false),
+            ("tp_btf.s/x", ProgramType::Unspec, None, None, false),
+            ("cgroup.s/connect4", ProgramType::Unspec, None, None, false),
+            ("xdp.s", ProgramType::Unspec, None, None, false),
         ];
         for &(section, ty, attach, target, sleepable) in cases {
             let got = classify(section);
