@@ -16,7 +16,10 @@ use common::{
     with_extra_symbols,
 };
 use ebpf_spec::deep_copy::assert_deep_copy;
-use ebpf_spec::{CollectionSpec, DeepCopy, MAX_DATA_SECTION, ParseError, RelocationTarget};
+use ebpf_spec::{
+    CollectionSpec, DeepCopy, MAX_DATA_SECTION, ParseError, Pinning, RelocationTarget,
+    UnsupportedExtra,
+};
 use object::elf;
 use std::mem::offset_of;
 use std::path::Path;
@@ -1053,18 +1056,30 @@ fn iproute2_pinning_7() {
         let at = iproute2_field(&layout, "tc_global", offset_of!(BpfElfMap, pinning));
         assert_eq!(common::get_u32(&data, at, layout.endian), 2, "FIXTURES.md");
         put(&mut data, at, 4, 7, layout.endian);
-        let e = err(&data);
-        assert!(
-            matches!(&e, ParseError::Map { map, .. } if map == "tc_global"),
-            "{e:?}"
+        // A custom pinning namespace (iproute2's /etc/iproute2/bpf_pinning):
+        // the map is kept, unpinned, and the extra bytes say why a loader
+        // must refuse it.
+        let spec = parse(&data).unwrap();
+        let m = &spec.maps["tc_global"];
+        assert_eq!(m.pinning, Pinning::None);
+        assert_eq!(m.extra.iproute2().unwrap().pinning, 7);
+        assert!(!m.extra.has_unknown_nonzero());
+        assert_eq!(
+            m.extra.unsupported(),
+            Some(UnsupportedExtra::CustomPinning(7))
         );
-        says(
-            &e,
-            &[
-                "map `tc_global`",
-                "unknown pinning value 7 in the legacy definition",
-            ],
+        assert_eq!(
+            m.extra.unsupported().unwrap().to_string(),
+            "iproute2 pinning value 7 (a custom pinning namespace from /etc/iproute2/bpf_pinning) is not supported"
         );
+        // The other maps are as they were.
+        let original = parse(&fixture(name)).unwrap();
+        for (n, m) in &spec.maps {
+            if n != "tc_global" {
+                assert_eq!(m, &original.maps[n], "{name} {n}");
+                assert_eq!(m.extra.unsupported(), None, "{name} {n}");
+            }
+        }
     }
 }
 
@@ -1138,6 +1153,14 @@ fn non_zero_unknown_extra_bytes_are_kept() {
             assert_eq!(extra.bytes(), hex(bytes), "{name} {map}");
             assert_eq!(extra.to_hex(), bytes);
             assert!(extra.has_unknown_nonzero(), "{name} {map}");
+            assert_eq!(
+                extra.unsupported(),
+                Some(UnsupportedExtra::UnknownBytes {
+                    len: 8,
+                    hex: bytes.to_owned()
+                }),
+                "{name} {map}"
+            );
             // iproute2's 16 bytes (all zero here) are interpreted; the 8 after are not.
             assert_eq!(
                 extra
@@ -1171,12 +1194,14 @@ fn an_aya_pinning_value_out_of_range() {
     let sym = layout.symbol("AYA_PLAIN");
     let at = layout.at("maps", sym.value) + offset_of!(BpfElfMap, pinning);
     put(&mut data, at, 4, 7, layout.endian);
-    let e = err(&data);
-    assert!(
-        matches!(&e, ParseError::Map { map, .. } if map == "AYA_PLAIN"),
-        "{e:?}"
+    let spec = parse(&data).unwrap();
+    let m = &spec.maps["AYA_PLAIN"];
+    assert_eq!(m.pinning, Pinning::None);
+    assert_eq!(
+        m.extra.unsupported(),
+        Some(UnsupportedExtra::CustomPinning(7))
     );
-    says(&e, &["unknown pinning value 7"]);
+    assert_eq!(spec.maps["AYA_PINNED"].extra.unsupported(), None);
 }
 
 // ------------------------------------------------------------ amplification

@@ -19,6 +19,7 @@ use btf::{Btf, Kind};
 use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, Rel as _, SectionHeader as _, Sym as _};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use zerocopy::byteorder::{BigEndian, I16, I32, LittleEndian, U32};
@@ -95,6 +96,21 @@ pub enum ParseError {
         /// What is wrong.
         what: String,
     },
+    /// Reading this section would take the spec past the bytes one parse may
+    /// materialise (see [`MAX_MATERIALISED`]): sizes in the file (a `.bss`
+    /// header, sections or symbols that alias one another) ask for far more
+    /// memory than the file holds.
+    #[error(
+        "section `{section}`: the spec would hold more than {limit} bytes, the most one parse of this {input}-byte object may materialise (MAX_MATERIALISED plus {MATERIALISED_PER_INPUT_BYTE} per input byte)"
+    )]
+    TooLarge {
+        /// The section being read when the budget ran out.
+        section: String,
+        /// The budget of this parse, in bytes.
+        limit: u64,
+        /// The size of the input, in bytes.
+        input: u64,
+    },
 }
 
 impl CollectionSpec {
@@ -142,9 +158,27 @@ const LEGACY_DEF_LEN: usize = 20;
 /// 4 MiB on x86-64), and a bound on what a `.bss` header can make us allocate.
 pub const MAX_DATA_SECTION: u64 = 64 << 20;
 
+/// The whole-file budget of a parse: the spec built from one object holds at
+/// most `MAX_MATERIALISED` bytes plus [`MATERIALISED_PER_INPUT_BYTE`] per byte
+/// of the object, counting every byte whose amount the file decides: section
+/// contents and variable values (zero-filled for `.bss`-like `SHT_NOBITS`
+/// sections and `.kconfig`), instructions, names, legacy extra bytes and
+/// initial map entries. [`MAX_DATA_SECTION`] bounds one section; this bounds
+/// them all together, so a small file with thousands of huge `.bss` headers,
+/// or sections and symbols that alias the same bytes, fails with
+/// [`ParseError::TooLarge`] (naming the section) before it is allocated.
+/// Real objects stay far below it: they materialise about twice their size.
+pub const MAX_MATERIALISED: u64 = 256 << 20;
+
+/// See [`MAX_MATERIALISED`]: what each byte of the input adds to the budget.
+pub const MATERIALISED_PER_INPUT_BYTE: u64 = 4;
+
 /// The largest `.kconfig` area accepted (its variables are ints, bools and
 /// short strings).
 const MAX_KCONFIG: u32 = 64 << 10;
+
+/// What a [`Relocation`] costs in the budget besides its name.
+const RELOCATION_COST: usize = std::mem::size_of::<Relocation>();
 
 /// `struct bpf_insn` in an object's byte order.
 #[derive(FromBytes, KnownLayout, Immutable)]
@@ -182,6 +216,7 @@ struct Symbol<'d> {
     value: u64,
     size: u64,
     kind: elf::SymbolType,
+    bind: elf::SymbolBind,
 }
 
 impl Symbol<'_> {
@@ -215,6 +250,12 @@ struct Reader<'d> {
     /// Type id of each BTF variable, by name (the first one wins).
     btf_vars: HashMap<&'d str, u32>,
     btf_raw: Option<BtfSpec>,
+    /// The legacy maps by offset in the `maps` section: (offset, name).
+    legacy_at: Vec<(u64, &'d str)>,
+    /// The size of the input.
+    input_len: u64,
+    /// What the spec may still materialise (see [`MAX_MATERIALISED`]).
+    budget: Cell<u64>,
 }
 
 fn elf_err(e: object::read::Error) -> ParseError {
@@ -327,6 +368,22 @@ impl<'d> Reader<'d> {
                     });
                 }
             }
+            let unique = matches!(
+                kind,
+                SecKind::LegacyMaps
+                    | SecKind::BtfMaps
+                    | SecKind::License
+                    | SecKind::Version
+                    | SecKind::Btf
+                    | SecKind::BtfExt
+            );
+            if unique && sections.iter().any(|s: &Section<'_>| s.kind == kind) {
+                // Only one would be read: the other's maps or types lost.
+                return Err(ParseError::Section {
+                    section: name.to_owned(),
+                    what: format!("a second section named `{name}` (section {})", index.0),
+                });
+            }
             sections.push(Section {
                 name,
                 kind,
@@ -372,6 +429,7 @@ impl<'d> Reader<'d> {
                 value: sym.st_value(endian),
                 size: sym.st_size(endian),
                 kind: sym.st_type(),
+                bind: sym.st_bind(),
             });
         }
 
@@ -398,12 +456,22 @@ impl<'d> Reader<'d> {
             btf: None,
             btf_vars: HashMap::new(),
             btf_raw: None,
+            legacy_at: Vec::new(),
+            input_len: data.len() as u64,
+            budget: Cell::new(
+                MAX_MATERIALISED
+                    .saturating_add(MATERIALISED_PER_INPUT_BYTE.saturating_mul(data.len() as u64)),
+            ),
         };
         if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
             let btf = Btf::parse(s.data, order)?;
             reader.btf_vars = btf.vars();
             reader.btf = Some(btf);
             let ext = reader.sections.iter().find(|s| s.kind == SecKind::BtfExt);
+            reader.charge(s.data.len(), s.name)?;
+            if let Some(e) = ext {
+                reader.charge(e.data.len(), e.name)?;
+            }
             reader.btf_raw = Some(BtfSpec {
                 btf: s.data.to_vec(),
                 ext: ext.map(|e| e.data.to_vec()),
@@ -486,6 +554,30 @@ impl<'d> Reader<'d> {
         btf.fixup_datasecs(&mut raw.btf, self.order, section_size, var_offset)
     }
 
+    /// Takes `bytes` from the whole-file budget before they are materialised
+    /// for `section`: a [`ParseError::TooLarge`] naming it when they do not fit.
+    fn charge(&self, bytes: impl TryInto<u64>, section: &str) -> Result<(), ParseError> {
+        let left = bytes
+            .try_into()
+            .ok()
+            .and_then(|b| self.budget.get().checked_sub(b));
+        match left {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => {
+                self.budget.set(0);
+                Err(ParseError::TooLarge {
+                    section: section.to_owned(),
+                    limit: MAX_MATERIALISED
+                        .saturating_add(MATERIALISED_PER_INPUT_BYTE.saturating_mul(self.input_len)),
+                    input: self.input_len,
+                })
+            }
+        }
+    }
+
     fn section_err(&self, index: usize, what: impl Into<String>) -> ParseError {
         ParseError::Section {
             section: self.sections.get(index).map_or("?", |s| s.name).to_owned(),
@@ -538,7 +630,52 @@ impl<'d> Reader<'d> {
 
     // ------------------------------------------------------------ legacy maps
 
-    fn legacy_maps(&self) -> Result<Vec<MapSpec>, ParseError> {
+    /// The symbols of legacy `maps` section `index` that name maps, one per
+    /// offset, by offset.
+    ///
+    /// A symbol names a map when it is a global or weak `NOTYPE`/`OBJECT`
+    /// (what iproute2's `bpf_map_num_sym` counts), or a local `OBJECT` with a
+    /// size (a `static` map, as clang emits it). Local `NOTYPE` symbols are
+    /// labels, not maps (a `maps_end` marker); a zero-size symbol at or past
+    /// the end of the section starts no definition. Symbols at one offset are
+    /// one map under several names (aliases): it takes the name of a global
+    /// `OBJECT` with a size if there is one, else of the first symbol.
+    fn legacy_map_symbols(&self, index: usize) -> Vec<(usize, &Symbol<'d>)> {
+        let sec_size = self.sections[index].size;
+        let names_a_map = |s: &Symbol<'_>| {
+            let global = s.bind == elf::STB_GLOBAL || s.bind == elf::STB_WEAK;
+            let typed = s.kind == elf::STT_OBJECT || s.kind == elf::STT_NOTYPE;
+            let past_end = s.size == 0 && s.value >= sec_size;
+            typed && !past_end && (global || (s.kind == elf::STT_OBJECT && s.size > 0))
+        };
+        // Lower is a better name for a definition.
+        let rank = |s: &Symbol<'_>| {
+            (
+                !(s.bind == elf::STB_GLOBAL || s.bind == elf::STB_WEAK),
+                s.kind != elf::STT_OBJECT,
+                s.size == 0,
+            )
+        };
+        let mut defs: Vec<(usize, &Symbol<'d>)> = Vec::new();
+        // `object_symbols` is sorted by value, stably: aliases are adjacent and
+        // in symbol-table order.
+        for (i, s) in self.object_symbols(index).filter(|(_, s)| names_a_map(s)) {
+            match defs.last_mut() {
+                Some(last) if last.1.value == s.value => {
+                    if rank(s) < rank(last.1) {
+                        *last = (i, s);
+                    }
+                }
+                _ => defs.push((i, s)),
+            }
+        }
+        defs
+    }
+
+    /// The legacy `maps` section: `struct bpf_map_def` (20 bytes) followed by
+    /// extra bytes, every definition the same size: the section's size divided
+    /// by the number of maps in it (see [`legacy_map_symbols`](Self::legacy_map_symbols)).
+    fn legacy_maps(&mut self) -> Result<Vec<MapSpec>, ParseError> {
         let Some(index) = self
             .sections
             .iter()
@@ -547,7 +684,7 @@ impl<'d> Reader<'d> {
             return Ok(Vec::new());
         };
         let sec = &self.sections[index];
-        let syms: Vec<_> = self.object_symbols(index).collect();
+        let syms = self.legacy_map_symbols(index);
         if syms.is_empty() {
             if sec.size > 0 {
                 return Err(
@@ -577,7 +714,7 @@ impl<'d> Reader<'d> {
         }
         let mut maps = Vec::with_capacity(syms.len());
         let mut iproute2 = Vec::with_capacity(syms.len());
-        for (i, sym) in syms {
+        for &(i, sym) in &syms {
             let map_err = |what: String| ParseError::Map {
                 map: sym.display(i),
                 what,
@@ -597,6 +734,8 @@ impl<'d> Reader<'d> {
                         sym.value
                     ))
                 })?;
+            // The name (twice: the spec's and the collection's key) and the extra bytes.
+            self.charge(2 * sym.name.len() + bytes.len(), sec.name)?;
             let (head, extra) = bytes.split_at(LEGACY_DEF_LEN);
             let (ty, key, value, max, flags) = match self.order {
                 ByteOrder::Little => legacy_fields::<LittleEndian>(head),
@@ -606,23 +745,117 @@ impl<'d> Reader<'d> {
             spec.flags = MapFlags::from_bits_retain(flags);
             spec.extra = MapExtra::new(extra, self.order);
             if let Some(f) = spec.extra.iproute2() {
+                // 1 (iproute2's PIN_OBJECT_NS, aya's by name) and 2
+                // (PIN_GLOBAL_NS) pin by name. Other values are iproute2's
+                // custom pinning namespaces: the map is kept, unpinned here,
+                // and `MapExtra::unsupported` tells the loader to refuse it.
                 spec.pinning = match f.pinning {
-                    0 => Pinning::None,
                     1 | 2 => Pinning::ByName,
-                    other => {
-                        return Err(map_err(format!(
-                            "unknown pinning value {other} in the legacy definition (0 none, 1 by name or iproute2's object namespace, 2 iproute2's global namespace)"
-                        )));
-                    }
+                    _ => Pinning::None,
                 };
                 iproute2.push(f);
             }
             maps.push(spec);
         }
         if iproute2.len() == maps.len() {
-            link_iproute2_inner_maps(&mut maps, &iproute2, self.order)?;
+            self.link_iproute2_inner_maps(index, &mut maps, &iproute2)?;
         }
+        self.legacy_at = syms.iter().map(|(_, s)| (s.value, s.name)).collect();
         Ok(maps)
+    }
+
+    /// iproute2's map-in-map, as `bpf_maps_attach_all` in iproute2's
+    /// `lib/bpf_legacy.c` does it: an outer map (a map-in-map with a non-zero
+    /// `inner_id`) takes as its template the first map whose `id` is that
+    /// `inner_id`; every such map that is not an outer map itself and whose
+    /// `inner_idx` is not -1 (`u32::MAX`: a template only) fills slot
+    /// `inner_idx` of every outer map naming its `id`.
+    fn link_iproute2_inner_maps(
+        &self,
+        index: usize,
+        maps: &mut [MapSpec],
+        fields: &[crate::spec::Iproute2Fields],
+    ) -> Result<(), ParseError> {
+        let sec_name = self.sections[index].name;
+        for outer in 0..maps.len() {
+            let inner_id = fields[outer].inner_id;
+            if inner_id == 0 {
+                continue;
+            }
+            let outer_err = |what: String| ParseError::Map {
+                map: maps[outer].name.clone(),
+                what,
+            };
+            let outer_type = maps[outer].map_type;
+            if !outer_type.is_map_in_map() {
+                return Err(outer_err(format!(
+                    "has inner_id {inner_id} but is a {outer_type}, not a map-in-map"
+                )));
+            }
+            let candidates = |j: usize| {
+                j != outer && fields[j].id == inner_id && !maps[j].map_type.is_map_in_map()
+            };
+            let Some(first) = (0..maps.len()).find(|&j| candidates(j)) else {
+                return Err(outer_err(format!(
+                    "inner_id {inner_id} matches no map's id"
+                )));
+            };
+            let (key_size, max_entries) = (maps[outer].key_size, maps[outer].max_entries);
+            if key_size < 4 {
+                return Err(outer_err(format!(
+                    "key_size {key_size} cannot hold the 4-byte slot index of its inner maps"
+                )));
+            }
+            // Slot index -> the inner map in it.
+            let mut slots: BTreeMap<u32, usize> = BTreeMap::new();
+            for j in (0..maps.len()).filter(|&j| candidates(j)) {
+                let idx = fields[j].inner_idx;
+                if fields[j].inner_id != 0 || idx == u32::MAX {
+                    continue;
+                }
+                if outer_type == MapType::ArrayOfMaps && idx >= max_entries {
+                    return Err(outer_err(format!(
+                        "inner map `{}` asks for slot {idx} (inner_idx), beyond max_entries {max_entries}",
+                        maps[j].name
+                    )));
+                }
+                if let Some(&k) = slots.get(&idx) {
+                    return Err(outer_err(format!(
+                        "inner maps `{}` and `{}` both ask for slot {idx} (inner_idx)",
+                        maps[k].name, maps[j].name
+                    )));
+                }
+                slots.insert(idx, j);
+            }
+            if outer_type == MapType::HashOfMaps && slots.len() as u64 > u64::from(max_entries) {
+                return Err(outer_err(format!(
+                    "{} inner maps ask for a slot, more than max_entries {max_entries}",
+                    slots.len()
+                )));
+            }
+            let mut contents = Vec::with_capacity(slots.len());
+            for (&idx, &j) in &slots {
+                self.charge(
+                    u64::from(key_size).saturating_add(maps[j].name.len() as u64),
+                    sec_name,
+                )?;
+                contents.push(MapEntry {
+                    key: index_key(idx, key_size as usize, self.order),
+                    value: MapValue::Map(maps[j].name.clone()),
+                });
+            }
+            self.charge(
+                2 * maps[first].name.len() + maps[first].extra.bytes().len(),
+                sec_name,
+            )?;
+            let mut template = maps[first].clone();
+            template.contents.clear();
+            template.pinning = Pinning::None;
+            contents.sort_by(|a, b| a.key.cmp(&b.key));
+            maps[outer].inner_map = Some(Box::new(template));
+            maps[outer].contents = contents;
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ BTF maps
@@ -681,6 +914,7 @@ impl<'d> Reader<'d> {
                     ),
                 });
             }
+            self.charge(2 * sym.name.len(), self.sections[index].name)?;
             let (spec, values_off) = self.btf_map_def(btf, sym.name, ty, 0)?;
             slots_at.push(values_off);
             maps.push(spec);
@@ -777,6 +1011,7 @@ impl<'d> Reader<'d> {
                         if depth > 0 {
                             return Err(map_err("inner maps cannot hold maps themselves".into()));
                         }
+                        self.charge(name.len() + 6, ".maps")?;
                         let inner_name = format!("{name}.inner");
                         let (inner, _) = self.btf_map_def(btf, &inner_name, target, depth + 1)?;
                         spec.inner_map = Some(Box::new(inner));
@@ -836,6 +1071,7 @@ impl<'d> Reader<'d> {
                 )));
             }
             let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
+            self.charge(4 + target.name.len(), sec_name)?;
             let value = match target.section.map(|s| self.sections[s].kind) {
                 Some(SecKind::BtfMaps) if spec.map_type.is_map_in_map() => {
                     MapValue::Map(target.name.to_owned())
@@ -897,12 +1133,14 @@ impl<'d> Reader<'d> {
                 ));
             }
             let value_size = sec.size as u32;
+            self.charge(2 * sec.name.len(), sec.name)?;
             let mut spec = MapSpec::new(sec.name, MapType::Array, 4, value_size, 1);
             if read_only {
                 spec.flags = MapFlags::RDONLY_PROG;
                 spec.freeze = true;
             }
             if !bss {
+                self.charge(sec.data.len(), sec.name)?;
                 spec.contents.push(MapEntry::at_index(
                     0,
                     MapValue::Bytes(sec.data.to_vec()),
@@ -980,6 +1218,12 @@ impl<'d> Reader<'d> {
                 sec.name, sec.size
             ))
         })?;
+        // Before allocating: `.bss` sizes come from headers alone, and sections
+        // or symbols may alias the same bytes.
+        self.charge(
+            size.saturating_add((2 * sym.name.len() + sec.name.len()) as u64),
+            sec.name,
+        )?;
         let value = if bss {
             vec![0; size as usize]
         } else {
@@ -1035,6 +1279,7 @@ impl<'d> Reader<'d> {
                     what: "defined in a data section and as a .kconfig extern".into(),
                 });
             }
+            self.charge(size as usize + 2 * name.len() + 8, ".kconfig")?;
             vars.insert(
                 name.to_owned(),
                 VariableSpec {
@@ -1147,6 +1392,21 @@ impl<'d> Reader<'d> {
                 .data
                 .get(f.start as usize..f.end as usize)
                 .unwrap_or_default();
+            let (program_type, attach_type, attach_to, sleepable) = if sec.name == ".text" {
+                (ProgramType::Unspec, None, None, false)
+            } else {
+                classify(sec.name)
+            };
+            // Functions may overlap and sections alias the same bytes; every
+            // function copies the license and its section's name.
+            self.charge(
+                bytes.len()
+                    + license.len()
+                    + sec.name.len()
+                    + 2 * f.name.len()
+                    + attach_to.as_ref().map_or(0, String::len),
+                sec.name,
+            )?;
             let instructions = self.instructions(bytes);
             let mut relocations = relocs.remove(&fi).unwrap_or_default();
             // Calls inside one section need no relocation: resolve them by offset.
@@ -1169,6 +1429,7 @@ impl<'d> Reader<'d> {
                         offset: f.start + i as u64 * 8,
                         what: format!("call in `{}` targets no function", f.name),
                     })?;
+                self.charge(RELOCATION_COST + callee.name.len(), sec.name)?;
                 relocations.push(Relocation {
                     instruction: i,
                     target: RelocationTarget::Call {
@@ -1177,11 +1438,6 @@ impl<'d> Reader<'d> {
                 });
             }
             relocations.sort_by_key(|r| r.instruction);
-            let (program_type, attach_type, attach_to, sleepable) = if sec.name == ".text" {
-                (ProgramType::Unspec, None, None, false)
-            } else {
-                classify(sec.name)
-            };
             let spec = ProgramSpec {
                 name: f.name.to_owned(),
                 section: sec.name.to_owned(),
@@ -1286,23 +1542,44 @@ impl<'d> Reader<'d> {
                 )))
             }
         };
+        self.charge(RELOCATION_COST, sec.name)?;
         let target = match sym.section.map(|s| (s, self.sections[s].kind)) {
-            None => RelocationTarget::Extern {
-                name: sym.name.to_owned(),
-            },
-            Some((_, SecKind::LegacyMaps | SecKind::BtfMaps)) => {
+            None => {
+                self.charge(sym.name.len(), sec.name)?;
+                RelocationTarget::Extern {
+                    name: sym.name.to_owned(),
+                }
+            }
+            Some((s, kind @ (SecKind::LegacyMaps | SecKind::BtfMaps))) => {
                 need_ld("map")?;
                 if sym.kind == elf::STT_SECTION || sym.name.is_empty() {
                     return Err(reloc_err("map reference through a section symbol".into()));
                 }
+                let map = if kind == SecKind::LegacyMaps {
+                    // By offset: an alias or a label names the map defined there.
+                    let i = self
+                        .legacy_at
+                        .binary_search_by_key(&sym.value, |&(at, _)| at)
+                        .map_err(|_| {
+                            reloc_err(format!(
+                                "`{}` is at offset {} of `{}`, where no map is defined",
+                                sym.name, sym.value, self.sections[s].name
+                            ))
+                        })?;
+                    self.legacy_at[i].1
+                } else {
+                    sym.name
+                };
+                self.charge(map.len(), sec.name)?;
                 RelocationTarget::Map {
-                    map: sym.name.to_owned(),
+                    map: map.to_owned(),
                 }
             }
             Some((s, SecKind::Data { .. })) => {
                 need_ld("data")?;
                 let offset = u32::try_from(sym.value)
                     .map_err(|_| reloc_err(format!("data offset {} is too large", sym.value)))?;
+                self.charge(self.sections[s].name.len(), sec.name)?;
                 RelocationTarget::Data {
                     map: self.sections[s].name.to_owned(),
                     offset,
@@ -1328,6 +1605,7 @@ impl<'d> Reader<'d> {
                             self.sections[s].name
                         ))
                     })?;
+                self.charge(callee.name.len(), sec.name)?;
                 RelocationTarget::Call {
                     function: callee.name.to_owned(),
                 }
@@ -1400,55 +1678,14 @@ fn set_size(
     }
 }
 
-/// iproute2's map-in-map: an outer map names its inner maps by `inner_id`;
-/// each map whose `id` matches is an inner map, inserted at slot `inner_idx`,
-/// and the first one is the template.
-fn link_iproute2_inner_maps(
-    maps: &mut [MapSpec],
-    fields: &[crate::spec::Iproute2Fields],
-    order: ByteOrder,
-) -> Result<(), ParseError> {
-    for outer in 0..maps.len() {
-        let inner_id = fields[outer].inner_id;
-        if inner_id == 0 {
-            continue;
-        }
-        if !maps[outer].map_type.is_map_in_map() {
-            return Err(ParseError::Map {
-                map: maps[outer].name.clone(),
-                what: format!(
-                    "has inner_id {inner_id} but is a {}, not a map-in-map",
-                    maps[outer].map_type
-                ),
-            });
-        }
-        let inner: Vec<usize> = (0..maps.len())
-            .filter(|&j| {
-                j != outer && fields[j].id == inner_id && !maps[j].map_type.is_map_in_map()
-            })
-            .collect();
-        let Some(&first) = inner.first() else {
-            return Err(ParseError::Map {
-                map: maps[outer].name.clone(),
-                what: format!("inner_id {inner_id} matches no map's id"),
-            });
-        };
-        let mut template = maps[first].clone();
-        template.contents.clear();
-        template.pinning = Pinning::None;
-        let mut contents: Vec<MapEntry> = inner
-            .iter()
-            .map(|&j| {
-                MapEntry::at_index(
-                    fields[j].inner_idx,
-                    MapValue::Map(maps[j].name.clone()),
-                    order,
-                )
-            })
-            .collect();
-        contents.sort_by(|a, b| a.key.cmp(&b.key));
-        maps[outer].inner_map = Some(Box::new(template));
-        maps[outer].contents = contents;
+/// A slot index as a map key of `key_size` (at least 4) bytes: the `u32`
+/// zero-extended to `key_size` bytes, in the object's byte order.
+fn index_key(index: u32, key_size: usize, order: ByteOrder) -> Vec<u8> {
+    let mut key = vec![0; key_size];
+    let bytes = order.u32_bytes(index);
+    match order {
+        ByteOrder::Little => key[..4].copy_from_slice(&bytes),
+        ByteOrder::Big => key[key_size - 4..].copy_from_slice(&bytes),
     }
-    Ok(())
+    key
 }

@@ -316,12 +316,50 @@ pub struct Iproute2Fields {
     /// The map's id, referred to by an outer map's `inner_id`.
     pub id: u32,
     /// `PIN_NONE` (0), `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2); aya's
-    /// `PinningType` uses 0 (none) and 1 (by name).
+    /// `PinningType` uses 0 (none) and 1 (by name). Both 1 and 2 become
+    /// [`Pinning::ByName`].
+    ///
+    /// Larger values are real too: iproute2 looks them up in
+    /// `/etc/iproute2/bpf_pinning`, which maps each number to a custom
+    /// pinning namespace (a sub-directory of tc's bpffs directory). This
+    /// library does not read that file: such a map keeps its definition and
+    /// `Pinning::None` in the spec, and [`MapExtra::unsupported`] reports it so
+    /// a loader refuses it instead of creating it unpinned.
     pub pinning: u32,
     /// For a map-in-map: the `id` of its inner maps.
     pub inner_id: u32,
-    /// For an inner map: its slot in the outer map.
+    /// For an inner map: its slot in the outer map; -1 (`u32::MAX`) for a map
+    /// that is only a template and fills no slot.
     pub inner_idx: u32,
+}
+
+impl Iproute2Fields {
+    /// iproute2's `PIN_GLOBAL_NS`, the largest pinning value this library
+    /// handles; larger ones are custom pinning namespaces.
+    pub const PIN_GLOBAL_NS: u32 = 2;
+}
+
+/// Why a legacy map definition cannot be honoured as it is written (see
+/// [`MapExtra::unsupported`]). Its `Display` is a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsupportedExtra {
+    /// Extra bytes nobody interprets, some of them non-zero.
+    #[error(
+        "the legacy definition has {len} extra bytes no loader understands ({hex}), and some are not zero"
+    )]
+    UnknownBytes {
+        /// How many bytes are not interpreted ([`MapExtra::unknown`]).
+        len: usize,
+        /// All the extra bytes, in lowercase hex.
+        hex: String,
+    },
+    /// An iproute2 pinning value above 2: a custom pinning namespace from
+    /// `/etc/iproute2/bpf_pinning`.
+    #[error(
+        "iproute2 pinning value {0} (a custom pinning namespace from /etc/iproute2/bpf_pinning) is not supported"
+    )]
+    CustomPinning(u32),
 }
 
 impl MapExtra {
@@ -387,10 +425,40 @@ impl MapExtra {
         &self.bytes[self.interpreted_len()..]
     }
 
-    /// True when some uninterpreted byte is non-zero: a definition this library
-    /// cannot honour, which the loader refuses.
+    /// True when some uninterpreted byte is non-zero. A loader should check
+    /// [`unsupported`](Self::unsupported), which also covers this.
     pub fn has_unknown_nonzero(&self) -> bool {
         self.unknown().iter().any(|&b| b != 0)
+    }
+
+    /// Why these extra bytes ask for something this library cannot honour,
+    /// if they do: non-zero bytes nobody interprets, or an iproute2 custom
+    /// pinning namespace (a pinning value above 2, see
+    /// [`Iproute2Fields::pinning`]). A loader refuses such a map with this
+    /// message rather than create it differently from what the object asks.
+    ///
+    /// ```
+    /// use ebpf_spec::{ByteOrder, MapExtra, UnsupportedExtra};
+    /// // iproute2's id, pinning, inner_id, inner_idx: pinning 3.
+    /// let extra = MapExtra::new([0, 0, 0, 0, 3, 0, 0, 0], ByteOrder::Little);
+    /// assert_eq!(extra.unsupported(), Some(UnsupportedExtra::CustomPinning(3)));
+    /// assert_eq!(
+    ///     extra.unsupported().unwrap().to_string(),
+    ///     "iproute2 pinning value 3 (a custom pinning namespace from /etc/iproute2/bpf_pinning) is not supported"
+    /// );
+    /// assert_eq!(MapExtra::new([0; 8], ByteOrder::Little).unsupported(), None);
+    /// ```
+    pub fn unsupported(&self) -> Option<UnsupportedExtra> {
+        if self.has_unknown_nonzero() {
+            return Some(UnsupportedExtra::UnknownBytes {
+                len: self.unknown().len(),
+                hex: self.to_hex(),
+            });
+        }
+        self.iproute2()
+            .map(|f| f.pinning)
+            .filter(|&p| p > Iproute2Fields::PIN_GLOBAL_NS)
+            .map(UnsupportedExtra::CustomPinning)
     }
 
     /// Lowercase hex of the bytes (`""` when empty).
@@ -508,7 +576,10 @@ impl MapSpec {
 
     /// Lists every attribute in which `other` (another spec, or a map that
     /// exists in the kernel) differs from this spec: type, key and value size,
-    /// max entries, flags, map_extra and, for map-in-map, the inner map.
+    /// max entries, flags, map_extra and the inner map: its attributes when
+    /// both have one, `inner_map` (expected/found 1 for present, 0 for absent)
+    /// when only one has one. An inner map `other` cannot tell
+    /// ([`InnerMap::Unknown`], as for a map in the kernel) is not compared.
     pub fn compatible(&self, other: &impl MapAttributes) -> Result<(), Incompatible> {
         let mut mismatches = Vec::new();
         let mut check = |attribute: &'static str, expected: u64, found: u64| {
@@ -542,15 +613,20 @@ impl MapSpec {
             other.flags().bits().into(),
         );
         check("map_extra", self.map_extra, other.map_extra());
-        if let (Some(mine), Some(theirs)) = (&self.inner_map, other.inner_map())
-            && let Err(inner) = mine.compatible(theirs)
-        {
-            for m in inner.mismatches {
-                mismatches.push(Mismatch {
-                    attribute: inner_name(m.attribute),
-                    ..m
-                });
+        match (&self.inner_map, other.inner_map()) {
+            (_, InnerMap::Unknown) | (None, InnerMap::Absent) => {}
+            (Some(mine), InnerMap::Present(theirs)) => {
+                if let Err(inner) = mine.compatible(theirs) {
+                    for m in inner.mismatches {
+                        mismatches.push(Mismatch {
+                            attribute: inner_name(m.attribute),
+                            ..m
+                        });
+                    }
+                }
             }
+            (Some(_), InnerMap::Absent) => check("inner_map", 1, 0),
+            (None, InnerMap::Present(_)) => check("inner_map", 0, 1),
         }
         if mismatches.is_empty() {
             Ok(())
@@ -590,10 +666,22 @@ pub trait MapAttributes {
     fn flags(&self) -> MapFlags;
     /// `map_extra`.
     fn map_extra(&self) -> u64;
-    /// The inner map template, where known.
-    fn inner_map(&self) -> Option<&MapSpec> {
-        None
+    /// The inner map template: [`InnerMap::Unknown`] by default, for maps
+    /// that cannot tell (the kernel does not report a map-in-map's template).
+    fn inner_map(&self) -> InnerMap<'_> {
+        InnerMap::Unknown
     }
+}
+
+/// What a map says about its inner map template ([`MapAttributes::inner_map`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InnerMap<'a> {
+    /// The map cannot tell (a map in the kernel): not compared.
+    Unknown,
+    /// It has none.
+    Absent,
+    /// This template.
+    Present(&'a MapSpec),
 }
 
 impl MapAttributes for MapSpec {
@@ -615,8 +703,11 @@ impl MapAttributes for MapSpec {
     fn map_extra(&self) -> u64 {
         self.map_extra
     }
-    fn inner_map(&self) -> Option<&MapSpec> {
-        self.inner_map.as_deref()
+    fn inner_map(&self) -> InnerMap<'_> {
+        match &self.inner_map {
+            Some(m) => InnerMap::Present(m),
+            None => InnerMap::Absent,
+        }
     }
 }
 
@@ -624,7 +715,8 @@ impl MapAttributes for MapSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
     /// The attribute: `type`, `key_size`, `value_size`, `max_entries`, `flags`,
-    /// `map_extra`, or `inner_map.<attribute>`.
+    /// `map_extra`, `inner_map` (1 present, 0 absent), or
+    /// `inner_map.<attribute>`.
     pub attribute: &'static str,
     /// The spec's value.
     pub expected: u64,

@@ -5,9 +5,11 @@ pub(crate) mod program;
 mod variable;
 
 pub use map::{
-    Incompatible, Iproute2Fields, MapAttributes, MapEntry, MapExtra, MapFlags, MapSpec, MapType,
-    MapValue, Mismatch, Pinning,
+    Incompatible, InnerMap, Iproute2Fields, MapAttributes, MapEntry, MapExtra, MapFlags, MapSpec,
+    MapType, MapValue, Mismatch, Pinning, UnsupportedExtra,
 };
+// The reader's whole-file budget, at the crate root beside `MAX_DATA_SECTION`.
+pub use crate::elf::{MATERIALISED_PER_INPUT_BYTE, MAX_MATERIALISED};
 pub use program::{
     AttachType, Instruction, ProgramSpec, ProgramType, Relocation, RelocationTarget,
 };
@@ -113,8 +115,12 @@ impl CollectionSpec {
     /// a program takes configuration): updates the variable and the bytes of
     /// its data section's map.
     ///
+    /// All or nothing: on an error neither the variable nor the section
+    /// changes.
+    ///
     /// # Errors
-    /// If there is no such variable, or `value` is not exactly its size.
+    /// If there is no such variable, `value` is not exactly its size, or the
+    /// variable lies outside its section's map.
     pub fn set_variable(&mut self, name: &str, value: &[u8]) -> Result<(), SetError> {
         let var = self
             .variables
@@ -122,10 +128,10 @@ impl CollectionSpec {
             .ok_or_else(|| SetError::NoSuchVariable {
                 name: name.to_owned(),
             })?;
-        var.set(value)?;
+        var.check(value)?;
         if let Some(map) = self.maps.get_mut(&var.section) {
-            variable::write_into_section(map, var)?;
+            variable::write_into_section(map, var, value)?;
         }
-        Ok(())
+        var.set(value)
     }
 }

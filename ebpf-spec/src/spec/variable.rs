@@ -78,6 +78,14 @@ pub enum SetError {
 impl VariableSpec {
     /// Replaces the value; `value` must be exactly `size` bytes.
     pub fn set(&mut self, value: &[u8]) -> Result<(), SetError> {
+        self.check(value)?;
+        self.value.clear();
+        self.value.extend_from_slice(value);
+        Ok(())
+    }
+
+    /// Whether `value` may be set: exactly `size` bytes.
+    pub(crate) fn check(&self, value: &[u8]) -> Result<(), SetError> {
         if value.len() != self.size as usize {
             return Err(SetError::WrongSize {
                 name: self.name.clone(),
@@ -85,8 +93,6 @@ impl VariableSpec {
                 got: value.len(),
             });
         }
-        self.value.clear();
-        self.value.extend_from_slice(value);
         Ok(())
     }
 
@@ -97,17 +103,33 @@ impl VariableSpec {
     }
 }
 
-/// Writes `var`'s value into the single entry of its data section's map,
-/// creating the entry (zero-filled) if the section had none (`.bss`).
-pub(crate) fn write_into_section(map: &mut MapSpec, var: &VariableSpec) -> Result<(), SetError> {
-    let outside = || SetError::OutsideSection {
+/// Writes `value` (`var.size` bytes) at `var`'s place in the single entry of
+/// its data section's map, creating the entry (zero-filled) if the section had
+/// none (`.bss`). Checks everything before changing anything: on an error the
+/// map is as it was.
+pub(crate) fn write_into_section(
+    map: &mut MapSpec,
+    var: &VariableSpec,
+    value: &[u8],
+) -> Result<(), SetError> {
+    let range = var.range();
+    let outside = |map: &MapSpec| SetError::OutsideSection {
         name: var.name.clone(),
         map: map.name.clone(),
         offset: var.offset,
         size: var.size,
     };
-    if var.range().end > map.value_size as usize {
-        return Err(outside());
+    debug_assert_eq!(value.len(), range.len());
+    if range.end > map.value_size as usize {
+        return Err(outside(map));
+    }
+    match map.contents.first() {
+        None => {}
+        Some(super::MapEntry {
+            value: MapValue::Bytes(bytes),
+            ..
+        }) if bytes.len() >= range.end => {}
+        Some(_) => return Err(outside(map)),
     }
     if map.contents.is_empty() {
         map.contents.push(super::MapEntry {
@@ -115,11 +137,8 @@ pub(crate) fn write_into_section(map: &mut MapSpec, var: &VariableSpec) -> Resul
             value: MapValue::Bytes(vec![0; map.value_size as usize]),
         });
     }
-    match &mut map.contents[0].value {
-        MapValue::Bytes(bytes) if bytes.len() >= var.range().end => {
-            bytes[var.range()].copy_from_slice(&var.value);
-            Ok(())
-        }
-        _ => Err(outside()),
+    if let MapValue::Bytes(bytes) = &mut map.contents[0].value {
+        bytes[range].copy_from_slice(value);
     }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! allocator that records the largest single allocation of the current thread.
 #![allow(dead_code)]
 
+pub mod craft;
+
 use object::elf::{self, FileHeader64, Rel64, SectionHeader64, Sym64};
 use object::read::elf::{FileHeader as _, SectionHeader as _, Sym as _};
 use object::{Endian as _, Endianness};

@@ -1,0 +1,569 @@
+//! Objects crafted with the `object` crate's ELF writer (see
+//! `common/craft.rs`) for what clang does not emit but a file may hold:
+//! labels, aliases and static maps in the legacy `maps` section; thousands of
+//! `.bss`-like sections; sections, functions and relocations that make the
+//! reader copy the same bytes many times; data symbols without a size; map
+//! flags with unknown bits. And iproute2's map-in-map rules on the iproute2
+//! fixture with fields patched.
+
+mod common;
+
+use common::craft::{
+    BtfBuilder, Craft, GLOBAL_NOTYPE, GLOBAL_OBJECT, LOCAL_NOTYPE, LOCAL_OBJECT, WEAK_OBJECT, insn,
+    ld_map, legacy_def,
+};
+use common::{BpfElfMap, Counting, Layout, ShField, fixture, get_u32, measure, put};
+use ebpf_spec::deep_copy::assert_deep_copy;
+use ebpf_spec::{
+    CollectionSpec, DeepCopy, MATERIALISED_PER_INPUT_BYTE, MAX_DATA_SECTION, MAX_MATERIALISED,
+    MapFlags, MapType, MapValue, ParseError, RelocationTarget,
+};
+use object::{Endianness, SectionKind};
+use std::mem::offset_of;
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const ORDERS: [Endianness; 2] = [Endianness::Little, Endianness::Big];
+
+fn parse(data: &[u8]) -> Result<CollectionSpec, ParseError> {
+    let spec = CollectionSpec::from_elf(data)?;
+    assert_deep_copy(&spec, &spec.deep_copy());
+    Ok(spec)
+}
+
+#[track_caller]
+fn says(e: &ParseError, fragments: &[&str]) {
+    let msg = e.to_string();
+    for f in fragments {
+        assert!(msg.contains(f), "message {msg:?} lacks {f:?} ({e:?})");
+    }
+}
+
+fn budget(input: usize) -> u64 {
+    MAX_MATERIALISED + MATERIALISED_PER_INPUT_BYTE * input as u64
+}
+
+// ------------------------------------------------------------ whole-file budget
+
+/// 2000 `.data.bN` NOBITS sections of 64 MiB, each with one 64 MiB variable,
+/// in a file of a few hundred KB: every section is within MAX_DATA_SECTION,
+/// so only a whole-file budget stops 125 GiB of zeros.
+#[test]
+fn nobits_sections_share_one_whole_file_budget() {
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    for i in 0..2000 {
+        let sec = c.nobits(&format!(".data.b{i}"), MAX_DATA_SECTION);
+        c.symbol(&format!("v{i}"), sec, 0, MAX_DATA_SECTION, GLOBAL_OBJECT);
+    }
+    let data = c.write();
+    assert!(data.len() < 400 << 10, "{} bytes", data.len());
+    let (result, stats) = measure(|| CollectionSpec::from_elf(&data).map(|_| ()));
+    let e = result.unwrap_err();
+    // Four 64 MiB sections fit in 256 MiB (plus 4 bytes per input byte); the
+    // fifth does not.
+    assert!(
+        matches!(&e, ParseError::TooLarge { section, limit, input }
+            if section == ".data.b4" && *limit == budget(data.len()) && *input == data.len() as u64),
+        "{e:?}"
+    );
+    says(&e, &["section `.data.b4`", "MAX_MATERIALISED"]);
+    assert!(
+        stats.total as u64 <= budget(data.len()) + (16 << 20),
+        "{stats:?}"
+    );
+}
+
+/// The same file with 4 sections is within the budget and parses.
+#[test]
+fn nobits_sections_within_the_budget_parse() {
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    for i in 0..3 {
+        let sec = c.nobits(&format!(".data.b{i}"), MAX_DATA_SECTION);
+        c.symbol(&format!("v{i}"), sec, 0, 8, GLOBAL_OBJECT);
+    }
+    let spec = CollectionSpec::from_elf(&c.write()).unwrap();
+    assert_eq!(spec.maps[".data.b2"].value_size as u64, MAX_DATA_SECTION);
+    assert_eq!(spec.variables["v2"].value, [0; 8]);
+}
+
+/// Data sections whose headers all point at the same 1 MiB of the file: each
+/// would copy it again.
+#[test]
+fn data_sections_aliasing_the_same_bytes() {
+    let mib = 1 << 20;
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    c.section(".data.big", SectionKind::Data, &vec![7u8; mib]);
+    for i in 0..400 {
+        c.section(&format!(".data.a{i}"), SectionKind::Data, &[0; 8]);
+    }
+    let mut data = c.write();
+    let layout = Layout::parse(&data);
+    let big = layout.section(".data.big").clone();
+    for s in layout
+        .sections
+        .iter()
+        .filter(|s| s.name.starts_with(".data.a"))
+    {
+        layout.set_sh(&mut data, s.index, ShField::Offset, big.offset);
+        layout.set_sh(&mut data, s.index, ShField::Size, big.size);
+    }
+    let (result, stats) = measure(|| CollectionSpec::from_elf(&data).map(|_| ()));
+    let e = result.unwrap_err();
+    assert!(matches!(&e, ParseError::TooLarge { .. }), "{e:?}");
+    says(&e, &["section `.data.a"]);
+    assert!(
+        stats.total as u64 <= budget(data.len()) + (16 << 20),
+        "{stats:?}"
+    );
+}
+
+/// A thousand function symbols over the same 512 KiB of instructions: each
+/// would be a program with its own copy.
+#[test]
+fn functions_overlapping_the_same_instructions() {
+    let e = Endianness::Little;
+    let mut c = Craft::new(e);
+    c.license();
+    let slots = 64 << 10;
+    let mut code: Vec<u8> = (0..slots - 1)
+        .flat_map(|_| insn(e, 0xb7, 0, 0, 0, 0)) // r0 = 0
+        .collect();
+    code.extend_from_slice(&insn(e, 0x95, 0, 0, 0, 0));
+    let sec = c.section("socket", SectionKind::Text, &code);
+    for i in 0..1000 {
+        c.symbol(
+            &format!("f{i}"),
+            sec,
+            0,
+            code.len() as u64,
+            common::craft::GLOBAL_FUNC,
+        );
+    }
+    let data = c.write();
+    let (result, stats) = measure(|| CollectionSpec::from_elf(&data).map(|_| ()));
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, ParseError::TooLarge { section, .. } if section == "socket"),
+        "{err:?}"
+    );
+    assert!(
+        stats.total as u64 <= budget(data.len()) + (16 << 20),
+        "{stats:?}"
+    );
+}
+
+/// Thousands of relocations against one extern with a 100 KB name: each
+/// relocation holds the name.
+#[test]
+fn relocations_repeating_a_long_name() {
+    let e = Endianness::Little;
+    let mut c = Craft::new(e);
+    c.license();
+    let n = 4000;
+    let insns: Vec<[u8; 8]> = (0..n).flat_map(|_| ld_map(e)).collect();
+    let sec = c.program("prog", &insns);
+    let name = "k".repeat(100_000);
+    let ext = c.undefined(&name);
+    for i in 0..n {
+        c.reloc(sec, 16 * i as u64, ext);
+    }
+    let data = c.write();
+    let (result, stats) = measure(|| CollectionSpec::from_elf(&data).map(|_| ()));
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, ParseError::TooLarge { section, .. } if section == "socket"),
+        "{err:?}"
+    );
+    assert!(
+        stats.total as u64 <= budget(data.len()) + (16 << 20),
+        "{stats:?}"
+    );
+
+    // A handful of them is fine.
+    let mut c = Craft::new(e);
+    c.license();
+    let sec = c.program("prog", &ld_map(e));
+    let ext = c.undefined("some_ksym");
+    c.reloc(sec, 0, ext);
+    let spec = parse(&c.write()).unwrap();
+    assert_eq!(
+        spec.programs["prog"].relocations[0].target,
+        RelocationTarget::Extern {
+            name: "some_ksym".into()
+        }
+    );
+}
+
+// ------------------------------------------------------------ legacy `maps` symbols
+
+/// `maps` with two 20-byte definitions (`map_a` HASH at 0, `map_b` ARRAY at
+/// 20), more symbols from `extra`, and a program loading `reference`.
+fn legacy_object(
+    e: Endianness,
+    b_info: common::craft::Info,
+    extra: &[(&str, u64, u64, common::craft::Info)],
+    reference: &str,
+) -> Vec<u8> {
+    let mut c = Craft::new(e);
+    c.license();
+    let mut defs = legacy_def(e, &[1, 4, 8, 16, 0]);
+    defs.extend(legacy_def(e, &[2, 4, 4, 2, 0]));
+    let maps = c.section("maps", SectionKind::Data, &defs);
+    let mut syms = vec![("map_a", c.symbol("map_a", maps, 0, 20, GLOBAL_OBJECT))];
+    syms.push(("map_b", c.symbol("map_b", maps, 20, 20, b_info)));
+    for &(name, value, size, info) in extra {
+        syms.push((name, c.symbol(name, maps, value, size, info)));
+    }
+    let prog = c.program("prog", &ld_map(e));
+    let target = syms.iter().find(|(n, _)| *n == reference).unwrap().1;
+    c.reloc(prog, 0, target);
+    c.write()
+}
+
+fn check_two_maps(spec: &CollectionSpec, e: Endianness) {
+    let names: Vec<_> = spec.maps.keys().map(String::as_str).collect();
+    assert_eq!(names, ["map_a", "map_b"], "{e:?}");
+    let a = &spec.maps["map_a"];
+    assert_eq!(
+        (a.map_type, a.key_size, a.value_size, a.max_entries),
+        (MapType::Hash, 4, 8, 16)
+    );
+    let b = &spec.maps["map_b"];
+    assert_eq!(
+        (b.map_type, b.key_size, b.value_size, b.max_entries),
+        (MapType::Array, 4, 4, 2)
+    );
+    assert!(
+        a.extra.is_empty() && b.extra.is_empty(),
+        "20-byte definitions"
+    );
+}
+
+fn map_ref(spec: &CollectionSpec) -> &str {
+    match &spec.programs["prog"].relocations[..] {
+        [r] => match &r.target {
+            RelocationTarget::Map { map } => {
+                assert_eq!(r.instruction, 0);
+                map
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn legacy_maps_ignore_a_trailing_label() {
+    for e in ORDERS {
+        // A local `maps_end` marker (and a global one) at the end of the section.
+        for info in [LOCAL_NOTYPE, GLOBAL_NOTYPE] {
+            let data = legacy_object(e, GLOBAL_OBJECT, &[("maps_end", 40, 0, info)], "map_b");
+            let spec = parse(&data).unwrap();
+            check_two_maps(&spec, e);
+            assert_eq!(map_ref(&spec), "map_b");
+        }
+    }
+}
+
+#[test]
+fn legacy_maps_ignore_a_label_at_offset_0() {
+    for e in ORDERS {
+        for info in [LOCAL_NOTYPE, GLOBAL_NOTYPE] {
+            let data = legacy_object(e, GLOBAL_OBJECT, &[("maps_start", 0, 0, info)], "map_a");
+            let spec = parse(&data).unwrap();
+            check_two_maps(&spec, e);
+            // A reference through the label is a reference to the map there.
+            let data = legacy_object(
+                e,
+                GLOBAL_OBJECT,
+                &[("maps_start", 0, 0, info)],
+                "maps_start",
+            );
+            assert_eq!(map_ref(&parse(&data).unwrap()), "map_a");
+        }
+    }
+}
+
+#[test]
+fn legacy_maps_merge_an_alias() {
+    for e in ORDERS {
+        // `alias_b` is a second name for the definition at 20, before or
+        // after `map_b` in the symbol table; `map_b` keeps its name (the
+        // first global object with a size).
+        for info in [GLOBAL_OBJECT, WEAK_OBJECT, LOCAL_OBJECT] {
+            let data = legacy_object(e, GLOBAL_OBJECT, &[("alias_b", 20, 20, info)], "alias_b");
+            let spec = parse(&data).unwrap();
+            check_two_maps(&spec, e);
+            assert_eq!(map_ref(&spec), "map_b", "{info:?}");
+        }
+    }
+}
+
+#[test]
+fn legacy_maps_keep_a_static_map() {
+    for e in ORDERS {
+        // `static struct bpf_map_def SEC("maps") map_b`: a local object with a size.
+        let data = legacy_object(e, LOCAL_OBJECT, &[], "map_b");
+        let spec = parse(&data).unwrap();
+        check_two_maps(&spec, e);
+        assert_eq!(map_ref(&spec), "map_b");
+    }
+}
+
+#[test]
+fn a_reference_to_a_label_where_no_map_is_defined() {
+    let data = legacy_object(
+        Endianness::Little,
+        GLOBAL_OBJECT,
+        &[("maps_end", 40, 0, LOCAL_NOTYPE)],
+        "maps_end",
+    );
+    let e = parse(&data).unwrap_err();
+    assert!(matches!(e, ParseError::Relocation { .. }), "{e:?}");
+    says(
+        &e,
+        &["`maps_end` is at offset 40 of `maps`, where no map is defined"],
+    );
+}
+
+#[test]
+fn two_sections_named_maps() {
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    let e = Endianness::Little;
+    for name in ["a", "b"] {
+        let sec = c.section("maps", SectionKind::Data, &legacy_def(e, &[2, 4, 4, 1, 0]));
+        c.symbol(name, sec, 0, 20, GLOBAL_OBJECT);
+    }
+    let err = parse(&c.write()).unwrap_err();
+    assert!(matches!(err, ParseError::Section { .. }), "{err:?}");
+    says(&err, &["a second section named `maps`"]);
+}
+
+/// Map flags keep bits this library has no name for, through the reader.
+#[test]
+fn unknown_map_flag_bits_survive_parsing() {
+    for e in ORDERS {
+        let mut c = Craft::new(e);
+        c.license();
+        let flags = MapFlags::NO_PREALLOC.bits() | (1 << 30) | (1 << 25);
+        let maps = c.section(
+            "maps",
+            SectionKind::Data,
+            &legacy_def(e, &[1, 4, 4, 8, flags]),
+        );
+        c.symbol("flagged", maps, 0, 20, GLOBAL_OBJECT);
+        let spec = parse(&c.write()).unwrap();
+        let m = &spec.maps["flagged"];
+        assert_eq!(m.flags.bits(), flags, "{e:?}");
+        assert!(m.flags.contains(MapFlags::NO_PREALLOC));
+        assert_eq!(m.flags.iter_names().count(), 1, "one named bit");
+        assert_eq!(m.flags & !MapFlags::all(), MapFlags::empty());
+        assert_eq!(m.copy().flags.bits(), flags);
+    }
+}
+
+// ------------------------------------------------------------ data symbols without a size
+
+/// `.data` of 16 bytes: `a` at 0, `b` at 8, `c` at 12, all with st_size 0.
+/// `a` has a BTF VAR (an `int`): 4 bytes, not the 8 up to the next symbol.
+/// `b` has none: up to the next symbol (4). `c`: up to the section's end (4).
+#[test]
+fn data_symbols_without_a_size() {
+    for e in ORDERS {
+        for with_btf in [true, false] {
+            let mut c = Craft::new(e);
+            c.license();
+            let bytes: Vec<u8> = (1..=16).collect();
+            let sec = c.section(".data", SectionKind::Data, &bytes);
+            for (name, at) in [("a", 0), ("b", 8), ("c", 12)] {
+                c.symbol(name, sec, at, 0, GLOBAL_OBJECT);
+            }
+            if with_btf {
+                let mut btf = BtfBuilder::new(e);
+                let int = btf.int("int", 4);
+                let a = btf.var("a", int, 1);
+                btf.datasec(".data", 0, &[(a, 0, 4)]);
+                c.section(".BTF", SectionKind::Other, &btf.build());
+            }
+            let spec = parse(&c.write()).unwrap();
+            let v = |n: &str| {
+                let v = &spec.variables[n];
+                (v.offset, v.size, v.value.clone())
+            };
+            let a_size = if with_btf { 4 } else { 8 };
+            assert_eq!(
+                v("a"),
+                (0, a_size, bytes[..a_size as usize].to_vec()),
+                "{e:?} btf {with_btf}"
+            );
+            assert_eq!(v("b"), (8, 4, bytes[8..12].to_vec()));
+            assert_eq!(v("c"), (12, 4, bytes[12..16].to_vec()));
+        }
+    }
+}
+
+// ------------------------------------------------------------ iproute2 map-in-map
+
+/// File offset of `field` of legacy map `map` in the iproute2 fixture.
+fn iproute2_field(layout: &Layout, map: &str, field: usize) -> usize {
+    layout.at("maps", layout.symbol(map).value) + field
+}
+
+fn patched(name: &str, patches: &[(&str, usize, u32)]) -> Vec<u8> {
+    let mut data = fixture(name);
+    let layout = Layout::parse(&data);
+    for &(map, field, value) in patches {
+        let at = iproute2_field(&layout, map, field);
+        put(&mut data, at, 4, u64::from(value), layout.endian);
+    }
+    data
+}
+
+const IPROUTE2: [&str; 2] = ["iproute2.bpfel.o", "iproute2.bpfeb.o"];
+
+#[test]
+fn iproute2_inner_idx_minus_one_is_a_template_only() {
+    for name in IPROUTE2 {
+        let layout = Layout::parse(&fixture(name));
+        let at = iproute2_field(&layout, "tc_inner", offset_of!(BpfElfMap, inner_idx));
+        assert_eq!(get_u32(&fixture(name), at, layout.endian), 1, "FIXTURES.md");
+        let data = patched(
+            name,
+            &[("tc_inner", offset_of!(BpfElfMap, inner_idx), u32::MAX)],
+        );
+        let spec = parse(&data).unwrap();
+        let outer = &spec.maps["tc_outer"];
+        let inner = outer.inner_map.as_deref().unwrap();
+        assert_eq!(
+            (inner.name.as_str(), inner.map_type, inner.max_entries),
+            ("tc_inner", MapType::Array, 1)
+        );
+        assert!(outer.contents.is_empty(), "{name}: {:?}", outer.contents);
+    }
+}
+
+#[test]
+fn iproute2_slot_beyond_max_entries() {
+    for name in IPROUTE2 {
+        // tc_outer is an ARRAY_OF_MAPS of 4 slots.
+        let data = patched(name, &[("tc_inner", offset_of!(BpfElfMap, inner_idx), 4)]);
+        let e = parse(&data).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::Map { map, .. } if map == "tc_outer"),
+            "{e:?}"
+        );
+        says(
+            &e,
+            &[
+                "map `tc_outer`",
+                "inner map `tc_inner` asks for slot 4 (inner_idx), beyond max_entries 4",
+            ],
+        );
+        // Slot 3 is the last one.
+        let data = patched(name, &[("tc_inner", offset_of!(BpfElfMap, inner_idx), 3)]);
+        let spec = parse(&data).unwrap();
+        let order = spec.byte_order;
+        assert_eq!(spec.maps["tc_outer"].contents[0].key, order.u32_bytes(3));
+    }
+}
+
+#[test]
+fn iproute2_hash_of_maps_keys_have_the_outer_key_size() {
+    for name in IPROUTE2 {
+        let data = patched(
+            name,
+            &[
+                ("tc_outer", offset_of!(BpfElfMap, map_type), 13), // HASH_OF_MAPS
+                ("tc_outer", offset_of!(BpfElfMap, size_key), 8),
+                ("tc_inner", offset_of!(BpfElfMap, inner_idx), 0x0102_0304),
+            ],
+        );
+        let spec = parse(&data).unwrap();
+        let outer = &spec.maps["tc_outer"];
+        assert_eq!(outer.map_type, MapType::HashOfMaps);
+        assert_eq!(outer.contents.len(), 1);
+        let key = &outer.contents[0].key;
+        assert_eq!(key.len(), 8, "key_size bytes");
+        // The index zero-extended to 8 bytes in the object's byte order.
+        let expected: Vec<u8> = match spec.byte_order {
+            ebpf_spec::ByteOrder::Little => 0x0102_0304u64.to_le_bytes().to_vec(),
+            ebpf_spec::ByteOrder::Big => 0x0102_0304u64.to_be_bytes().to_vec(),
+        };
+        assert_eq!(key, &expected, "{name}");
+        assert_eq!(outer.contents[0].value, MapValue::Map("tc_inner".into()));
+
+        // A key too small for a 4-byte index is refused.
+        let data = patched(
+            name,
+            &[
+                ("tc_outer", offset_of!(BpfElfMap, map_type), 13),
+                ("tc_outer", offset_of!(BpfElfMap, size_key), 2),
+            ],
+        );
+        let e = parse(&data).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::Map { map, .. } if map == "tc_outer"),
+            "{e:?}"
+        );
+        says(
+            &e,
+            &["key_size 2 cannot hold the 4-byte slot index of its inner maps"],
+        );
+    }
+}
+
+#[test]
+fn iproute2_two_inner_maps_in_one_slot() {
+    for name in IPROUTE2 {
+        // tc_object becomes a second map with id 42 asking for slot 1.
+        let data = patched(
+            name,
+            &[
+                ("tc_object", offset_of!(BpfElfMap, id), 42),
+                ("tc_object", offset_of!(BpfElfMap, inner_idx), 1),
+            ],
+        );
+        let e = parse(&data).unwrap_err();
+        says(
+            &e,
+            &[
+                "map `tc_outer`",
+                "inner maps `tc_object` and `tc_inner` both ask for slot 1",
+            ],
+        );
+        // In slot 2 it is fine; the template is the first map with id 42.
+        let data = patched(
+            name,
+            &[
+                ("tc_object", offset_of!(BpfElfMap, id), 42),
+                ("tc_object", offset_of!(BpfElfMap, inner_idx), 2),
+            ],
+        );
+        let spec = parse(&data).unwrap();
+        let outer = &spec.maps["tc_outer"];
+        assert_eq!(outer.inner_map.as_deref().unwrap().name, "tc_object");
+        let order = spec.byte_order;
+        let slots: Vec<_> = outer
+            .contents
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        let mut expected = vec![
+            (
+                order.u32_bytes(1).to_vec(),
+                MapValue::Map("tc_inner".into()),
+            ),
+            (
+                order.u32_bytes(2).to_vec(),
+                MapValue::Map("tc_object".into()),
+            ),
+        ];
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(slots, expected);
+    }
+}
