@@ -10,7 +10,7 @@ use super::ParseError;
 use crate::spec::ByteOrder;
 use std::collections::HashMap;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U16, U32};
-use zerocopy::{FromBytes, Immutable, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 const MAGIC: u16 = 0xeb9f;
 /// How many typedef/const/volatile/... links a lookup follows before giving up.
@@ -29,13 +29,36 @@ struct Header<O: zerocopy::ByteOrder> {
     str_len: U32<O>,
 }
 
-#[derive(FromBytes, KnownLayout, Immutable)]
+/// `struct btf_type`: the header of every type record.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 struct RawType<O: zerocopy::ByteOrder> {
     name_off: U32<O>,
     info: U32<O>,
     size_or_type: U32<O>,
 }
+
+/// A `BTF_KIND_VAR` record: `struct btf_type` then `struct btf_var`.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct VarRecord<O: zerocopy::ByteOrder> {
+    header: RawType<O>,
+    /// `struct btf_var`'s `linkage` (0 static, 1 global, 2 extern).
+    linkage: U32<O>,
+}
+
+/// `struct btf_var_secinfo`: one entry of a `BTF_KIND_DATASEC`.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct VarSecinfo<O: zerocopy::ByteOrder> {
+    ty: U32<O>,
+    offset: U32<O>,
+    size: U32<O>,
+}
+
+/// `btf_var`'s linkage values.
+const VAR_GLOBAL_ALLOCATED: u32 = 1;
+const VAR_GLOBAL_EXTERN: u32 = 2;
 
 #[derive(FromBytes, KnownLayout, Immutable)]
 #[repr(C)]
@@ -236,7 +259,9 @@ impl<'a> Btf<'a> {
     /// `BPF_BTF_LOAD`: each DATASEC's size (`section_size` of its name) and
     /// its variables' offsets (`var_offset` of section and variable), and
     /// turns extern variables (`.kconfig`) into allocated globals. Writes into
-    /// `blob`, the bytes this `Btf` was parsed from.
+    /// `blob`, the bytes this `Btf` was parsed from, through the same
+    /// zerocopy records (`btf_type`, `btf_var_secinfo`, `btf_var`) in the
+    /// blob's byte order.
     pub fn fixup_datasecs(
         &self,
         blob: &mut [u8],
@@ -244,35 +269,54 @@ impl<'a> Btf<'a> {
         section_size: impl Fn(&str) -> Option<u32>,
         var_offset: impl Fn(&str, &str) -> Option<u32>,
     ) -> Result<(), ParseError> {
-        fn put(blob: &mut [u8], at: usize, v: u32, order: ByteOrder) -> Result<(), ParseError> {
-            blob.get_mut(at..at + 4)
-                .ok_or_else(|| btf_err(format!("offset {at} is outside the blob")))?
-                .copy_from_slice(&order.u32_bytes(v));
-            Ok(())
+        match order {
+            ByteOrder::Little => self.fixup::<LittleEndian>(blob, section_size, var_offset),
+            ByteOrder::Big => self.fixup::<BigEndian>(blob, section_size, var_offset),
         }
+    }
+
+    fn fixup<O: zerocopy::ByteOrder>(
+        &self,
+        blob: &mut [u8],
+        section_size: impl Fn(&str) -> Option<u32>,
+        var_offset: impl Fn(&str, &str) -> Option<u32>,
+    ) -> Result<(), ParseError> {
+        // The record of a type, from its start in `blob` (as `parse` found it).
+        fn record<'b>(blob: &'b mut [u8], t: &Type) -> Result<&'b mut [u8], ParseError> {
+            blob.get_mut(t.at..)
+                .ok_or_else(|| btf_err(format!("type record at {} is outside the blob", t.at)))
+        }
+        let truncated = |t: &Type| btf_err(format!("{:?} record at {} is truncated", t.kind, t.at));
         for t in self.types.iter().filter(|t| t.kind == Kind::Datasec) {
             let sec = self.name(t.name_off)?;
-            if let Some(size) = section_size(sec) {
-                put(blob, t.at + 8, size, order)?;
-            }
-            for (i, m) in t.members.iter().enumerate() {
+            // Which entries get which offset: decided on the parsed types,
+            // then written in one pass over the record.
+            let mut offsets = Vec::with_capacity(t.members.len());
+            for m in &t.members {
                 // DATASEC entries: (var type id, offset, size).
                 let var = self.ty(m.name_off)?;
                 if var.kind != Kind::Var {
+                    offsets.push(None);
                     continue;
                 }
-                if let Some(off) = var_offset(sec, self.name(var.name_off)?) {
-                    put(blob, t.at + 12 + 12 * i + 4, off, order)?;
+                offsets.push(var_offset(sec, self.name(var.name_off)?));
+                let (rec, _) = VarRecord::<O>::mut_from_prefix(record(blob, var)?)
+                    .map_err(|_| truncated(var))?;
+                // The kernel accepts only static and allocated variables.
+                if rec.linkage.get() == VAR_GLOBAL_EXTERN {
+                    rec.linkage.set(VAR_GLOBAL_ALLOCATED);
                 }
-                // linkage 2 (extern) -> 1 (global allocated): the kernel
-                // accepts only static and allocated variables.
-                let linkage_at = var.at + 12;
-                let linkage = blob.get(linkage_at..linkage_at + 4).map(|b| match order {
-                    ByteOrder::Little => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                    ByteOrder::Big => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                });
-                if linkage == Some(2) {
-                    put(blob, linkage_at, 1, order)?;
+            }
+            let (header, rest) =
+                RawType::<O>::mut_from_prefix(record(blob, t)?).map_err(|_| truncated(t))?;
+            if let Some(size) = section_size(sec) {
+                header.size_or_type.set(size);
+            }
+            let (entries, _) = <[VarSecinfo<O>]>::mut_from_prefix_with_elems(rest, t.members.len())
+                .map_err(|_| truncated(t))?;
+            for (entry, offset) in entries.iter_mut().zip(offsets) {
+                if let Some(offset) = offset {
+                    entry.offset.set(offset);
                 }
             }
         }

@@ -1,0 +1,238 @@
+//! The `.BTF` a spec carries is fixed up as libbpf does before loading it:
+//! every DATASEC's size is its ELF section's size, every variable's offset is
+//! its ELF symbol's value, and `.kconfig` externs are allocated globals laid
+//! out as the `.kconfig` map is. Read here with a small zerocopy reader of its
+//! own (not the crate's), against the section and symbol tables of the file,
+//! in both byte orders; every other byte is as clang wrote it.
+
+mod common;
+
+use common::{Layout, fixture};
+use ebpf_spec::CollectionSpec;
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem::{offset_of, size_of};
+use zerocopy::byteorder::{BigEndian, LittleEndian, U16, U32};
+use zerocopy::{ByteOrder, FromBytes, Immutable, KnownLayout, Unaligned};
+
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Header<O: ByteOrder> {
+    magic: U16<O>,
+    version: u8,
+    flags: u8,
+    hdr_len: U32<O>,
+    type_off: U32<O>,
+    type_len: U32<O>,
+    str_off: U32<O>,
+    str_len: U32<O>,
+}
+
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct BtfType<O: ByteOrder> {
+    name_off: U32<O>,
+    info: U32<O>,
+    size_or_type: U32<O>,
+}
+
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct VarSecinfo<O: ByteOrder> {
+    ty: U32<O>,
+    offset: U32<O>,
+    size: U32<O>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Datasec {
+    name: String,
+    size: u32,
+    /// (variable name, offset, size)
+    entries: Vec<(String, u32, u32)>,
+    /// Byte positions (in the blob) of the size and of each entry's offset.
+    fields: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Parsed {
+    datasecs: Vec<Datasec>,
+    /// VAR name -> linkage, and the position of each linkage field.
+    linkage: BTreeMap<String, u32>,
+    linkage_fields: Vec<usize>,
+}
+
+fn parse<O: ByteOrder>(blob: &[u8]) -> Parsed {
+    let (h, _) = Header::<O>::ref_from_prefix(blob).unwrap();
+    assert_eq!(h.magic.get(), 0xeb9f);
+    let types_at = h.hdr_len.get() as usize + h.type_off.get() as usize;
+    let types_end = types_at + h.type_len.get() as usize;
+    let strings = &blob[h.hdr_len.get() as usize + h.str_off.get() as usize..];
+    let name = |off: u32| {
+        let s = &strings[off as usize..];
+        String::from_utf8(s[..s.iter().position(|&b| b == 0).unwrap()].to_vec()).unwrap()
+    };
+    // First pass: where every type is, and what it says.
+    let mut records = Vec::new();
+    let mut at = types_at;
+    while at < types_end {
+        let (t, _) = BtfType::<O>::ref_from_prefix(&blob[at..]).unwrap();
+        let info = t.info.get();
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        let tail = match kind {
+            1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG: one u32
+            3 => 12,                      // ARRAY
+            4 | 5 | 15 | 19 => 12 * vlen, // STRUCT, UNION, DATASEC, ENUM64
+            6 | 13 => 8 * vlen,           // ENUM, FUNC_PROTO
+            _ => 0,
+        };
+        records.push((at, kind, t.name_off.get(), t.size_or_type.get()));
+        at += size_of::<BtfType<O>>() + tail;
+    }
+    assert_eq!(at, types_end);
+    let mut out = Parsed::default();
+    for &(at, kind, name_off, size) in &records {
+        let body = at + size_of::<BtfType<O>>();
+        match kind {
+            14 => {
+                let (linkage, _) = U32::<O>::ref_from_prefix(&blob[body..]).unwrap();
+                out.linkage.insert(name(name_off), linkage.get());
+                out.linkage_fields.push(body);
+            }
+            15 => {
+                let (_, vlen) = {
+                    let (t, _) = BtfType::<O>::ref_from_prefix(&blob[at..]).unwrap();
+                    ((), (t.info.get() & 0xffff) as usize)
+                };
+                let (entries, _) =
+                    <[VarSecinfo<O>]>::ref_from_prefix_with_elems(&blob[body..], vlen).unwrap();
+                let mut fields = vec![at + offset_of!(BtfType<O>, size_or_type)];
+                let entries = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        fields.push(
+                            body + i * size_of::<VarSecinfo<O>>()
+                                + offset_of!(VarSecinfo<O>, offset),
+                        );
+                        let var = records[e.ty.get() as usize - 1];
+                        assert_eq!(var.1, 14, "a DATASEC entry is a VAR");
+                        (name(var.2), e.offset.get(), e.size.get())
+                    })
+                    .collect();
+                out.datasecs.push(Datasec {
+                    name: name(name_off),
+                    size,
+                    entries,
+                    fields,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn parse_in(order: ebpf_spec::ByteOrder, blob: &[u8]) -> Parsed {
+    match order {
+        ebpf_spec::ByteOrder::Little => parse::<LittleEndian>(blob),
+        ebpf_spec::ByteOrder::Big => parse::<BigEndian>(blob),
+    }
+}
+
+#[test]
+fn globals_btf_is_fixed_up_from_the_section_and_symbol_tables() {
+    for name in ["globals.bpfel.o", "globals.bpfeb.o"] {
+        let file = fixture(name);
+        let layout = Layout::parse(&file);
+        let spec = CollectionSpec::from_elf(&file).unwrap();
+        let fixed = &spec.btf.as_ref().unwrap().btf;
+        let btf = layout.section(".BTF");
+        let raw = &file[btf.offset as usize..(btf.offset + btf.size) as usize];
+        assert_eq!(fixed.len(), raw.len());
+
+        let before = parse_in(spec.byte_order, raw);
+        let after = parse_in(spec.byte_order, fixed);
+        let names: BTreeSet<_> = after.datasecs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from([
+                ".bss",
+                ".data",
+                ".data.custom",
+                ".kconfig",
+                ".maps",
+                ".rodata",
+                ".rodata.custom",
+                "license"
+            ]),
+            "{name}"
+        );
+        // What clang left for the loader: sizes 0, and (but for the first
+        // variable of each section) offsets 0 too.
+        assert!(before.datasecs.iter().all(|d| d.size == 0), "{name}");
+        assert_eq!(before.linkage["LINUX_KERNEL_VERSION"], 2, "extern");
+        assert_eq!(before.linkage["CONFIG_BPF_SYSCALL"], 2, "extern");
+
+        for (b, a) in before.datasecs.iter().zip(&after.datasecs) {
+            assert_eq!((&b.name, b.entries.len()), (&a.name, a.entries.len()));
+            if a.name == ".kconfig" {
+                // No ELF section: laid out as the `.kconfig` map's value.
+                assert_eq!(a.size, spec.maps[".kconfig"].value_size, "{name}");
+                for (var, offset, size) in &a.entries {
+                    let v = &spec.variables[var];
+                    assert_eq!(
+                        (v.section.as_str(), v.offset, v.size),
+                        (".kconfig", *offset, *size)
+                    );
+                }
+                assert_eq!(
+                    a.entries,
+                    [
+                        ("CONFIG_BPF_SYSCALL".to_string(), 0, 1),
+                        ("LINUX_KERNEL_VERSION".to_string(), 4, 4)
+                    ],
+                    "{name}"
+                );
+                continue;
+            }
+            // The ELF section's size and each symbol's value.
+            let sec = layout.section(&a.name);
+            assert_eq!(u64::from(a.size), sec.size, "{name} {}", a.name);
+            for ((var, offset, size), (_, _, raw_size)) in a.entries.iter().zip(&b.entries) {
+                let sym = layout
+                    .symbols
+                    .iter()
+                    .find(|s| &s.name == var && usize::from(s.shndx) == sec.index)
+                    .unwrap_or_else(|| panic!("{name}: no symbol {var} in {}", a.name));
+                assert_eq!(u64::from(*offset), sym.value, "{name} {var}");
+                assert_eq!(size, raw_size, "{name} {var}: sizes are clang's");
+                if a.name != ".maps" && a.name != "license" {
+                    assert_eq!(spec.variables[var].offset, *offset, "{name} {var}");
+                }
+            }
+        }
+        // Every extern became an allocated global; nothing else changed linkage.
+        for (var, linkage) in &after.linkage {
+            let was = before.linkage[var];
+            let expected = if was == 2 { 1 } else { was };
+            assert_eq!(*linkage, expected, "{name} {var}");
+        }
+        // Every other byte is as in the file.
+        let mut allowed: BTreeSet<usize> = BTreeSet::new();
+        for field in after
+            .datasecs
+            .iter()
+            .flat_map(|d| d.fields.iter())
+            .chain(&after.linkage_fields)
+        {
+            allowed.extend(*field..*field + 4);
+        }
+        for (i, (x, y)) in raw.iter().zip(fixed.iter()).enumerate() {
+            assert!(x == y || allowed.contains(&i), "{name}: byte {i} changed");
+        }
+        assert_eq!(spec.btf.as_ref().unwrap().ext.as_deref(), {
+            let ext = layout.section(".BTF.ext");
+            Some(&file[ext.offset as usize..(ext.offset + ext.size) as usize])
+        });
+    }
+}
