@@ -292,3 +292,42 @@ fn a_socket_filter_attaches_through_aya_and_trims_datagrams() {
     assert!(a < 100 && b < 100, "{a} {b}: the filter trimmed both");
     assert_eq!(b - a, 20, "20 more bytes kept for a rate 20 higher");
 }
+
+#[test]
+fn kconfig_externs_get_the_running_kernels_values() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("globals.bpfel.o");
+    let kconfig = &spec.maps[".kconfig"];
+    assert_eq!(kconfig.value_size, 8, "two 4-byte-aligned externs");
+    let mut coll = Loader::new().load(&spec).unwrap();
+    let map: Array<MapData, [u8; 8]> = coll
+        .take_map(".kconfig")
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let bytes = map.get(&0, 0).unwrap();
+    let at = |name: &str| spec.variables[name].range();
+
+    // LINUX_KERNEL_VERSION: KERNEL_VERSION(major, minor, patch) of uname -r.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let nums: Vec<u32> = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let code = (nums[0] << 16) | (nums[1] << 8) | nums[2].min(255);
+    assert_eq!(bytes[at("LINUX_KERNEL_VERSION")], code.to_ne_bytes());
+    // CONFIG_BPF_SYSCALL=y is 1 (bpf(2) works here, so it is set).
+    assert_eq!(bytes[at("CONFIG_BPF_SYSCALL")], [1]);
+    // The spec still holds zeros: the loader filled the kernel's values in
+    // the create attributes only.
+    assert!(
+        spec.variables["LINUX_KERNEL_VERSION"]
+            .value
+            .iter()
+            .all(|&b| b == 0)
+    );
+}
