@@ -319,6 +319,13 @@ fn parse_bound_value(
 
 /// Finds `packed` or `packed(N)` in a `#[repr(...)]`. Malformed reprs are left
 /// to the compiler.
+///
+/// `#[cfg_attr(pred, repr(packed))]` needs no parsing here: the compiler
+/// expands `cfg_attr` on a derive's input before the derive runs, so a true
+/// predicate arrives as a plain `#[repr(packed)]` (with the span of the
+/// `packed` inside the `cfg_attr`) and a false one leaves nothing. Looking
+/// inside a `cfg_attr` ourselves would be wrong: a proc macro cannot evaluate
+/// the predicate. (`tests/ui/fail/packed_cfg_attr.rs` holds this.)
 fn find_packed(attr: &Attribute) -> Option<TokenStream> {
     let metas = attr
         .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)

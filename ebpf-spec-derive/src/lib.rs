@@ -79,7 +79,8 @@
 //! `Vec<Tree<T>>`) need no extra bound.
 //!
 //! # Rejected at compile time
-//! Unions, `#[repr(packed)]` types, fields whose type is (or contains, as in
+//! Unions, `#[repr(packed)]` types (also `packed(N)`, and through a
+//! `cfg_attr` whose predicate holds), fields whose type is (or contains, as in
 //! `Option<&T>`) a reference or raw pointer, unknown, duplicate, misplaced or
 //! malformed `deep_copy` attributes, and `skip` together with `with`. All
 //! mistakes are reported in one build, each on the field or attribute at fault;

@@ -20,12 +20,22 @@ struct LegacyMapSpec {
 
 const EXTRA: &[u8] = b"\x01\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00";
 const COPIES: usize = 8;
+/// Where the original's cursor starts: not at zero, so a copy that restarted
+/// from the beginning (or an original rewound) would show.
+const START: u64 = 4;
 
 fn spec() -> LegacyMapSpec {
+    let mut extra = Cursor::new(EXTRA.to_vec());
+    extra.set_position(START);
     LegacyMapSpec {
         name: "tc_map".into(),
-        extra: Arc::new(Mutex::new(Cursor::new(EXTRA.to_vec()))),
+        extra: Arc::new(Mutex::new(extra)),
     }
+}
+
+/// The bytes a reader at `START` has left.
+fn remaining() -> &'static [u8] {
+    &EXTRA[START as usize..]
 }
 
 /// What map creation does with `extra`: read it to the end. Returns the bytes
@@ -59,13 +69,22 @@ fn deep_copies_each_read_all_their_bytes() {
         let report = check_disjoint(&original, copy);
         assert!(report.is_ok(), "{report}");
         assert_eq!(copy.name, original.name);
+        assert_eq!(position(copy), START, "a copy lost the read position");
     }
     let reads = read_concurrently(copies);
     assert_eq!(reads.len(), COPIES);
     for read in &reads {
-        assert_eq!(read.as_slice(), EXTRA, "a deep copy read short");
+        assert_eq!(read.as_slice(), remaining(), "a deep copy read short");
     }
-    assert_eq!(position(&original), 0, "the original was drained");
+    assert_eq!(position(&original), START, "the original's position moved");
+    let mut rest = Vec::new();
+    original
+        .extra
+        .lock()
+        .unwrap()
+        .read_to_end(&mut rest)
+        .unwrap();
+    assert_eq!(rest, remaining(), "the original was drained");
 }
 
 #[test]
@@ -80,13 +99,14 @@ fn shallow_clones_share_the_cursor_and_read_short() {
     assert!(msg.contains("field `extra` of `LegacyMapSpec`"), "{msg}");
 
     let reads = read_concurrently(clones);
-    // One position for everyone: the bytes are read exactly once in total,
-    // whatever the interleaving, so at most one clone saw them all.
+    // One position for everyone: the remaining bytes are read exactly once in
+    // total, whatever the interleaving, so at most one clone saw them all.
+    let left = remaining().len();
     let total: usize = reads.iter().map(Vec::len).sum();
-    assert_eq!(total, EXTRA.len());
-    let full = reads.iter().filter(|r| r.len() == EXTRA.len()).count();
+    assert_eq!(total, left);
+    let full = reads.iter().filter(|r| r.len() == left).count();
     assert!(full <= 1);
-    assert!(reads.iter().filter(|r| r.len() < EXTRA.len()).count() >= COPIES - 1);
+    assert!(reads.iter().filter(|r| r.len() < left).count() >= COPIES - 1);
     assert_eq!(
         position(&original),
         EXTRA.len() as u64,

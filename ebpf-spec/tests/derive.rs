@@ -79,14 +79,18 @@ fn named_struct_walk_reports_every_field() {
             paths(&original)
         );
     }
-    // Map entries: key and value of each entry, under an index.
+    // Map entries, under an index: key and value where they sit in the map's
+    // table, then the heap buffer each of them owns.
     let entries = under(&original, &[field("Owned", "by_name")]);
-    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert_eq!(entries.len(), 8, "{entries:?}");
     assert!(
         entries
             .iter()
             .all(|b| matches!(b.path.get(1), Some(PathSegment::Index(_))))
     );
+    let map_type = std::any::type_name::<HashMap<String, Vec<u32>>>();
+    let in_table = entries.iter().filter(|b| b.owner == map_type).count();
+    assert_eq!(in_table, 4, "{entries:?}");
     // Elements of a Vec<String>: the Vec's own buffer, then each string.
     let nested = paths(&original);
     assert!(nested.contains(&"v.nested".to_string()), "{nested:?}");

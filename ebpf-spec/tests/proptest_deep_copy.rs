@@ -111,15 +111,18 @@ proptest! {
         let before_pos = h.reader.lock().unwrap().position();
         let before_node = h.node.clone();
 
-        let copy = h.deep_copy();
+        let mut copy = h.deep_copy();
         assert_disjoint(&h, &copy);
         copy.lock.lock().unwrap().push(0xff);
         copy.cell.set(before_cell.wrapping_add(1));
         let mut sink = Vec::new();
         copy.reader.lock().unwrap().read_to_end(&mut sink).unwrap();
         prop_assert!(!sink.is_empty());
-        let mut mutated = copy.node.deep_copy();
-        mutate(&mut mutated);
+        // Mutate the copy's own tree in place (its Arcs must be its own).
+        mutate(&mut copy.node);
+        if has_mutable_content(&before_node) {
+            prop_assert_ne!(&copy.node, &before_node);
+        }
 
         prop_assert_eq!(&*h.lock.lock().unwrap(), &before_lock);
         prop_assert_eq!(h.cell.get(), before_cell);
@@ -128,12 +131,15 @@ proptest! {
     }
 }
 
-/// Whether `Clone` of `n` shares memory: an Arc, or borrowed non-empty text.
+/// Whether `Clone` of `n` shares memory: an Arc holding bytes, or borrowed
+/// non-empty text.
 fn clone_shares(n: &Node) -> bool {
     match n {
         Node::Text(Cow::Borrowed(s)) => !s.is_empty(),
-        // An Arc always owns an allocation (its counts), even over nothing.
-        Node::Shared(_) | Node::SharedBytes(_) => true,
+        // An `Arc<Vec<u8>>` holds the Vec's handle even when it is empty; an
+        // empty `Arc<[u8]>` holds no byte, and the check ignores it.
+        Node::Shared(_) => true,
+        Node::SharedBytes(b) => !b.is_empty(),
         Node::Boxed(b) => clone_shares(b),
         Node::Map(m) => m.values().any(clone_shares),
         Node::List(l) => l.iter().any(clone_shares),
@@ -141,18 +147,36 @@ fn clone_shares(n: &Node) -> bool {
     }
 }
 
-/// Changes every mutable byte, position and string in place.
+/// Whether `mutate` changes `n` (it has a leaf, text, Arc or record somewhere).
+fn has_mutable_content(n: &Node) -> bool {
+    match n {
+        Node::Unit => false,
+        Node::Boxed(b) => has_mutable_content(b),
+        Node::Map(m) => m.values().any(has_mutable_content),
+        Node::List(l) => l.iter().any(has_mutable_content),
+        Node::Leaf(v) => !v.is_empty(),
+        Node::SharedBytes(b) => !b.is_empty(),
+        Node::Text(_) | Node::Shared(_) | Node::Record { .. } => true,
+    }
+}
+
+/// Changes every mutable byte, position and string of a deep copy in place.
+///
+/// # Panics
+/// If an `Arc` is shared: a deep copy owns every allocation it holds.
 fn mutate(n: &mut Node) {
     match n {
         Node::Leaf(v) => v.iter_mut().for_each(|b| *b = !*b),
         Node::Text(t) => t.to_mut().push('!'),
         Node::Boxed(b) => mutate(b),
-        Node::Shared(a) => {
-            if let Some(v) = Arc::get_mut(a) {
-                v.push(1);
-            }
-        }
-        Node::SharedBytes(_) | Node::Unit => {}
+        Node::Shared(a) => Arc::get_mut(a)
+            .expect("a deep copy shares an Arc<Vec<u8>>")
+            .push(1),
+        Node::SharedBytes(a) => Arc::get_mut(a)
+            .expect("a deep copy shares an Arc<[u8]>")
+            .iter_mut()
+            .for_each(|b| *b = !*b),
+        Node::Unit => {}
         Node::Map(m) => m.values_mut().for_each(mutate),
         Node::List(l) => l.iter_mut().for_each(mutate),
         Node::Record { name, reader, .. } => {

@@ -12,7 +12,7 @@ use std::ffi::{CString, OsString};
 use std::hash::{BuildHasher, DefaultHasher, Hasher};
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::marker::PhantomData;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::NonZero;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,18 +36,51 @@ fn roundtrip<T: DeepCopy + PartialEq + std::fmt::Debug>(value: T, min_buffers: u
     copy
 }
 
+/// Every primitive number, at its extremes and in between, and every `NonZero`.
+macro_rules! numbers {
+    ($($t:ty),*) => {$(
+        for v in [<$t>::MIN, <$t>::MAX, 0 as $t, 1 as $t] {
+            roundtrip(v, 0);
+            roundtrip(NonZero::<$t>::new(v).unwrap_or(NonZero::<$t>::MIN), 0);
+        }
+        // A plain value owns no buffer; slices of them copy in bulk.
+        assert!(buffers(&<$t>::MAX).is_empty());
+        roundtrip(vec![<$t>::MIN, <$t>::MAX], 1);
+    )*};
+}
+
 #[test]
 fn plain_values() {
-    roundtrip(42u8, 0);
-    roundtrip(-7i128, 0);
-    roundtrip(usize::MAX, 0);
-    roundtrip(1.5f64, 0);
+    numbers!(
+        u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+    );
+    for v in [f32::MIN, f32::MAX, -0.0, 1.5, f32::EPSILON, f32::INFINITY] {
+        roundtrip(v, 0);
+        assert_eq!(v.deep_copy().to_bits(), v.to_bits());
+    }
+    for v in [
+        f64::MIN,
+        f64::MAX,
+        -0.0,
+        1.5,
+        f64::EPSILON,
+        f64::NEG_INFINITY,
+    ] {
+        roundtrip(v, 0);
+        assert_eq!(v.deep_copy().to_bits(), v.to_bits());
+    }
+    // NaN is not equal to itself: compare the bits.
+    assert_eq!(f32::NAN.deep_copy().to_bits(), f32::NAN.to_bits());
+    assert_eq!(f64::NAN.deep_copy().to_bits(), f64::NAN.to_bits());
+    roundtrip(vec![1.5f32, -2.0], 1);
     roundtrip(true, 0);
     roundtrip('λ', 0);
     roundtrip((), 0);
     roundtrip(Duration::from_millis(3), 0);
-    roundtrip(NonZeroU32::new(9).unwrap(), 0);
-    roundtrip(NonZeroU64::MAX, 0);
+    // A `RawFd` is an `i32`: copied as the number it is (the descriptor is not
+    // duplicated; `OwnedFd` has no impl).
+    let fd: std::os::fd::RawFd = 3;
+    assert_eq!(fd.deep_copy(), 3);
     roundtrip(PhantomData::<Rc<u8>>, 0);
     roundtrip(std::net::Ipv4Addr::LOCALHOST, 0);
     roundtrip([1u32, 2, 3], 0);
@@ -102,6 +135,90 @@ fn tuples_up_to_twelve() {
         Arc::new(12u32),
     );
     roundtrip(twelve, 5);
+}
+
+/// The bytes every element occupies in the collection's own storage, so two
+/// collections sharing one table would be seen: a collection compared with
+/// itself shares each entry, even when no element owns a heap buffer.
+#[test]
+fn collection_storage_is_reported() {
+    fn shares_every_entry<T: DeepCopy>(value: &T, ranges: usize) {
+        let report = check_disjoint(value, value);
+        assert!(!report.is_ok());
+        assert_eq!(report.original_buffers, ranges, "{report}");
+        assert_eq!(report.overlaps.len(), ranges, "{report}");
+    }
+    fn covers<T: DeepCopy, E>(value: &T, element: &E) {
+        let at = std::ptr::from_ref(element) as usize;
+        assert!(
+            buffers(value)
+                .iter()
+                .any(|b| b.start <= at && at + size_of::<E>() <= b.end()),
+            "no range holds the element at {at:#x}: {:?}",
+            buffers(value)
+        );
+    }
+
+    let hm: HashMap<u32, u64> = (0..10).map(|i| (i, u64::from(i) * 3)).collect();
+    shares_every_entry(&hm, 20);
+    covers(&hm, hm.get(&7).unwrap());
+    covers(&hm, hm.get_key_value(&7).unwrap().0);
+    roundtrip(hm, 20);
+
+    let bt: BTreeMap<u16, [u8; 5]> = (0..10).map(|i| (i, [i as u8; 5])).collect();
+    shares_every_entry(&bt, 20);
+    covers(&bt, bt.get(&3).unwrap());
+    roundtrip(bt, 20);
+
+    let hs: HashSet<u64> = (0..10).collect();
+    shares_every_entry(&hs, 10);
+    covers(&hs, hs.get(&4).unwrap());
+    roundtrip(hs, 10);
+
+    let bs: BTreeSet<i32> = (0..10).collect();
+    shares_every_entry(&bs, 10);
+    covers(&bs, bs.first().unwrap());
+    roundtrip(bs, 10);
+
+    // Zero-sized keys or values occupy no byte and are not reported.
+    let units: HashMap<u8, ()> = [(1, ()), (2, ())].into();
+    shares_every_entry(&units, 2);
+    let set_of_unit: BTreeSet<()> = [()].into();
+    assert!(buffers(&set_of_unit).is_empty());
+
+    // The path names the entry and whether the key or the value is shared.
+    let one: BTreeMap<u8, u8> = [(1, 2)].into();
+    let found = buffers(&one);
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].display_path("m"), "m[0].key");
+    assert_eq!(found[1].display_path("m"), "m[0].value");
+    assert_eq!(found[1].owner, std::any::type_name::<BTreeMap<u8, u8>>());
+    assert!(
+        check_disjoint(&one, &one)
+            .to_string()
+            .contains("field `value` of `map entry`")
+    );
+
+    // VecDeque: both halves of a wrapped-around ring are reported.
+    let mut dq: VecDeque<u32> = VecDeque::with_capacity(4);
+    dq.extend([2, 3]);
+    dq.push_front(1);
+    assert!(!dq.as_slices().1.is_empty(), "not wrapped around");
+    assert_eq!(buffers(&dq).len(), 2);
+    covers(&dq, &dq[0]);
+    covers(&dq, &dq[2]);
+    assert_eq!(check_disjoint(&dq, &dq).overlaps.len(), 2);
+}
+
+/// The check sorts ranges: a big map is checked in O(n log n), not O(n^2)
+/// (100,000 entries a side would be 1e10 range pairs).
+#[test]
+fn big_maps_are_checked_quickly() {
+    let big: HashMap<u64, u64> = (0..100_000).map(|i| (i, i)).collect();
+    let copy = big.deep_copy();
+    assert_deep_copy(&big, &copy);
+    // Every key and value shared: 200,000 overlaps, found in one sweep.
+    assert_eq!(check_disjoint(&big, &big).overlaps.len(), 200_000);
 }
 
 #[test]
@@ -177,10 +294,23 @@ fn arc_and_rc_get_new_allocations() {
     let r: Rc<str> = Rc::from("s");
     roundtrip(r, 1);
 
-    // Even an Arc of a zero-sized value owns an allocation (its counts).
+    // An Arc of a zero-sized value or of an empty slice holds no byte: nothing
+    // is reported (its address may be past the allocation's end, or a static
+    // shared by every empty `Arc<[T]>`), so independent ones never look shared.
+    // A clone shares only a count over nothing, which the check cannot see.
     let unit = Arc::new(());
-    assert!(!check_deep_copy(&unit, &unit.clone()).is_ok());
-    roundtrip(unit, 1);
+    assert!(buffers(&unit).is_empty());
+    roundtrip(unit, 0);
+    for (a, b) in [
+        (Arc::<[u8]>::default(), Arc::<[u8]>::default()),
+        (Arc::from(Vec::new()), Arc::from(&[][..])),
+    ] {
+        assert!(buffers(&a).is_empty());
+        assert!(check_deep_copy(&a, &b).is_ok());
+        assert!(check_deep_copy(&a, &a.deep_copy()).is_ok());
+    }
+    let empty: Rc<str> = Rc::from("");
+    assert!(buffers(&empty).is_empty());
 }
 
 #[test]
@@ -201,6 +331,78 @@ fn cow_always_becomes_owned() {
     let cow: Cow<'_, [Arc<u32>]> = Cow::Borrowed(&arcs);
     let copy = cow.deep_copy();
     assert!(!Arc::ptr_eq(&arcs[0], &copy[0]));
+    assert_eq!(Arc::strong_count(&arcs[0]), 1);
+    roundtrip(cow, 2);
+
+    let c = CString::new("c").unwrap();
+    let copy = roundtrip(Cow::Borrowed(c.as_c_str()), 1);
+    assert!(matches!(copy, Cow::Owned(_)));
+    roundtrip(Cow::Borrowed(std::ffi::OsStr::new("os")), 1);
+    roundtrip(Cow::Borrowed(std::path::Path::new("/sys/fs/bpf")), 1);
+}
+
+/// `Cow::Borrowed` is walked as the owned value would be: the bytes it
+/// occupies where it lives, and every buffer it owns.
+#[test]
+fn borrowed_cow_is_walked_like_an_owned_value() {
+    let a = Arc::new(vec![7u8; 32]);
+    let original: Cow<'_, Arc<Vec<u8>>> = Cow::Borrowed(&a);
+    // `Owned(a.clone())` shares the Arc with the borrowed value: caught.
+    let shallow: Cow<'_, Arc<Vec<u8>>> = Cow::Owned(a.clone());
+    let report = check_deep_copy(&original, &shallow);
+    assert!(!report.is_ok());
+    // The Arc's allocation (holding the Vec) and the Vec's 32 bytes.
+    assert_eq!(report.overlaps.len(), 2, "{report}");
+    assert!(report.overlaps.iter().any(|o| o.shared_bytes == 32));
+    // The borrowed handle itself, then the Arc allocation and the Vec buffer.
+    let found = buffers(&original);
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].start, std::ptr::from_ref(&a) as usize);
+    assert_eq!(found[0].owner, std::any::type_name::<&Arc<Vec<u8>>>());
+    assert_eq!(found[0].display_path("c"), "c::Borrowed");
+    // Two borrows of one value share it.
+    assert!(!check_deep_copy(&original, &Cow::Borrowed(&a)).is_ok());
+    // The deep copy shares nothing.
+    // (The copy's handle lives inside the `Cow`: it owns two buffers.)
+    let copy = roundtrip(original, 2);
+    assert!(matches!(copy, Cow::Owned(_)));
+
+    let arcs = [a.clone(), Arc::new(vec![1u8; 8])];
+    let original: Cow<'_, [Arc<Vec<u8>>]> = Cow::Borrowed(&arcs);
+    let shallow: Cow<'_, [Arc<Vec<u8>>]> = Cow::Owned(arcs.to_vec());
+    let report = check_deep_copy(&original, &shallow);
+    assert!(!report.is_ok());
+    assert!(
+        report.overlaps.iter().any(|o| o.shared_bytes == 32),
+        "{report}"
+    );
+    assert!(
+        report.overlaps.iter().any(|o| o.shared_bytes == 8),
+        "{report}"
+    );
+    // The borrowed slice, then each element's allocation and buffer, by index.
+    let paths: Vec<_> = buffers(&original)
+        .iter()
+        .map(|b| b.display_path("c"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "c::Borrowed",
+            "c::Borrowed[0]",
+            "c::Borrowed[0]",
+            "c::Borrowed[1]",
+            "c::Borrowed[1]"
+        ]
+    );
+    roundtrip(original, 5);
+
+    // A borrowed str is its bytes.
+    let text = String::from("pinned");
+    let cow: Cow<'_, str> = Cow::Borrowed(&text);
+    let tail: Cow<'_, str> = Cow::Borrowed(&text[2..]);
+    assert_eq!(check_disjoint(&cow, &tail).overlaps[0].shared_bytes, 4);
+    assert_eq!(buffers(&cow)[0].start, text.as_ptr() as usize);
 }
 
 #[test]
@@ -233,6 +435,7 @@ fn locks_and_cells_are_new() {
     let guard = m.lock().unwrap();
     drop(guard);
     let copy = m.deep_copy();
+    assert_eq!(*copy.lock().unwrap(), [1, 2]);
     {
         let _held = m.lock().unwrap();
         // The copy has its own lock: taking it while the original is held works.
@@ -245,6 +448,7 @@ fn locks_and_cells_are_new() {
 
     let rw = RwLock::new(String::from("rw"));
     let copy = rw.deep_copy();
+    assert_eq!(*copy.read().unwrap(), "rw");
     {
         let _w = rw.write().unwrap();
         copy.try_write()
@@ -256,11 +460,13 @@ fn locks_and_cells_are_new() {
 
     let cell = Cell::new(5u32);
     let copy = cell.deep_copy();
+    assert_eq!(copy.get(), 5);
     copy.set(6);
     assert_eq!(cell.get(), 5);
 
     let rc = RefCell::new(vec![String::from("x")]);
     let copy = rc.deep_copy();
+    assert_eq!(*copy.borrow(), *rc.borrow());
     {
         let _b = rc.borrow_mut();
         copy.borrow_mut().push(String::from("y"));
@@ -283,6 +489,69 @@ fn poisoned_mutex_is_copied_unpoisoned() {
     let copy = m.deep_copy();
     assert!(!copy.is_poisoned());
     assert_eq!(*copy.lock().unwrap(), [1]);
+    // A poisoned lock is still walked.
+    assert_eq!(buffers(&m).len(), 2);
+    assert!(check_disjoint(&m, &copy).is_ok());
+}
+
+/// The walk never blocks or panics on a lock or cell it cannot read: it records
+/// it, and the check fails naming it (a lock held by the current thread would
+/// otherwise deadlock the check).
+#[test]
+fn walking_a_held_lock_reports_it_instead_of_blocking() {
+    let m = Mutex::new(vec![1u8, 2]);
+    let copy = m.deep_copy();
+    {
+        let _held = m.lock().unwrap();
+        let report = check_disjoint(&m, &copy);
+        assert!(!report.is_ok());
+        assert!(report.overlaps.is_empty());
+        assert_eq!(report.original_unwalked.len(), 1);
+        assert!(report.copy_unwalked.is_empty());
+        let msg = report.to_string();
+        assert!(msg.contains("could not be checked"), "{msg}");
+        assert!(
+            msg.contains("could not check `Mutex<Vec<u8>>` (Mutex<Vec<u8>>) of the original"),
+            "{msg}"
+        );
+        assert!(msg.contains("was locked"), "{msg}");
+    }
+    assert!(check_disjoint(&m, &copy).is_ok());
+
+    let rw = RwLock::new(vec![String::from("a")]);
+    let copy = rw.deep_copy();
+    {
+        let _w = copy.write().unwrap();
+        let report = check_disjoint(&rw, &copy);
+        assert_eq!(report.copy_unwalked.len(), 1, "{report}");
+        assert!(report.to_string().contains("held for writing"), "{report}");
+    }
+    {
+        // Readers do not stop the walk.
+        let _r = rw.read().unwrap();
+        assert!(check_disjoint(&rw, &copy).is_ok());
+    }
+
+    // The path says where the lock sits.
+    let nested = vec![RefCell::new(vec![1u8]), RefCell::new(vec![2u8])];
+    let copy = nested.deep_copy();
+    {
+        let _b = nested[1].borrow_mut();
+        let report = check_disjoint(&nested, &copy);
+        assert_eq!(report.original_unwalked.len(), 1, "{report}");
+        assert_eq!(report.original_unwalked[0].path, [PathSegment::Index(1)]);
+        assert!(report.to_string().contains("mutably borrowed"), "{report}");
+    }
+    assert!(check_disjoint(&nested, &copy).is_ok());
+}
+
+#[test]
+#[should_panic(expected = "could not be checked")]
+fn asserting_with_a_held_lock_panics_instead_of_deadlocking() {
+    let m = Mutex::new(vec![1u8]);
+    let copy = m.deep_copy();
+    let _held = m.lock().unwrap();
+    assert_disjoint(&m, &copy);
 }
 
 // ------------------------------------------------------------ the proof helper
@@ -298,6 +567,46 @@ fn helper_catches_a_shallow_arc_vec() {
     let msg = report.to_string();
     assert!(msg.contains("Arc<Vec<u8>>"), "{msg}");
     assert!(msg.contains("shares 32 byte(s)"), "{msg}");
+}
+
+/// A struct holding `Arc<Vec<u8>>`: `Clone` bumps the count and is caught at
+/// the field; `deep_copy` passes.
+#[derive(DeepCopy, Debug, Clone, PartialEq)]
+struct WithSharedExtra {
+    name: String,
+    extra: Arc<Vec<u8>>,
+}
+
+#[test]
+fn helper_catches_a_shallow_clone_of_a_struct_holding_arc_vec() {
+    let spec = WithSharedExtra {
+        name: "map".into(),
+        extra: Arc::new(vec![1u8; 24]),
+    };
+    let shallow = spec.clone();
+    let report = check_deep_copy(&spec, &shallow);
+    assert!(!report.is_ok());
+    assert_eq!(report.equal, Some(true));
+    assert_eq!(report.overlaps.len(), 2, "{report}");
+    assert!(
+        report
+            .overlaps
+            .iter()
+            .all(|o| o.copy.display_path("s") == "s.extra")
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("field `extra` of `WithSharedExtra`"),
+        "{report}"
+    );
+    let result = std::panic::catch_unwind(|| assert_deep_copy(&spec, &shallow));
+    assert!(result.is_err());
+    drop(shallow);
+
+    let copy = spec.deep_copy();
+    assert_deep_copy(&spec, &copy);
+    assert_eq!(Arc::strong_count(&spec.extra), 1);
 }
 
 #[test]

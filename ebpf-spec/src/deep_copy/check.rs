@@ -1,9 +1,12 @@
 //! The proof helper: is a copy equal to its original, and disjoint from it?
 
-use super::{BufferRange, DeepCopy, PathSegment, Walker};
+use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker};
 use std::fmt;
 
 /// Every heap buffer `value` owns, as reported by its [`DeepCopy::walk_buffers`].
+///
+/// Parts that could not be walked (a lock held while walking) are left out; use
+/// a [`Walker`] and [`Walker::into_parts`] to see them.
 ///
 /// ```
 /// use ebpf_spec::deep_copy::buffers;
@@ -30,6 +33,7 @@ pub struct Overlap {
 
 /// The outcome of [`check_deep_copy`] or [`check_disjoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// The checked type, as `std::any::type_name` spells it.
     pub type_name: &'static str,
@@ -41,12 +45,21 @@ pub struct Report {
     pub copy_buffers: usize,
     /// Every pair of buffers that share bytes.
     pub overlaps: Vec<Overlap>,
+    /// Parts of the original that could not be walked (a lock held while the
+    /// check ran, say): their buffers are unknown.
+    pub original_unwalked: Vec<Unwalked>,
+    /// Parts of the copy that could not be walked.
+    pub copy_unwalked: Vec<Unwalked>,
 }
 
 impl Report {
-    /// True when the copy is equal (if checked) and shares no byte with the original.
+    /// True when the copy is equal (if checked), shares no byte with the
+    /// original, and both were walked completely.
     pub fn is_ok(&self) -> bool {
-        self.equal != Some(false) && self.overlaps.is_empty()
+        self.equal != Some(false)
+            && self.overlaps.is_empty()
+            && self.original_unwalked.is_empty()
+            && self.copy_unwalked.is_empty()
     }
 }
 
@@ -66,7 +79,11 @@ impl fmt::Display for Report {
                 },
             );
         }
-        write!(f, "deep copy of `{root}` is not sound:")?;
+        if self.equal == Some(false) || !self.overlaps.is_empty() {
+            write!(f, "deep copy of `{root}` is not sound:")?;
+        } else {
+            write!(f, "deep copy of `{root}` could not be checked:")?;
+        }
         if self.equal == Some(false) {
             write!(f, "\n  - the copy is not equal to the original")?;
         }
@@ -91,6 +108,22 @@ impl fmt::Display for Report {
                 o.copy.len,
                 o.original.start,
                 o.original.len,
+            )?;
+        }
+        for (side, u) in [
+            ("original", &self.original_unwalked),
+            ("copy", &self.copy_unwalked),
+        ]
+        .into_iter()
+        .flat_map(|(side, list)| list.iter().map(move |u| (side, u)))
+        {
+            write!(
+                f,
+                "\n  - could not check `{}` ({}{}) of the {side}: {}",
+                u.display_path(&root),
+                short_type_name(u.owner),
+                field_note(&u.path),
+                u.reason,
             )?;
         }
         Ok(())
@@ -167,22 +200,51 @@ fn overlaps(original: &[BufferRange], copy: &[BufferRange]) -> Vec<Overlap> {
     found
 }
 
+fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>) {
+    let mut walker = Walker::new();
+    value.walk_buffers(&mut walker);
+    walker.into_parts()
+}
+
 fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
-    let a = buffers(original);
-    let b = buffers(copy);
+    let (a, original_unwalked) = walk(original);
+    let (b, copy_unwalked) = walk(copy);
     Report {
         type_name: std::any::type_name::<T>(),
         equal,
         original_buffers: a.len(),
         copy_buffers: b.len(),
         overlaps: overlaps(&a, &b),
+        original_unwalked,
+        copy_unwalked,
     }
 }
 
 /// Checks that `copy` equals `original` and that no heap byte of one lies in a
 /// buffer of the other. Ranges are compared, not pointers: a sub-slice of a shared
-/// buffer (a `Bytes` slice, say) sits at an offset and is still caught. Empty
-/// buffers are ignored.
+/// buffer sits at an offset and is still caught. Empty buffers are ignored.
+/// The cost is one walk of each value and a sort of the ranges found:
+/// O(n log n) in the number of buffers (plus the overlaps found).
+///
+/// # What the range rule cannot see
+/// The check sees the bytes each value's walk reports, nothing more:
+/// - Two views of one allocation that do not overlap share the allocation
+///   (and its reference count) without sharing a byte, and pass. With the
+///   `bytes` feature, `whole.slice(0..8)` and `whole.slice(8..16)` of one
+///   `bytes::Bytes` (or two `BytesMut` split from one buffer) are such views:
+///   their API exposes the bytes in view, not the allocation behind them, so
+///   the helper cannot prove they are unrelated. This does not weaken
+///   `deep_copy` itself: `Bytes::deep_copy` and `BytesMut::deep_copy` always
+///   copy into a new allocation.
+/// - An `Arc` or `Rc` of a zero-sized value, or of an empty slice or `str`,
+///   holds no byte: a shared count over nothing is not reported.
+/// - Buffers a hand-written [`DeepCopy::walk_buffers`] (or a `with` module)
+///   leaves out are not compared.
+///
+/// A lock or cell that cannot be read without blocking while the check runs
+/// (a `Mutex` held by any thread, an `RwLock` held for writing, a `RefCell`
+/// borrowed mutably) is not waited on: it is listed in the report as not
+/// checked, and the report is not ok.
 ///
 /// ```
 /// use ebpf_spec::deep_copy::check_deep_copy;
@@ -201,17 +263,19 @@ pub fn check_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) -> Repor
 }
 
 /// Like [`check_deep_copy`] without the equality check, for types that have no
-/// `PartialEq` (a struct holding a `Mutex`, say).
+/// `PartialEq` (a struct holding a `Mutex`, say). The same limits apply.
 pub fn check_disjoint<T: DeepCopy>(a: &T, b: &T) -> Report {
     report(a, b, None)
 }
 
 /// Asserts that `copy` is a sound deep copy of `original`: equal, and sharing no
-/// byte of heap memory with it.
+/// byte of heap memory with it. See [`check_deep_copy`] for what the check can
+/// and cannot see.
 ///
 /// # Panics
 /// With a message naming every shared buffer (its path from the root value, the
-/// owning type and field, and the addresses), or saying the values differ.
+/// owning type and field, and the addresses), saying the values differ, or
+/// naming a lock or cell that could not be read during the check.
 ///
 /// ```should_panic
 /// use ebpf_spec::deep_copy::assert_deep_copy;
@@ -232,9 +296,11 @@ pub fn assert_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) {
 }
 
 /// Asserts that `a` and `b` share no byte of heap memory (no equality check).
+/// See [`check_deep_copy`] for what the check can and cannot see.
 ///
 /// # Panics
-/// With a message naming every shared buffer.
+/// With a message naming every shared buffer, or a lock or cell that could not
+/// be read during the check.
 #[track_caller]
 pub fn assert_disjoint<T: DeepCopy>(a: &T, b: &T) {
     let report = check_disjoint(a, b);

@@ -1,16 +1,17 @@
 //! `DeepCopy` for the standard library's types (and `bytes`, behind a feature).
 
-use super::{DeepCopy, Walker};
+use super::{DeepCopy, DeepToOwned, Walker};
+use std::any::type_name;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::hash::{BuildHasher, Hash};
 use std::io::Cursor;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Types that own no heap memory: the copy is the value itself, slices copy
@@ -150,7 +151,7 @@ impl<T: DeepCopy> DeepCopy for Vec<T> {
         T::deep_copy_slice(self)
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walker.buffer(self.as_slice(), std::any::type_name::<Self>());
+        walker.buffer(self.as_slice(), type_name::<Self>());
         T::walk_slice(self, walker);
     }
 }
@@ -160,7 +161,7 @@ impl<T: DeepCopy> DeepCopy for Box<[T]> {
         T::deep_copy_slice(self).into_boxed_slice()
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walker.buffer(&**self, std::any::type_name::<Self>());
+        walker.buffer(&**self, type_name::<Self>());
         T::walk_slice(self, walker);
     }
 }
@@ -175,8 +176,8 @@ impl<T: DeepCopy> DeepCopy for VecDeque<T> {
     }
     fn walk_buffers(&self, walker: &mut Walker) {
         let (a, b) = self.as_slices();
-        walker.buffer(a, std::any::type_name::<Self>());
-        walker.buffer(b, std::any::type_name::<Self>());
+        walker.buffer(a, type_name::<Self>());
+        walker.buffer(b, type_name::<Self>());
         for (i, item) in self.iter().enumerate() {
             walker.push_index(i);
             item.walk_buffers(walker);
@@ -196,6 +197,13 @@ impl<T: DeepCopy, const N: usize> DeepCopy for [T; N] {
 }
 
 // ---------------------------------------------------------------- collections
+//
+// The walk of a map or set reports, for each element, the bytes it occupies in
+// the collection's own storage (hash table or tree node: `size_of` the key and
+// of the value, zero-sized ones skipped) and then the buffers the element owns.
+// Storage shared between two collections is thus seen like a shared `Vec`
+// buffer. The ranges carry the collection's type as owner and the path
+// `[i].key` / `[i].value` (or `[i]` for a set).
 
 impl<K: DeepCopy + Ord, V: DeepCopy> DeepCopy for BTreeMap<K, V> {
     fn deep_copy(&self) -> Self {
@@ -205,7 +213,7 @@ impl<K: DeepCopy + Ord, V: DeepCopy> DeepCopy for BTreeMap<K, V> {
             .collect()
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walk_entries(self.iter(), walker);
+        walk_entries(self.iter(), type_name::<Self>(), walker);
     }
 }
 
@@ -214,7 +222,7 @@ impl<T: DeepCopy + Ord> DeepCopy for BTreeSet<T> {
         self.iter().map(T::deep_copy).collect()
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walk_items(self.iter(), walker);
+        walk_items(self.iter(), type_name::<Self>(), walker);
     }
 }
 
@@ -232,7 +240,7 @@ where
         out
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walk_entries(self.iter(), walker);
+        walk_entries(self.iter(), type_name::<Self>(), walker);
     }
 }
 
@@ -248,28 +256,40 @@ where
         out
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walk_items(self.iter(), walker);
+        walk_items(self.iter(), type_name::<Self>(), walker);
     }
 }
 
-fn walk_items<'a, T: DeepCopy + 'a>(items: impl Iterator<Item = &'a T>, walker: &mut Walker) {
+/// The walk of a set: each element where it lives in the set's storage, then
+/// what it owns.
+fn walk_items<'a, T: DeepCopy + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    owner: &'static str,
+    walker: &mut Walker,
+) {
     for (i, item) in items.enumerate() {
         walker.push_index(i);
+        walker.buffer(item, owner);
         item.walk_buffers(walker);
         walker.pop();
     }
 }
 
+/// The walk of a map: key and value of each entry where they live in the
+/// map's storage, then what they own.
 fn walk_entries<'a, K: DeepCopy + 'a, V: DeepCopy + 'a>(
     entries: impl Iterator<Item = (&'a K, &'a V)>,
+    owner: &'static str,
     walker: &mut Walker,
 ) {
     for (i, (k, v)) in entries.enumerate() {
         walker.push_index(i);
-        walker.push_field("(key, value)", "key");
+        walker.push_field("map entry", "key");
+        walker.buffer(k, owner);
         k.walk_buffers(walker);
         walker.pop();
-        walker.push_field("(key, value)", "value");
+        walker.push_field("map entry", "value");
+        walker.buffer(v, owner);
         v.walk_buffers(walker);
         walker.pop();
         walker.pop();
@@ -355,17 +375,21 @@ impl<T: DeepCopy> DeepCopy for Box<T> {
         Box::new((**self).deep_copy())
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        walker.buffer(&**self, std::any::type_name::<Self>());
+        walker.buffer(&**self, type_name::<Self>());
         (**self).walk_buffers(walker);
     }
 }
 
-/// Reports the shared allocation of an `Arc`/`Rc`: its value, and at least one
-/// byte even for zero-sized values, because the allocation (with its counts)
-/// always exists and sharing it is exactly what a deep copy must not do.
+/// Reports the value inside an `Arc`/`Rc` allocation (its `size_of_val` bytes;
+/// the counts beside it are private to std).
+///
+/// A zero-sized value or an empty slice or `str` holds no byte and is not
+/// reported: its address may be one past the end of the allocation, or a
+/// static shared by every empty `Arc<[T]>`, so a one-byte range there could
+/// overlap memory that is not the allocation at all. A count shared over
+/// nothing is the one sharing the range check cannot see.
 fn walk_shared<T: ?Sized>(value: &T, owner: &'static str, walker: &mut Walker) {
-    let start = (value as *const T).cast::<u8>() as usize;
-    walker.raw(start, std::mem::size_of_val(value).max(1), owner);
+    walker.buffer(value, owner);
 }
 
 macro_rules! shared_pointer {
@@ -376,7 +400,7 @@ macro_rules! shared_pointer {
                 $ptr::new((**self).deep_copy())
             }
             fn walk_buffers(&self, walker: &mut Walker) {
-                walk_shared(&**self, std::any::type_name::<Self>(), walker);
+                walk_shared(&**self, type_name::<Self>(), walker);
                 (**self).walk_buffers(walker);
             }
         }
@@ -387,7 +411,7 @@ macro_rules! shared_pointer {
                 $ptr::from(T::deep_copy_slice(self))
             }
             fn walk_buffers(&self, walker: &mut Walker) {
-                walk_shared(&**self, std::any::type_name::<Self>(), walker);
+                walk_shared(&**self, type_name::<Self>(), walker);
                 T::walk_slice(self, walker);
             }
         }
@@ -398,7 +422,7 @@ macro_rules! shared_pointer {
                 $ptr::from(&**self)
             }
             fn walk_buffers(&self, walker: &mut Walker) {
-                walk_shared(&**self, std::any::type_name::<Self>(), walker);
+                walk_shared(&**self, type_name::<Self>(), walker);
             }
         }
     };
@@ -407,17 +431,17 @@ macro_rules! shared_pointer {
 shared_pointer!(Arc);
 shared_pointer!(Rc);
 
-/// Always becomes `Cow::Owned`. A borrowed value is first turned into its owned
-/// form and then deep-copied, because `ToOwned` is `Clone` for most types, and
-/// `Clone` may share (an `Arc` element, say).
-impl<B> DeepCopy for Cow<'_, B>
-where
-    B: ?Sized + ToOwned,
-    B::Owned: DeepCopy,
-{
+/// Always becomes `Cow::Owned`, through [`DeepToOwned::deep_to_owned`] for a
+/// borrowed value (never `ToOwned::to_owned`, which is `Clone` for most types,
+/// and `Clone` may share: an `Arc` element, say).
+///
+/// The walk of `Cow::Borrowed` reports the borrowed value as an owned one would
+/// be: the bytes it occupies where it lives, then every buffer it owns. The
+/// borrowed memory is not the `Cow`'s, but a copy must not share it either.
+impl<B: ?Sized + DeepToOwned> DeepCopy for Cow<'_, B> {
     fn deep_copy(&self) -> Self {
         match self {
-            Cow::Borrowed(b) => Cow::Owned((*b).to_owned().deep_copy()),
+            Cow::Borrowed(b) => Cow::Owned(b.deep_to_owned()),
             Cow::Owned(o) => Cow::Owned(o.deep_copy()),
         }
     }
@@ -425,7 +449,7 @@ where
         match self {
             Cow::Borrowed(b) => {
                 walker.push_variant("Cow", "Borrowed");
-                walker.buffer(*b, std::any::type_name::<Self>());
+                b.walk_borrowed(walker);
                 walker.pop();
             }
             Cow::Owned(o) => {
@@ -435,6 +459,54 @@ where
             }
         }
     }
+}
+
+/// A sized value: its deep copy; walked as its bytes plus what it owns.
+impl<T: DeepCopy + Clone> DeepToOwned for T {
+    #[inline]
+    fn deep_to_owned(&self) -> T {
+        self.deep_copy()
+    }
+    fn walk_borrowed(&self, walker: &mut Walker) {
+        walker.buffer(self, type_name::<&T>());
+        self.walk_buffers(walker);
+    }
+}
+
+/// A new `Vec` of deep copies (one `memcpy` for plain elements).
+impl<T: DeepCopy + Clone> DeepToOwned for [T] {
+    #[inline]
+    fn deep_to_owned(&self) -> Vec<T> {
+        T::deep_copy_slice(self)
+    }
+    fn walk_borrowed(&self, walker: &mut Walker) {
+        walker.buffer(self, type_name::<&Self>());
+        T::walk_slice(self, walker);
+    }
+}
+
+macro_rules! borrowed_bytes {
+    ($($t:ty => $owned:ty, |$v:ident| $copy:expr, |$w:ident| $bytes:expr;)*) => {$(
+        /// A new buffer holding a copy of the bytes.
+        impl DeepToOwned for $t {
+            #[inline]
+            fn deep_to_owned(&self) -> $owned {
+                let $v = self;
+                $copy
+            }
+            fn walk_borrowed(&self, walker: &mut Walker) {
+                let $w = self;
+                walker.buffer($bytes, type_name::<&Self>());
+            }
+        }
+    )*};
+}
+
+borrowed_bytes! {
+    str => String, |s| s.to_owned(), |s| s.as_bytes();
+    CStr => CString, |s| s.to_owned(), |s| s.to_bytes_with_nul();
+    OsStr => OsString, |s| s.to_os_string(), |s| s.as_encoded_bytes();
+    Path => PathBuf, |p| p.to_path_buf(), |p| p.as_os_str().as_encoded_bytes();
 }
 
 // ---------------------------------------------------------------- cursors, locks, cells
@@ -453,26 +525,53 @@ impl<T: DeepCopy> DeepCopy for Cursor<T> {
 
 /// A new, unlocked mutex over a deep copy of the value. A poisoned mutex is
 /// copied all the same (the copy is not poisoned): the value is what it is.
+///
+/// `deep_copy` locks the mutex to read the value, as any reader must: it waits
+/// while another thread holds the lock, and deadlocks (or panics, as
+/// `Mutex::lock` may) if the current thread holds it.
+///
+/// The walk never waits: it uses `try_lock`, and a mutex that is locked while
+/// the walk runs (by any thread) is recorded with [`Walker::not_walked`], so
+/// the proof helper reports it as not checked instead of hanging.
 impl<T: DeepCopy> DeepCopy for Mutex<T> {
     fn deep_copy(&self) -> Self {
         let guard = self.lock().unwrap_or_else(PoisonError::into_inner);
         Mutex::new(guard.deep_copy())
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        let guard = self.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.walk_buffers(walker);
+        match self.try_lock() {
+            Ok(guard) => guard.walk_buffers(walker),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().walk_buffers(walker),
+            Err(TryLockError::WouldBlock) => walker.not_walked(
+                type_name::<Self>(),
+                "the mutex was locked (by this thread or another) while the walk ran; \
+                 release it before checking",
+            ),
+        }
     }
 }
 
 /// A new, unlocked lock over a deep copy of the value (poisoning as for `Mutex`).
+///
+/// `deep_copy` takes a read lock: it waits while a writer holds the lock, and
+/// may deadlock if the current thread holds the write lock. The walk uses
+/// `try_read` and records a lock it cannot take with [`Walker::not_walked`],
+/// as for `Mutex`.
 impl<T: DeepCopy> DeepCopy for RwLock<T> {
     fn deep_copy(&self) -> Self {
         let guard = self.read().unwrap_or_else(PoisonError::into_inner);
         RwLock::new(guard.deep_copy())
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        let guard = self.read().unwrap_or_else(PoisonError::into_inner);
-        guard.walk_buffers(walker);
+        match self.try_read() {
+            Ok(guard) => guard.walk_buffers(walker),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().walk_buffers(walker),
+            Err(TryLockError::WouldBlock) => walker.not_walked(
+                type_name::<Self>(),
+                "the lock was held for writing (by this thread or another) while the walk \
+                 ran; release it before checking",
+            ),
+        }
     }
 }
 
@@ -488,19 +587,36 @@ impl<T: DeepCopy + Copy> DeepCopy for Cell<T> {
 /// A new cell over a deep copy of the value.
 ///
 /// # Panics
-/// Like `RefCell::clone`, if the value is mutably borrowed at the time.
+/// `deep_copy` panics like `RefCell::clone` if the value is mutably borrowed at
+/// the time. The walk does not: it records the cell with
+/// [`Walker::not_walked`], and the proof helper reports it as not checked.
 impl<T: DeepCopy> DeepCopy for RefCell<T> {
     fn deep_copy(&self) -> Self {
         RefCell::new(self.borrow().deep_copy())
     }
     fn walk_buffers(&self, walker: &mut Walker) {
-        self.borrow().walk_buffers(walker);
+        match self.try_borrow() {
+            Ok(value) => value.walk_buffers(walker),
+            Err(_) => walker.not_walked(
+                type_name::<Self>(),
+                "the cell was mutably borrowed while the walk ran; end the borrow before checking",
+            ),
+        }
     }
 }
 
 // ---------------------------------------------------------------- bytes
 
-/// `Bytes::clone` shares the buffer; this copies it into a new one.
+/// `Bytes::clone` shares the buffer; `deep_copy` always copies the bytes in view
+/// into a new allocation, so a copy never shares memory or a reference count
+/// with the original.
+///
+/// The walk reports the bytes in view. Two *different* views of one allocation
+/// (`b.slice(0..8)` and `b.slice(8..16)`) share the allocation and its count
+/// without sharing a byte, and `Bytes` exposes no way to see the allocation
+/// behind a view: the proof helper passes them. It catches views that overlap,
+/// and a clone (the same view). See
+/// [`check_deep_copy`](super::check_deep_copy#what-the-range-rule-cannot-see).
 #[cfg(feature = "bytes")]
 impl DeepCopy for bytes::Bytes {
     fn deep_copy(&self) -> Self {
@@ -512,7 +628,10 @@ impl DeepCopy for bytes::Bytes {
 }
 
 /// A new buffer with the same contents (`BytesMut` may share its allocation with
-/// `Bytes` split off it).
+/// `Bytes` or `BytesMut` split off it; the copy never does).
+///
+/// The walk reports the bytes in view, with the same limit as for `Bytes`:
+/// disjoint views split from one buffer pass the proof helper.
 #[cfg(feature = "bytes")]
 impl DeepCopy for bytes::BytesMut {
     fn deep_copy(&self) -> Self {

@@ -44,7 +44,7 @@ mod walk;
 pub use check::{
     Overlap, Report, assert_deep_copy, assert_disjoint, buffers, check_deep_copy, check_disjoint,
 };
-pub use walk::{BufferRange, PathSegment, Walker};
+pub use walk::{BufferRange, PathSegment, Unwalked, Walker};
 
 /// A value that can be copied deeply: the copy shares no memory with the original.
 ///
@@ -53,7 +53,7 @@ pub use walk::{BufferRange, PathSegment, Walker};
 /// - is equal to `v` (where the type has a notion of equality);
 /// - owns no heap allocation, reference count, lock, cell or cursor in common with
 ///   `v`: an `Arc<T>` is copied into a *new* allocation (never a count bump), a
-///   `Cow` always becomes `Owned`, a `Mutex` or `RefCell` becomes a new lock or cell
+///   `Cow` always becomes `Owned` (see [`DeepToOwned`]), a `Mutex` or `RefCell` becomes a new lock or cell
 ///   over a copied value, a `Cursor` gets its own buffer at the same position.
 ///
 /// [`walk_buffers`](DeepCopy::walk_buffers) must report, through the [`Walker`],
@@ -66,8 +66,13 @@ pub use walk::{BufferRange, PathSegment, Walker};
 /// added later cannot be forgotten). There is deliberately no blanket impl over
 /// `Clone`: `Clone` on `Arc`, `Rc` or `bytes::Bytes` shares memory.
 ///
-/// References, raw pointers, `Weak` and file descriptors have no impl: they refer to
-/// memory or kernel objects the copy would share.
+/// References, raw pointers, `Weak` and file descriptors (`OwnedFd`, `BorrowedFd`,
+/// `File`) have no impl: they refer to memory or kernel objects the copy would
+/// share, and using one as a field is a compile error that says so. A
+/// [`RawFd`](std::os::fd::RawFd) is the exception: it is a type alias for
+/// `i32`, so it *is* `DeepCopy` and is copied as the number it is, while the
+/// descriptor it names is shared. Hold an `OwnedFd` to get the compile error,
+/// or better keep descriptors out of values meant to be copied.
 ///
 /// Hand-written impls must copy every owned buffer and report every owned buffer in
 /// `walk_buffers`:
@@ -90,15 +95,34 @@ pub use walk::{BufferRange, PathSegment, Walker};
 /// # let b = Blob(vec![1, 2]);
 /// # ebpf_spec::deep_copy::assert_disjoint(&b, &b.deep_copy());
 /// ```
+///
+/// # Limits
+/// - **Sharing inside a value is not kept.** Two `Arc`s to one allocation in
+///   the same value become two separate allocations in the copy (as with
+///   serde's `rc` feature).
+/// - **Reference cycles never end.** A cycle (`Rc<RefCell<Node>>` nodes
+///   pointing at each other) makes both `deep_copy` and `walk_buffers` recurse
+///   until the stack overflows (through a `Mutex`, `deep_copy` deadlocks on
+///   the lock it already holds). Break cycles with indices, or with `Weak`
+///   (which has no impl: copy such types by hand).
+/// - **Locks are taken.** `deep_copy` of a `Mutex` or `RwLock` locks it to read
+///   the value: it waits while another thread holds it and deadlocks if the
+///   current thread does (as `Mutex::lock` would); `deep_copy` of a `RefCell`
+///   panics if it is mutably borrowed. `walk_buffers` never blocks or panics on
+///   them: it records them with [`Walker::not_walked`] and the proof helper
+///   reports them as not checked.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be deep-copied: it does not implement `DeepCopy`",
     label = "`{Self}` does not implement `DeepCopy`",
-    note = "references and raw pointers point at memory a copy would share: own the data \
-            (`Vec<T>`, `String`, `Box<T>`) or use `Cow<'_, T>`, which deep_copy turns into `Owned`",
-    note = "`Weak` and file descriptors refer to shared allocations or kernel objects: keep \
-            them out of specs and create them from the spec instead",
-    note = "for your own types, add `#[derive(DeepCopy)]`; for a foreign field type, use \
-            `#[deep_copy(with = module)]` or `#[deep_copy(skip)]` on the field"
+    note = "references and raw pointers would make the copy share what they point at: own the \
+            data (`T`, `Vec<T>`, `String`, `Box<T>`) or use `Cow<'_, T>` (deep_copy makes it `Owned`)",
+    note = "`Weak<T>` shares its allocation: hold an `Arc<T>` or `Rc<T>` (deep_copy allocates \
+            anew) or an index",
+    note = "file descriptors (`OwnedFd`, `BorrowedFd`, `File`, sockets) are kernel objects a copy \
+            would share: keep them out of the value and create them from the copy",
+    note = "`Clone` is not enough (`Clone` of `Arc`, `Rc` or `Bytes` shares): derive `DeepCopy` \
+            for your own types; for a foreign field type use `#[deep_copy(with = module)]` or \
+            `#[deep_copy(skip)]`"
 )]
 pub trait DeepCopy: Sized {
     /// Returns a copy equal to `self` that shares no memory with it.
@@ -108,8 +132,14 @@ pub trait DeepCopy: Sized {
     /// `walker` as a byte range.
     ///
     /// Inline data (integers, arrays, the fields of a struct) is not reported: it
-    /// lives inside whatever owns `self`. Buffers of length zero may be reported or
-    /// not; they are ignored by the checks.
+    /// lives inside whatever owns `self`, which reports it. So a type owning heap
+    /// storage reports all of it, the bytes its elements occupy there included
+    /// (a `Vec` its slice, a map each key and value in its table), then walks the
+    /// elements. Buffers of length zero may be reported or not; they are ignored
+    /// by the checks.
+    ///
+    /// The walk must not block or panic: a part it cannot read right now (a held
+    /// lock) is recorded with [`Walker::not_walked`].
     fn walk_buffers(&self, walker: &mut Walker);
 
     /// Deep-copies a slice of values into a new `Vec`.
@@ -134,4 +164,31 @@ pub trait DeepCopy: Sized {
             walker.pop();
         }
     }
+}
+
+/// The borrowed side of a [`Cow`](std::borrow::Cow): how `Cow::Borrowed(&b)` is
+/// deep-copied into `Cow::Owned` and walked.
+///
+/// `DeepCopy for Cow<'_, B>` needs `B: DeepToOwned`. It is implemented for
+/// `str`, `[T]`, `CStr`, `OsStr`, `Path` and every sized `T: DeepCopy + Clone`
+/// (the types a `Cow` usually borrows); implement it for your own unsized
+/// `ToOwned` types.
+///
+/// [`deep_to_owned`](DeepToOwned::deep_to_owned) must return an owned value
+/// sharing no memory with `self` (not `ToOwned::to_owned`, which is `Clone`
+/// for sized types and may share). [`walk_borrowed`](DeepToOwned::walk_borrowed)
+/// must report `self` as an owned value would be reported: the bytes `self`
+/// occupies (where it lives) and every heap buffer it owns.
+#[diagnostic::on_unimplemented(
+    message = "`Cow<'_, {Self}>` cannot be deep-copied: `{Self}` does not implement `DeepToOwned`",
+    label = "`{Self}` does not implement `DeepToOwned`",
+    note = "`DeepToOwned` is implemented for `str`, `[T]`, `CStr`, `OsStr`, `Path` and every \
+            `T: DeepCopy + Clone`"
+)]
+pub trait DeepToOwned: ToOwned<Owned: DeepCopy> {
+    /// An owned deep copy of the borrowed value.
+    fn deep_to_owned(&self) -> Self::Owned;
+
+    /// Reports the bytes `self` occupies and every heap buffer it owns.
+    fn walk_borrowed(&self, walker: &mut Walker);
 }

@@ -69,16 +69,44 @@ fn render_path(root: &str, path: &[PathSegment]) -> String {
     out
 }
 
+/// A part of a walked value whose buffers could not be walked, so the proof
+/// helper cannot vouch for it.
+///
+/// The walk never blocks and never panics on a lock or cell it cannot read: a
+/// `Mutex` locked (by this thread or another), an `RwLock` locked for writing
+/// or a `RefCell` borrowed mutably while the walk runs is recorded here
+/// instead, and [`Report::is_ok`](super::Report::is_ok) is false.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unwalked {
+    /// The type that could not be looked into, e.g. `std::sync::Mutex<Vec<u8>>`.
+    pub owner: &'static str,
+    /// Path from the walked value to it.
+    pub path: Vec<PathSegment>,
+    /// Why, e.g. "locked while the walk ran".
+    pub reason: &'static str,
+}
+
+impl Unwalked {
+    /// The path rendered like Rust syntax, starting with `root`.
+    pub fn display_path(&self, root: &str) -> String {
+        render_path(root, &self.path)
+    }
+}
+
 /// Collects the heap buffers a value owns, with the path that leads to each.
 ///
 /// [`DeepCopy::walk_buffers`](super::DeepCopy::walk_buffers) implementations call
 /// [`buffer`](Walker::buffer) (or [`raw`](Walker::raw)) for each heap buffer they own
 /// and bracket the walk of a field with [`push_field`](Walker::push_field) /
-/// [`pop`](Walker::pop) so reports can name where a buffer sits.
+/// [`pop`](Walker::pop) so reports can name where a buffer sits. A part that
+/// cannot be read without blocking is recorded with
+/// [`not_walked`](Walker::not_walked).
 #[derive(Debug, Default)]
 pub struct Walker {
     path: Vec<PathSegment>,
     buffers: Vec<BufferRange>,
+    unwalked: Vec<Unwalked>,
 }
 
 impl Walker {
@@ -99,7 +127,8 @@ impl Walker {
 
     /// Records `len` bytes at address `start` as a heap buffer owned by `owner`.
     ///
-    /// Empty buffers are ignored.
+    /// Empty buffers (`len == 0`, including zero-sized values) are ignored:
+    /// they hold no byte a copy could share.
     pub fn raw(&mut self, start: usize, len: usize, owner: &'static str) {
         if len == 0 {
             return;
@@ -109,6 +138,19 @@ impl Walker {
             len,
             owner,
             path: self.path.clone(),
+        });
+    }
+
+    /// Records that the value at the current path (of type `owner`) could not
+    /// be walked, and why; the checks then fail instead of vouching for it.
+    ///
+    /// Use it where reading the value would block or panic (a lock held
+    /// elsewhere, a cell borrowed mutably).
+    pub fn not_walked(&mut self, owner: &'static str, reason: &'static str) {
+        self.unwalked.push(Unwalked {
+            owner,
+            path: self.path.clone(),
+            reason,
         });
     }
 
@@ -137,8 +179,21 @@ impl Walker {
         &self.buffers
     }
 
-    /// Consumes the walker, returning the recorded buffers.
+    /// The parts recorded so far that could not be walked.
+    pub fn unwalked(&self) -> &[Unwalked] {
+        &self.unwalked
+    }
+
+    /// Consumes the walker, returning the recorded buffers (and dropping the
+    /// record of parts that could not be walked: see
+    /// [`into_parts`](Walker::into_parts)).
     pub fn into_buffers(self) -> Vec<BufferRange> {
         self.buffers
+    }
+
+    /// Consumes the walker, returning the recorded buffers and the parts that
+    /// could not be walked.
+    pub fn into_parts(self) -> (Vec<BufferRange>, Vec<Unwalked>) {
+        (self.buffers, self.unwalked)
     }
 }
