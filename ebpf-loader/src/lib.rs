@@ -28,6 +28,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection;
+
 mod collection;
 mod error;
 mod kernel;

@@ -8,6 +8,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Calls bpf(2) with `attr`; the kernel reads (and may write) `attr`.
 fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<libc::c_long> {
+    #[cfg(feature = "fault-injection")]
+    if let Some(e) = crate::fault_injection::next_call() {
+        return Err(e);
+    }
     // SAFETY: `attr` is a valid, fully initialised `bpf_attr` (callers start
     // from zeroed memory) that lives for the call, and its size is passed
     // along. Pointers inside it point at buffers borrowed for the call.

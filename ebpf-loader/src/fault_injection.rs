@@ -1,0 +1,70 @@
+//! Test support (feature `fault-injection`): make the k-th bpf(2) call the
+//! loader makes fail, to prove that every step of a load cleans up after
+//! itself.
+//!
+//! The counter is process-wide (a load uses several threads), so tests that
+//! arm it must not run loads concurrently with each other.
+//!
+//! ```no_run
+//! # #[cfg(feature = "fault-injection")] {
+//! use ebpf_loader::fault_injection;
+//! # let spec = ebpf_spec::CollectionSpec::default();
+//! // Count the calls of one load, then fail each one in turn.
+//! fault_injection::count_calls();
+//! drop(ebpf_loader::Loader::new().load(&spec));
+//! let n = fault_injection::calls();
+//! for k in 1..=n {
+//!     fault_injection::fail_call(k, libc::EIO);
+//!     assert!(ebpf_loader::Loader::new().load(&spec).is_err());
+//! }
+//! fault_injection::disarm();
+//! # }
+//! ```
+
+use std::io;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+/// Calls made since [`count_calls`] or [`fail_call`].
+static CALLS: AtomicU64 = AtomicU64::new(0);
+/// The call that fails (1-based); 0: none.
+static FAIL_AT: AtomicU64 = AtomicU64::new(0);
+/// The errno it fails with.
+static ERRNO: AtomicI32 = AtomicI32::new(0);
+
+/// Starts counting bpf(2) calls from 0, failing none.
+pub fn count_calls() {
+    FAIL_AT.store(0, Ordering::SeqCst);
+    CALLS.store(0, Ordering::SeqCst);
+}
+
+/// Makes the `k`-th bpf(2) call from now (1-based) fail with `errno`,
+/// without reaching the kernel; the calls after it succeed again.
+pub fn fail_call(k: u64, errno: i32) {
+    ERRNO.store(errno, Ordering::SeqCst);
+    CALLS.store(0, Ordering::SeqCst);
+    FAIL_AT.store(k, Ordering::SeqCst);
+}
+
+/// How many bpf(2) calls were made since [`count_calls`] or [`fail_call`].
+pub fn calls() -> u64 {
+    CALLS.load(Ordering::SeqCst)
+}
+
+/// Whether the armed call has come (it was failed).
+pub fn fired() -> bool {
+    let at = FAIL_AT.load(Ordering::SeqCst);
+    at != 0 && CALLS.load(Ordering::SeqCst) >= at
+}
+
+/// Stops failing calls.
+pub fn disarm() {
+    FAIL_AT.store(0, Ordering::SeqCst);
+}
+
+/// Counts one call; the error to return instead of calling the kernel when
+/// it is the armed one.
+pub(crate) fn next_call() -> Option<io::Error> {
+    let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    (n == FAIL_AT.load(Ordering::SeqCst))
+        .then(|| io::Error::from_raw_os_error(ERRNO.load(Ordering::SeqCst)))
+}

@@ -1,0 +1,165 @@
+//! Fault injection: every bpf(2) call a load makes is failed in turn, and
+//! after each failure nothing the load created is left (fds, pins), pins
+//! that existed before are untouched, the spec is unchanged, and the error
+//! names the step.
+
+mod common;
+
+use common::{BpfFs, fixture, kernel, open_fds};
+use ebpf_loader::{Loader, fault_injection};
+use ebpf_spec::CollectionSpec;
+
+/// The errno injected: one no step of the loader treats as "try another way".
+const EIO: i32 = libc::EIO;
+
+/// Disarms the hook even when an assertion fails.
+struct Disarm;
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        fault_injection::disarm();
+    }
+}
+
+/// Fails every call of `load` in turn (k = 1 ..= the number of calls a
+/// successful load makes) and checks what is left after each; returns how
+/// many positions were tried.
+fn every_position(spec: &CollectionSpec, loader: &Loader, fs: Option<&BpfFs>) -> u64 {
+    let _disarm = Disarm;
+    // Warm up: caches that live as long as the loader (the BTF fd) and the
+    // process (kernel BTF, config) are filled once, outside the counting.
+    drop(loader.load(spec).unwrap());
+    let pins_before = fs.map(BpfFs::pins);
+    let fds = open_fds();
+    fault_injection::count_calls();
+    drop(loader.load(spec).unwrap());
+    let calls = fault_injection::calls();
+    assert!(calls > 0);
+    let before = spec.clone();
+    for k in 1..=calls {
+        fault_injection::fail_call(k, EIO);
+        let result = loader.load(spec);
+        assert!(fault_injection::fired(), "call {k} of {calls} was made");
+        let e = match result {
+            Err(e) => e,
+            Ok(_) => panic!("call {k} of {calls} failed, yet the load succeeded"),
+        };
+        assert!(e.step().is_some(), "call {k}: the error names no step: {e}");
+        assert!(
+            e.to_string().contains("Input/output error") || e.errno() == Some(EIO),
+            "call {k}: {e}"
+        );
+        fault_injection::disarm();
+        assert_eq!(open_fds(), fds, "call {k} ({e}): an fd was left open");
+        if let Some(fs) = fs {
+            assert_eq!(Some(fs.pins()), pins_before, "call {k} ({e}): pins changed");
+        }
+        assert_eq!(spec, &before, "call {k}: the spec changed");
+    }
+    calls
+}
+
+#[test]
+fn every_call_of_a_load_fails_in_turn_and_nothing_is_left() {
+    let Some(_serial) = kernel() else { return };
+    let mut tried = 0;
+    for name in [
+        "programs.bpfel.o",
+        "map_in_map.bpfel.o",
+        "globals.bpfel.o",
+        "btf_maps.bpfel.o",
+    ] {
+        let mut spec = fixture(name);
+        for (p, _) in common::refused_program_types(&spec) {
+            spec.programs.remove(&p);
+        }
+        let n = every_position(&spec, &Loader::new(), None);
+        eprintln!("{name}: {n} positions");
+        // At least one call per map and per program.
+        assert!(
+            n as usize >= spec.maps.len() + spec.programs.len(),
+            "{name}: {n}"
+        );
+        tried += n;
+    }
+    // With pins: one pre-existing (reused), the others created by the load.
+    let fs = BpfFs::mount();
+    let spec = fixture("iproute2.bpfel.o");
+    let mut pre = spec.clone();
+    pre.maps.retain(|n, _| n == "tc_global");
+    pre.programs.clear();
+    drop(Loader::new().pin_path(fs.path()).load(&pre).unwrap());
+    assert_eq!(fs.pins(), ["tc_global"]);
+    let loader = Loader::new().pin_path(fs.path());
+    // The warm-up load inside creates tc_object's pin; remove it so every
+    // counted load creates it again.
+    let n = {
+        drop(loader.load(&spec).unwrap());
+        std::fs::remove_file(fs.pin("tc_object")).unwrap();
+        every_position_with_fresh_pins(&spec, &loader, &fs)
+    };
+    eprintln!("iproute2.bpfel.o with pins: {n} positions");
+    tried += n;
+    eprintln!("{tried} positions tried in all");
+}
+
+/// [`every_position`] for a loader that pins: after each failed load the
+/// pins are what they were before it; after the counting load, the pins it
+/// created are removed again so each position starts from the same state.
+fn every_position_with_fresh_pins(spec: &CollectionSpec, loader: &Loader, fs: &BpfFs) -> u64 {
+    let _disarm = Disarm;
+    let pins_before = fs.pins();
+    let fds = open_fds();
+    fault_injection::count_calls();
+    let coll = loader.load(spec).unwrap();
+    let calls = fault_injection::calls();
+    for p in coll.pins_created() {
+        std::fs::remove_file(p).unwrap();
+    }
+    drop(coll);
+    assert_eq!(fs.pins(), pins_before);
+    for k in 1..=calls {
+        fault_injection::fail_call(k, EIO);
+        let e = loader
+            .load(spec)
+            .err()
+            .unwrap_or_else(|| panic!("call {k} of {calls} failed, yet the load succeeded"));
+        fault_injection::disarm();
+        assert!(e.step().is_some(), "call {k}: {e}");
+        assert_eq!(open_fds(), fds, "call {k} ({e}): an fd was left open");
+        assert_eq!(fs.pins(), pins_before, "call {k} ({e}): pins changed");
+    }
+    calls
+}
+
+#[test]
+fn a_failure_in_one_of_eight_instances_releases_all_of_them() {
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let mut spec = fixture("programs.bpfel.o");
+    for (p, _) in common::refused_program_types(&spec) {
+        spec.programs.remove(&p);
+    }
+    let loader = Loader::new();
+    drop(loader.load_many(&spec, 8).unwrap());
+    let fds = open_fds();
+    fault_injection::count_calls();
+    drop(loader.load_many(&spec, 8).unwrap());
+    let calls = fault_injection::calls();
+    // A sample of positions across the whole call (instances interleave
+    // on the loader's threads, so a position lands in any of them).
+    let mut tried = 0;
+    for k in (1..=calls).step_by((calls as usize / 25).max(1)) {
+        fault_injection::fail_call(k, EIO);
+        let e = loader
+            .load_many(&spec, 8)
+            .err()
+            .unwrap_or_else(|| panic!("call {k} of {calls} failed, yet load_many succeeded"));
+        fault_injection::disarm();
+        assert!(e.step().is_some(), "call {k}: {e}");
+        assert_eq!(open_fds(), fds, "call {k} ({e}): an fd was left open");
+        tried += 1;
+    }
+    eprintln!("load_many of 8: {tried} of {calls} positions tried");
+    assert!(tried >= 20);
+}
