@@ -54,6 +54,36 @@ pub(crate) fn btf_id(name: &str, kind: BtfKind) -> Result<u32, String> {
     Ok(id)
 }
 
+/// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`), read once;
+/// `None` where it cannot be read.
+pub(crate) fn mem_total() -> Option<u64> {
+    static TOTAL: OnceLock<Option<u64>> = OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kib: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        kib.checked_mul(1024)
+    })
+}
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read
+/// once; 1 where it cannot be read.
+pub(crate) fn possible_cpus_or_one() -> u32 {
+    static CPUS: OnceLock<u32> = OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/cpu/possible")
+            .ok()
+            .and_then(|t| crate::map::parse_cpu_list(&t))
+            .unwrap_or(1)
+    })
+}
+
 /// `LINUX_VERSION_CODE` of a release string such as `6.18.44-fc`: major,
 /// minor and patch (at most 255), as `KERNEL_VERSION(a, b, c)` packs them.
 pub(crate) fn version_code(release: &str) -> Option<u32> {

@@ -24,6 +24,9 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
             spec.extra.to_hex()
         )));
     }
+    if let Some(what) = absurd_size(spec) {
+        return Err(invalid(what));
+    }
     for (i, e) in spec.contents.iter().enumerate() {
         if e.key.len() != spec.key_size as usize {
             return Err(invalid(format!(
@@ -257,6 +260,58 @@ fn takes_btf(spec: &MapSpec) -> bool {
         )
 }
 
+/// The kernel's largest key for hash-like maps (`MAX_BPF_STACK`): a key must
+/// fit on a BPF program's stack.
+const MAX_KEY_SIZE: u32 = 512;
+
+/// Why `spec` asks for a size no kernel grants, or `None`: keys larger than
+/// a program's stack for the types that copy keys there, and more memory up
+/// front than the machine has (`MemTotal`). Checked before any syscall, so a
+/// hostile or mistyped definition never reaches the kernel's allocator.
+fn absurd_size(spec: &MapSpec) -> Option<String> {
+    use MapType as T;
+    let stack_keys = matches!(
+        spec.map_type,
+        T::Hash | T::PerCpuHash | T::LruHash | T::LruPerCpuHash | T::HashOfMaps | T::LpmTrie
+    );
+    if stack_keys && spec.key_size > MAX_KEY_SIZE {
+        return Some(format!(
+            "key_size {} is larger than the {MAX_KEY_SIZE} bytes a program's stack can hold",
+            spec.key_size
+        ));
+    }
+    let bytes = upfront_bytes(spec, crate::kernel::possible_cpus_or_one());
+    let total = crate::kernel::mem_total()?;
+    (bytes > u128::from(total)).then(|| {
+        format!(
+            "{} entries of {} + {} bytes need about {bytes} bytes up front, more than this \
+             machine's {total} bytes of memory",
+            spec.max_entries, spec.key_size, spec.value_size
+        )
+    })
+}
+
+/// The memory the kernel allocates when it creates `spec` (preallocated
+/// elements, array values, ring buffer pages), per CPU where the type is.
+fn upfront_bytes(spec: &MapSpec, cpus: u32) -> u128 {
+    use MapType as T;
+    let entries = u128::from(spec.max_entries);
+    let value = u128::from(spec.value_size.next_multiple_of(8));
+    let key = u128::from(spec.key_size.next_multiple_of(8));
+    let cpus = u128::from(cpus.max(1));
+    let prealloc = !spec.flags.contains(MapFlags::NO_PREALLOC);
+    match spec.map_type {
+        T::Array | T::CgroupArray | T::ProgArray | T::ArrayOfMaps => entries * value,
+        T::PerCpuArray => entries * value * cpus,
+        T::Hash | T::LruHash if prealloc => entries * (key + value + 48),
+        T::PerCpuHash | T::LruPerCpuHash if prealloc => entries * (key + 48 + value * cpus),
+        T::RingBuf | T::UserRingBuf => entries,
+        T::StackTrace => entries * (value + 16),
+        T::Queue | T::Stack if prealloc => entries * value,
+        _ => 0,
+    }
+}
+
 /// A rough estimate of what creating `spec` costs the kernel, in nanoseconds
 /// (KERNEL-NOTES.md, measured on Linux 6.18): about 1.5 us for any map, plus
 /// ~30 ns per preallocated hash element, plus zeroing the memory of arrays and
@@ -321,7 +376,7 @@ pub(crate) fn kernel_name(name: &str) -> String {
 
 /// Parses a CPU list such as `0-3,8-11` into the number of CPUs it names
 /// (the highest index + 1, as the kernel sizes per-CPU arrays).
-fn parse_cpu_list(text: &str) -> Option<u32> {
+pub(crate) fn parse_cpu_list(text: &str) -> Option<u32> {
     let mut max = None;
     for part in text.trim().split(',') {
         let last = part.rsplit('-').next()?.parse::<u32>().ok()?;
