@@ -62,6 +62,8 @@
 // The derive names `::ebpf_spec`; make that path work inside this crate too.
 extern crate self as ebpf_spec;
 
+/// BTF and `.BTF.ext` parsers, and CO-RE relocation against a target BTF.
+pub mod btf;
 pub mod deep_copy;
 mod elf;
 mod spec;
