@@ -777,6 +777,13 @@ impl<'d> Reader<'d> {
         fields: &[crate::spec::Iproute2Fields],
     ) -> Result<(), ParseError> {
         let sec_name = self.sections[index].name;
+        // The maps that can be inner maps, by id, in section order.
+        let mut by_id: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (j, m) in maps.iter().enumerate() {
+            if fields[j].id != 0 && !m.map_type.is_map_in_map() {
+                by_id.entry(fields[j].id).or_default().push(j);
+            }
+        }
         for outer in 0..maps.len() {
             let inner_id = fields[outer].inner_id;
             if inner_id == 0 {
@@ -792,10 +799,8 @@ impl<'d> Reader<'d> {
                     "has inner_id {inner_id} but is a {outer_type}, not a map-in-map"
                 )));
             }
-            let candidates = |j: usize| {
-                j != outer && fields[j].id == inner_id && !maps[j].map_type.is_map_in_map()
-            };
-            let Some(first) = (0..maps.len()).find(|&j| candidates(j)) else {
+            let candidates = by_id.get(&inner_id).map_or(&[][..], Vec::as_slice);
+            let Some(&first) = candidates.first() else {
                 return Err(outer_err(format!(
                     "inner_id {inner_id} matches no map's id"
                 )));
@@ -808,7 +813,7 @@ impl<'d> Reader<'d> {
             }
             // Slot index -> the inner map in it.
             let mut slots: BTreeMap<u32, usize> = BTreeMap::new();
-            for j in (0..maps.len()).filter(|&j| candidates(j)) {
+            for &j in candidates {
                 let idx = fields[j].inner_idx;
                 if fields[j].inner_id != 0 || idx == u32::MAX {
                     continue;
