@@ -21,6 +21,7 @@
 
 use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
 use crate::inspect::{Align, Table, one_line};
+use crate::progress;
 use aya::maps::MapData;
 use ebpf_loader::{Collection, LoadError, Loader};
 use ebpf_spec::{CollectionSpec, MapValue};
@@ -119,12 +120,30 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     if let Some(dir) = &args.pin {
         loader = loader.pin_path(dir);
     }
+    // One call does all the work: a spinner (on a terminal only) while it runs.
+    let what = if args.maps_only {
+        "maps"
+    } else {
+        "maps and programs"
+    };
+    let spinner = progress::spinner(format!(
+        "loading {instances} instances ({what}) on {threads} threads"
+    ));
     let start = Instant::now();
     let loaded = loader.load_many(&spec, instances);
     let seconds = start.elapsed().as_secs_f64();
-    let collections = loaded.map_err(load_error)?;
+    let collections = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            spinner.finish_and_clear();
+            return Err(load_error(e));
+        }
+    };
 
-    let kernel_maps = count_kernel_maps(&collections)?;
+    spinner.set_message(format!("reading the ids of {instances} instances' maps"));
+    let kernel_maps = count_kernel_maps(&collections);
+    spinner.finish_and_clear();
+    let kernel_maps = kernel_maps?;
     let rate = |n: f64| if seconds > 0.0 { n / seconds } else { 0.0 };
     let summary = Summary {
         instances,
@@ -148,7 +167,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 }
 
 /// One line for a failed load; EPERM gets the privilege advice.
-fn load_error(err: LoadError) -> String {
+pub(crate) fn load_error(err: LoadError) -> String {
     if is_eperm(&err) {
         format!(
             "loading needs bpf(2): run as root or grant CAP_BPF ({})",
@@ -162,7 +181,7 @@ fn load_error(err: LoadError) -> String {
 /// Whether bpf(2) said "operation not permitted": `LoadError::errno`, or an
 /// OS error anywhere in the source chain (errno does not cover every variant,
 /// e.g. a refused BTF load).
-fn is_eperm(err: &LoadError) -> bool {
+pub(crate) fn is_eperm(err: &LoadError) -> bool {
     if err.errno() == Some(EPERM) {
         return true;
     }
@@ -323,7 +342,7 @@ fn print_report(
 /// RLIMIT_NOFILE to the hard limit if it is lower than `needed`. Returns the
 /// old and new soft limits when it raised it; fails when even the hard limit
 /// is too low.
-fn ensure_fd_limit(
+pub(crate) fn ensure_fd_limit(
     needed: u64,
     instances: usize,
     maps: usize,

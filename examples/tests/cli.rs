@@ -7,6 +7,459 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+// ------------------------------------------------------------------ bench
+
+const BENCH_KEYS: [&str; 10] = [
+    "object",
+    "object_bytes",
+    "maps",
+    "programs",
+    "debug_build",
+    "iterations",
+    "instances",
+    "threads",
+    "load_skipped",
+    "steps",
+];
+const STEP_KEYS: [&str; 7] = [
+    "name",
+    "baseline",
+    "runs_per_sample",
+    "median_ns",
+    "p90_ns",
+    "min_ns",
+    "ratio",
+];
+const SPEC_STEPS: [&str; 3] = ["clone", "parse", "copy"];
+const ALL_STEPS: [&str; 7] = [
+    "clone",
+    "parse",
+    "copy",
+    "create_map",
+    "load",
+    "load_maps_only",
+    "load_many",
+];
+
+fn float(json: &Json) -> f64 {
+    match json {
+        Json::Float(f) => *f,
+        Json::Int(n) => *n as f64,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// `bench ARGS --json`: one line of JSON with the schema's keys in order,
+/// every step's keys in order and its figures consistent.
+fn bench_json(args: &[&str]) -> Json {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = run(&all);
+    assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "{all:?}: stderr: {:?}",
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{all:?}: not one line: {text:?}");
+    let json: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(json.keys(), BENCH_KEYS, "{text}");
+    assert!(matches!(json.get("debug_build"), Json::Bool(_)), "{text}");
+    assert!(json.get("threads").int() >= 1);
+    let steps = json.get("steps").array();
+    for step in steps {
+        assert_eq!(step.keys(), STEP_KEYS, "{text}");
+        let (median, p90, min) = (
+            float(step.get("median_ns")),
+            float(step.get("p90_ns")),
+            float(step.get("min_ns")),
+        );
+        assert!(
+            min > 0.0 && min <= median && median <= p90 && p90.is_finite(),
+            "{text}"
+        );
+        assert!(step.get("runs_per_sample").int() >= 1, "{text}");
+        // The ratio is the median over the baseline's median.
+        let baseline = step.get("baseline").str();
+        let base = steps
+            .iter()
+            .find(|s| s.get("name").str() == baseline)
+            .unwrap_or_else(|| panic!("baseline {baseline} is not a step: {text}"));
+        let expected = median / float(base.get("median_ns"));
+        let ratio = float(step.get("ratio"));
+        assert!(
+            (ratio - expected).abs() <= 1e-9 * expected.max(1.0),
+            "{ratio} != {expected}: {text}"
+        );
+    }
+    json
+}
+
+fn step_names(json: &Json) -> Vec<&str> {
+    names(json.get("steps").array())
+}
+
+fn step<'a>(json: &'a Json, name: &str) -> &'a Json {
+    json.get("steps")
+        .array()
+        .iter()
+        .find(|s| s.get("name").str() == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+#[test]
+fn bench_json_without_file_has_the_schema() {
+    let json = bench_json(&["--iterations", "3"]);
+    let bytes = std::fs::read(default_object()).expect("the default object");
+    assert_eq!(
+        json.get("object").str(),
+        "the embedded default object (examples/bpf/default.bpf.c)"
+    );
+    assert_eq!(json.get("object_bytes").int(), bytes.len() as i128);
+    assert_eq!(json.get("maps").int(), 12);
+    assert_eq!(json.get("programs").int(), 5);
+    assert_eq!(json.get("iterations").int(), 3);
+    assert_eq!(json.get("instances").int(), 8);
+    assert_eq!(
+        json.get("debug_build"),
+        &Json::Bool(cfg!(debug_assertions)),
+        "the test binary and the tested one share a profile"
+    );
+    for (name, baseline) in [("clone", "clone"), ("parse", "clone"), ("copy", "clone")] {
+        assert_eq!(step(&json, name).get("baseline").str(), baseline);
+    }
+    assert_eq!(float(step(&json, "clone").get("ratio")), 1.0);
+    if kernel() {
+        assert_eq!(json.get("load_skipped"), &Json::Null);
+        assert_eq!(step_names(&json), ALL_STEPS);
+        for name in ["create_map", "load", "load_maps_only", "load_many"] {
+            assert_eq!(step(&json, name).get("baseline").str(), "create_map");
+        }
+        assert_eq!(float(step(&json, "create_map").get("ratio")), 1.0);
+        for name in ["create_map", "load", "load_maps_only"] {
+            assert_eq!(step(&json, name).get("runs_per_sample").int(), 1);
+        }
+        assert_eq!(step(&json, "load_many").get("runs_per_sample").int(), 8);
+        // A collection of 12 maps costs more than one bare map.
+        assert!(float(step(&json, "load_maps_only").get("ratio")) > 1.0);
+    } else {
+        assert_eq!(step_names(&json), SPEC_STEPS);
+        assert!(json.get("load_skipped").str().contains("not permitted"));
+    }
+}
+
+#[test]
+fn bench_json_on_a_file_without_load() {
+    let path = fixture("map_in_map.bpfel.o");
+    let path = path.to_str().expect("UTF-8 path");
+    let json = bench_json(&[
+        path,
+        "--no-load",
+        "-n",
+        "2",
+        "--instances",
+        "3",
+        "--threads",
+        "1",
+    ]);
+    let spec = spec_of(Path::new(path));
+    assert_eq!(json.get("object").str(), path);
+    assert_eq!(
+        json.get("object_bytes").int(),
+        std::fs::metadata(path).expect("fixture").len() as i128
+    );
+    assert_eq!(json.get("maps").int(), spec.maps.len() as i128);
+    assert_eq!(json.get("programs").int(), spec.programs.len() as i128);
+    assert_eq!(json.get("iterations").int(), 2);
+    assert_eq!(json.get("instances").int(), 3);
+    assert_eq!(json.get("threads").int(), 1);
+    assert_eq!(json.get("load_skipped").str(), "--no-load");
+    assert_eq!(step_names(&json), SPEC_STEPS);
+}
+
+/// The table's rows: step label -> the rest of its columns.
+fn bench_rows(text: &str) -> Vec<(String, Vec<String>)> {
+    let table = text
+        .split("\n\n")
+        .find(|s| s.trim_start().starts_with("STEP"))
+        .unwrap_or_else(|| panic!("no table:\n{text}"));
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim_start().starts_with("load steps skipped"))
+        .map(|l| {
+            let l = l.trim_start();
+            // The label may hold a space ("load --maps-only"); the median starts at a digit.
+            let at = l
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or_else(|| panic!("no figures: {l}"));
+            let cells = l[at..].split_whitespace().map(str::to_owned).collect();
+            (l[..at].trim().to_owned(), cells)
+        })
+        .collect()
+}
+
+#[test]
+fn bench_table_without_file() {
+    let text = run_ok(&["bench", "--iterations", "3"]);
+    assert!(
+        text.starts_with(&format!(
+            "object: the embedded default object (examples/bpf/default.bpf.c): {} bytes, 12 maps, 5 programs\n",
+            std::fs::metadata(default_object()).expect("object").len()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 timed samples per step after a warm-up"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RATIO: the step's median over its baseline's"),
+        "{text}"
+    );
+    let rows = bench_rows(&text);
+    let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+    let kernel = kernel();
+    if kernel {
+        assert_eq!(
+            labels,
+            [
+                "clone",
+                "parse",
+                "copy",
+                "create_map",
+                "load",
+                "load --maps-only",
+                "load_many"
+            ],
+            "{text}"
+        );
+        assert!(!text.contains("load steps skipped"), "{text}");
+        assert!(text.contains("Loader::load_many(&spec, 8) on "), "{text}");
+        // The default object fills map-in-map slots: the note says why load is slow.
+        assert!(
+            text.contains("note: the slots of 2 map-in-map map(s)"),
+            "{text}"
+        );
+    } else {
+        assert_eq!(labels, SPEC_STEPS, "{text}");
+        assert!(
+            text.contains(
+                "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF"
+            ),
+            "{text}"
+        );
+    }
+    for (label, cells) in &rows {
+        // MEDIAN and P90 (number and unit each), RATIO, then WHAT.
+        assert!(
+            ["ns", "µs", "ms", "s"].contains(&cells[1].as_str()),
+            "{label}: {cells:?}"
+        );
+        assert!(
+            ["ns", "µs", "ms", "s"].contains(&cells[3].as_str()),
+            "{label}: {cells:?}"
+        );
+        assert!(cells[4].ends_with('x'), "{label}: {cells:?}");
+        if label == "clone" || label == "create_map" {
+            assert_eq!(cells[4], "1.00x", "{label}");
+            assert_eq!(cells[5], "baseline:", "{label}");
+        }
+    }
+    assert_eq!(
+        text.contains("note: this is a debug build"),
+        cfg!(debug_assertions),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_table_on_a_file_with_no_load() {
+    let text = run_ok(&[
+        "bench",
+        "../ebpf-spec/tests/fixtures/globals.bpfel.o",
+        "--no-load",
+        "-n",
+        "2",
+    ]);
+    assert!(
+        text.starts_with("object: ../ebpf-spec/tests/fixtures/globals.bpfel.o: "),
+        "{text}"
+    );
+    let labels: Vec<String> = bench_rows(&text).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(labels, SPEC_STEPS, "{text}");
+    assert!(text.contains("  load steps skipped: --no-load\n"), "{text}");
+    assert!(!text.contains("map-in-map"), "{text}");
+}
+
+#[test]
+fn bench_iterations_and_instances_are_validated() {
+    for n in ["0", "-1", "1000001", "many", "1.5", ""] {
+        let flag = format!("--iterations={n}");
+        assert_usage_error(&["bench", &flag], "for '--iterations <N>'");
+        let flag = format!("-n={n}");
+        assert_usage_error(&["bench", &flag, "--json"], "for '--iterations <N>'");
+    }
+    assert_usage_error(
+        &["bench", "--iterations"],
+        "a value is required for '--iterations <N>'",
+    );
+    assert_usage_error(&["bench", "--iterations", "0"], "0 is not in 1..=1000000");
+    for n in ["0", "4097"] {
+        assert_usage_error(&["bench", "--instances", n], "for '--instances <N>'");
+    }
+    assert_usage_error(&["bench", "--threads", "0"], "for '--threads <T>'");
+}
+
+#[test]
+fn bench_file_errors_are_one_line() {
+    assert_one_line_error(
+        &["bench", "/nonexistent/object.o"],
+        "cannot read /nonexistent/object.o",
+    );
+    assert_one_line_error(&["bench", "/nonexistent/object.o", "--json"], "cannot read");
+    let toml = manifest_dir().join("Cargo.toml");
+    let toml = toml.to_str().expect("UTF-8 path");
+    assert_one_line_error(&["bench", toml], "not an ELF object");
+    assert_one_line_error(&["bench", toml, "--json", "--no-load"], "not an ELF object");
+    assert_one_line_error(&["bench", "/bin/true"], "not an eBPF object");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path().to_str().expect("UTF-8 path");
+    assert_one_line_error(&["bench", dir], "cannot read");
+}
+
+#[test]
+fn bench_a_load_the_loader_refuses_is_one_line_with_a_way_out() {
+    if !kernel() {
+        return;
+    }
+    let path = "../ebpf-spec/tests/fixtures/legacy_extra.bpfel.o";
+    assert_one_line_error(
+        &["bench", path, "-n", "2"],
+        "map `extra_array`: the legacy definition has 8 extra bytes",
+    );
+    assert_one_line_error(
+        &["bench", path, "-n", "2", "--json"],
+        "; use --no-load to time parse and copy only",
+    );
+    // The way out works.
+    let json = bench_json(&[path, "-n", "2", "--no-load"]);
+    assert_eq!(step_names(&json), SPEC_STEPS);
+}
+
+#[test]
+fn bench_without_privilege_skips_the_load_steps_in_one_line() {
+    let Some(out) = run_unprivileged(&["bench", "-n", "2"]) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let skipped: Vec<&str> = text.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(
+        skipped,
+        [
+            "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF to time them"
+        ],
+        "{text}"
+    );
+    let labels: Vec<String> = bench_rows(&text).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(labels, SPEC_STEPS, "{text}");
+
+    let Some(out) = run_unprivileged(&["bench", "-n", "2", "--json"]) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Json = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert!(
+        json.get("load_skipped")
+            .str()
+            .starts_with("bpf(2) is not permitted here"),
+        "{json:?}"
+    );
+    assert_eq!(step_names(&json), SPEC_STEPS);
+}
+
+// ------------------------------------------------------------------ progress
+
+/// Progress goes to stderr and only to a terminal: piped, stderr stays empty.
+#[test]
+fn no_progress_when_piped() {
+    let mut commands: Vec<Vec<&str>> = vec![
+        vec!["bench", "-n", "3"],
+        vec!["bench", "-n", "3", "--json"],
+        vec!["bench", "-n", "3", "--no-load"],
+    ];
+    if kernel() {
+        commands.push(vec!["load", "--instances", "2"]);
+        commands.push(vec!["load", "--instances", "2", "--json"]);
+    }
+    for args in commands {
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {:?}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            !text.contains('\r') && !text.contains('\u{1b}'),
+            "{args:?}: control characters in {text:?}"
+        );
+    }
+}
+
+/// On a terminal (a pty from `script`), the bar and the spinner are drawn on
+/// stderr, and stdout still holds only the output.
+#[test]
+fn progress_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: no `script` to run the binary on a pty");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_ebpf-examples");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json_path = dir.path().join("out.json");
+    let on_pty = |command: String| -> String {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(manifest_dir())
+            .env("TERM", "xterm")
+            .output()
+            .expect("script runs");
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = on_pty(format!(
+        "{bin} bench -n 3 --no-load --json > {}",
+        json_path.display()
+    ));
+    assert!(
+        screen.contains("clone") && screen.contains(" samples, ETA "),
+        "no progress bar on the terminal: {screen:?}"
+    );
+    let text = std::fs::read_to_string(&json_path).expect("the JSON");
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    serde_json::from_str::<serde_json::Value>(&text).expect("clean JSON on stdout");
+
+    if !kernel() {
+        return;
+    }
+    let screen = on_pty(format!(
+        "{bin} load --instances 50 --json > {}",
+        json_path.display()
+    ));
+    assert!(
+        screen.contains("loading 50 instances (maps and programs) on "),
+        "no spinner on the terminal: {screen:?}"
+    );
+    let text = std::fs::read_to_string(&json_path).expect("the JSON");
+    serde_json::from_str::<serde_json::Value>(&text).expect("clean JSON on stdout");
+}
+
 // ------------------------------------------------------------------ helpers
 
 const MAP_KEYS: [&str; 13] = [
@@ -675,15 +1128,113 @@ fn a_truncated_object_is_one_line_on_stderr() {
 #[test]
 fn race_with_deep_copies_is_ok() {
     let text = run_ok(&["race"]);
-    assert!(text.contains("verdict: OK"), "{text}");
-    assert!(!text.contains("verdict: RACE"), "{text}");
+    for expected in [
+        // cilium/ebpf's shape: each copy reads all its bytes, the original keeps its position.
+        "1. cilium/ebpf's shape: `tc_ingress_map`, 16 extra bytes behind a reader",
+        "read on 8 threads at once: 8/8 copies read all 16 bytes (per copy: [16, 16, 16, 16, 16, 16, 16, 16])",
+        "original afterwards: unchanged (read position 0 of 16)",
+        // The real MapSpec of the embedded object.
+        "2. ebpf_spec::MapSpec `tc_outer` of the embedded object: 16 extra bytes \
+         (iproute2 id 0, pinning 0, inner_id 7, inner_idx 0)",
+        "extra.iproute2() on 8 threads at once: 8/8 copies read the original's fields and bytes",
+        "verdict: OK: every copy read all its bytes, the originals are unchanged, and no buffer is shared",
+    ] {
+        assert!(text.contains(expected), "no {expected:?}:\n{text}");
+    }
+    // The proof helper, for every copy of both specs.
+    let proofs = "8 copies by deep_copy; check_deep_copy (assert_deep_copy's check): \
+                  8/8 equal, no buffer shared";
+    assert_eq!(text.matches(proofs).count(), 2, "{text}");
+    assert!(!text.contains("RACE"), "{text}");
+    assert_eq!(text.matches("original afterwards: unchanged").count(), 2);
 }
 
 #[test]
 fn race_with_shallow_copies_races() {
-    let text = run_ok(&["race", "--shallow"]);
-    assert!(text.contains("verdict: RACE"), "{text}");
+    let out = run(&["race", "--shallow"]);
+    assert!(out.status.success(), "the race is the expected outcome");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        // One reader for all: one copy reads the 16 bytes, the others read nothing.
+        "read on 8 threads at once: 1/8 copies read all 16 bytes",
+        "original afterwards: drained (read position 16 of 16)",
+        // The proof helper names the shared buffers.
+        "8 copies by shallow Clone; check_deep_copy (assert_deep_copy's check): 0/8 sound: \
+         each shares Arc<Mutex<Cursor<Vec<u8>>>> (40 bytes), Vec<u8> (16 bytes) with the original",
+        // MapSpec holds bytes, not a reader: even its Clone shares nothing.
+        "8 copies by shallow Clone; check_deep_copy (assert_deep_copy's check): 8/8 equal, no buffer shared",
+        "verdict: RACE: shallow copies share one reader: 7 of 8 read short and the original is drained; \
+         deep_copy (without --shallow) prevents it",
+    ] {
+        assert!(text.contains(expected), "no {expected:?}:\n{text}");
+    }
+    let per_copy = text
+        .split("(per copy: [")
+        .nth(1)
+        .and_then(|t| t.split(']').next())
+        .unwrap_or_else(|| panic!("no per-copy list:\n{text}"));
+    let mut reads: Vec<&str> = per_copy.split(", ").collect();
+    reads.sort_unstable();
+    assert_eq!(reads, ["0", "0", "0", "0", "0", "0", "0", "16"], "{text}");
     assert!(!text.contains("verdict: OK"), "{text}");
+}
+
+#[test]
+fn race_copies_sets_the_thread_count() {
+    let text = run_ok(&["race", "--copies", "2"]);
+    assert!(
+        text.contains("2/2 copies read all 16 bytes (per copy: [16, 16])"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: OK"), "{text}");
+    // Many copies: a count per size instead of the list.
+    let text = run_ok(&["race", "--copies", "64"]);
+    assert!(
+        text.contains("64/64 copies read all 16 bytes (64 read 16)"),
+        "{text}"
+    );
+    assert!(text.contains("64/64 equal, no buffer shared"), "{text}");
+    let text = run_ok(&["race", "--copies", "64", "--shallow"]);
+    assert!(
+        text.contains("1/64 copies read all 16 bytes (1 read 16, 63 read 0)"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: RACE"), "{text}");
+}
+
+#[test]
+fn race_copies_out_of_range_is_a_usage_error() {
+    for n in ["0", "1", "1025", "many"] {
+        assert_usage_error(&["race", "--copies", n], "for '--copies <N>'");
+    }
+}
+
+/// A usage error: exit code 2, nothing on stdout, one `error: ` line.
+fn assert_usage_error(args: &[&str], expect: &str) {
+    let out = run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err:?}");
+    assert!(err.starts_with("error: "), "{args:?}: {err:?}");
+    assert!(err.contains(expect), "{args:?}: {err:?} lacks {expect:?}");
+    assert!(!err.to_lowercase().contains("panicked"), "{err:?}");
+}
+
+#[test]
+fn usage_errors_are_one_line_with_clap_s_tip() {
+    assert_usage_error(
+        &["bench", "--iteration", "3"],
+        "unexpected argument '--iteration' found; tip: a similar argument exists: '--iterations'; \
+         for more information, try '--help'",
+    );
+    assert_usage_error(&["bogus"], "unrecognized subcommand 'bogus'");
+    assert_usage_error(
+        &["inspect", "a.o", "b.o"],
+        "unexpected argument 'b.o' found",
+    );
+    assert_usage_error(&["load", "--pin"], "a value is required for '--pin <DIR>'");
 }
 
 // ------------------------------------------------------------------ load
@@ -1005,41 +1556,51 @@ fn load_zero_instances_is_a_usage_error() {
     }
 }
 
-#[test]
-fn load_without_privilege_is_one_line() {
+/// Runs the binary without the privilege bpf(2) needs: as it is if this
+/// process has none, else under `setpriv` with every capability dropped (uid
+/// stays 0; bpf(2) then needs the unprivileged BPF the kernel has disabled).
+/// `None` (with the reason printed) when neither is possible here.
+fn run_unprivileged(args: &[&str]) -> Option<Output> {
     let probe = MapSpec::new("probe", MapType::Array, 4, 4, 1);
     let privileged = match ebpf_loader::Loader::new().create_map(&probe) {
         Ok(_) => true,
         Err(e) if e.errno() == Some(1) => false,
         Err(e) => {
             eprintln!("skipping: bpf(2) fails here with something else than EPERM: {e}");
-            return;
+            return None;
         }
     };
+    if !privileged {
+        return Some(run(args));
+    }
+    let disabled =
+        std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled").unwrap_or_default();
+    if disabled.trim() == "0" {
+        eprintln!("skipping: unprivileged bpf(2) is enabled here");
+        return None;
+    }
     let bin = env!("CARGO_BIN_EXE_ebpf-examples");
-    let out = if privileged {
-        // Drop every capability (uid stays 0): bpf(2) then needs the
-        // unprivileged BPF the kernel has disabled.
-        let disabled = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
-            .unwrap_or_default();
-        if disabled.trim() == "0" {
-            eprintln!("skipping: unprivileged bpf(2) is enabled here");
-            return;
+    match std::process::Command::new("setpriv")
+        .args(["--bounding-set=-all", "--inh-caps=-all", bin])
+        .args(args)
+        .current_dir(manifest_dir())
+        .env("RUST_BACKTRACE", "1")
+        .output()
+    {
+        Ok(out) if out.status.code() != Some(127) && !stderr(&out).starts_with("setpriv") => {
+            Some(out)
         }
-        match std::process::Command::new("setpriv")
-            .args(["--bounding-set=-all", "--inh-caps=-all", bin, "load"])
-            .current_dir(manifest_dir())
-            .env("RUST_BACKTRACE", "1")
-            .output()
-        {
-            Ok(out) if out.status.code() != Some(127) && stderr(&out).starts_with("error: ") => out,
-            other => {
-                eprintln!("skipping: cannot drop capabilities with setpriv: {other:?}");
-                return;
-            }
+        other => {
+            eprintln!("skipping: cannot drop capabilities with setpriv: {other:?}");
+            None
         }
-    } else {
-        run(&["load"])
+    }
+}
+
+#[test]
+fn load_without_privilege_is_one_line() {
+    let Some(out) = run_unprivileged(&["load"]) else {
+        return;
     };
     let err = stderr(&out);
     assert!(!out.status.success());
@@ -1113,7 +1674,13 @@ fn load_raises_the_soft_fd_limit_or_says_it_cannot() {
 #[test]
 fn every_help_has_an_example() {
     let top = run_ok(&["--help"]);
-    assert!(top.contains("Example:"), "{top}");
+    let examples: Vec<&str> = top
+        .split("Examples:\n")
+        .nth(1)
+        .expect("an Examples section")
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
     let commands: Vec<String> = top
         .split("Commands:")
         .nth(1)
@@ -1124,18 +1691,23 @@ fn every_help_has_an_example() {
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .filter(|c| c != "help")
         .collect();
-    assert!(
-        ["inspect", "race", "load"]
-            .iter()
-            .all(|want| commands.iter().any(|c| c == want)),
-        "{commands:?}"
-    );
+    assert_eq!(commands, ["inspect", "race", "load", "bench"], "{top}");
     for command in &commands {
-        for flag in ["--help", "-h"] {
-            let help = run_ok(&[command, flag]);
+        // The top-level help has an example line for every command.
+        assert!(
+            examples
+                .iter()
+                .any(|l| l.trim().starts_with(&format!("ebpf-examples {command}"))),
+            "no example of {command}:\n{top}"
+        );
+        for help in [
+            run_ok(&[command, "--help"]),
+            run_ok(&[command, "-h"]),
+            run_ok(&["help", command]),
+        ] {
             assert!(
-                help.contains("Example: ebpf-examples"),
-                "{command} {flag}:\n{help}"
+                help.contains(&format!("Example: ebpf-examples {command}")),
+                "{command}:\n{help}"
             );
         }
     }
@@ -1150,4 +1722,47 @@ fn load_help_has_an_example() {
             assert!(help.contains(option), "{option}: {help}");
         }
     }
+}
+
+#[test]
+fn bench_help_explains_the_baselines_and_the_json_schema() {
+    let short = run_ok(&["bench", "-h"]);
+    for option in [
+        "[FILE]",
+        "--iterations <N>",
+        "--instances <N>",
+        "--threads <T>",
+        "--no-load",
+        "--json",
+        "[default: 100]",
+    ] {
+        assert!(short.contains(option), "{option}: {short}");
+    }
+    assert!(short.contains("Example: ebpf-examples bench"), "{short}");
+    let long = run_ok(&["bench", "--help"]);
+    for text in [
+        "baseline of parse and copy: a Vec<u8> clone of the object's bytes",
+        "baseline of the load steps: one 1-entry ARRAY map created with",
+        "Loader::load_many(&spec, --instances), per collection",
+        "--json prints one line with these keys, in this order:",
+    ] {
+        assert!(long.contains(text), "{text}: {long}");
+    }
+    // The schema in the help names every key, in order.
+    let schema = long.split("in this order:").nth(1).expect("the schema");
+    let mut at = 0;
+    for key in BENCH_KEYS.iter().chain(STEP_KEYS.iter()) {
+        let found = schema[at..]
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{key} missing or out of order in {schema}"));
+        at += found;
+    }
+}
+
+#[test]
+fn help_without_a_command_goes_to_stderr_with_exit_2() {
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("Commands:"), "{}", stderr(&out));
 }
