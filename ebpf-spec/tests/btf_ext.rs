@@ -5,10 +5,11 @@
 mod btf_support;
 
 use btf_support::{BtfBuilder, CORE_EB, CORE_EL, ExtBuilder, functions, order_of, section};
-use ebpf_spec::ByteOrder;
 use ebpf_spec::btf::{
     Btf, BtfError, BtfExt, CoreRelocation, CoreRelocationKind, FuncInfo, LineInfo, TypeData,
 };
+use ebpf_spec::deep_copy::assert_deep_copy;
+use ebpf_spec::{ByteOrder, DeepCopy};
 use std::collections::BTreeSet;
 
 fn strings_btf() -> (BtfBuilder, u32, u32, u32) {
@@ -201,6 +202,10 @@ fn the_core_fixture_has_the_expected_records() {
         assert!(file.ends_with("core.bpf.c"), "{file}");
         let relos = sec.core_relocations(range);
         assert!(relos.iter().all(|r| r.instruction < f.insns.len()));
+        // Spec values: deep copies share nothing with the original.
+        assert_deep_copy(&relos, &relos.deep_copy());
+        assert_deep_copy(&lines, &lines.deep_copy());
+        assert_deep_copy(&funcs, &funcs.deep_copy());
         let types: BTreeSet<_> = relos.iter().map(|r| btf.name(r.type_id).unwrap()).collect();
         let expected: &[&str] = match f.name.as_str() {
             "fields" => &[
