@@ -1,21 +1,21 @@
 //! BTF: the type information of eBPF objects and of the kernel.
 //!
-//! - [`Btf`] parses a `.BTF` section or the kernel's `/sys/kernel/btf/vmlinux`
+//! - [`Btf`](crate::btf::Btf) parses a `.BTF` section or the kernel's `/sys/kernel/btf/vmlinux`
 //!   (about 150 000 types) into an owned, `Send + Sync` value with typed views
-//!   of every kind, name lookups and [`size_of`](Btf::size_of).
-//! - [`BtfExt`] parses a `.BTF.ext` section: per ELF section, the func_info,
+//!   of every kind, name lookups and [`size_of`](crate::btf::Btf::size_of).
+//! - [`BtfExt`](crate::btf::BtfExt) parses a `.BTF.ext` section: per ELF section, the func_info,
 //!   line_info and CO-RE relocation records.
-//! - [`FuncInfo`], [`LineInfo`] and [`CoreRelocation`] are the spec-level
+//! - [`FuncInfo`](crate::btf::FuncInfo), [`LineInfo`](crate::btf::LineInfo) and [`CoreRelocation`](crate::btf::CoreRelocation) are the spec-level
 //!   values a program keeps (instruction indexes within the program).
-//! - [`relocate`] applies CO-RE relocations to a program's instructions, with
+//! - [`relocate`](crate::btf::relocate) applies CO-RE relocations to a program's instructions, with
 //!   libbpf's semantics (`relo_core.c`), against a target BTF (usually the
 //!   running kernel's).
 //!
 //! Everything here is pure data: no file is read and no syscall is made. A
 //! loader reads `/sys/kernel/btf/vmlinux` once, parses it once, and shares the
-//! [`Btf`] (in an `Arc`) between threads and instances.
+//! [`Btf`](crate::btf::Btf) (in an `Arc`) between threads and instances.
 //!
-//! Hostile input gives a [`BtfError`], never a panic: every count is checked
+//! Hostile input gives a [`BtfError`](crate::btf::BtfError), never a panic: every count is checked
 //! against the bytes present before anything is allocated, every type id and
 //! string offset is checked when the blob is parsed, and every walk along
 //! a chain of types is bounded.
