@@ -214,11 +214,20 @@ mod raw {
     }
 }
 
+/// `bpf_object__open_mem(buf, size, opts)`.
+type OpenMem = unsafe extern "C" fn(*const c_void, usize, *const c_void) -> *mut c_void;
+/// `bpf_object__load(obj)`.
+type Load = unsafe extern "C" fn(*mut c_void) -> libc::c_int;
+/// `bpf_object__close(obj)`.
+type Close = unsafe extern "C" fn(*mut c_void);
+/// `libbpf_set_print(fn)`.
+type SetPrint = unsafe extern "C" fn(*const c_void) -> *const c_void;
+
 /// libbpf, opened at run time from Debian's package (`libbpf1`).
 struct Libbpf {
-    open_mem: unsafe extern "C" fn(*const c_void, usize, *const c_void) -> *mut c_void,
-    load: unsafe extern "C" fn(*mut c_void) -> libc::c_int,
-    close: unsafe extern "C" fn(*mut c_void),
+    open_mem: OpenMem,
+    load: Load,
+    close: Close,
 }
 
 impl Libbpf {
@@ -240,13 +249,14 @@ impl Libbpf {
                 }
             };
             // libbpf prints warnings through a callback: silence it.
-            let set_print: unsafe extern "C" fn(*const c_void) -> *const c_void =
-                std::mem::transmute(sym(c"libbpf_set_print")?);
+            let set_print = std::mem::transmute::<*mut c_void, SetPrint>(sym(c"libbpf_set_print")?);
             set_print(std::ptr::null());
             Ok(Libbpf {
-                open_mem: std::mem::transmute(sym(c"bpf_object__open_mem")?),
-                load: std::mem::transmute(sym(c"bpf_object__load")?),
-                close: std::mem::transmute(sym(c"bpf_object__close")?),
+                open_mem: std::mem::transmute::<*mut c_void, OpenMem>(sym(
+                    c"bpf_object__open_mem",
+                )?),
+                load: std::mem::transmute::<*mut c_void, Load>(sym(c"bpf_object__load")?),
+                close: std::mem::transmute::<*mut c_void, Close>(sym(c"bpf_object__close")?),
             })
         }
     }

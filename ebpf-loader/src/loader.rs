@@ -6,7 +6,8 @@ use crate::pin::PinDir;
 use crate::sys;
 use crate::{LoadError, Step};
 use ebpf_spec::{
-    CollectionSpec, DeepCopy, MapAttributes, MapFlags, MapSpec, MapType, MapValue, Pinning,
+    CollectionSpec, DeepCopy, InnerMap, MapAttributes, MapFlags, MapSpec, MapType, MapValue,
+    Pinning,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -63,8 +64,69 @@ impl Drop for PinGuard {
     }
 }
 
-/// A map as the kernel reports it.
-struct KernelMap(sys::MapInfo);
+/// A map as the kernel reports it, with the inner map of one of its slots
+/// when it is a map-in-map with a filled slot.
+struct KernelMap(sys::MapInfo, Option<MapSpec>);
+
+/// How many slots of an existing outer map are looked at to find one that
+/// holds a map (arrays report every index as a key, filled or not).
+const INNER_PROBES: usize = 64;
+
+impl KernelMap {
+    /// Reads `fd`'s attributes and, for a map-in-map, those of the map in its
+    /// first filled slot: the kernel does not report an outer map's template,
+    /// but every map in its slots was checked against it. `template` is the
+    /// spec's: with `BPF_F_INNER_MAP` the inner maps' sizes may differ from
+    /// it, so the size is not compared then.
+    fn read(fd: std::os::fd::BorrowedFd<'_>, template: Option<&MapSpec>) -> std::io::Result<Self> {
+        let info = sys::map_info(fd)?;
+        let inner = match template {
+            Some(t) if MapType::from_raw(info.map_type).is_map_in_map() => {
+                Self::first_inner(fd, &info)?.map(|i| {
+                    let mut spec = MapSpec::new(
+                        t.name.clone(),
+                        MapType::from_raw(i.map_type),
+                        i.key_size,
+                        i.value_size,
+                        i.max_entries,
+                    );
+                    spec.flags = MapFlags::from_bits_retain(i.map_flags);
+                    spec.map_extra = i.map_extra;
+                    if t.flags.contains(MapFlags::INNER_MAP) {
+                        spec.max_entries = t.max_entries;
+                    }
+                    spec
+                })
+            }
+            _ => None,
+        };
+        Ok(KernelMap(info, inner))
+    }
+
+    /// The attributes of the map in the first filled slot of outer map `fd`.
+    fn first_inner(
+        fd: std::os::fd::BorrowedFd<'_>,
+        info: &sys::MapInfo,
+    ) -> std::io::Result<Option<sys::MapInfo>> {
+        let mut key = vec![0u8; info.key_size as usize];
+        let mut next = key.clone();
+        let mut id = [0u8; 4];
+        let mut first = true;
+        for _ in 0..INNER_PROBES {
+            let prev = (!first).then_some(key.as_slice());
+            if !sys::map_get_next_key(fd, prev, &mut next)? {
+                break;
+            }
+            first = false;
+            std::mem::swap(&mut key, &mut next);
+            if sys::map_lookup_elem(fd, &key, &mut id)? {
+                let inner = sys::map_get_fd_by_id(u32::from_ne_bytes(id))?;
+                return sys::map_info(inner.as_fd()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
 
 impl MapAttributes for KernelMap {
     fn map_type(&self) -> MapType {
@@ -85,6 +147,9 @@ impl MapAttributes for KernelMap {
     fn map_extra(&self) -> u64 {
         self.0.map_extra
     }
+    fn inner_map(&self) -> InnerMap<'_> {
+        self.1.as_ref().map_or(InnerMap::Unknown, InnerMap::Present)
+    }
 }
 
 impl Loader {
@@ -96,7 +161,10 @@ impl Loader {
     /// Pins maps whose spec says `Pinning::ByName` under `dir`, which must be
     /// on a bpffs. An existing pin is reused if the map it holds is compatible
     /// with the spec (type, key and value size, max entries, flags,
-    /// map_extra), else loading fails listing every mismatch. Without a pin
+    /// map_extra, and for a map-in-map its inner map, as far as the kernel
+    /// tells it: through the first filled slot, since the kernel does not
+    /// report an outer map's template), else loading fails listing every
+    /// mismatch. A reused map keeps its contents and slots. Without a pin
     /// path, `Pinning::ByName` is not acted on.
     pub fn pin_path(mut self, dir: impl Into<PathBuf>) -> Self {
         self.pin_path = Some(dir.into());
@@ -473,11 +541,13 @@ impl Loader {
 
     /// Compares an existing map with the attributes `m` would be created with.
     fn check_compatible(&self, m: &MapSpec, fd: &OwnedFd, step: Step) -> Result<(), LoadError> {
-        let info = sys::map_info(fd.as_fd()).map_err(|source| LoadError::Syscall {
-            map: m.name.clone(),
-            step: Step::Info,
-            source,
-            hint: None,
+        let kernel = KernelMap::read(fd.as_fd(), m.inner_map.as_deref()).map_err(|source| {
+            LoadError::Syscall {
+                map: m.name.clone(),
+                step: Step::Info,
+                source,
+                hint: None,
+            }
         })?;
         let (max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
             map: m.name.clone(),
@@ -492,8 +562,9 @@ impl Loader {
         );
         effective.flags = flags;
         effective.map_extra = m.map_extra;
+        effective.inner_map = m.inner_map.clone();
         effective
-            .compatible(&KernelMap(info))
+            .compatible(&kernel)
             .map_err(|source| LoadError::Incompatible { step, source })
     }
 

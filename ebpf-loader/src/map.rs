@@ -17,12 +17,10 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
         map: spec.name.clone(),
         what,
     };
-    if spec.extra.has_unknown_nonzero() {
-        return Err(invalid(format!(
-            "the legacy definition has {} extra bytes no loader understands ({}), and some are not zero",
-            spec.extra.unknown().len(),
-            spec.extra.to_hex()
-        )));
+    // Unknown non-zero extra bytes, or an iproute2 pinning namespace this
+    // loader cannot honour: refused rather than half-done.
+    if let Some(why) = spec.extra.unsupported() {
+        return Err(invalid(why.to_string()));
     }
     if let Some(what) = absurd_size(spec) {
         return Err(invalid(what));

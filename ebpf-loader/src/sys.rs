@@ -384,3 +384,55 @@ pub(crate) fn prog_test_run(
         duration_ns: t.duration,
     })
 }
+
+/// `BPF_MAP_LOOKUP_ELEM`: the value of `key` into `value`; `Ok(false)` when
+/// there is none (ENOENT). From user space, a map-in-map slot's value is the
+/// inner map's id.
+pub(crate) fn map_lookup_elem(
+    fd: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> io::Result<bool> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's element member; the
+    // key and value buffers outlive the call, and `value` has the map's
+    // value size (checked by the caller).
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    match bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`)
+/// into `next`; `Ok(false)` at the end.
+pub(crate) fn map_get_next_key(
+    fd: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> io::Result<bool> {
+    let mut attr = zeroed();
+    // SAFETY: as for `map_lookup_elem`; a null key asks for the first key.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.map_or(0, |k| k.as_ptr() as u64);
+    u.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_GET_FD_BY_ID`.
+pub(crate) fn map_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.map_id = id;
+    let fd = bpf(bpf_cmd::BPF_MAP_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: on success BPF_MAP_GET_FD_BY_ID returns a new fd nobody owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}

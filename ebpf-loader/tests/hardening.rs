@@ -5,7 +5,7 @@ mod common;
 
 use common::{BpfFs, fixture, info, kernel, open_fds};
 use ebpf_loader::{LoadError, Loader, fault_injection};
-use ebpf_spec::{CollectionSpec, MapSpec, MapType, Pinning};
+use ebpf_spec::{ByteOrder, CollectionSpec, MapExtra, MapSpec, MapType, Pinning};
 use std::sync::Barrier;
 
 /// The process's resident memory in bytes (`/proc/self/statm`).
@@ -147,6 +147,13 @@ fn absurd_sizes_and_escaping_names_are_refused_before_any_syscall() {
             "key_size 4096 is larger than the 512 bytes",
         ),
     ];
+    // iproute2's custom pinning namespaces (pinning > 2) cannot be honoured.
+    let mut custom = MapSpec::new("custom_pin", MapType::Hash, 4, 4, 8);
+    custom.extra = MapExtra::new(
+        [0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        ByteOrder::Little,
+    );
+    cases.push((custom, "iproute2 pinning value 3"));
     for name in ["../../etc/x", "a/b", "sixteen_bytes_xx"] {
         let mut m = MapSpec::new(name, MapType::Array, 4, 4, 1);
         m.pinning = Pinning::ByName;

@@ -138,6 +138,55 @@ fn pins_are_created_then_reused_and_mismatches_listed() {
 }
 
 #[test]
+fn a_pinned_outer_map_is_reused_only_with_a_compatible_inner_map() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let outer_spec = |inner_value: u32, fill: bool| {
+        let mut spec = CollectionSpec::default();
+        let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 4);
+        outer.pinning = Pinning::ByName;
+        outer.inner_map = Some(Box::new(MapSpec::new(
+            "t",
+            MapType::Array,
+            4,
+            inner_value,
+            2,
+        )));
+        if fill {
+            outer.contents.push(ebpf_spec::MapEntry::at_index(
+                1,
+                ebpf_spec::MapValue::Map("inner".into()),
+                ebpf_spec::ByteOrder::NATIVE,
+            ));
+        }
+        spec.maps.insert("outer".into(), outer);
+        spec.maps.insert(
+            "inner".into(),
+            MapSpec::new("inner", MapType::Array, 4, inner_value, 2),
+        );
+        spec
+    };
+    let loader = Loader::new().pin_path(fs.path());
+    // An empty pinned outer map: the kernel cannot tell its template, so
+    // only the outer attributes are compared (any inner template passes).
+    drop(loader.load(&outer_spec(4, false)).unwrap());
+    drop(loader.load(&outer_spec(8, false)).unwrap());
+    std::fs::remove_file(fs.pin("outer")).unwrap();
+
+    // With a filled slot, the map in it tells the template.
+    let first = loader.load(&outer_spec(4, true)).unwrap();
+    assert_eq!(first.pins_created(), [fs.pin("outer")]);
+    let again = loader.load(&outer_spec(4, true)).unwrap();
+    assert_eq!(again.pins_reused(), [fs.pin("outer")]);
+    let e = loader.load(&outer_spec(8, true)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "opening the existing pin: map `outer` is incompatible: inner_map.value_size is 4 but 8 \
+         was expected"
+    );
+}
+
+#[test]
 fn a_pin_race_between_two_threads_yields_one_map() {
     let Some(_serial) = kernel() else { return };
     for _ in 0..20 {
