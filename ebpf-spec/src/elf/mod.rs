@@ -250,6 +250,9 @@ struct Reader<'d> {
     /// Type id of each BTF variable, by name (the first one wins).
     btf_vars: HashMap<&'d str, u32>,
     btf_raw: Option<BtfSpec>,
+    /// `.BTF.ext`, parsed: func_info, line_info and CO-RE relocations by
+    /// section.
+    btf_ext: Option<crate::btf::BtfExt>,
     /// The legacy maps by offset in the `maps` section: (offset, name).
     legacy_at: Vec<(u64, &'d str)>,
     /// The size of the input.
@@ -456,6 +459,7 @@ impl<'d> Reader<'d> {
             btf: None,
             btf_vars: HashMap::new(),
             btf_raw: None,
+            btf_ext: None,
             legacy_at: Vec::new(),
             input_len: data.len() as u64,
             budget: Cell::new(
@@ -505,6 +509,7 @@ impl<'d> Reader<'d> {
             add(&mut maps, m)?;
         }
         let functions = self.functions()?;
+        self.btf_ext = self.btf_ext()?;
         let (programs, text) = self.programs(&functions, &license, kernel_version)?;
         self.fixup_btf(&maps, &variables)?;
         Ok(CollectionSpec {
@@ -1314,6 +1319,24 @@ impl<'d> Reader<'d> {
 
     // ------------------------------------------------------------ programs
 
+    /// `.BTF.ext`, parsed with the whole of `.BTF` (whose every type is read
+    /// here, not only the ones maps and variables use).
+    fn btf_ext(&self) -> Result<Option<crate::btf::BtfExt>, ParseError> {
+        let find = |kind| self.sections.iter().find(|s| s.kind == kind);
+        let (Some(btf), Some(ext)) = (find(SecKind::Btf), find(SecKind::BtfExt)) else {
+            return Ok(None);
+        };
+        let full = crate::btf::Btf::parse(btf.data, self.order).map_err(|e| ParseError::Btf {
+            what: e.to_string(),
+        })?;
+        crate::btf::BtfExt::parse(ext.data, self.order, &full)
+            .map(Some)
+            .map_err(|e| ParseError::Section {
+                section: ext.name.to_owned(),
+                what: e.to_string(),
+            })
+    }
+
     fn functions(&self) -> Result<Vec<Function<'d>>, ParseError> {
         let mut funcs = Vec::new();
         for (index, sec) in self.sections.iter().enumerate() {
@@ -1413,6 +1436,30 @@ impl<'d> Reader<'d> {
                 sec.name,
             )?;
             let instructions = self.instructions(bytes);
+            let (func_info, line_info, core_relocations) =
+                match self.btf_ext.as_ref().and_then(|ext| ext.section(sec.name)) {
+                    Some(ext) => {
+                        let slots = (f.start / 8) as usize..(f.end / 8) as usize;
+                        let (fi, li, cr) = (
+                            ext.func_infos(slots.clone()),
+                            ext.line_infos(slots.clone()),
+                            ext.core_relocations(slots),
+                        );
+                        // Overlapping functions would copy the same records.
+                        self.charge(
+                            fi.len() * size_of::<crate::btf::FuncInfo>()
+                                + li.len() * size_of::<crate::btf::LineInfo>()
+                                + cr.iter()
+                                    .map(|r| {
+                                        size_of::<crate::btf::CoreRelocation>() + r.access.len()
+                                    })
+                                    .sum::<usize>(),
+                            sec.name,
+                        )?;
+                        (fi, li, cr)
+                    }
+                    None => Default::default(),
+                };
             let mut relocations = relocs.remove(&fi).unwrap_or_default();
             // Calls inside one section need no relocation: resolve them by offset.
             relocations.sort_by_key(|r| r.instruction);
@@ -1454,6 +1501,9 @@ impl<'d> Reader<'d> {
                 license: license.to_owned(),
                 kernel_version,
                 relocations,
+                func_info,
+                line_info,
+                core_relocations,
             };
             let dest = if sec.name == ".text" {
                 &mut text

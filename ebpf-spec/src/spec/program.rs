@@ -1,6 +1,7 @@
 //! `ProgramSpec`: one program's instructions and what they refer to.
 
 use crate::DeepCopy;
+use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
 use crate::deep_copy::Walker;
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -389,6 +390,18 @@ pub struct ProgramSpec {
     pub kernel_version: u32,
     /// Instructions that refer to maps, data, functions or externs.
     pub relocations: Vec<Relocation>,
+    /// The function's `.BTF.ext` func_info: its `FUNC` type in the object's
+    /// BTF (empty for an object without `.BTF.ext`). With it the kernel
+    /// checks functions by their BTF prototypes (global functions are
+    /// verified on their own).
+    pub func_info: Vec<FuncInfo>,
+    /// The function's `.BTF.ext` line_info: the source line of its
+    /// instructions, so the verifier's messages name them.
+    pub line_info: Vec<LineInfo>,
+    /// The function's `.BTF.ext` CO-RE relocations: field offsets and sizes,
+    /// type and enum facts the loader resolves against the running kernel's
+    /// BTF.
+    pub core_relocations: Vec<CoreRelocation>,
 }
 
 impl ProgramSpec {
