@@ -183,6 +183,9 @@ pub struct ProgramInfo {
     pub verified_instructions: u32,
     /// The kernel BTF type it attaches to (tracing and LSM programs), or 0.
     pub attach_btf_id: u32,
+    /// The id of the BTF object the kernel keeps for the program (its
+    /// func_info and line_info were accepted), or 0 when it has none.
+    pub btf_id: u32,
 }
 
 impl ProgramInfo {
@@ -201,6 +204,7 @@ impl From<crate::sys::ProgInfo> for ProgramInfo {
             instructions: i.xlated_len / 8,
             verified_instructions: i.verified_insns,
             attach_btf_id: i.attach_btf_id,
+            btf_id: i.btf_id,
         }
     }
 }

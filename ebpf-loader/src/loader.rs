@@ -381,9 +381,10 @@ impl Loader {
         let programs = if self.maps_only {
             Vec::new()
         } else {
+            let mut ctx = crate::program::LinkContext::new(spec)?;
             spec.programs
                 .values()
-                .map(|p| crate::program::link(spec, p))
+                .map(|p| crate::program::link(spec, p, &mut ctx))
                 .collect::<Result<_, _>>()?
         };
         Ok(Prepared { data, programs })

@@ -5,6 +5,7 @@
 use crate::kernel;
 use crate::sys;
 use crate::{LoadError, Step};
+use ebpf_spec::btf::{Btf, CoreCandidateCache};
 use ebpf_spec::{
     AttachType, CollectionSpec, Instruction, ProgramSpec, ProgramType, RelocationTarget,
 };
@@ -12,13 +13,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use zerocopy::IntoBytes;
+use zerocopy::{Immutable, IntoBytes};
 
 /// `src_reg` of an `ld_imm64` that loads a map by fd (`BPF_PSEUDO_MAP_FD`).
 const PSEUDO_MAP_FD: u8 = 1;
 /// `src_reg` of an `ld_imm64` that loads the address of a map value
 /// (`BPF_PSEUDO_MAP_VALUE`): fd in the first `imm`, offset in the second.
 const PSEUDO_MAP_VALUE: u8 = 2;
+/// How the verifier names a call of a CO-RE-poisoned instruction
+/// (`call 0xbad2310`).
+const POISONED_CALL: &str = "unknown#195896080";
 /// `BPF_F_SLEEPABLE`.
 const F_SLEEPABLE: u32 = 1 << 4;
 /// `BPF_F_XDP_HAS_FRAGS`.
@@ -38,6 +42,55 @@ struct FdSite {
     map: String,
 }
 
+/// `struct bpf_func_info`, in the host's byte order.
+#[derive(Debug, Clone, Copy, IntoBytes, Immutable)]
+#[repr(C)]
+struct BpfFuncInfo {
+    insn_off: u32,
+    type_id: u32,
+}
+
+/// `struct bpf_line_info`, in the host's byte order.
+#[derive(Debug, Clone, Copy, IntoBytes, Immutable)]
+#[repr(C)]
+struct BpfLineInfo {
+    insn_off: u32,
+    file_name_off: u32,
+    line_off: u32,
+    line_col: u32,
+}
+
+/// What linking the programs of one spec shares: the object's BTF, parsed
+/// once, and the CO-RE candidates found in the kernel's BTF.
+pub(crate) struct LinkContext {
+    local: Option<Btf>,
+    cache: CoreCandidateCache,
+}
+
+impl LinkContext {
+    /// For `spec`: parses its BTF when a program has CO-RE relocations.
+    pub(crate) fn new(spec: &CollectionSpec) -> Result<Self, LoadError> {
+        let needs = spec
+            .programs
+            .values()
+            .chain(spec.functions.values())
+            .any(|p| !p.core_relocations.is_empty());
+        let local = match (&spec.btf, needs) {
+            (Some(b), true) => Some(Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
+                link_err(
+                    "",
+                    format!("the object's BTF cannot be read for CO-RE: {e}"),
+                )
+            })?),
+            _ => None,
+        };
+        Ok(LinkContext {
+            local,
+            cache: CoreCandidateCache::new(),
+        })
+    }
+}
+
 /// A program linked once per spec: everything but the instance's map fds.
 #[derive(Debug)]
 pub(crate) struct Linked {
@@ -55,6 +108,14 @@ pub(crate) struct Linked {
     prog_flags: u32,
     license: CString,
     kern_version: u32,
+    /// `bpf_func_info` records of the program and the functions appended,
+    /// when every one of them has its own.
+    func_info: Vec<BpfFuncInfo>,
+    /// `bpf_line_info` records, likewise.
+    line_info: Vec<BpfLineInfo>,
+    /// Instructions CO-RE poisoned (the target kernel lacks what they read):
+    /// fine unless the verifier finds one reachable.
+    poisoned: Vec<String>,
 }
 
 impl Linked {
@@ -78,7 +139,11 @@ fn link_err(program: &str, what: impl Into<String>) -> LoadError {
 /// Links `prog`: appends every function it calls (transitively, each once)
 /// and points the calls at them, and records which instructions take which
 /// map's fd. Data-section references get their offset now; their fd later.
-pub(crate) fn link(spec: &CollectionSpec, prog: &ProgramSpec) -> Result<Linked, LoadError> {
+pub(crate) fn link(
+    spec: &CollectionSpec,
+    prog: &ProgramSpec,
+    ctx: &mut LinkContext,
+) -> Result<Linked, LoadError> {
     let err = |what: String| link_err(&prog.name, what);
     if prog.program_type == ProgramType::Unspec {
         return Err(err(format!(
@@ -125,6 +190,57 @@ pub(crate) fn link(spec: &CollectionSpec, prog: &ProgramSpec) -> Result<Linked, 
     let mut insns = Vec::with_capacity(len);
     for f in &parts {
         insns.extend_from_slice(&f.instructions);
+    }
+
+    // CO-RE first, on each function's own instructions: its records count
+    // from its start.
+    let mut poisoned = Vec::new();
+    for f in &parts {
+        if f.core_relocations.is_empty() {
+            continue;
+        }
+        let base = starts[f.name.as_str()];
+        let local = ctx.local.as_ref().ok_or_else(|| {
+            err(format!(
+                "`{}` has CO-RE relocations but the object has no BTF",
+                f.name
+            ))
+        })?;
+        let target = kernel::vmlinux().map_err(|what| err(format!("CO-RE: {what}")))?;
+        let code = &mut insns[base..base + f.instructions.len()];
+        let report =
+            ebpf_spec::btf::relocate(code, &f.core_relocations, local, target, &mut ctx.cache)
+                .map_err(|e| err(format!("in `{}`: {e}", f.name)))?;
+        poisoned.extend(report.poisoned.iter().map(|p| format!("`{}` {p}", f.name)));
+    }
+
+    // func_info and line_info, when every function brings its own (the
+    // kernel wants one func_info per function, and line info from each
+    // function's first instruction).
+    let mut func_info = Vec::new();
+    let mut line_info = Vec::new();
+    let complete = |records: &dyn Fn(&ProgramSpec) -> Option<usize>| {
+        parts.iter().all(|f| records(f) == Some(0))
+    };
+    if complete(&|f| f.func_info.first().map(|r| r.instruction)) {
+        for f in &parts {
+            let base = starts[f.name.as_str()];
+            func_info.extend(f.func_info.iter().map(|r| BpfFuncInfo {
+                insn_off: (base + r.instruction) as u32,
+                type_id: r.type_id,
+            }));
+        }
+    }
+    if complete(&|f| f.line_info.first().map(|r| r.instruction)) {
+        for f in &parts {
+            let base = starts[f.name.as_str()];
+            line_info.extend(f.line_info.iter().map(|r| BpfLineInfo {
+                insn_off: (base + r.instruction) as u32,
+                file_name_off: r.file_name_off,
+                line_off: r.line_off,
+                line_col: r.line_col,
+            }));
+        }
     }
     let mut fd_sites = Vec::new();
     for f in &parts {
@@ -236,6 +352,9 @@ pub(crate) fn link(spec: &CollectionSpec, prog: &ProgramSpec) -> Result<Linked, 
         prog_flags,
         license,
         kern_version: prog.kernel_version,
+        func_info,
+        line_info,
+        poisoned,
     })
 }
 
@@ -327,16 +446,36 @@ pub(crate) fn load(
         prog_flags: linked.prog_flags,
         name: &linked.kernel_name,
         btf,
-        func_info: (0, &[]),
-        line_info: (0, &[]),
+        func_info: (
+            size_of::<BpfFuncInfo>() as u32,
+            linked.func_info.as_slice().as_bytes(),
+        ),
+        line_info: (
+            size_of::<BpfLineInfo>() as u32,
+            linked.line_info.as_slice().as_bytes(),
+        ),
         attach_btf_id: linked.attach_btf_id,
     };
-    let fail = |source: io::Error, log: Option<VerifierLog>| LoadError::Program {
-        program: linked.name.clone(),
-        step: Step::LoadProgram,
-        what: hint(linked, &source),
-        source: Some(source),
-        log,
+    let fail = |source: io::Error, log: Option<VerifierLog>| {
+        let mut what = hint(linked, &source);
+        // The verifier reached an instruction CO-RE poisoned: say which.
+        if log
+            .as_ref()
+            .is_some_and(|l| l.text().contains(POISONED_CALL))
+            && !linked.poisoned.is_empty()
+        {
+            what = format!(
+                "{what}; the kernel lacks what CO-RE relocated: {}",
+                linked.poisoned.join("; ")
+            );
+        }
+        LoadError::Program {
+            program: linked.name.clone(),
+            step: Step::LoadProgram,
+            what,
+            source: Some(source),
+            log,
+        }
     };
     let fd = match sys::prog_load(&attr, &mut [], 0) {
         Ok(fd) => fd,

@@ -331,3 +331,45 @@ fn kconfig_externs_get_the_running_kernels_values() {
             .all(|&b| b == 0)
     );
 }
+
+#[test]
+fn func_info_and_line_info_reach_the_kernel() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("programs.bpfel.o");
+    for (p, _) in refused_program_types(&spec) {
+        spec.programs.remove(&p);
+    }
+    let coll = Loader::new().load(&spec).unwrap();
+    for p in spec.programs.values() {
+        assert!(!p.func_info.is_empty());
+        assert_ne!(coll.program_info(&p.name).unwrap().btf_id, 0, "{}", p.name);
+    }
+    let coll = Loader::new().load(&fixture("no_btf.bpfel.o")).unwrap();
+    for name in coll.program_names() {
+        assert_eq!(coll.program_info(name).unwrap().btf_id, 0);
+    }
+
+    // With line info, the verifier's log quotes the source.
+    let mut spec = fixture("globals.bpfel.o");
+    let p = spec.programs.get_mut("get_array").unwrap();
+    // Read the 4-byte value at offset 4 instead of 0: past its end.
+    let read = p
+        .instructions
+        .iter()
+        .position(|i| i.code == 0x61 && i.off == 0)
+        .expect("a 4-byte load of the map value");
+    p.instructions[read].off = 4;
+    let e = Loader::new().load(&spec).unwrap_err();
+    let log = e.verifier_log().unwrap();
+    assert!(
+        log.text().contains("invalid access to map value"),
+        "{}",
+        log.text()
+    );
+    assert!(log.text().contains("@ globals.bpf.c:"), "{}", log.text());
+    assert!(
+        log.text().contains("bpf_map_lookup_elem(&values, &key)"),
+        "{}",
+        log.text()
+    );
+}

@@ -1,0 +1,213 @@
+//! CO-RE against the kernel's own engine: each program of the CO-RE fixture
+//! is loaded twice, once relocated by ebpf-spec's engine (through the
+//! loader) and once unrelocated with its `bpf_core_relo` records handed to
+//! the kernel, which relocates it with its copy of libbpf's `relo_core.c`.
+//! The kernel's tag of a program is a hash of its instructions after
+//! relocation: equal tags mean the same instructions.
+
+mod common;
+
+use aya_obj::generated::{bpf_attr, bpf_cmd};
+use common::{kernel, open_fds};
+use ebpf_loader::Loader;
+use ebpf_spec::btf::{Btf, Kind};
+use ebpf_spec::{ByteOrder, CollectionSpec, ProgramSpec, RelocationTarget};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use zerocopy::IntoBytes;
+
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> std::io::Result<OwnedFd> {
+    // SAFETY: `attr` is a fully initialised `bpf_attr` (from zeroed memory)
+    // that lives for the call; the buffers it points at are borrowed by the
+    // caller for the call. Every command used here returns a new fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr as *mut bpf_attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        // SAFETY: a new fd that nobody else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) })
+    }
+}
+
+fn zeroed() -> bpf_attr {
+    // SAFETY: a C union of integers: all-zero is valid.
+    unsafe { std::mem::zeroed() }
+}
+
+/// The offset of `s` in the BTF blob's string section.
+fn string_offset(btf: &[u8], s: &str) -> u32 {
+    let u32_at = |at: usize| u32::from_le_bytes(btf[at..at + 4].try_into().unwrap());
+    let (hdr_len, str_off, str_len) =
+        (u32_at(4) as usize, u32_at(16) as usize, u32_at(20) as usize);
+    let strings = &btf[hdr_len + str_off..hdr_len + str_off + str_len];
+    let mut at = 0;
+    for part in strings.split(|&b| b == 0) {
+        if part == s.as_bytes() {
+            return at as u32;
+        }
+        at += part.len() + 1;
+    }
+    panic!("`{s}` is not in the BTF strings")
+}
+
+/// Loads `p` unrelocated, with its CO-RE records for the kernel to apply;
+/// returns the kernel's tag.
+fn kernel_relocated_tag(spec: &CollectionSpec, p: &ProgramSpec, vmlinux: &Btf) -> [u8; 8] {
+    let blob = &spec.btf.as_ref().unwrap().btf;
+    let mut attr = zeroed();
+    attr.__bindgen_anon_7.btf = blob.as_ptr() as u64;
+    attr.__bindgen_anon_7.btf_size = blob.len() as u32;
+    let btf = bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr).unwrap();
+
+    // The programs write their results to `.bss`: point them at a map, as
+    // the loader does (the kernel's tag ignores which map).
+    let bss = Loader::new().create_map(&spec.maps[".bss"]).unwrap();
+    let bss_fd = std::os::fd::AsFd::as_fd(bss.fd()).as_raw_fd();
+    let mut insns = p.instructions.clone();
+    for r in &p.relocations {
+        let RelocationTarget::Data { map, offset } = &r.target else {
+            panic!("{}: {:?}", p.name, r.target)
+        };
+        assert_eq!(map, ".bss");
+        let i = r.instruction;
+        let dst = insns[i].dst_reg();
+        insns[i].set_regs(dst, 2); // BPF_PSEUDO_MAP_VALUE
+        insns[i + 1].imm = insns[i].imm + *offset as i32;
+        insns[i].imm = bss_fd;
+    }
+    let func: Vec<[u32; 2]> = p
+        .func_info
+        .iter()
+        .map(|f| [f.instruction as u32, f.type_id])
+        .collect();
+    let lines: Vec<[u32; 4]> = p
+        .line_info
+        .iter()
+        .map(|l| {
+            [
+                l.instruction as u32,
+                l.file_name_off,
+                l.line_off,
+                l.line_col,
+            ]
+        })
+        .collect();
+    let relos: Vec<[u32; 4]> = p
+        .core_relocations
+        .iter()
+        .map(|r| {
+            [
+                r.instruction as u32 * 8,
+                r.type_id,
+                string_offset(blob, &r.access),
+                r.kind.raw(),
+            ]
+        })
+        .collect();
+    let target = p.attach_to.as_deref().unwrap();
+    let attach_btf_id = vmlinux
+        .find(&format!("btf_trace_{target}"), Kind::Typedef)
+        .unwrap();
+    let license = c"GPL";
+    let mut attr = zeroed();
+    // SAFETY: plain fields of the prog-load member; every buffer pointed at
+    // outlives the call, with its count beside it.
+    let u = unsafe { &mut attr.__bindgen_anon_3 };
+    u.prog_type = p.program_type.raw();
+    u.expected_attach_type = p.attach_type.unwrap().raw();
+    u.insns = insns.as_bytes().as_ptr() as u64;
+    u.insn_cnt = insns.len() as u32;
+    u.license = license.as_ptr() as u64;
+    u.prog_btf_fd = btf.as_raw_fd() as u32;
+    u.func_info_rec_size = 8;
+    u.func_info = func.as_ptr() as u64;
+    u.func_info_cnt = func.len() as u32;
+    u.line_info_rec_size = 16;
+    u.line_info = lines.as_ptr() as u64;
+    u.line_info_cnt = lines.len() as u32;
+    u.core_relo_rec_size = 16;
+    u.core_relos = relos.as_ptr() as u64;
+    u.core_relo_cnt = relos.len() as u32;
+    u.attach_btf_id = attach_btf_id;
+    let prog = bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr)
+        .unwrap_or_else(|e| panic!("{}: the kernel's CO-RE load failed: {e}", p.name));
+
+    // SAFETY: `bpf_prog_info` is plain integers: all-zero is valid.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    attr.info.bpf_fd = prog.as_raw_fd() as u32;
+    attr.info.info_len = size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    // SAFETY: as `bpf`, but this command returns 0, not an fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            &mut attr as *mut bpf_attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    assert_eq!(ret, 0, "{}", std::io::Error::last_os_error());
+    info.tag
+}
+
+#[test]
+fn our_co_re_relocations_are_the_kernels() {
+    let Some(_serial) = kernel() else { return };
+    let path = format!(
+        "{}/../ebpf-spec/tests/fixtures/core/core.bpfel.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let spec = CollectionSpec::from_file(path).unwrap();
+    let vmlinux = Btf::parse(
+        &std::fs::read("/sys/kernel/btf/vmlinux").unwrap(),
+        ByteOrder::NATIVE,
+    )
+    .unwrap();
+    let fds = open_fds();
+    let ours = Loader::new().load(&spec).unwrap();
+    let (mut compared, mut changed_total) = (0, 0);
+    for p in spec.programs.values() {
+        assert!(!p.core_relocations.is_empty(), "{}", p.name);
+        let tag = ours.program_info(&p.name).unwrap().tag;
+        assert_eq!(
+            tag,
+            kernel_relocated_tag(&spec, p, &vmlinux),
+            "{}: ebpf-spec's CO-RE and the kernel's differ",
+            p.name
+        );
+        compared += p.core_relocations.len();
+        // Not vacuous: against this kernel, CO-RE changes the program (the
+        // fixture's local layouts differ from the kernel's).
+        let local = Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
+        let mut insns = p.instructions.clone();
+        ebpf_spec::btf::relocate(
+            &mut insns,
+            &p.core_relocations,
+            &local,
+            &vmlinux,
+            &mut Default::default(),
+        )
+        .unwrap();
+        let changed = insns
+            .iter()
+            .zip(&p.instructions)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(changed > 0, "{}: CO-RE changed nothing", p.name);
+        changed_total += changed;
+    }
+    eprintln!(
+        "{compared} CO-RE relocations ({changed_total} instructions changed) in {} programs \
+         agree with the kernel's",
+        spec.programs.len()
+    );
+    drop(ours);
+    assert_eq!(open_fds(), fds);
+}
