@@ -211,3 +211,51 @@ fn our_co_re_relocations_are_the_kernels() {
     drop(ours);
     assert_eq!(open_fds(), fds);
 }
+
+fn core_fixture() -> CollectionSpec {
+    let path = format!(
+        "{}/../ebpf-spec/tests/fixtures/core/core.bpfel.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    CollectionSpec::from_file(path).unwrap()
+}
+
+#[test]
+fn an_unsupported_relocation_is_refused_before_any_syscall() {
+    use ebpf_loader::{Step, fault_injection};
+    let Some(_serial) = kernel() else { return };
+    let mut spec = core_fixture();
+    let p = spec.programs.get_mut("types").unwrap();
+    p.core_relocations[2].kind = ebpf_spec::btf::CoreRelocationKind::Unknown(99);
+    fault_injection::count_calls();
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert_eq!(fault_injection::calls(), 0, "{e}");
+    assert_eq!(e.program(), "types");
+    assert_eq!(e.step(), Some(Step::Link));
+    let msg = e.to_string();
+    assert!(msg.contains("CO-RE relocation #2"), "{msg}");
+    assert!(msg.contains("relocation kind 99 is not supported"), "{msg}");
+}
+
+#[test]
+fn a_reachable_poisoned_instruction_is_named() {
+    use ebpf_spec::btf::CoreRelocationKind;
+    let Some(_serial) = kernel() else { return };
+    let mut spec = core_fixture();
+    let local = Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
+    let missing = local.find("task_struct___missing", Kind::Struct).unwrap();
+    // Without its existence checks relocated, clang's local answer (it
+    // exists) stays, and the read of the missing field is reached.
+    let p = spec.programs.get_mut("fields").unwrap();
+    p.core_relocations
+        .retain(|r| !(r.kind == CoreRelocationKind::FieldExists && r.type_id == missing));
+    spec.programs.retain(|n, _| n == "fields");
+    let e = Loader::new().load(&spec).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("unknown#195896080"), "{msg}");
+    assert!(
+        msg.contains("the kernel lacks what CO-RE relocated"),
+        "{msg}"
+    );
+    assert!(msg.contains("task_struct___missing"), "{msg}");
+}
