@@ -3,6 +3,8 @@
 //! both sides) and against aya's `EbpfLoader`, in the same run; and an outer
 //! map with 32 initialised slots against filling its slots one by one.
 //!
+//! Maps only (`Loader::maps_only(true)`): programs are `benches/programs.rs`'s.
+//!
 //! Needs root (or CAP_BPF): every case calls bpf(2).
 //!
 //! Run: `cargo bench -p ebpf-loader --bench load`.
@@ -195,7 +197,7 @@ fn single(g: &mut BenchmarkGroup<'_, WallTime>, spec: &CollectionSpec) {
         b.iter(|| floor_once(&attrs, &mut fds))
     });
 
-    let loader = Loader::new();
+    let loader = Loader::new().maps_only(true);
     assert_eq!(loader.load(spec).unwrap().len(), spec.maps.len());
     g.bench_function("load", |b| {
         b.iter(|| drop(black_box(loader.load(black_box(spec)).unwrap())))
@@ -220,7 +222,7 @@ fn single(g: &mut BenchmarkGroup<'_, WallTime>, spec: &CollectionSpec) {
         })
     });
 
-    let loader1 = Loader::new().threads(1);
+    let loader1 = Loader::new().threads(1).maps_only(true);
     assert_eq!(loader1.load(spec).unwrap().len(), spec.maps.len());
     g.bench_function("load_threads1", |b| {
         b.iter(|| drop(black_box(loader1.load(black_box(spec)).unwrap())))
@@ -252,7 +254,7 @@ fn many(g: &mut BenchmarkGroup<'_, WallTime>, spec: &CollectionSpec) {
         });
     }
     for threads in [1, 2] {
-        let loader = Loader::new().threads(threads);
+        let loader = Loader::new().threads(threads).maps_only(true);
         assert_eq!(loader.load_many(spec, MANY).unwrap().len(), MANY);
         g.bench_function(format!("load_many_{threads}_threads"), |b| {
             b.iter(|| drop(black_box(loader.load_many(black_box(spec), MANY).unwrap())))
@@ -279,7 +281,7 @@ fn many(g: &mut BenchmarkGroup<'_, WallTime>, spec: &CollectionSpec) {
                 })
             })
         });
-        let loader = Loader::new().threads(threads);
+        let loader = Loader::new().threads(threads).maps_only(true);
         g.bench_function(format!("create_only_load_many_{threads}_threads"), |b| {
             b.iter_custom(|iters| {
                 timed_then_settled(iters, || loader.load_many(spec, MANY).unwrap())
@@ -314,7 +316,7 @@ fn legacy3(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     single(&mut g, &spec);
 
-    let loader = Loader::new();
+    let loader = Loader::new().maps_only(true);
     g.bench_function("parse_and_load", |b| {
         b.iter(|| {
             let spec = CollectionSpec::from_elf(black_box(&bytes)).unwrap();
@@ -413,7 +415,7 @@ fn outer(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
 
-    let loader = Loader::new();
+    let loader = Loader::new().maps_only(true);
     assert_eq!(loader.load(&spec).unwrap().len(), SLOTS as usize + 1);
     g.bench_function("load", |b| {
         b.iter(|| drop(black_box(loader.load(black_box(&spec)).unwrap())))

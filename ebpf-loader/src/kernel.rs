@@ -89,11 +89,18 @@ pub(crate) fn version_code(release: &str) -> Option<u32> {
     Some((major.min(255) << 16) | (minor.min(255) << 8) | patch.min(255))
 }
 
-/// The running kernel's release (`uname -r`).
-fn release() -> Result<String, String> {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("cannot read /proc/sys/kernel/osrelease: {e}"))
+/// The running kernel's release (`uname -r`), read once.
+fn release() -> Result<&'static str, String> {
+    static RELEASE: OnceLock<Result<String, String>> = OnceLock::new();
+    RELEASE
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("cannot read /proc/sys/kernel/osrelease: {e}"))
+        })
+        .as_ref()
+        .map(String::as_str)
+        .map_err(String::clone)
 }
 
 /// The running kernel's configuration (`CONFIG_X` to its value as written in
@@ -159,7 +166,7 @@ pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> 
     };
     if name == "LINUX_KERNEL_VERSION" {
         let release = release()?;
-        let code = version_code(&release)
+        let code = version_code(release)
             .ok_or_else(|| format!("cannot read a version from kernel release `{release}`"))?;
         int(code.into(), &mut out);
         return Ok(out);

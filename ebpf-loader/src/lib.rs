@@ -1,32 +1,64 @@
-//! Create kernel eBPF objects from [`ebpf_spec`] specs.
+//! Load eBPF collections into the kernel from [`ebpf_spec`] specs: maps, then
+//! programs, one collection or many at once on all cores, with nothing shared
+//! between instances and nothing left behind on failure.
 //!
-//! This crate is the only one of the workspace that talks to the kernel. It
-//! takes the plain values `ebpf-spec` parses ([`MapSpec`], and later whole
-//! collections) and creates the kernel objects, handing them out as aya handles
-//! so users keep aya's typed APIs. Raw bpf(2) calls live in one private module;
-//! everything above it speaks in specs and handles.
+//! [`Loader::load`] turns a [`CollectionSpec`](ebpf_spec::CollectionSpec)
+//! into a [`Collection`]; [`Loader::load_many`] makes `n` independent
+//! instances of it (each from its own deep copy of the spec); both never
+//! modify the spec. In order, a load:
 //!
-//! **Status (issue 4, in progress):** [`Loader::create_map`] creates one map;
-//! [`Loader::load`] and [`Loader::load_many`] create whole collections' maps,
-//! concurrently, with map-in-map slots filled by one batch update per map,
-//! pinning by name on a bpffs (reuse after a compatibility check, pin races
-//! resolved as reuses), replacements, and release of everything on failure.
-//! A collection's BTF is loaded once per distinct content and shared by every
-//! map and instance. Not yet: prog-array slots (they need programs), programs.
+//! 1. loads the object's BTF (once per distinct content for the life of the
+//!    loader, shared by every map, program and instance);
+//! 2. creates the maps (in parallel when they are large enough for it to
+//!    pay): inner-map templates, contents with one batch update, data
+//!    sections with their variables' values (`.kconfig` with the running
+//!    kernel's), `.rodata`/`.kconfig` frozen, pins by name reused after a
+//!    compatibility check;
+//! 3. loads the programs, linked once per spec (sub-programs appended, calls
+//!    fixed, CO-RE relocations resolved against the kernel's BTF, func_info
+//!    and line_info, `attach_btf_id` of tracing and LSM programs), with each
+//!    instance's map fds;
+//! 4. fills prog-array slots, then map-in-map slots (one batch update per
+//!    map; for `load_many`, every instance's at once, since each waits for an
+//!    RCU grace period).
 //!
-//! ```no_run
-//! use aya::maps::{Array, Map};
+//! On any error, every fd the call opened is closed and every pin it created
+//! removed; [`LoadError`] names the map or program, the [`Step`], the errno
+//! with a hint, and for a refused program the verifier's log
+//! ([`VerifierLog`]).
+//!
+//! ```
 //! use ebpf_loader::Loader;
-//! use ebpf_spec::{MapSpec, MapType};
+//! use ebpf_spec::CollectionSpec;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let spec = MapSpec::new("counters", MapType::Array, 4, 8, 16);
-//! let map = Loader::new().create_map(&spec)?; // needs root or CAP_BPF
-//! let mut counters: Array<_, u64> = Array::try_from(Map::Array(map))?;
-//! counters.set(3, 42, 0)?;
-//! assert_eq!(counters.get(&3, 0)?, 42);
+//! # // Needs bpf(2) (root or CAP_BPF): skipped without it, unless CI is set.
+//! # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
+//! # if std::env::var_os("CI").is_none() && Loader::new().create_map(&probe).is_err() { return Ok(()) }
+//! let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/globals.bpfel.o");
+//! let mut spec = CollectionSpec::from_elf(bytes)?;
+//! spec.set_variable("sample_rate", &42u32.to_ne_bytes())?; // a const volatile
+//!
+//! let tenants = Loader::new().load_many(&spec, 8)?; // 8 independent collections
+//! for tenant in &tenants {
+//!     // `get_rate` returns the constant: run it with BPF_PROG_TEST_RUN.
+//!     let run = tenant.test_run("get_rate", &[0; 64], 1).unwrap()?;
+//!     assert_eq!(run.retval, 42);
+//! }
+//! let mut first = tenants.into_iter().next().unwrap();
+//! let values: aya::maps::Array<_, u32> = first.take_map("values").unwrap()?.try_into()?;
+//! assert_eq!(values.get(&0, 0)?, 0); // aya's typed map API
 //! # Ok(()) }
 //! ```
+//!
+//! This crate is the only one of the workspace that talks to the kernel;
+//! its raw bpf(2) calls live in one private module. Maps are handed out as
+//! aya maps ([`Collection::take_map`]) and programs can be attached with aya
+//! ([`Collection::aya_program_info`]).
+//!
+//! # Features
+//! - `fault-injection`: the `fault_injection` module makes the k-th bpf(2) call fail
+//!   (for tests of the cleanup paths).
 
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
