@@ -8,15 +8,27 @@ use std::path::{Path, PathBuf};
 /// The maps created (or reused from pins) for one collection, by name.
 ///
 /// Each map is an owned file descriptor; [`take_map`](Collection::take_map)
-/// hands it out as an aya map, so the typed aya APIs apply:
-/// ```no_run
+/// hands it out as an aya map, so the typed aya APIs apply. Programs are
+/// held by fd with what the kernel said about them when they loaded.
+/// (Needs bpf(2): skipped without it, unless `CI` is set.)
+/// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let spec = ebpf_spec::CollectionSpec::default();
+/// # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
+/// # if std::env::var_os("CI").is_none() && ebpf_loader::Loader::new().create_map(&probe).is_err() { return Ok(()) }
+/// let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/globals.bpfel.o");
+/// let spec = ebpf_spec::CollectionSpec::from_elf(bytes)?;
 /// let mut coll = ebpf_loader::Loader::new().load(&spec)?;
-/// let counters: aya::maps::Array<_, u64> = coll.take_map("counters").unwrap()?.try_into()?;
+///
+/// let mut values: aya::maps::Array<_, u32> = coll.take_map("values").unwrap()?.try_into()?;
+/// values.set(0, 1234, 0)?;
+/// // `get_array` returns `values[0]`.
+/// assert_eq!(coll.test_run("get_array", &[0; 64], 1).unwrap()?.retval, 1234);
+///
+/// let info = coll.program_info("get_array").unwrap();
+/// println!("id {} tag {} ({} instructions)", info.id, info.tag_hex(), info.instructions);
 /// # Ok(()) }
 /// ```
-/// Dropping a collection closes its maps; pins stay.
+/// Dropping a collection closes its maps and programs; pins stay.
 #[derive(Debug)]
 pub struct Collection {
     pub(crate) maps: BTreeMap<String, OwnedFd>,

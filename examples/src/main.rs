@@ -54,7 +54,7 @@ enum Command {
     /// Each step warms up, then runs --iterations timed samples; the table shows the median
     /// and 90th percentile per run, and RATIO, the step's median over its baseline's median:
     ///
-    ///   clone             baseline of parse and copy: a Vec<u8> clone of the object's bytes,
+    ///   clone             baseline of parse and copy: a clone of the object's bytes (Vec of u8),
     ///                     the least a step that reads them all can cost
     ///   parse             CollectionSpec::from_elf on those bytes
     ///   copy              spec.copy(), a deep copy of the parsed spec

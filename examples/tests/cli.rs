@@ -1741,7 +1741,7 @@ fn bench_help_explains_the_baselines_and_the_json_schema() {
     assert!(short.contains("Example: ebpf-examples bench"), "{short}");
     let long = run_ok(&["bench", "--help"]);
     for text in [
-        "baseline of parse and copy: a Vec<u8> clone of the object's bytes",
+        "baseline of parse and copy: a clone of the object's bytes (Vec of u8)",
         "baseline of the load steps: one 1-entry ARRAY map created with",
         "Loader::load_many(&spec, --instances), per collection",
         "--json prints one line with these keys, in this order:",
