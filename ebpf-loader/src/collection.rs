@@ -37,6 +37,8 @@ pub struct Collection {
     pub(crate) pins_reused: Vec<PathBuf>,
     /// Maps reused from a pin or a replacement (their slots are left as found).
     pub(crate) reused: Vec<String>,
+    /// The loader's pin path (a bpffs), if it had one.
+    pub(crate) bpffs: Option<PathBuf>,
 }
 
 impl Collection {
@@ -103,9 +105,14 @@ impl Collection {
     /// `BtfTracePoint`, `FEntry`/`FExit` (unsafe), `KProbe`/`UProbe`
     /// (unsafe), `SkMsg`, `SkSkb`, `SockOps`, `SkLookup`, `CgroupDevice`,
     /// `CgroupSysctl`, `CgroupSockopt`, `PerfEvent`, `Iter`, ...), then
-    /// `attach`. aya 0.14 finds a program's info only by walking the
-    /// kernel's list of programs, so this costs a few syscalls per program
-    /// loaded on the host: call it once per program you attach.
+    /// `attach`.
+    ///
+    /// aya 0.14 builds a `ProgramInfo` only from a pin or by walking the
+    /// kernel's list of every program on the host. When the loader had a
+    /// pin path (a bpffs), the program is pinned there for a moment under a
+    /// private name, opened with aya and unpinned: a few syscalls. Without
+    /// one, the walk costs two syscalls per program loaded on the host: for
+    /// many collections, give the loader a pin path.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -122,7 +129,11 @@ impl Collection {
         &self,
         name: &str,
     ) -> Option<Result<aya::programs::ProgramInfo, aya::programs::ProgramError>> {
-        let id = self.programs.get(name)?.info.id;
+        let p = self.programs.get(name)?;
+        if let Some(dir) = &self.bpffs {
+            return Some(pinned_info(p, dir));
+        }
+        let id = p.info.id;
         Some(
             aya::programs::loaded_programs()
                 .find(|p| p.as_ref().map_or(true, |p| p.id() == id))
@@ -231,4 +242,26 @@ pub struct TestRunOutput {
     pub data: Vec<u8>,
     /// The mean time of one run, as the kernel measured it.
     pub duration: std::time::Duration,
+}
+
+/// aya's info of `p`, through a pin under `dir` that lives for the call.
+fn pinned_info(
+    p: &crate::program::Loaded,
+    dir: &Path,
+) -> Result<aya::programs::ProgramInfo, aya::programs::ProgramError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = dir.join(format!(
+        "ebpf-loader-{}-{}-{}",
+        std::process::id(),
+        p.info.id,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    crate::sys::obj_pin(p.fd.as_fd(), &c)?;
+    let info = aya::programs::ProgramInfo::from_pin(&path);
+    let _ = std::fs::remove_file(&path);
+    info
 }

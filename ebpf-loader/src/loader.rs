@@ -496,6 +496,7 @@ impl Loader {
             pins_created,
             pins_reused,
             reused,
+            bpffs: pin_dir.map(|d| d.path().to_owned()),
         })
     }
 

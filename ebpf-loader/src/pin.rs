@@ -31,6 +31,11 @@ impl PinDir {
         }
     }
 
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The pin of map `name`: `name` must be a safe file name.
     pub(crate) fn pin_of(&self, name: &str) -> Result<(PathBuf, CString), String> {
         check_pin_name(name)?;
@@ -41,11 +46,19 @@ impl PinDir {
 }
 
 /// A map name that is safe as a file name in the pin directory: not empty,
-/// not `.` or `..`, no `/` or NUL, at most 15 bytes (the kernel's limit on map
-/// names, so the pin and the map carry the same name).
+/// no `/` or NUL, no `.` (a bpffs refuses names with dots: they are reserved
+/// for its own files, so `.` and `..` cannot escape either), at most 15 bytes
+/// (the kernel's limit on map names, so the pin and the map carry the same
+/// name).
 pub(crate) fn check_pin_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {
         return Err(format!("`{name}` cannot be pinned: it is not a file name"));
+    }
+    if name.contains('.') {
+        return Err(format!(
+            "`{}` cannot be pinned: a bpffs refuses names with a '.'",
+            name.escape_debug()
+        ));
     }
     if name.contains('/') || name.contains('\0') {
         return Err(format!(
@@ -68,10 +81,19 @@ mod tests {
 
     #[test]
     fn unsafe_pin_names_are_refused() {
-        for bad in ["", ".", "..", "../etc", "a/b", "nul\0x", "sixteen_bytes_xx"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../etc",
+            "a/b",
+            "nul\0x",
+            "sixteen_bytes_xx",
+            ".rodata",
+        ] {
             assert!(check_pin_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["flows", ".rodata", "tc_global", "fifteen_bytes_x"] {
+        for good in ["flows", "tc_global", "fifteen_bytes_x"] {
             assert!(check_pin_name(good).is_ok(), "{good:?}");
         }
     }

@@ -154,7 +154,7 @@ fn absurd_sizes_and_escaping_names_are_refused_before_any_syscall() {
         ByteOrder::Little,
     );
     cases.push((custom, "iproute2 pinning value 3"));
-    for name in ["../../etc/x", "a/b", "sixteen_bytes_xx"] {
+    for name in ["../../etc/x", "a/b", "sixteen_bytes_xx", "tc.global"] {
         let mut m = MapSpec::new(name, MapType::Array, 4, 4, 1);
         m.pinning = Pinning::ByName;
         cases.push((m, "cannot be pinned"));

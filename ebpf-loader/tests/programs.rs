@@ -6,7 +6,7 @@
 mod common;
 
 use aya::maps::{Array, MapData};
-use common::{fixture, kernel, open_fds, refused_program_types};
+use common::{BpfFs, fixture, kernel, open_fds, refused_program_types};
 use ebpf_loader::{LoadError, Loader, Step};
 use ebpf_spec::{CollectionSpec, Instruction, ProgramSpec, ProgramType};
 
@@ -272,11 +272,18 @@ fn a_socket_filter_attaches_through_aya_and_trims_datagrams() {
     let Some(_serial) = kernel() else { return };
     // A socket filter returns how many bytes of each packet to keep; get_rate
     // returns `sample_rate`, so the constant decides how much arrives.
-    let received = |rate: u32| -> usize {
+    let fs = BpfFs::mount();
+    let received = |rate: u32, pin: bool| -> usize {
         let mut spec = fixture("globals.bpfel.o");
         spec.set_variable("sample_rate", &rate.to_ne_bytes())
             .unwrap();
-        let coll = Loader::new().load(&spec).unwrap();
+        let loader = if pin {
+            // With a pin path, aya's info comes through a private pin.
+            Loader::new().pin_path(fs.path())
+        } else {
+            Loader::new()
+        };
+        let coll = loader.load(&spec).unwrap();
         let info = coll.aya_program_info("get_rate").unwrap().unwrap();
         let filter = SocketFilter::from_program_info(info, "get_rate".into()).unwrap();
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -288,9 +295,16 @@ fn a_socket_filter_attaches_through_aya_and_trims_datagrams() {
         let mut buf = [0u8; 128];
         rx.recv(&mut buf).unwrap()
     };
-    let (a, b) = (received(40), received(60));
-    assert!(a < 100 && b < 100, "{a} {b}: the filter trimmed both");
-    assert_eq!(b - a, 20, "20 more bytes kept for a rate 20 higher");
+    for pin in [false, true] {
+        let (a, b) = (received(40, pin), received(60, pin));
+        assert!(a < 100 && b < 100, "{a} {b}: the filter trimmed both");
+        assert_eq!(b - a, 20, "20 more bytes kept for a rate 20 higher");
+    }
+    assert!(
+        fs.pins().is_empty(),
+        "the private pins are gone: {:?}",
+        fs.pins()
+    );
 }
 
 #[test]
