@@ -74,11 +74,11 @@ impl LinkContext {
             .programs
             .values()
             .chain(spec.functions.values())
-            .any(|p| !p.core_relocations.is_empty());
+            .find(|p| !p.core_relocations.is_empty());
         let local = match (&spec.btf, needs) {
-            (Some(b), true) => Some(Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
+            (Some(b), Some(p)) => Some(Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
                 link_err(
-                    "",
+                    &p.name,
                     format!("the object's BTF cannot be read for CO-RE: {e}"),
                 )
             })?),
