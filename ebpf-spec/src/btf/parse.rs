@@ -831,6 +831,8 @@ pub struct Btf {
     strings: Box<[u8]>,
     order: ByteOrder,
     ptr_size: u32,
+    /// Where the type section starts in the parsed blob, in bytes.
+    types_at: usize,
     /// Tells one parsed blob from another (for caches keyed on a target).
     instance: u64,
     index: OnceLock<NameIndex>,
@@ -861,10 +863,49 @@ impl Btf {
     /// not NUL-delimited, a type record is truncated or of an unknown kind, or
     /// a record refers to a type id or string offset that does not exist.
     pub fn parse(data: &[u8], order: ByteOrder) -> Result<Btf, BtfError> {
+        Btf::parse_with(data, order, false)
+            .map(|(btf, _)| btf)
+            .map_err(BtfError::from)
+    }
+
+    /// Reads the header and the records as [`parse`](Self::parse) does, but
+    /// keeps the checks of what the records point at (a header shorter than
+    /// 24 bytes, a string section that is not NUL-delimited, every type id
+    /// and string offset) for later: their first error comes back beside
+    /// the `Btf` instead of in place of it.
+    ///
+    /// For the ELF reader, which reads the types its maps and variables use
+    /// (checking each as it goes) before it needs the whole blob valid. A
+    /// `Btf` that comes with an error must go nowhere else: every other use
+    /// takes its ids and offsets as checked.
+    pub(crate) fn parse_deferring_checks(
+        data: &[u8],
+        order: ByteOrder,
+    ) -> Result<(Btf, Option<BtfError>), Fault> {
+        Btf::parse_with(data, order, true)
+    }
+
+    fn parse_with(
+        data: &[u8],
+        order: ByteOrder,
+        defer: bool,
+    ) -> Result<(Btf, Option<BtfError>), Fault> {
         match order {
-            ByteOrder::Little => parse::<LittleEndian>(data, order),
-            ByteOrder::Big => parse::<BigEndian>(data, order),
+            ByteOrder::Little => parse::<LittleEndian>(data, order, defer),
+            ByteOrder::Big => parse::<BigEndian>(data, order, defer),
         }
+    }
+
+    /// Where type `id`'s record starts in the blob it was parsed from, in
+    /// bytes.
+    pub(crate) fn record_offset(&self, id: u32) -> Option<usize> {
+        let word = *self.starts.get(id.checked_sub(1)? as usize)? as usize;
+        self.types_at.checked_add(word.checked_mul(4)?)
+    }
+
+    /// The length of the string section, in bytes.
+    pub(crate) fn strings_len(&self) -> usize {
+        self.strings.len()
     }
 
     /// The byte order the blob was in.
@@ -1152,95 +1193,256 @@ const LONG_NAMES: &[&[u8]] = &[
     b"int long unsigned",
 ];
 
-fn parse<O: zerocopy::ByteOrder>(data: &[u8], order: ByteOrder) -> Result<Btf, BtfError> {
-    let header = |what: String| BtfError::Header { what };
-    let (hdr, _) = Header::<O>::ref_from_prefix(data).map_err(|_| {
-        header(format!(
-            "{} bytes is too short for a BTF header ({MIN_HEADER} bytes)",
-            data.len()
-        ))
-    })?;
+/// Why a blob did not parse, as data: [`Btf::parse`] words it as a
+/// [`BtfError`], the ELF reader in its own words (see [`Fault::terse`]).
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// Fewer bytes than a header.
+    Short { len: usize },
+    /// Not `0xeb9f` in the blob's byte order.
+    Magic(u16),
+    /// Not version 1.
+    Version(u8),
+    /// `hdr_len` is below the smallest header or past the blob's end.
+    HeaderLen {
+        hdr_len: usize,
+        len: usize,
+        /// The header's `type_off` and `type_len`.
+        types: (u32, u32),
+    },
+    /// The type (`what`) or string section lies outside the `body` bytes
+    /// after the header.
+    Region {
+        what: &'static str,
+        off: u32,
+        len: u32,
+        body: usize,
+    },
+    /// The type section is not a multiple of 4 bytes long. `whole` is what
+    /// reading its whole words found: how many records they hold, or the
+    /// first record that is cut or of an unknown kind.
+    Unaligned {
+        type_len: usize,
+        whole: Result<u32, Box<Fault>>,
+    },
+    /// Type `id`'s 12-byte `btf_type` is cut: `left` words remain.
+    CutHeader { id: u32, left: usize },
+    /// Type `id` has kind `raw`, which is no `BTF_KIND_*`.
+    UnknownKind { id: u32, raw: u32 },
+    /// Type `id` needs `needs` bytes, `left` remain.
+    CutRecord {
+        id: u32,
+        kind: Kind,
+        needs: usize,
+        left: usize,
+    },
+    /// Anything else, already worded.
+    Other(BtfError),
+}
+
+impl From<Fault> for BtfError {
+    fn from(fault: Fault) -> BtfError {
+        let header = |what: String| BtfError::Header { what };
+        match fault {
+            Fault::Short { len } => header(format!(
+                "{len} bytes is too short for a BTF header ({MIN_HEADER} bytes)"
+            )),
+            Fault::Magic(magic) => header(format!(
+                "bad magic {magic:#06x} (expected {MAGIC:#06x}: wrong byte order?)"
+            )),
+            Fault::Version(version) => header(format!("unsupported version {version}")),
+            Fault::HeaderLen { hdr_len, len, .. } => header(format!(
+                "header length {hdr_len} is not within {MIN_HEADER}..={len}"
+            )),
+            Fault::Region {
+                what,
+                off,
+                len,
+                body,
+            } => header(format!(
+                "{what} section ({off}+{len}) is outside the {body} bytes after the header"
+            )),
+            Fault::Unaligned { type_len, .. } => header(format!(
+                "type section length {type_len} is not a multiple of 4"
+            )),
+            Fault::CutHeader { id, left } => BtfError::Type {
+                id,
+                what: format!("record truncated: {left} words left, 3 needed"),
+            },
+            Fault::UnknownKind { id, raw } => BtfError::Type {
+                id,
+                what: format!("unknown kind {raw}"),
+            },
+            Fault::CutRecord {
+                id,
+                kind,
+                needs,
+                left,
+            } => BtfError::Type {
+                id,
+                what: format!("{kind} record truncated: needs {needs} bytes, {left} left"),
+            },
+            Fault::Other(e) => e,
+        }
+    }
+}
+
+impl Fault {
+    /// The fault in the words of the ELF reader's `ParseError::Btf`, which
+    /// predate this parser (`type 3 (Struct) is truncated`, `type section
+    /// (0+96) is outside the blob`); a fault that reader did not look for
+    /// keeps the [`BtfError`]'s words.
+    pub(crate) fn terse(self) -> String {
+        match self {
+            Fault::Short { len } => format!("{len} bytes is too short for a BTF header"),
+            Fault::Magic(magic) => format!("bad magic {magic:#06x}"),
+            Fault::Version(version) => format!("unsupported version {version}"),
+            // Past the end: the type section cannot be inside the blob.
+            Fault::HeaderLen {
+                hdr_len,
+                len,
+                types: (off, type_len),
+            } if hdr_len > len => format!("type section ({off}+{type_len}) is outside the blob"),
+            Fault::Region { what, off, len, .. } => {
+                format!("{what} section ({off}+{len}) is outside the blob")
+            }
+            Fault::Unaligned {
+                whole: Err(first), ..
+            } => first.terse(),
+            // The bytes after the last whole record are a cut header.
+            Fault::Unaligned { whole: Ok(n), .. } => format!("type {} is truncated", n + 1),
+            Fault::CutHeader { id, .. } => format!("type {id} is truncated"),
+            Fault::UnknownKind { id, raw } => format!("type {id} has unknown kind {raw}"),
+            Fault::CutRecord { id, kind, .. } => format!("type {id} ({kind:?}) is truncated"),
+            other => BtfError::from(other).to_string(),
+        }
+    }
+}
+
+/// Parses a blob; with `defer`, the checks [`Btf::parse_deferring_checks`]
+/// lists give their first error beside the `Btf`, else in place of it.
+fn parse<O: zerocopy::ByteOrder>(
+    data: &[u8],
+    order: ByteOrder,
+    defer: bool,
+) -> Result<(Btf, Option<BtfError>), Fault> {
+    let mut deferred = None;
+    let mut check = |e: BtfError| {
+        if defer {
+            deferred.get_or_insert(e);
+            Ok(())
+        } else {
+            Err(Fault::Other(e))
+        }
+    };
+    let (hdr, _) =
+        Header::<O>::ref_from_prefix(data).map_err(|_| Fault::Short { len: data.len() })?;
     if hdr.magic.get() != MAGIC {
-        return Err(header(format!(
-            "bad magic {:#06x} (expected {MAGIC:#06x}: wrong byte order?)",
-            hdr.magic.get()
-        )));
+        return Err(Fault::Magic(hdr.magic.get()));
     }
     if hdr.version != 1 {
-        return Err(header(format!("unsupported version {}", hdr.version)));
+        return Err(Fault::Version(hdr.version));
     }
     let hdr_len = hdr.hdr_len.get() as usize;
     if hdr_len < MIN_HEADER || hdr_len > data.len() {
-        return Err(header(format!(
-            "header length {hdr_len} is not within {MIN_HEADER}..={}",
-            data.len()
-        )));
+        let fault = Fault::HeaderLen {
+            hdr_len,
+            len: data.len(),
+            types: (hdr.type_off.get(), hdr.type_len.get()),
+        };
+        if hdr_len > data.len() {
+            return Err(fault);
+        }
+        check(fault.into())?;
     }
     let body = &data[hdr_len..];
-    let region = |off: u32, len: u32, what: &str| -> Result<&[u8], BtfError> {
+    let region = |off: u32, len: u32, what: &'static str| -> Result<&[u8], Fault> {
         (off as usize)
             .checked_add(len as usize)
             .and_then(|end| body.get(off as usize..end))
-            .ok_or_else(|| {
-                header(format!(
-                    "{what} section ({off}+{len}) is outside the {} bytes after the header",
-                    body.len()
-                ))
+            .ok_or(Fault::Region {
+                what,
+                off,
+                len,
+                body: body.len(),
             })
     };
     let type_bytes = region(hdr.type_off.get(), hdr.type_len.get(), "type")?;
     let strings = region(hdr.str_off.get(), hdr.str_len.get(), "string")?;
-    if !type_bytes.len().is_multiple_of(4) {
-        return Err(header(format!(
-            "type section length {} is not a multiple of 4",
-            type_bytes.len()
-        )));
+
+    // One pass in the blob's byte order into native words. Whole words: a
+    // section that is not a multiple of 4 is an error, below.
+    let type_len = type_bytes.len();
+    let unreadable = |_| {
+        Fault::Other(BtfError::Header {
+            what: format!("type section length {type_len} is not a multiple of 4"),
+        })
+    };
+    let (raw_words, _) =
+        <[U32<O>]>::ref_from_prefix_with_elems(type_bytes, type_len / 4).map_err(unreadable)?;
+    let words: Box<[u32]> = raw_words.iter().map(|w| w.get()).collect();
+    if !type_len.is_multiple_of(4) {
+        return Err(Fault::Unaligned {
+            type_len,
+            whole: record_starts(&words)
+                .map(|starts| (starts.len() - 1) as u32)
+                .map_err(Box::new),
+        });
     }
     match (strings.first(), strings.last()) {
         (Some(0), Some(0)) => {}
-        (None, _) => {
-            return Err(BtfError::Strings {
-                what: "empty".into(),
-            });
-        }
-        _ => {
-            return Err(BtfError::Strings {
-                what: "does not start and end with a NUL".into(),
-            });
-        }
+        (None, _) => check(BtfError::Strings {
+            what: "empty".into(),
+        })?,
+        _ => check(BtfError::Strings {
+            what: "does not start and end with a NUL".into(),
+        })?,
     }
+    let starts = record_starts(&words)?;
 
-    // One pass in the blob's byte order into native words.
-    let raw_words = <[U32<O>]>::ref_from_bytes(type_bytes).map_err(|_| {
-        header(format!(
-            "type section length {} is not a multiple of 4",
-            type_bytes.len()
-        ))
-    })?;
-    let words: Box<[u32]> = raw_words.iter().map(|w| w.get()).collect();
+    let mut btf = Btf {
+        words,
+        starts: starts.into_boxed_slice(),
+        strings: strings.into(),
+        order,
+        ptr_size: 0,
+        types_at: hdr_len + hdr.type_off.get() as usize,
+        instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+        index: OnceLock::new(),
+    };
+    btf.ptr_size = match validate(&btf) {
+        Ok(ptr_size) => ptr_size,
+        Err(e) => {
+            check(e)?;
+            pointer_size(&btf)
+        }
+    };
+    Ok((btf, deferred))
+}
 
-    // Record boundaries. At least 3 words a type: the count is bounded by the
-    // bytes present before anything is reserved.
+/// Record boundaries: where each type starts in `words`, and one more entry,
+/// the end. At least 3 words a type: the count is bounded by the bytes
+/// present before anything is reserved.
+fn record_starts(words: &[u32]) -> Result<Vec<u32>, Fault> {
     let mut starts: Vec<u32> = Vec::with_capacity(words.len() / 3 + 1);
     let mut at = 0usize;
     while at < words.len() {
         let id = starts.len() as u32 + 1;
-        let head = words.get(at..at + 3).ok_or_else(|| BtfError::Type {
+        let head = words.get(at..at + 3).ok_or(Fault::CutHeader {
             id,
-            what: format!(
-                "record truncated: {} words left, 3 needed",
-                words.len() - at
-            ),
+            left: words.len() - at,
         })?;
-        let raw = RawType::read_from_bytes(head.as_bytes()).map_err(|_| BtfError::Type {
-            id,
-            what: "unreadable record".into(),
+        let raw = RawType::read_from_bytes(head.as_bytes()).map_err(|_| {
+            Fault::Other(BtfError::Type {
+                id,
+                what: "unreadable record".into(),
+            })
         })?;
         let kind = match Kind::from_raw(raw.kind_raw()) {
             Some(Kind::Void) | None => {
-                return Err(BtfError::Type {
+                return Err(Fault::UnknownKind {
                     id,
-                    what: format!("unknown kind {}", raw.kind_raw()),
+                    raw: raw.kind_raw(),
                 });
             }
             Some(k) => k,
@@ -1255,31 +1457,32 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], order: ByteOrder) -> Result<Btf, B
         };
         let end = at + 3 + extra;
         if end > words.len() {
-            return Err(BtfError::Type {
+            return Err(Fault::CutRecord {
                 id,
-                what: format!(
-                    "{kind} record truncated: needs {} bytes, {} left",
-                    4 * (3 + extra),
-                    4 * (words.len() - at)
-                ),
+                kind,
+                needs: 4 * (3 + extra),
+                left: 4 * (words.len() - at),
             });
         }
         starts.push(at as u32);
         at = end;
     }
     starts.push(at as u32);
+    Ok(starts)
+}
 
-    let mut btf = Btf {
-        words,
-        starts: starts.into_boxed_slice(),
-        strings: strings.into(),
-        order,
-        ptr_size: 0,
-        instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
-        index: OnceLock::new(),
-    };
-    btf.ptr_size = validate(&btf)?;
-    Ok(btf)
+/// The pointer size, as [`validate`] finds it, of a blob that did not pass
+/// it.
+fn pointer_size(btf: &Btf) -> u32 {
+    btf.ids()
+        .find_map(|id| btf.ty(id)?.int().filter(|int| is_long(btf, id, int)))
+        .map_or(8, |int| int.size)
+}
+
+/// Type `id`, the INT `int`, is a `long` (in one of its spellings) of 4 or 8
+/// bytes.
+fn is_long(btf: &Btf, id: u32, int: &Int) -> bool {
+    (int.size == 4 || int.size == 8) && LONG_NAMES.contains(&btf.name_bytes(id))
 }
 
 /// Checks every type id and string offset the records hold; returns the
@@ -1313,10 +1516,7 @@ fn validate(btf: &Btf) -> Result<u32, BtfError> {
         match t.data() {
             TypeData::Void | TypeData::Fwd { .. } | TypeData::Float { .. } => {}
             TypeData::Int(int) => {
-                if ptr_size.is_none()
-                    && (int.size == 4 || int.size == 8)
-                    && LONG_NAMES.contains(&btf.name_bytes(id))
-                {
+                if ptr_size.is_none() && is_long(btf, id, &int) {
                     ptr_size = Some(int.size);
                 }
             }

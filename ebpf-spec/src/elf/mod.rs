@@ -9,13 +9,14 @@
 
 mod btf;
 
+use crate::btf::{Kind, TypeData};
 use crate::spec::program::classify;
 use crate::spec::{
     BtfSpec, ByteOrder, CollectionSpec, Instruction, MapEntry, MapExtra, MapFlags, MapSpec,
     MapType, MapValue, Pinning, ProgramSpec, ProgramType, Relocation, RelocationTarget,
     VariableSpec,
 };
-use btf::{Btf, Kind};
+use btf::ObjectBtf;
 use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, Rel as _, SectionHeader as _, Sym as _};
@@ -246,9 +247,9 @@ struct Reader<'d> {
     rels: HashMap<usize, &'d [elf::Rel64<Endianness>]>,
     /// Per section, its object symbols (maps, variables) sorted by value.
     objects: Vec<Vec<usize>>,
-    btf: Option<Btf<'d>>,
-    /// Type id of each BTF variable, by name (the first one wins).
-    btf_vars: HashMap<&'d str, u32>,
+    /// `.BTF`, parsed once: maps, variables, the fix-up and `.BTF.ext` all
+    /// read it.
+    btf: Option<ObjectBtf>,
     btf_raw: Option<BtfSpec>,
     /// `.BTF.ext`, parsed: func_info, line_info and CO-RE relocations by
     /// section.
@@ -457,7 +458,6 @@ impl<'d> Reader<'d> {
             rels,
             objects,
             btf: None,
-            btf_vars: HashMap::new(),
             btf_raw: None,
             btf_ext: None,
             legacy_at: Vec::new(),
@@ -468,9 +468,7 @@ impl<'d> Reader<'d> {
             ),
         };
         if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
-            let btf = Btf::parse(s.data, order)?;
-            reader.btf_vars = btf.vars();
-            reader.btf = Some(btf);
+            reader.btf = Some(ObjectBtf::parse(s.data, order)?);
             let ext = reader.sections.iter().find(|s| s.kind == SecKind::BtfExt);
             reader.charge(s.data.len(), s.name)?;
             if let Some(e) = ext {
@@ -556,7 +554,7 @@ impl<'d> Reader<'d> {
                 .find(|s| s.name == var)
                 .and_then(|s| u32::try_from(s.value).ok())
         };
-        btf.fixup_datasecs(&mut raw.btf, self.order, section_size, var_offset)
+        btf.fixup_datasecs(&mut raw.btf, section_size, var_offset)
     }
 
     /// Takes `bytes` from the whole-file budget before they are materialised
@@ -891,16 +889,15 @@ impl<'d> Reader<'d> {
         let (_, datasec) = btf.datasec(".maps").ok_or_else(|| ParseError::Btf {
             what: "no DATASEC `.maps` for the .maps section".into(),
         })?;
-        let mut vars = HashMap::with_capacity(datasec.members.len());
-        for entry in &datasec.members {
-            // DATASEC entries: (var type id, offset, size).
-            let var = btf.ty(entry.name_off)?;
-            if var.kind != Kind::Var {
+        let mut vars = HashMap::with_capacity(datasec.len());
+        for entry in datasec {
+            let var = btf.ty(entry.ty)?;
+            if var.kind() != Kind::Var {
                 return Err(ParseError::Btf {
-                    what: format!("DATASEC `.maps` entry {} is not a variable", entry.name_off),
+                    what: format!("DATASEC `.maps` entry {} is not a variable", entry.ty),
                 });
             }
-            vars.insert(btf.name(var.name_off)?, var.size_or_type);
+            vars.insert(btf.name(var.name_off())?, var.size_or_type());
         }
 
         let mut maps = Vec::with_capacity(syms.len());
@@ -937,7 +934,7 @@ impl<'d> Reader<'d> {
     /// Returns the spec and the byte offset of its `values` member, if any.
     fn btf_map_def(
         &self,
-        btf: &Btf<'_>,
+        btf: &ObjectBtf,
         name: &str,
         ty: u32,
         depth: u32,
@@ -946,38 +943,40 @@ impl<'d> Reader<'d> {
             map: name.to_owned(),
             what,
         };
-        let sid = btf.skip_mods(ty)?;
-        let st = btf.ty(sid)?;
-        if st.kind != Kind::Struct {
+        let st = btf.resolve(ty)?;
+        let TypeData::Struct(members) = st.data() else {
             return Err(map_err(format!(
                 "definition is a BTF {:?}, expected a struct",
-                st.kind
+                st.kind()
             )));
-        }
+        };
         let mut spec = MapSpec::new(name, MapType::Unspec, 0, 0, 0);
         let mut values_off = None;
         let (mut key_size, mut value_size) = (None, None);
-        for m in &st.members {
+        for m in members.iter() {
             let member = btf.name(m.name_off)?;
             let uint = || -> Result<u32, ParseError> {
-                let ptr = btf.ty(btf.skip_mods(m.ty)?)?;
-                let arr = (ptr.kind == Kind::Ptr)
-                    .then(|| btf.skip_mods(ptr.size_or_type).and_then(|a| btf.ty(a)))
+                let ptr = btf.resolve(m.ty)?;
+                let arr = (ptr.kind() == Kind::Ptr)
+                    .then(|| btf.resolve(ptr.size_or_type()))
                     .transpose()?
-                    .filter(|a| a.kind == Kind::Array)
+                    .filter(|a| a.kind() == Kind::Array)
                     .ok_or_else(|| {
                         map_err(format!("attribute `{member}` is not an __uint(...)"))
                     })?;
-                Ok(arr.array.map_or(0, |(_, _, n)| n))
+                Ok(match arr.data() {
+                    TypeData::Array(a) => a.nelems,
+                    _ => 0,
+                })
             };
             let pointee = || -> Result<u32, ParseError> {
-                let ptr = btf.ty(btf.skip_mods(m.ty)?)?;
-                if ptr.kind != Kind::Ptr {
+                let ptr = btf.resolve(m.ty)?;
+                if ptr.kind() != Kind::Ptr {
                     return Err(map_err(format!(
                         "attribute `{member}` is not a __type(...)"
                     )));
                 }
-                Ok(ptr.size_or_type)
+                Ok(ptr.size_or_type())
             };
             match member {
                 "type" => spec.map_type = MapType::from_raw(uint()?),
@@ -1007,27 +1006,29 @@ impl<'d> Reader<'d> {
                 "values" => {
                     // `__array(values, struct inner)`: an array of pointers to the
                     // inner definition (map-in-map) or to a function (prog array).
-                    let arr = btf.ty(btf.skip_mods(m.ty)?)?;
-                    let elem = match (arr.kind, arr.array) {
-                        (Kind::Array, Some((elem, _, _))) => elem,
-                        _ => return Err(map_err("`values` is not an __array(...)".into())),
+                    let TypeData::Array(arr) = btf.resolve(m.ty)?.data() else {
+                        return Err(map_err("`values` is not an __array(...)".into()));
                     };
-                    let ptr = btf.ty(btf.skip_mods(elem)?)?;
-                    if ptr.kind != Kind::Ptr {
+                    let ptr = btf.resolve(arr.elem)?;
+                    if ptr.kind() != Kind::Ptr {
                         return Err(map_err("`values` elements are not pointers".into()));
                     }
-                    let target = btf.skip_mods(ptr.size_or_type)?;
-                    if btf.ty(target)?.kind == Kind::Struct {
+                    let target = btf.resolve(ptr.size_or_type())?;
+                    if target.kind() == Kind::Struct {
                         if depth > 0 {
                             return Err(map_err("inner maps cannot hold maps themselves".into()));
                         }
                         self.charge(name.len() + 6, ".maps")?;
                         let inner_name = format!("{name}.inner");
-                        let (inner, _) = self.btf_map_def(btf, &inner_name, target, depth + 1)?;
+                        let (inner, _) =
+                            self.btf_map_def(btf, &inner_name, target.id(), depth + 1)?;
                         spec.inner_map = Some(Box::new(inner));
                     }
                     set_size(&mut value_size, 4, "value", &map_err)?;
-                    values_off = Some(u64::from(m.offset / 8));
+                    // The member's offset word as the record holds it (with
+                    // `kind_flag`, bitfield size above bit offset).
+                    let offset = m.bitfield_size << 24 | m.bit_offset;
+                    values_off = Some(u64::from(offset / 8));
                 }
                 other => return Err(map_err(format!("unknown map attribute `{other}`"))),
             }
@@ -1253,8 +1254,8 @@ impl<'d> Reader<'d> {
     }
 
     fn btf_var_size(&self, name: &str) -> Option<u32> {
-        let id = *self.btf_vars.get(name)?;
-        self.btf.as_ref()?.size_of(id).ok()
+        let btf = self.btf.as_ref()?;
+        btf.size_of(btf.var(name)?).ok()
     }
 
     /// `.kconfig`: externs the loader fills from the kernel's configuration.
@@ -1270,10 +1271,10 @@ impl<'d> Reader<'d> {
             return Ok(None);
         };
         let mut offset: u32 = 0;
-        for entry in &ds.members {
-            let var = btf.ty(entry.name_off)?;
-            let name = btf.name(var.name_off)?;
-            let size = btf.size_of(entry.name_off)?;
+        for entry in ds {
+            let var = btf.ty(entry.ty)?;
+            let name = btf.name(var.name_off())?;
+            let size = btf.size_of(entry.ty)?;
             if size > MAX_KCONFIG {
                 return Err(ParseError::Btf {
                     what: format!(
@@ -1319,17 +1320,15 @@ impl<'d> Reader<'d> {
 
     // ------------------------------------------------------------ programs
 
-    /// `.BTF.ext`, parsed with the whole of `.BTF` (whose every type is read
-    /// here, not only the ones maps and variables use).
+    /// `.BTF.ext`, parsed against the `.BTF` parsed in [`Reader::new`], which
+    /// must then be valid as a whole, not only in the types maps and
+    /// variables use.
     fn btf_ext(&self) -> Result<Option<crate::btf::BtfExt>, ParseError> {
-        let find = |kind| self.sections.iter().find(|s| s.kind == kind);
-        let (Some(btf), Some(ext)) = (find(SecKind::Btf), find(SecKind::BtfExt)) else {
+        let ext = self.sections.iter().find(|s| s.kind == SecKind::BtfExt);
+        let (Some(btf), Some(ext)) = (&self.btf, ext) else {
             return Ok(None);
         };
-        let full = crate::btf::Btf::parse(btf.data, self.order).map_err(|e| ParseError::Btf {
-            what: e.to_string(),
-        })?;
-        crate::btf::BtfExt::parse(ext.data, self.order, &full)
+        crate::btf::BtfExt::parse(ext.data, self.order, btf.full()?)
             .map(Some)
             .map_err(|e| ParseError::Section {
                 section: ext.name.to_owned(),
