@@ -41,6 +41,8 @@ pub struct Loader {
     replacements: HashMap<String, OwnedFd>,
     threads: Option<usize>,
     maps_only: bool,
+    /// Programs that attach to a function of another BPF program.
+    targets: HashMap<String, crate::program::ProgramTarget>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     pub(crate) possible_cpus: OnceLock<Result<u32, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
@@ -182,6 +184,28 @@ impl Loader {
     pub fn replace_map(mut self, name: impl Into<String>, map: OwnedFd) -> Self {
         self.replacements.insert(name.into(), map);
         self
+    }
+
+    /// Attaches program `program` (fentry, fexit, fmod_ret or freplace) to
+    /// function `function` of the loaded BPF program `target` instead of a
+    /// kernel function: its `attach_btf_id` is looked up in `target`'s BTF
+    /// (so `target` must have been loaded with BTF), as libbpf's
+    /// `bpf_program__set_attach_target` does. Tools such as xdpdump trace
+    /// another XDP program this way; freplace programs always need one.
+    ///
+    /// # Errors
+    /// The lookup happens here, once: if `target`'s BTF has no such
+    /// function, or `target` has no BTF, the error names both.
+    pub fn attach_to_program(
+        mut self,
+        program: impl Into<String>,
+        target: OwnedFd,
+        function: impl Into<String>,
+    ) -> Result<Self, LoadError> {
+        let program = program.into();
+        let t = crate::program::ProgramTarget::resolve(&program, target, function.into())?;
+        self.targets.insert(program, t);
+        Ok(self)
     }
 
     /// Creates the maps only: programs are not loaded, and prog-array slots
@@ -389,7 +413,7 @@ impl Loader {
             let mut ctx = crate::program::LinkContext::new(spec)?;
             spec.programs
                 .values()
-                .map(|p| crate::program::link(spec, p, &mut ctx))
+                .map(|p| crate::program::link(spec, p, &mut ctx, self.targets.get(&p.name)))
                 .collect::<Result<_, _>>()?
         };
         Ok(Prepared { data, programs })
@@ -410,7 +434,8 @@ impl Loader {
         let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
         let btf = btf.as_deref().map(|fd| fd.as_fd());
         let load = |l: &crate::program::Linked| {
-            crate::program::load(l, &coll.maps, btf).map(|p| (l.name.clone(), p))
+            let target = self.targets.get(&l.name).map(|t| t.fd.as_fd());
+            crate::program::load(l, &coll.maps, btf, target).map(|p| (l.name.clone(), p))
         };
         let loaded: Vec<_> = if parallel && worth_parallel_programs(&prepared.programs) {
             prepared.programs.par_iter().map(load).collect()

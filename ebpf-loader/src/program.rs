@@ -143,6 +143,7 @@ pub(crate) fn link(
     spec: &CollectionSpec,
     prog: &ProgramSpec,
     ctx: &mut LinkContext,
+    target: Option<&ProgramTarget>,
 ) -> Result<Linked, LoadError> {
     let err = |what: String| link_err(&prog.name, what);
     if prog.program_type == ProgramType::Unspec {
@@ -324,15 +325,47 @@ pub(crate) fn link(
         }
     }
 
-    let attach_btf_id = match needs_attach_btf_id(prog) {
-        Some((name, kind)) => kernel::btf_id(&name, kind).map_err(|what| LoadError::Program {
-            program: prog.name.clone(),
-            step: Step::AttachTarget,
-            source: None,
-            log: None,
-            what,
+    let attach_err = |what: String| LoadError::Program {
+        program: prog.name.clone(),
+        step: Step::AttachTarget,
+        source: None,
+        log: None,
+        what,
+    };
+    let traces_functions = matches!(
+        (prog.program_type, prog.attach_type),
+        (
+            ProgramType::Tracing,
+            Some(AttachType::TraceFentry | AttachType::TraceFexit | AttachType::ModifyReturn)
+        ) | (ProgramType::Ext, _)
+    );
+    let attach_btf_id = match (target, needs_attach_btf_id(prog)) {
+        (Some(t), _) if traces_functions => t.btf_id,
+        (Some(_), _) => {
+            return Err(attach_err(format!(
+                "a {} program ({}) cannot attach to another program: only fentry, fexit, \
+                 fmod_ret and freplace programs can",
+                prog.program_type, prog.section
+            )));
+        }
+        (None, _) if prog.program_type == ProgramType::Ext => {
+            return Err(attach_err(format!(
+                "freplace programs replace a function of another BPF program: name it with \
+                 Loader::attach_to_program(\"{}\", program_fd, \"function\")",
+                prog.name
+            )));
+        }
+        (None, Some((name, kind))) => kernel::btf_id(&name, kind).map_err(|what| {
+            if traces_functions {
+                attach_err(format!(
+                    "{what} (to trace a function of a BPF program instead, name the program \
+                     with Loader::attach_to_program)"
+                ))
+            } else {
+                attach_err(what)
+            }
         })?,
-        None => 0,
+        (None, None) => 0,
     };
     let mut prog_flags = 0;
     if prog.sleepable {
@@ -416,6 +449,65 @@ fn needs_attach_btf_id(prog: &ProgramSpec) -> Option<(String, kernel::BtfKind)> 
     }
 }
 
+/// A BPF program that a tracing or extension program attaches to, and the
+/// function of it, resolved to its BTF id in that program's BTF.
+#[derive(Debug)]
+pub(crate) struct ProgramTarget {
+    pub fd: OwnedFd,
+    pub btf_id: u32,
+}
+
+impl ProgramTarget {
+    /// Finds `function` in the BTF of the loaded program `fd` (which must
+    /// have been loaded with BTF).
+    pub(crate) fn resolve(program: &str, fd: OwnedFd, function: String) -> Result<Self, LoadError> {
+        let fail = |what: String, source: Option<io::Error>| LoadError::Program {
+            program: program.to_owned(),
+            step: Step::AttachTarget,
+            source,
+            log: None,
+            what,
+        };
+        let info = sys::prog_info(fd.as_fd(), None)
+            .map_err(|e| fail("reading the target program's info".into(), Some(e)))?;
+        if info.btf_id == 0 {
+            return Err(fail(
+                format!(
+                    "the target program (id {}) was loaded without BTF, so its functions cannot be named",
+                    info.id
+                ),
+                None,
+            ));
+        }
+        let btf = sys::btf_get_fd_by_id(info.btf_id)
+            .and_then(|b| sys::btf_data(b.as_fd()))
+            .map_err(|e| {
+                fail(
+                    format!("reading the BTF of program id {}", info.id),
+                    Some(e),
+                )
+            })?;
+        let btf = Btf::parse(&btf, ebpf_spec::ByteOrder::NATIVE).map_err(|e| {
+            fail(
+                format!("the BTF of program id {} cannot be read: {e}", info.id),
+                None,
+            )
+        })?;
+        let btf_id = btf
+            .find(&function, ebpf_spec::btf::Kind::Func)
+            .ok_or_else(|| {
+                fail(
+                    format!(
+                        "the target program (id {}) has no function `{function}` in its BTF",
+                        info.id
+                    ),
+                    None,
+                )
+            })?;
+        Ok(ProgramTarget { fd, btf_id })
+    }
+}
+
 /// A program loaded into the kernel.
 #[derive(Debug)]
 pub(crate) struct Loaded {
@@ -428,6 +520,7 @@ pub(crate) fn load(
     linked: &Linked,
     maps: &BTreeMap<String, OwnedFd>,
     btf: Option<BorrowedFd<'_>>,
+    target: Option<BorrowedFd<'_>>,
 ) -> Result<Loaded, LoadError> {
     use std::os::fd::AsRawFd;
     let mut insns = linked.insns.clone();
@@ -455,6 +548,7 @@ pub(crate) fn load(
             linked.line_info.as_slice().as_bytes(),
         ),
         attach_btf_id: linked.attach_btf_id,
+        attach_prog_fd: target,
     };
     let fail = |source: io::Error, log: Option<VerifierLog>| {
         let mut what = hint(linked, &source);

@@ -235,6 +235,9 @@ pub(crate) struct ProgLoad<'a> {
     pub func_info: (u32, &'a [u8]),
     pub line_info: (u32, &'a [u8]),
     pub attach_btf_id: u32,
+    /// The BPF program a tracing or extension program attaches to (its
+    /// `attach_btf_id` is then in that program's BTF).
+    pub attach_prog_fd: Option<BorrowedFd<'a>>,
 }
 
 /// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
@@ -276,6 +279,9 @@ pub(crate) fn prog_load(
         }
     }
     u.attach_btf_id = a.attach_btf_id;
+    if let Some(target) = a.attach_prog_fd {
+        u.__bindgen_anon_1.attach_prog_fd = target.as_raw_fd() as u32;
+    }
     if !log.is_empty() {
         u.log_level = log_level;
         u.log_buf = log.as_mut_ptr() as u64;
@@ -435,4 +441,35 @@ pub(crate) fn map_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     let fd = bpf(bpf_cmd::BPF_MAP_GET_FD_BY_ID, &mut attr)?;
     // SAFETY: on success BPF_MAP_GET_FD_BY_ID returns a new fd nobody owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// `BPF_BTF_GET_FD_BY_ID`.
+pub(crate) fn btf_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = id;
+    let fd = bpf(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: on success BPF_BTF_GET_FD_BY_ID returns a new fd nobody owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The raw BTF blob of a BTF object (`BPF_OBJ_GET_INFO_BY_FD` on its fd,
+/// once for the size, once for the bytes).
+pub(crate) fn btf_data(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let get = |buf: &mut [u8]| -> io::Result<u32> {
+        // SAFETY: `bpf_btf_info` is a C struct of integers: all-zero is valid.
+        let mut info: aya_obj::generated::bpf_btf_info = unsafe { std::mem::zeroed() };
+        info.btf = buf.as_mut_ptr() as u64;
+        info.btf_size = buf.len() as u32;
+        let mut attr = zeroed();
+        attr.info.bpf_fd = fd.as_raw_fd() as u32;
+        attr.info.info_len = std::mem::size_of_val(&info) as u32;
+        attr.info.info = &mut info as *mut _ as u64;
+        bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        Ok(info.btf_size)
+    };
+    let size = get(&mut [])? as usize;
+    let mut data = vec![0u8; size];
+    let written = get(&mut data)? as usize;
+    data.truncate(written.min(size));
+    Ok(data)
 }

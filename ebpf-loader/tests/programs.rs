@@ -387,3 +387,86 @@ fn func_info_and_line_info_reach_the_kernel() {
         log.text()
     );
 }
+
+#[test]
+fn a_tracing_program_attaches_to_a_function_of_another_bpf_program() {
+    let Some(_serial) = kernel() else { return };
+    // The target: libxdp's xdpdump XDP program, loaded with its BTF.
+    let target = Loader::new()
+        .load(&fixture("libxdp/xdpdump_xdp.o"))
+        .unwrap();
+    let fd = || {
+        target
+            .program_fd("xdpdump")
+            .unwrap()
+            .try_clone_to_owned()
+            .unwrap()
+    };
+
+    // What cannot work is refused when the target is named.
+    let e = Loader::new()
+        .attach_to_program("trace_on_entry", fd(), "no_such_function")
+        .unwrap_err();
+    assert_eq!(e.step(), Some(Step::AttachTarget));
+    assert!(
+        e.to_string().contains("has no function `no_such_function`"),
+        "{e}"
+    );
+    let plain = Loader::new().load(&fixture("no_btf.bpfel.o")).unwrap();
+    let e = Loader::new()
+        .attach_to_program(
+            "trace_on_entry",
+            plain
+                .program_fd("nobtf_prog")
+                .unwrap()
+                .try_clone_to_owned()
+                .unwrap(),
+            "f",
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("was loaded without BTF"), "{e}");
+    let e = Loader::new()
+        .attach_to_program("get_rate", fd(), "xdpdump")
+        .unwrap()
+        .load(&fixture("globals.bpfel.o"))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("cannot attach to another program"),
+        "{e}"
+    );
+
+    // xdpdump's tracers (fentry/func, fexit/func): without a target, the
+    // error says how to name one; with it, they load where the kernel
+    // allows BPF trampolines.
+    let mut spec = fixture("libxdp/xdpdump_bpf.o");
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(e.to_string().contains("Loader::attach_to_program"), "{e}");
+    let loader = Loader::new()
+        .attach_to_program("trace_on_entry", fd(), "xdpdump")
+        .unwrap()
+        .attach_to_program("trace_on_exit", fd(), "xdpdump")
+        .unwrap();
+    // Whether this kernel loads fentry programs at all (a kernel function
+    // target, as the probe needs none of ours).
+    let refused: Vec<_> = refused_program_types(&fixture("programs.bpfel.o"))
+        .into_iter()
+        .filter(|(p, _)| p == "prog_fentry")
+        .collect();
+    match loader.load(&spec) {
+        Ok(c) => {
+            for p in ["trace_on_entry", "trace_on_exit"] {
+                assert!(c.program_info(p).unwrap().attach_btf_id > 0);
+            }
+        }
+        Err(e) => {
+            // This kernel refuses every fentry/fexit program before
+            // verifying it (see refused_program_types): the same EPERM.
+            assert!(!refused.is_empty(), "{e}");
+            assert_eq!(e.errno(), Some(libc::EPERM), "{e}");
+            assert_eq!(e.step(), Some(Step::LoadProgram));
+            eprintln!("xdpdump's tracers: {}", refused[0].1);
+        }
+    }
+    spec.programs.clear();
+    assert!(loader.load(&spec).is_ok(), "the maps alone load");
+}
