@@ -31,37 +31,14 @@ const LEGACY_MAPS: &str = concat!(
     "/../ebpf-spec/tests/fixtures/legacy_maps.bpfel.o"
 );
 
+#[path = "../tests/common/bpf_raw.rs"]
+mod sysraw;
+
 /// The bpf(2) calls of the baselines, issued directly on prepared attributes.
 mod raw {
     use super::*;
 
-    /// bpf(2) with `attr`, of the size the loader passes too (the whole union).
-    fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> std::io::Result<libc::c_long> {
-        // SAFETY: `attr` is a valid, fully initialised `bpf_attr` (built from
-        // zeroed memory) that lives for the call, and its size is passed
-        // along; the pointers inside it (keys, values) point at buffers the
-        // callers borrow for the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                cmd as libc::c_long,
-                attr as *mut bpf_attr,
-                size_of::<bpf_attr>(),
-            )
-        };
-        if ret < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(ret)
-        }
-    }
-
-    fn zeroed() -> bpf_attr {
-        // SAFETY: `bpf_attr` is a C union of integers and arrays of integers,
-        // for which all-zero bytes are a valid value (and what the kernel
-        // expects in unused fields).
-        unsafe { std::mem::zeroed() }
-    }
+    use sysraw::{bpf, zeroed};
 
     /// The `BPF_MAP_CREATE` attributes of `m`, as the loader builds them for
     /// a map without contents, fix-ups or inner template.

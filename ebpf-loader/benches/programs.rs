@@ -15,7 +15,7 @@ use ebpf_loader::Loader;
 use ebpf_spec::{CollectionSpec, Instruction, MapFlags, MapType, MapValue, RelocationTarget};
 use std::ffi::{CString, c_void};
 use std::hint::black_box;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 use zerocopy::IntoBytes;
 
@@ -41,38 +41,14 @@ fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+#[path = "../tests/common/bpf_raw.rs"]
+mod sysraw;
+
 /// bpf(2) on prepared attributes, and the floor built from them.
 mod raw {
     use super::*;
 
-    pub fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> std::io::Result<libc::c_long> {
-        // SAFETY: `attr` is a fully initialised `bpf_attr` (from zeroed
-        // memory) that lives for the call, its size is passed, and the
-        // buffers it points at are borrowed by the callers for the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                cmd as libc::c_long,
-                attr as *mut bpf_attr,
-                size_of::<bpf_attr>(),
-            )
-        };
-        if ret < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(ret)
-        }
-    }
-
-    fn zeroed() -> bpf_attr {
-        // SAFETY: a C union of integers: all-zero is a valid value.
-        unsafe { std::mem::zeroed() }
-    }
-
-    fn fd(ret: libc::c_long) -> OwnedFd {
-        // SAFETY: a successful create or load returns a new fd nobody owns.
-        unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) }
-    }
+    use crate::sysraw::{bpf, fd, zeroed};
 
     /// One map: its create attributes and the single value to write (data
     /// sections), prepared.

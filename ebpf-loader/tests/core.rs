@@ -7,38 +7,15 @@
 
 mod common;
 
-use aya_obj::generated::{bpf_attr, bpf_cmd};
+use common::bpf_raw::{bpf, bpf_fd, zeroed};
+
+use aya_obj::generated::bpf_cmd;
 use common::{kernel, open_fds};
 use ebpf_loader::Loader;
 use ebpf_spec::btf::{Btf, Kind};
 use ebpf_spec::{ByteOrder, CollectionSpec, ProgramSpec, RelocationTarget};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use zerocopy::IntoBytes;
-
-fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> std::io::Result<OwnedFd> {
-    // SAFETY: `attr` is a fully initialised `bpf_attr` (from zeroed memory)
-    // that lives for the call; the buffers it points at are borrowed by the
-    // caller for the call. Every command used here returns a new fd.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as libc::c_long,
-            attr as *mut bpf_attr,
-            size_of::<bpf_attr>(),
-        )
-    };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        // SAFETY: a new fd that nobody else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) })
-    }
-}
-
-fn zeroed() -> bpf_attr {
-    // SAFETY: a C union of integers: all-zero is valid.
-    unsafe { std::mem::zeroed() }
-}
 
 /// The offset of `s` in the BTF blob's string section.
 fn string_offset(btf: &[u8], s: &str) -> u32 {
@@ -63,7 +40,7 @@ fn kernel_relocated_tag(spec: &CollectionSpec, p: &ProgramSpec, vmlinux: &Btf) -
     let mut attr = zeroed();
     attr.__bindgen_anon_7.btf = blob.as_ptr() as u64;
     attr.__bindgen_anon_7.btf_size = blob.len() as u32;
-    let btf = bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr).unwrap();
+    let btf = bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr).unwrap();
 
     // The programs write their results to `.bss`: point them at a map, as
     // the loader does (the kernel's tag ignores which map).
@@ -135,7 +112,7 @@ fn kernel_relocated_tag(spec: &CollectionSpec, p: &ProgramSpec, vmlinux: &Btf) -
     u.core_relos = relos.as_ptr() as u64;
     u.core_relo_cnt = relos.len() as u32;
     u.attach_btf_id = attach_btf_id;
-    let prog = bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr)
+    let prog = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
         .unwrap_or_else(|e| panic!("{}: the kernel's CO-RE load failed: {e}", p.name));
 
     // SAFETY: `bpf_prog_info` is plain integers: all-zero is valid.
@@ -144,16 +121,8 @@ fn kernel_relocated_tag(spec: &CollectionSpec, p: &ProgramSpec, vmlinux: &Btf) -
     attr.info.bpf_fd = prog.as_raw_fd() as u32;
     attr.info.info_len = size_of_val(&info) as u32;
     attr.info.info = &mut info as *mut _ as u64;
-    // SAFETY: as `bpf`, but this command returns 0, not an fd.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
-            &mut attr as *mut bpf_attr,
-            size_of::<bpf_attr>(),
-        )
-    };
-    assert_eq!(ret, 0, "{}", std::io::Error::last_os_error());
+    let ret = bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).unwrap();
+    assert_eq!(ret, 0);
     info.tag
 }
 

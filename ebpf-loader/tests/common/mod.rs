@@ -2,6 +2,8 @@
 //! bpffs, and reading a map's identity back from the kernel.
 #![allow(dead_code)]
 
+pub mod bpf_raw;
+
 use aya::maps::MapData;
 use ebpf_loader::Loader;
 use ebpf_spec::{MapSpec, MapType};
