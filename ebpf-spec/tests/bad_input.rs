@@ -1315,6 +1315,23 @@ fn regressions() {
     assert!(failing.is_empty(), "{failing:#?}");
 }
 
+/// The fuzzer's committed corpus (every fixture, and inputs that reached new
+/// code in the recorded runs, see `fuzz/README.md`) parses or fails cleanly,
+/// within the allocation bounds, and every spec it gives copies deeply.
+#[test]
+fn fuzz_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/parse_elf");
+    let files = files_in(&dir);
+    assert!(
+        files.len() >= 70,
+        "{} files in {}",
+        files.len(),
+        dir.display()
+    );
+    let failing = failing_files(&dir);
+    assert!(failing.is_empty(), "{failing:#?}");
+}
+
 #[test]
 fn two_relocation_tables_for_one_section() {
     // Aim `.relsocket` at `xdp`, which has its own table: one would be lost.
