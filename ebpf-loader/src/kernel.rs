@@ -64,16 +64,17 @@ pub(crate) fn mem_total() -> Option<u64> {
     })
 }
 
-/// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read
-/// once; 1 where it cannot be read.
-pub(crate) fn possible_cpus_or_one() -> u32 {
-    static CPUS: OnceLock<u32> = OnceLock::new();
-    *CPUS.get_or_init(|| {
-        std::fs::read_to_string("/sys/devices/system/cpu/possible")
-            .ok()
-            .and_then(|t| crate::map::parse_cpu_list(&t))
-            .unwrap_or(1)
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`: the
+/// highest index + 1, as the kernel sizes per-CPU maps), read once.
+pub(crate) fn possible_cpus() -> Result<u32, &'static String> {
+    static CPUS: OnceLock<Result<u32, String>> = OnceLock::new();
+    CPUS.get_or_init(|| {
+        let path = "/sys/devices/system/cpu/possible";
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        crate::map::parse_cpu_list(&text).ok_or_else(|| format!("cannot parse {path}: {text:?}"))
     })
+    .as_ref()
+    .copied()
 }
 
 /// `LINUX_VERSION_CODE` of a release string such as `6.18.44-fc`: major,

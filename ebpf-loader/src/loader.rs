@@ -44,7 +44,6 @@ pub struct Loader {
     /// Programs that attach to a function of another BPF program.
     targets: HashMap<String, crate::program::ProgramTarget>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
-    pub(crate) possible_cpus: OnceLock<Result<u32, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
     btf_cache: Mutex<Vec<(Vec<u8>, Arc<OwnedFd>)>>,
 }
@@ -416,7 +415,12 @@ impl Loader {
                 .map(|p| crate::program::link(spec, p, &mut ctx, self.targets.get(&p.name)))
                 .collect::<Result<_, _>>()?
         };
-        Ok(Prepared { data, programs })
+        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
+        Ok(Prepared {
+            btf,
+            data,
+            programs,
+        })
     }
 
     /// One instance: its maps, then its programs, then its prog-array slots
@@ -429,10 +433,9 @@ impl Loader {
         pin_dir: Option<&PinDir>,
         parallel: bool,
     ) -> Result<Collection, LoadError> {
-        let mut coll = self.create_maps(spec, &prepared.data, pin_dir, parallel)?;
+        let btf = prepared.btf.as_deref().map(|fd| fd.as_fd());
+        let mut coll = self.create_maps(spec, btf, &prepared.data, pin_dir, parallel)?;
         let mut guard = PinGuard(coll.pins_created.clone());
-        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
-        let btf = btf.as_deref().map(|fd| fd.as_fd());
         let load = |l: &crate::program::Linked| {
             let target = self.targets.get(&l.name).map(|t| t.fd.as_fd());
             crate::program::load(l, &coll.maps, btf, target).map(|p| (l.name.clone(), p))
@@ -469,12 +472,11 @@ impl Loader {
     fn create_maps(
         &self,
         spec: &CollectionSpec,
+        btf: Option<std::os::fd::BorrowedFd<'_>>,
         data: &HashMap<String, Vec<u8>>,
         pin_dir: Option<&PinDir>,
         parallel: bool,
     ) -> Result<Collection, LoadError> {
-        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
-        let btf = btf.as_deref().map(|fd| fd.as_fd());
         let open = |m: &MapSpec| {
             let value = data.get(&m.name).map(Vec::as_slice);
             self.open_map(m, value, pin_dir, btf)
@@ -619,6 +621,8 @@ impl Loader {
 
 /// What every instance of a collection shares (see [`Loader::prepare`]).
 struct Prepared {
+    /// The object's BTF in the kernel (from the loader's cache).
+    btf: Option<Arc<OwnedFd>>,
     /// Data-section maps whose bytes differ from the spec's contents.
     data: HashMap<String, Vec<u8>>,
     /// The programs, linked.
@@ -683,42 +687,51 @@ fn worth_parallel_programs(programs: &[crate::program::Linked]) -> bool {
 /// update per prog array (prog-array updates do not wait for a grace
 /// period, unlike map-in-map ones).
 fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), LoadError> {
-    use std::os::fd::AsRawFd;
     for m in spec.maps.values() {
-        if coll.reused.contains(&m.name) {
-            continue;
-        }
-        let slots: Vec<(&[u8], [u8; 4])> = m
-            .contents
-            .iter()
-            .filter_map(|e| match &e.value {
-                MapValue::Program(p) => coll
-                    .programs
-                    .get(p)
-                    .map(|p| (e.key.as_slice(), (p.fd.as_raw_fd() as u32).to_ne_bytes())),
+        if !coll.reused.contains(&m.name) {
+            write_fd_slots(m, &coll.maps, Step::FillProgramSlots, |value| match value {
+                MapValue::Program(p) => coll.programs.get(p).map(|p| p.fd.as_fd()),
                 _ => None,
-            })
-            .collect();
-        if slots.is_empty() {
-            continue;
+            })?;
         }
-        let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
-        let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
-        update_batch(
-            &coll.maps[&m.name],
-            &keys,
-            &values,
-            slots.len() as u32,
-            || slots.iter().map(|(k, v)| (*k, &v[..])),
-        )
-        .map_err(|source| LoadError::Syscall {
-            map: m.name.clone(),
-            step: Step::FillProgramSlots,
-            source,
-            hint: None,
-        })?;
     }
     Ok(())
+}
+
+/// Writes into map `m` (by name in `maps`) the fd `fd_of` gives for each of
+/// its contents' values that names a map or program, with one batch update
+/// (a single update per slot where the kernel has no batch operation).
+fn write_fd_slots<'a>(
+    m: &MapSpec,
+    maps: &std::collections::BTreeMap<String, OwnedFd>,
+    step: Step,
+    fd_of: impl Fn(&MapValue) -> Option<std::os::fd::BorrowedFd<'a>>,
+) -> Result<(), LoadError> {
+    use std::os::fd::AsRawFd;
+    let slots: Vec<(&[u8], [u8; 4])> = m
+        .contents
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.key.as_slice(),
+                (fd_of(&e.value)?.as_raw_fd() as u32).to_ne_bytes(),
+            ))
+        })
+        .collect();
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
+    let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
+    update_batch(&maps[&m.name], &keys, &values, slots.len() as u32, || {
+        slots.iter().map(|(k, v)| (*k, &v[..]))
+    })
+    .map_err(|source| LoadError::Syscall {
+        map: m.name.clone(),
+        step,
+        source,
+        hint: None,
+    })
 }
 
 /// Fills the map-in-map slots of every collection (outer maps reused from a
@@ -783,30 +796,8 @@ fn fill_map_slots(
     m: &MapSpec,
     maps: &std::collections::BTreeMap<String, OwnedFd>,
 ) -> Result<(), LoadError> {
-    use std::os::fd::AsRawFd;
-    let slots: Vec<(&[u8], [u8; 4])> = m
-        .contents
-        .iter()
-        .filter_map(|e| match &e.value {
-            MapValue::Map(target) => Some((
-                e.key.as_slice(),
-                (maps[target].as_raw_fd() as u32).to_ne_bytes(),
-            )),
-            _ => None,
-        })
-        .collect();
-    if slots.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
-    let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
-    update_batch(&maps[&m.name], &keys, &values, slots.len() as u32, || {
-        slots.iter().map(|(k, v)| (*k, &v[..]))
-    })
-    .map_err(|source| LoadError::Syscall {
-        map: m.name.clone(),
-        step: Step::FillSlots,
-        source,
-        hint: None,
+    write_fd_slots(m, maps, Step::FillSlots, |value| match value {
+        MapValue::Map(target) => maps.get(target).map(|fd| fd.as_fd()),
+        _ => None,
     })
 }

@@ -160,17 +160,10 @@ impl Loader {
         Ok(fd)
     }
 
-    /// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read once.
+    /// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read
+    /// once per process.
     pub fn possible_cpus(&self) -> Result<u32, &String> {
-        self.possible_cpus
-            .get_or_init(|| {
-                let path = "/sys/devices/system/cpu/possible";
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {path}: {e}"))?;
-                parse_cpu_list(&text).ok_or_else(|| format!("cannot parse {path}: {text:?}"))
-            })
-            .as_ref()
-            .copied()
+        crate::kernel::possible_cpus()
     }
 }
 
@@ -278,7 +271,7 @@ fn absurd_size(spec: &MapSpec) -> Option<String> {
             spec.key_size
         ));
     }
-    let bytes = upfront_bytes(spec, crate::kernel::possible_cpus_or_one());
+    let bytes = upfront_bytes(spec, crate::kernel::possible_cpus().unwrap_or(1));
     let total = crate::kernel::mem_total()?;
     (bytes > u128::from(total)).then(|| {
         format!(
@@ -294,8 +287,9 @@ fn absurd_size(spec: &MapSpec) -> Option<String> {
 fn upfront_bytes(spec: &MapSpec, cpus: u32) -> u128 {
     use MapType as T;
     let entries = u128::from(spec.max_entries);
-    let value = u128::from(spec.value_size.next_multiple_of(8));
-    let key = u128::from(spec.key_size.next_multiple_of(8));
+    // Rounded in u128: a u32 size near u32::MAX would overflow rounding up.
+    let value = u128::from(spec.value_size).next_multiple_of(8);
+    let key = u128::from(spec.key_size).next_multiple_of(8);
     let cpus = u128::from(cpus.max(1));
     let prealloc = !spec.flags.contains(MapFlags::NO_PREALLOC);
     match spec.map_type {
@@ -320,31 +314,25 @@ fn upfront_bytes(spec: &MapSpec, cpus: u32) -> u128 {
 pub(crate) fn estimated_create_ns(spec: &MapSpec, cpus: u32) -> u64 {
     const BASE: u64 = 1_500;
     let entries = u64::from(spec.max_entries);
-    let per_cpu = |bytes: u64| bytes.saturating_mul(u64::from(cpus.max(1)));
-    let prealloc = !spec.flags.contains(MapFlags::NO_PREALLOC);
-    let elem = u64::from(spec.key_size) + u64::from(spec.value_size);
-    let body = match spec.map_type {
-        MapType::Hash | MapType::LruHash if prealloc => entries.saturating_mul(30),
-        MapType::PerCpuHash | MapType::LruPerCpuHash if prealloc => entries
-            .saturating_mul(30)
-            .saturating_add(per_cpu(entries.saturating_mul(elem)) / 10),
-        MapType::Hash | MapType::PerCpuHash | MapType::LruHash | MapType::LruPerCpuHash => {
-            entries.saturating_mul(8)
-        }
-        MapType::Array | MapType::ArrayOfMaps | MapType::ProgArray | MapType::CgroupArray => {
-            entries.saturating_mul(u64::from(spec.value_size)) / 10
-        }
-        MapType::PerCpuArray => per_cpu(entries.saturating_mul(u64::from(spec.value_size))) / 10,
-        MapType::RingBuf | MapType::UserRingBuf => entries / 10,
-        MapType::StackTrace => entries.saturating_mul(u64::from(spec.value_size) + 30) / 10,
-        _ => 0,
+    let hash = matches!(
+        spec.map_type,
+        MapType::Hash | MapType::PerCpuHash | MapType::LruHash | MapType::LruPerCpuHash
+    );
+    // Per hash element: ~30 ns to preallocate it, ~8 ns for its bucket
+    // otherwise; then ~0.1 ns per byte of memory the kernel zeroes up front.
+    let elements = match (hash, spec.flags.contains(MapFlags::NO_PREALLOC)) {
+        (true, false) => entries.saturating_mul(30),
+        (true, true) => entries.saturating_mul(8),
+        (false, _) => 0,
     };
+    let memory = u64::try_from(upfront_bytes(spec, cpus) / 10).unwrap_or(u64::MAX);
     let contents = (spec.contents.len() as u64).saturating_mul(200);
     let inner = spec
         .inner_map
         .as_deref()
         .map_or(0, |m| estimated_create_ns(m, cpus));
-    BASE.saturating_add(body)
+    BASE.saturating_add(elements)
+        .saturating_add(memory)
         .saturating_add(contents)
         .saturating_add(inner)
 }

@@ -143,6 +143,11 @@ fn absurd_sizes_and_escaping_names_are_refused_before_any_syscall() {
             "more than this machine's",
         ),
         (
+            // Sizes at u32::MAX (rounding them up to 8 overflowed a u32).
+            MapSpec::new("max_value", MapType::Array, 4, u32::MAX, 1 << 16),
+            "more than this machine's",
+        ),
+        (
             MapSpec::new("big_key", MapType::Hash, 4096, 8, 16),
             "key_size 4096 is larger than the 512 bytes",
         ),
