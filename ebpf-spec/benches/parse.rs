@@ -1,10 +1,19 @@
 //! Parse every fixture and `copy()` the result, against aya-obj's
 //! `Object::parse` of the same bytes, in the same run.
 //!
+//! `payload_floor` is what any deep copy must at least do: duplicate every
+//! byte buffer the specs own (BTF, instructions, func/line info, relocation
+//! offsets, map contents, variable values), with no names, tree nodes or
+//! per-entry structure. It bounds how cheap `copy()` can get while specs stay
+//! plain values that share nothing. `names` duplicates every `String` the
+//! specs own (names, sections, licences, the names relocations and map slots
+//! refer to, CO-RE access strings): the part of `copy()` a small-string type
+//! would save.
+//!
 //! Run: `cargo bench -p ebpf-spec --bench parse`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ebpf_spec::CollectionSpec;
+use ebpf_spec::{CollectionSpec, MapValue, RelocationTarget};
 use std::hint::black_box;
 
 /// Little-endian fixtures (aya-obj parses only the host's byte order) that
@@ -26,6 +35,79 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
                 out.push((p.file_name().unwrap().to_string_lossy().into_owned(), bytes));
             }
         }
+    }
+    out
+}
+
+/// The byte buffers of one spec, duplicated (see the module docs).
+struct Payload {
+    bytes: Vec<Vec<u8>>,
+    instructions: Vec<Vec<ebpf_spec::Instruction>>,
+    func_info: Vec<Vec<ebpf_spec::btf::FuncInfo>>,
+    line_info: Vec<Vec<ebpf_spec::btf::LineInfo>>,
+    relocations: Vec<Vec<usize>>,
+}
+
+fn payload_floor(spec: &CollectionSpec) -> Payload {
+    let mut p = Payload {
+        bytes: Vec::with_capacity(64),
+        instructions: Vec::with_capacity(16),
+        func_info: Vec::with_capacity(16),
+        line_info: Vec::with_capacity(16),
+        relocations: Vec::with_capacity(16),
+    };
+    if let Some(btf) = &spec.btf {
+        p.bytes.push(btf.btf.clone());
+        p.bytes.extend(btf.ext.clone());
+    }
+    for prog in spec.programs.values().chain(spec.functions.values()) {
+        p.instructions.push(prog.instructions.clone());
+        p.func_info.push(prog.func_info.clone());
+        p.line_info.push(prog.line_info.clone());
+        p.relocations
+            .push(prog.relocations.iter().map(|r| r.instruction).collect());
+    }
+    for map in spec.maps.values() {
+        for entry in &map.contents {
+            p.bytes.push(entry.key.clone());
+            if let MapValue::Bytes(v) = &entry.value {
+                p.bytes.push(v.clone());
+            }
+        }
+    }
+    for var in spec.variables.values() {
+        p.bytes.push(var.value.clone());
+    }
+    p
+}
+
+/// Every `String` of one spec, duplicated (see the module docs).
+fn names(spec: &CollectionSpec) -> Vec<String> {
+    let mut out = Vec::with_capacity(256);
+    out.push(spec.license.clone());
+    for (key, map) in &spec.maps {
+        out.extend([key.clone(), map.name.clone()]);
+        for entry in &map.contents {
+            if let MapValue::Map(name) | MapValue::Program(name) = &entry.value {
+                out.push(name.clone());
+            }
+        }
+    }
+    for (key, prog) in spec.programs.iter().chain(&spec.functions) {
+        out.extend([key.clone(), prog.name.clone(), prog.section.clone()]);
+        out.push(prog.license.clone());
+        out.extend(prog.attach_to.clone());
+        for r in &prog.relocations {
+            out.push(match &r.target {
+                RelocationTarget::Map { map } | RelocationTarget::Data { map, .. } => map.clone(),
+                RelocationTarget::Call { function } => function.clone(),
+                RelocationTarget::Extern { name } => name.clone(),
+            });
+        }
+        out.extend(prog.core_relocations.iter().map(|c| c.access.clone()));
+    }
+    for (key, var) in &spec.variables {
+        out.extend([key.clone(), var.name.clone(), var.section.clone()]);
     }
     out
 }
@@ -60,6 +142,20 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             for spec in &specs {
                 black_box(black_box(spec).copy());
+            }
+        })
+    });
+    g.bench_function("payload_floor", |b| {
+        b.iter(|| {
+            for spec in &specs {
+                black_box(payload_floor(black_box(spec)));
+            }
+        })
+    });
+    g.bench_function("names", |b| {
+        b.iter(|| {
+            for spec in &specs {
+                black_box(names(black_box(spec)));
             }
         })
     });

@@ -221,6 +221,26 @@ fn big_maps_are_checked_quickly() {
     assert_eq!(check_disjoint(&big, &big).overlaps.len(), 200_000);
 }
 
+/// Trees are copied two ways (in-order inserts up to one node, a bulk build
+/// past it): both give an equal, disjoint tree at every size around the switch.
+#[test]
+fn btree_copies_at_every_size_around_one_node() {
+    for n in [0usize, 1, 2, 10, 11, 12, 13, 23, 24, 200] {
+        let bt: BTreeMap<String, Vec<u8>> = (0..n)
+            .map(|i| (format!("k{i:04}"), vec![i as u8; i % 5 + 1]))
+            .collect();
+        let copy = roundtrip(bt.clone(), 2 * n);
+        assert_eq!(copy.len(), n);
+        assert!(
+            copy.keys().zip(bt.keys()).all(|(a, b)| a == b),
+            "order at {n}"
+        );
+        let bs: BTreeSet<String> = (0..n).map(|i| format!("s{i:04}")).collect();
+        let copy = roundtrip(bs.clone(), n);
+        assert!(copy.iter().eq(bs.iter()), "set order at {n}");
+    }
+}
+
 #[test]
 fn collections() {
     let bt: BTreeMap<String, Vec<u8>> = [("a".into(), vec![1]), ("b".into(), vec![2, 3])].into();
