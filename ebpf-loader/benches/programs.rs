@@ -172,7 +172,7 @@ mod raw {
                         let (map, src, off) = match &r.target {
                             RelocationTarget::Map { map } => (map, 1, None),
                             RelocationTarget::Data { map, offset } => (map, 2, Some(*offset)),
-                            RelocationTarget::Extern { name } => {
+                            RelocationTarget::Extern { name, .. } => {
                                 (&kconfig, 2, Some(spec.variables[name].offset))
                             }
                             other => panic!("{}: {other:?}", p.name),

@@ -47,6 +47,55 @@ pub(crate) fn btf_id(name: &str, kind: BtfKind) -> Result<u32, String> {
         .ok_or_else(|| format!("the kernel's BTF has no {what} named `{name}` to attach to"))
 }
 
+/// Where the kernel lists its symbols and their addresses.
+const KALLSYMS: &str = "/proc/kallsyms";
+
+/// The address of kernel symbol `name` in `/proc/kallsyms` (for typeless
+/// `__ksym` externs), `None` if it is not listed. Each name is looked up once
+/// per process (one pass over the file, about 120,000 lines here) and kept.
+///
+/// # Errors
+/// If the file cannot be read, or lists `name` at address 0: the kernel
+/// hides addresses from a reader without `CAP_SYSLOG` (`kptr_restrict`).
+pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
+    static SEEN: OnceLock<std::sync::Mutex<HashMap<String, Option<u64>>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(&found) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return Ok(found);
+    }
+    let text = std::fs::read_to_string(KALLSYMS)
+        .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))?;
+    let found = kallsyms_lookup(&text, name)
+        .map(|addr| {
+            if addr == 0 {
+                Err(format!(
+                    "{KALLSYMS} shows `{name}` at address 0: the kernel hides addresses from \
+                     this process (kptr_restrict; CAP_SYSLOG is needed)"
+                ))
+            } else {
+                Ok(addr)
+            }
+        })
+        .transpose()?;
+    seen.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_owned(), found);
+    Ok(found)
+}
+
+/// The address of `name` in the text of `/proc/kallsyms` (`address type name
+/// [module]` per line); the first line that names it wins, as in libbpf.
+fn kallsyms_lookup(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        let addr = fields.next()?;
+        let _kind = fields.next()?;
+        (fields.next()? == name)
+            .then(|| u64::from_str_radix(addr, 16).ok())
+            .flatten()
+    })
+}
+
 /// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`), read once;
 /// `None` where it cannot be read.
 pub(crate) fn mem_total() -> Option<u64> {
@@ -207,6 +256,18 @@ pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kallsyms_lines() {
+        let text = "ffffffff81000000 T _stext\nffffffff814d58f0 T bpf_prog_put\n0000000000000000 t hidden [mod]\nffffffffc0000000 t bpf_prog_put [dup]\n";
+        assert_eq!(
+            super::kallsyms_lookup(text, "bpf_prog_put"),
+            Some(0xffff_ffff_814d_58f0)
+        );
+        assert_eq!(super::kallsyms_lookup(text, "hidden"), Some(0));
+        assert_eq!(super::kallsyms_lookup(text, "bpf_prog"), None);
+        assert_eq!(super::kallsyms_lookup("garbage\n", "garbage"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,8 @@
 //! modify the spec. In order, a load:
 //!
 //! 1. loads the object's BTF (once per distinct content for the life of the
-//!    loader, shared by every map, program and instance);
+//!    loader, shared by every map, program and instance; its `.ksyms`
+//!    section rewritten as libbpf does);
 //! 2. creates the maps (in parallel when they are large enough for it to
 //!    pay): inner-map templates, contents with one batch update, data
 //!    sections with their variables' values (`.kconfig` with the running
@@ -16,8 +17,10 @@
 //!    compatibility check;
 //! 3. loads the programs, linked once per spec (sub-programs appended, calls
 //!    fixed, CO-RE relocations resolved against the kernel's BTF, func_info
-//!    and line_info, `attach_btf_id` of tracing and LSM programs), with each
-//!    instance's map fds;
+//!    and line_info, `attach_btf_id` of tracing and LSM programs, `__ksym`
+//!    externs: kfunc calls and kernel variables by the kernel's BTF id,
+//!    typeless ones by their `/proc/kallsyms` address, missing `__weak`
+//!    ones as 0), with each instance's map fds;
 //! 4. fills prog-array slots, then map-in-map slots (one batch update per
 //!    map; for `load_many`, every instance's at once, since each waits for an
 //!    RCU grace period).

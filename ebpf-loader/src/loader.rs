@@ -415,7 +415,11 @@ impl Loader {
                 .map(|p| crate::program::link(spec, p, &mut ctx, self.targets.get(&p.name)))
                 .collect::<Result<_, _>>()?
         };
-        let btf = spec.btf.as_ref().map(|b| self.btf_fd(&b.btf)).transpose()?;
+        let btf = spec
+            .btf
+            .as_ref()
+            .map(|b| self.btf_fd(&kernel_btf(spec, b)?))
+            .transpose()?;
         Ok(Prepared {
             btf,
             data,
@@ -800,4 +804,34 @@ fn fill_map_slots(
         MapValue::Map(target) => maps.get(target).map(|fd| fd.as_fd()),
         _ => None,
     })
+}
+
+/// The object's BTF as the kernel loads it: with its `.ksyms` DATASEC (the
+/// `__ksym` externs) rewritten as libbpf does, when it has one. The spec's
+/// blob keeps the externs' declared types, which linking resolves them by.
+fn kernel_btf<'b>(
+    spec: &CollectionSpec,
+    b: &'b ebpf_spec::BtfSpec,
+) -> Result<std::borrow::Cow<'b, [u8]>, LoadError> {
+    let section = format!("{}\0", ebpf_spec::btf::KSYMS_SECTION);
+    if !b
+        .btf
+        .windows(section.len())
+        .any(|w| w == section.as_bytes())
+    {
+        return Ok(std::borrow::Cow::Borrowed(&b.btf));
+    }
+    let invalid = |what: String| LoadError::Btf {
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+        log: String::new(),
+    };
+    let btf = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
+        .map_err(|e| invalid(format!("the object's BTF cannot be read: {e}")))?;
+    match ebpf_spec::btf::ksyms_for_kernel(&btf, &b.btf) {
+        Ok(Some(fixed)) => Ok(std::borrow::Cow::Owned(fixed)),
+        Ok(None) => Ok(std::borrow::Cow::Borrowed(&b.btf)),
+        Err(e) => Err(invalid(format!(
+            "its `.ksyms` cannot be made loadable: {e}"
+        ))),
+    }
 }

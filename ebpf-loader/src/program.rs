@@ -5,7 +5,7 @@
 use crate::kernel;
 use crate::sys;
 use crate::{LoadError, Step};
-use ebpf_spec::btf::{Btf, CoreCandidateCache};
+use ebpf_spec::btf::{Btf, CoreCandidateCache, Kind, Linkage, TypeData};
 use ebpf_spec::{
     AttachType, CollectionSpec, Instruction, ProgramSpec, ProgramType, RelocationTarget,
 };
@@ -20,6 +20,14 @@ const PSEUDO_MAP_FD: u8 = 1;
 /// `src_reg` of an `ld_imm64` that loads the address of a map value
 /// (`BPF_PSEUDO_MAP_VALUE`): fd in the first `imm`, offset in the second.
 const PSEUDO_MAP_VALUE: u8 = 2;
+/// `src_reg` of a call to a kernel function by its BTF id
+/// (`BPF_PSEUDO_KFUNC_CALL`).
+const PSEUDO_KFUNC_CALL: u8 = 2;
+/// `src_reg` of an `ld_imm64` of a kernel variable (or function) by its BTF
+/// id (`BPF_PSEUDO_BTF_ID`).
+const PSEUDO_BTF_ID: u8 = 3;
+/// The immediate of a poisoned call (`call 0xbad2310`), as CO-RE poisons.
+const POISON_IMM: i32 = 0x0bad_2310;
 /// How the verifier names a call of a CO-RE-poisoned instruction
 /// (`call 0xbad2310`).
 const POISONED_CALL: &str = "unknown#195896080";
@@ -68,18 +76,22 @@ pub(crate) struct LinkContext {
 }
 
 impl LinkContext {
-    /// For `spec`: parses its BTF when a program has CO-RE relocations.
+    /// For `spec`: parses its BTF when a program has CO-RE relocations or
+    /// refers to `__ksym` externs (their declared types are in it).
     pub(crate) fn new(spec: &CollectionSpec) -> Result<Self, LoadError> {
         let needs = spec
             .programs
             .values()
             .chain(spec.functions.values())
-            .find(|p| !p.core_relocations.is_empty());
+            .find(|p| {
+                !p.core_relocations.is_empty()
+                    || p.relocations.iter().any(|r| is_ksym(spec, &r.target))
+            });
         let local = match (&spec.btf, needs) {
             (Some(b), Some(p)) => Some(Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
                 link_err(
                     &p.name,
-                    format!("the object's BTF cannot be read for CO-RE: {e}"),
+                    format!("the object's BTF cannot be read (for CO-RE and kernel symbols): {e}"),
                 )
             })?),
             _ => None,
@@ -305,21 +317,26 @@ pub(crate) fn link(
                     data_site(spec, &mut insns, &mut fd_sites, i, map, *offset)
                         .map_err(|what| err(at(&what)))?;
                 }
-                RelocationTarget::Extern { name } => {
-                    // `__kconfig` externs live in `.kconfig`, which the
-                    // loader fills from the running kernel.
-                    let var = spec
-                        .variables
-                        .get(name)
-                        .filter(|v| v.section == ".kconfig")
-                        .ok_or_else(|| {
-                            err(at(&format!(
-                                "extern `{name}` is not a `__kconfig` variable; `__ksym` externs are not supported"
-                            )))
-                        })?;
-                    wide(&insns)?;
-                    data_site(spec, &mut insns, &mut fd_sites, i, ".kconfig", var.offset)
-                        .map_err(|what| err(at(&what)))?;
+                RelocationTarget::Extern { name, weak } => {
+                    if let Some(var) = kconfig_var(spec, name) {
+                        // `__kconfig` externs live in `.kconfig`, which the
+                        // loader fills from the running kernel.
+                        wide(&insns)?;
+                        data_site(spec, &mut insns, &mut fd_sites, i, ".kconfig", var.offset)
+                            .map_err(|what| err(at(&what)))?;
+                    } else {
+                        if insns[i].is_ld_imm64() {
+                            wide(&insns)?;
+                        }
+                        let missing = ksym_site(ctx.local.as_ref(), &mut insns, i, name, *weak)
+                            .map_err(|what| err(at(&what)))?;
+                        if let Some(what) = missing {
+                            poisoned.push(format!(
+                                "`{}` instruction {}: {what}",
+                                f.name, r.instruction
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -389,6 +406,156 @@ pub(crate) fn link(
         line_info,
         poisoned,
     })
+}
+
+/// `.kconfig` variable `name`, if the spec has one.
+fn kconfig_var<'s>(spec: &'s CollectionSpec, name: &str) -> Option<&'s ebpf_spec::VariableSpec> {
+    spec.variables.get(name).filter(|v| v.section == ".kconfig")
+}
+
+/// Whether `target` is a `__ksym` extern (an extern that is not `.kconfig`).
+fn is_ksym(spec: &CollectionSpec, target: &RelocationTarget) -> bool {
+    matches!(target, RelocationTarget::Extern { name, .. } if kconfig_var(spec, name).is_none())
+}
+
+/// What the object declares a `__ksym` extern as.
+enum Ksym {
+    /// A kernel function (kfunc): its FUNC_PROTO in the object's BTF.
+    Func { proto: u32 },
+    /// A kernel variable of this type (after modifiers and typedefs; 0 for
+    /// a typeless `extern const void x __ksym`).
+    Var { ty: u32 },
+}
+
+/// Points instruction `i` at `__ksym` extern `name` in the running kernel,
+/// as libbpf does: a call becomes a kfunc call by BTF id; an `ld_imm64`
+/// takes a kernel variable (or function) by BTF id, or, for a typeless
+/// variable, its address from `/proc/kallsyms`. A `weak` extern the kernel
+/// lacks becomes 0 (and a call to it a poisoned call, fine where
+/// `bpf_ksym_exists()` guards it): returns what is missing then.
+///
+/// Functions and variables are looked up in vmlinux's BTF only, not in
+/// kernel modules'.
+fn ksym_site(
+    local: Option<&Btf>,
+    insns: &mut [Instruction],
+    i: usize,
+    name: &str,
+    weak: bool,
+) -> Result<Option<String>, String> {
+    let local = local.ok_or_else(|| {
+        format!("`__ksym` extern `{name}` needs the object's BTF, and the object has none")
+    })?;
+    let decl = local
+        .ids_by_name(name)
+        .find_map(|id| match local.ty(id)?.data() {
+            TypeData::Func {
+                proto,
+                linkage: Linkage::Extern,
+            } => Some(Ksym::Func { proto }),
+            TypeData::Var {
+                ty,
+                linkage: Linkage::Extern,
+            } => Some(Ksym::Var {
+                ty: local.skip_mods_and_typedefs(ty).unwrap_or(ty),
+            }),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            format!(
+                "extern `{name}` is neither a `__kconfig` variable nor a `__ksym` the object's \
+                 BTF declares"
+            )
+        })?;
+    let is_call = insns[i].code == Instruction::CALL;
+    if !is_call && !insns[i].is_ld_imm64() {
+        return Err(format!(
+            "`__ksym` `{name}` is used by opcode {:#04x}, neither a call nor an ld_imm64",
+            insns[i].code
+        ));
+    }
+    let missing = |what: String| {
+        if weak {
+            Ok(what)
+        } else {
+            Err(format!("{what}; declare it `__weak` to load without it"))
+        }
+    };
+    let (kind, local_ty, what) = match decl {
+        Ksym::Func { proto } => (Kind::Func, proto, "function"),
+        Ksym::Var { ty: 0 } => {
+            // Typeless: an address, from kallsyms.
+            if is_call {
+                return Err(format!(
+                    "`{name}` is a kernel variable, called as a function"
+                ));
+            }
+            let addr = match kernel::kallsyms_address(name)? {
+                Some(addr) => Some(addr),
+                None => {
+                    missing(format!(
+                        "the kernel has no symbol `{name}` in /proc/kallsyms"
+                    ))?;
+                    None
+                }
+            };
+            let addr = addr.unwrap_or(0);
+            set_src(&mut insns[i], 0);
+            insns[i].imm = addr as u32 as i32;
+            insns[i + 1].imm = (addr >> 32) as u32 as i32;
+            return Ok((addr == 0).then(|| format!("typeless `{name}` resolved to 0")));
+        }
+        Ksym::Var { ty } => (Kind::Var, ty, "variable"),
+    };
+    if is_call && kind == Kind::Var {
+        return Err(format!(
+            "`{name}` is a kernel variable, called as a function"
+        ));
+    }
+    let vmlinux = kernel::vmlinux()?;
+    let Some(id) = vmlinux.find(name, kind) else {
+        let what = missing(format!(
+            "the kernel's BTF (vmlinux) has no {what} `{name}` (kernel modules are not searched)"
+        ))?;
+        if is_call {
+            insns[i].set_regs(0, 0);
+            insns[i].off = 0;
+            insns[i].imm = POISON_IMM;
+            return Ok(Some(format!(
+                "call of weak kfunc `{name}`, which the kernel lacks (guard it with bpf_ksym_exists())"
+            )));
+        }
+        set_src(&mut insns[i], 0);
+        insns[i].imm = 0;
+        insns[i + 1].imm = 0;
+        return Ok(Some(what));
+    };
+    // The kernel's own type: a FUNC's prototype, a VAR's type.
+    let kernel_ty = match vmlinux.ty(id).map(|t| t.data()) {
+        Some(TypeData::Func { proto, .. }) => proto,
+        Some(TypeData::Var { ty, .. }) => vmlinux.skip_mods_and_typedefs(ty).unwrap_or(ty),
+        _ => 0,
+    };
+    let compatible = ebpf_spec::btf::types_are_compat(local, local_ty, vmlinux, kernel_ty)
+        .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
+    if !compatible {
+        return Err(format!(
+            "the object declares `{name}` with a type the kernel's {what} does not match \
+             (kernel BTF id {id})"
+        ));
+    }
+    let id =
+        i32::try_from(id).map_err(|_| format!("kernel BTF id {id} of `{name}` is too large"))?;
+    if is_call {
+        insns[i].set_regs(0, PSEUDO_KFUNC_CALL);
+        insns[i].off = 0;
+        insns[i].imm = id;
+    } else {
+        set_src(&mut insns[i], PSEUDO_BTF_ID);
+        insns[i].imm = id;
+        insns[i + 1].imm = 0;
+    }
+    Ok(None)
 }
 
 /// Sets an instruction's source register, keeping its destination.
@@ -559,7 +726,7 @@ pub(crate) fn load(
             && !linked.poisoned.is_empty()
         {
             what = format!(
-                "{what}; the kernel lacks what CO-RE relocated: {}",
+                "{what}; the kernel lacks what these instructions need: {}",
                 linked.poisoned.join("; ")
             );
         }

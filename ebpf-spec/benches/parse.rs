@@ -101,7 +101,7 @@ fn names(spec: &CollectionSpec) -> Vec<String> {
             out.push(match &r.target {
                 RelocationTarget::Map { map } | RelocationTarget::Data { map, .. } => map.clone(),
                 RelocationTarget::Call { function } => function.clone(),
-                RelocationTarget::Extern { name } => name.clone(),
+                RelocationTarget::Extern { name, .. } => name.clone(),
             });
         }
         out.extend(prog.core_relocations.iter().map(|c| c.access.clone()));

@@ -846,7 +846,8 @@ fn relocations_pointing_nowhere_today() {
                 .iter()
                 .any(|r| r.target
                     == RelocationTarget::Extern {
-                        name: String::new()
+                        name: String::new(),
+                        weak: false,
                     })
         );
     }

@@ -193,7 +193,8 @@ fn relocations_repeating_a_long_name() {
     assert_eq!(
         spec.programs["prog"].relocations[0].target,
         RelocationTarget::Extern {
-            name: "some_ksym".into()
+            name: "some_ksym".into(),
+            weak: false,
         }
     );
 }

@@ -809,7 +809,7 @@ fn data_sections_and_variables() {
             .relocations
             .iter()
             .filter_map(|r| match &r.target {
-                RelocationTarget::Extern { name } => Some(name.as_str()),
+                RelocationTarget::Extern { name, .. } => Some(name.as_str()),
                 _ => None,
             })
             .collect();
@@ -1386,8 +1386,10 @@ enum T {
     C(&'static str),
     /// An undefined symbol.
     X(&'static str),
+    /// An undefined symbol declared `__weak`.
+    W(&'static str),
 }
-use T::{C, D, M, X};
+use T::{C, D, M, W, X};
 
 impl T {
     fn target(self) -> RelocationTarget {
@@ -1400,7 +1402,14 @@ impl T {
             C(function) => RelocationTarget::Call {
                 function: function.into(),
             },
-            X(name) => RelocationTarget::Extern { name: name.into() },
+            X(name) => RelocationTarget::Extern {
+                name: name.into(),
+                weak: false,
+            },
+            W(name) => RelocationTarget::Extern {
+                name: name.into(),
+                weak: true,
+            },
         }
     }
 }
@@ -1460,7 +1469,7 @@ const RELOCATIONS: &[(&str, &[(&str, &[(usize, u8, u8, T)])])] = &[
                     (16, 0x18, 0, D(".bss", 0)),
                     (21, 0x18, 0, D(".data.custom", 0)),
                     (27, 0x18, 0, D(".rodata", 8)),
-                    (33, 0x18, 0, X("CONFIG_BPF_SYSCALL")),
+                    (33, 0x18, 0, W("CONFIG_BPF_SYSCALL")),
                     (38, 0x18, 0, X("LINUX_KERNEL_VERSION")),
                     (41, 0x18, 0, D(".rodata.custom", 0)),
                 ],

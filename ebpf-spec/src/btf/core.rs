@@ -370,6 +370,32 @@ pub fn relocate(
     Ok(report)
 }
 
+/// libbpf's `bpf_core_types_are_compat`: whether type `local_id` of `local`
+/// and type `target_id` of `target` are compatible the way CO-RE type
+/// relocations and `__ksym` externs require. Modifiers and typedefs are
+/// skipped; the kinds must agree (both enums of either width count); ints
+/// must not be bitfields; pointers and arrays compare what they point at;
+/// function prototypes need as many parameters, each compatible, and a
+/// compatible return type. Names of structs, unions and enums are not
+/// compared (a `struct rq { int cpu; }` declared by a program is compatible
+/// with the kernel's).
+///
+/// # Errors
+/// If a type id does not exist or the types nest too deep to compare.
+pub fn types_are_compat(
+    local: &Btf,
+    local_id: u32,
+    target: &Btf,
+    target_id: u32,
+) -> Result<bool, CoreErrorReason> {
+    Ctx {
+        local,
+        target,
+        steps: 0,
+    }
+    .types_are_compat(local_id, target_id, MAX_LEVEL)
+}
+
 type Reason = CoreErrorReason;
 
 /// One step of a spec: a named member (`name` set), an array element or the

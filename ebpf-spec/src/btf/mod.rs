@@ -51,14 +51,17 @@
 
 mod core;
 mod ext;
+mod ksyms;
 mod parse;
+pub(crate) mod raw;
 mod records;
 
 pub use self::core::{
     CoreCandidateCache, CoreError, CoreErrorReason, CoreReport, PoisonReason, PoisonedInstruction,
-    relocate,
+    relocate, types_are_compat,
 };
 pub use ext::{BtfExt, CoreReloRecord, ExtSection, FuncInfoRecord, LineInfoRecord};
+pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel};
 pub use parse::{
     Array, Btf, EnumValue, Enumerators, Int, Kind, Linkage, Member, Members, Param, Params, Type,
     TypeData, VarSecInfo, essential_name,

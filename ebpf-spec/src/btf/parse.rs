@@ -12,7 +12,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use zerocopy::byteorder::{BigEndian, LittleEndian, U16, U32};
+use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 const MAGIC: u16 = 0xeb9f;
@@ -21,19 +21,6 @@ const MAGIC: u16 = 0xeb9f;
 pub(crate) const MAX_RESOLVE_DEPTH: usize = 32;
 /// The smallest header: magic to str_len.
 const MIN_HEADER: usize = 24;
-
-#[derive(FromBytes, KnownLayout, Immutable)]
-#[repr(C)]
-struct Header<O: zerocopy::ByteOrder> {
-    magic: U16<O>,
-    version: u8,
-    flags: u8,
-    hdr_len: U32<O>,
-    type_off: U32<O>,
-    type_len: U32<O>,
-    str_off: U32<O>,
-    str_len: U32<O>,
-}
 
 /// `struct btf_type`, in native order.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy)]
@@ -1335,8 +1322,8 @@ fn parse<O: zerocopy::ByteOrder>(
             Err(Fault::Other(e))
         }
     };
-    let (hdr, _) =
-        Header::<O>::ref_from_prefix(data).map_err(|_| Fault::Short { len: data.len() })?;
+    let (hdr, _) = super::raw::Header::<O>::ref_from_prefix(data)
+        .map_err(|_| Fault::Short { len: data.len() })?;
     if hdr.magic.get() != MAGIC {
         return Err(Fault::Magic(hdr.magic.get()));
     }

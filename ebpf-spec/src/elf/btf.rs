@@ -11,43 +11,11 @@
 //! panic or a huge allocation.
 
 use super::ParseError;
+use crate::btf::raw::{RawType, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VarRecord, VarSecinfo};
 use crate::btf::{Btf, BtfError, Kind, Type, TypeData, VarSecInfo};
 use crate::spec::ByteOrder;
-use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
-
-/// `struct btf_type` in the blob's byte order: the header of every record.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-struct RawType<O: zerocopy::ByteOrder> {
-    name_off: U32<O>,
-    info: U32<O>,
-    size_or_type: U32<O>,
-}
-
-/// A `BTF_KIND_VAR` record in the blob's byte order: `struct btf_type` then
-/// `struct btf_var`.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-struct VarRecord<O: zerocopy::ByteOrder> {
-    header: RawType<O>,
-    /// `struct btf_var`'s `linkage` (0 static, 1 global, 2 extern).
-    linkage: U32<O>,
-}
-
-/// `struct btf_var_secinfo` in the blob's byte order: one entry of a
-/// `BTF_KIND_DATASEC`.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-struct VarSecinfo<O: zerocopy::ByteOrder> {
-    ty: U32<O>,
-    offset: U32<O>,
-    size: U32<O>,
-}
-
-/// `btf_var`'s linkage values.
-const VAR_GLOBAL_ALLOCATED: u32 = 1;
-const VAR_GLOBAL_EXTERN: u32 = 2;
+use zerocopy::FromBytes;
+use zerocopy::byteorder::{BigEndian, LittleEndian};
 
 /// The object's `.BTF`, parsed.
 #[derive(Debug)]
@@ -143,7 +111,8 @@ impl ObjectBtf {
     /// Fills in what clang leaves to the loader, as libbpf does before
     /// `BPF_BTF_LOAD`: each DATASEC's size (`section_size` of its name) and
     /// its variables' offsets (`var_offset` of section and variable), and
-    /// turns extern variables (`.kconfig`) into allocated globals. Writes into
+    /// turns extern variables (`.kconfig`) into allocated globals; `.ksyms` is
+    /// left as clang wrote it (see [`crate::btf::ksyms_for_kernel`]). Writes into
     /// `blob`, the bytes this BTF was parsed from, through zerocopy records
     /// (`btf_type`, `btf_var_secinfo`, `btf_var`) in the blob's byte order,
     /// at the offsets the parser found the records at.
@@ -171,6 +140,12 @@ impl ObjectBtf {
                 continue;
             };
             let sec = self.name(t.name_off())?;
+            if sec == crate::btf::KSYMS_SECTION {
+                // Left as declared: a loader resolves `__ksym` externs by
+                // these types, then rewrites the section for the kernel
+                // (`btf::ksyms_for_kernel`).
+                continue;
+            }
             // Which entries get which offset: decided on the parsed types,
             // then written in one pass over the record.
             let mut offsets = Vec::with_capacity(vars.len());

@@ -1602,6 +1602,7 @@ impl<'d> Reader<'d> {
                 self.charge(sym.name.len(), sec.name)?;
                 RelocationTarget::Extern {
                     name: sym.name.to_owned(),
+                    weak: sym.bind == elf::STB_WEAK,
                 }
             }
             Some((s, kind @ (SecKind::LegacyMaps | SecKind::BtfMaps))) => {

@@ -60,7 +60,10 @@ impl ByteOrder {
 /// `.BTF` is fixed up as libbpf does before loading it: the sizes of data
 /// sections (DATASEC) and the offsets of their variables, which clang leaves
 /// 0, are filled in from the ELF section and symbol tables, and `.kconfig`
-/// externs become allocated globals. Everything else is as in the object.
+/// externs become allocated globals. Everything else is as in the object,
+/// `.ksyms` included: the `__ksym` externs keep their declared types, which
+/// a loader resolves them by before it rewrites that section with
+/// [`btf::ksyms_for_kernel`](crate::btf::ksyms_for_kernel).
 #[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BtfSpec {

@@ -337,10 +337,17 @@ pub enum RelocationTarget {
         /// The called function's name.
         function: String,
     },
-    /// A symbol the object does not define: a `__kconfig` variable or a `__ksym`.
+    /// A symbol the object does not define: a `__kconfig` variable, or a
+    /// `__ksym` (a kernel function called as a kfunc, or a kernel variable
+    /// whose address is taken) that the loader finds in the running kernel.
     Extern {
         /// The symbol's name.
         name: String,
+        /// Declared `__weak`: if the kernel does not have it, the loader
+        /// resolves it to 0 (a call to it must then be guarded by
+        /// `bpf_ksym_exists()`) instead of failing.
+        #[cfg_attr(feature = "serde", serde(default))]
+        weak: bool,
     },
 }
 
