@@ -719,6 +719,16 @@ pub(crate) fn load(
     };
     let fail = |source: io::Error, log: Option<VerifierLog>| {
         let mut what = hint(linked, &source);
+        // A kernel variable by BTF id: the verifier looks its address up in
+        // kallsyms, which lists variables only with CONFIG_KALLSYMS_ALL.
+        if log.as_ref().is_some_and(|l| {
+            l.text()
+                .contains("failed to find the address for kernel symbol")
+        }) {
+            what = "the kernel cannot find a `__ksym` variable's address: it lists variables \
+                    in kallsyms only when built with CONFIG_KALLSYMS_ALL"
+                .into();
+        }
         // The verifier reached an instruction CO-RE poisoned: say which.
         if log
             .as_ref()

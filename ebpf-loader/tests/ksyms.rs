@@ -121,10 +121,14 @@ fn a_typed_ksym_reads_the_kernels_variable_where_the_kernel_can_find_it() {
                 LoadError::Instance { source, .. } => source.as_ref(),
                 other => other,
             };
-            let LoadError::Program { step, log, .. } = inner else {
+            let LoadError::Program {
+                step, log, what, ..
+            } = inner
+            else {
                 panic!("{e}")
             };
             assert_eq!(*step, Step::LoadProgram, "{e}");
+            assert!(what.contains("CONFIG_KALLSYMS_ALL"), "{e}");
             let text = log.as_ref().map(|l| l.text()).unwrap_or_default();
             assert!(
                 text.contains("failed to find the address for kernel symbol 'runqueues'"),
