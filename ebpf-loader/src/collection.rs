@@ -1,5 +1,6 @@
 //! `Collection`: the kernel objects created from one `CollectionSpec`.
 
+use crate::variable::{Variable, VariableError};
 use aya::maps::{Map, MapData, MapError};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -51,6 +52,24 @@ impl Collection {
     pub fn map_id(&self, name: &str) -> Option<std::io::Result<u32>> {
         let fd = self.maps.get(name)?;
         Some(crate::sys::map_info(fd.as_fd()).map(|i| i.id))
+    }
+
+    /// Global variable `var` (of the spec this collection was loaded from)
+    /// in this instance, mapped in place to be read and written while its
+    /// programs run: see [`Variable`]. `None` if the collection no longer
+    /// holds `var`'s section (taken with [`take_map`](Self::take_map)).
+    ///
+    /// One `mmap` per call: keep the handle to read a counter often.
+    ///
+    /// # Errors
+    /// A [`VariableError`] if the section cannot be mapped or the variable
+    /// does not lie in it.
+    pub fn variable(
+        &self,
+        var: &ebpf_spec::VariableSpec,
+    ) -> Option<Result<Variable, VariableError>> {
+        let fd = self.maps.get(&var.section)?;
+        Some(Variable::map(fd.as_fd(), var))
     }
 
     /// The names of the maps still in the collection, sorted.

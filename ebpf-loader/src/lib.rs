@@ -56,8 +56,9 @@
 //!
 //! This crate is the only one of the workspace that talks to the kernel;
 //! its raw bpf(2) calls live in one private module. Maps are handed out as
-//! aya maps ([`Collection::take_map`]) and programs can be attached with aya
-//! ([`Collection::aya_program_info`]).
+//! aya maps ([`Collection::take_map`]), programs can be attached with aya
+//! ([`Collection::aya_program_info`]), and global variables are read and
+//! written in place while the programs run ([`Collection::variable`]).
 //!
 //! # Features
 //! - `fault-injection`: the `fault_injection` module makes the k-th bpf(2) call fail
@@ -74,11 +75,13 @@ mod map;
 mod pin;
 mod program;
 mod sys;
+mod variable;
 
 pub use collection::{Collection, ProgramInfo, TestRunOutput};
 pub use error::{LoadError, Step};
 pub use loader::Loader;
 pub use program::VerifierLog;
+pub use variable::{Variable, VariableError};
 
 /// The README's Rust examples, compiled and run as doctests (here, where both
 /// ebpf-spec and ebpf-loader are in scope).

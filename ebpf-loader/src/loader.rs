@@ -609,14 +609,17 @@ impl Loader {
     /// `max_entries` and flags after the fix-ups that go into the create
     /// attributes (never into the caller's spec): perf event arrays with
     /// `max_entries` 0 get the number of possible CPUs, data-section arrays
-    /// get `BPF_F_MMAPABLE`.
+    /// (`.kconfig` too, as libbpf does) get `BPF_F_MMAPABLE`: their
+    /// variables can be read and written in place ([`Collection::variable`]).
     pub(crate) fn fixups(&self, m: &MapSpec) -> Result<(u32, MapFlags), String> {
         let mut max_entries = m.max_entries;
         if m.map_type == MapType::PerfEventArray && max_entries == 0 {
             max_entries = self.possible_cpus().map_err(String::clone)?;
         }
         let mut flags = m.flags;
-        if m.map_type == MapType::Array && crate::map::is_data_section(&m.name) {
+        if m.map_type == MapType::Array
+            && (crate::map::is_data_section(&m.name) || m.name == ".kconfig")
+        {
             flags |= MapFlags::MMAPABLE;
         }
         Ok((max_entries, flags))

@@ -473,3 +473,133 @@ pub(crate) fn btf_data(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     data.truncate(written.min(size));
     Ok(data)
 }
+
+/// A shared memory mapping of a `BPF_F_MMAPABLE` array map's values: what
+/// the program reads and writes, seen in place. Unmapped when dropped; the
+/// mapping keeps the map alive on its own (the map's fd may be closed).
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; every
+// access goes through atomics (see `load` and `store`), so it may be used
+// from any thread, and from several at once.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps the first `len` bytes of map `fd`'s values, shared with the
+    /// kernel: read-only unless `writable` (a frozen map refuses a writable
+    /// mapping).
+    pub(crate) fn map(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "nothing to map: 0 bytes",
+            ));
+        }
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        // SAFETY: a new mapping chosen by the kernel (no address hint), of a
+        // valid fd; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`. An access of 1, 2,
+    /// 4 or 8 bytes at an address aligned to its size is one atomic load
+    /// (never torn by a program writing at the same time); others are
+    /// copied byte by byte. Panics if the range is not within the mapping
+    /// (callers check it first).
+    pub(crate) fn load(&self, offset: usize, buf: &mut [u8]) {
+        let at = self.at(offset, buf.len());
+        // SAFETY: `at` is in the mapping (checked), aligned for the width
+        // used, and the memory lives as long as `self`. Atomics make the
+        // kernel's concurrent accesses (and other threads') well defined.
+        unsafe {
+            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+            match buf.len() {
+                2 if at.cast::<u16>().is_aligned() => {
+                    buf.copy_from_slice(&AtomicU16::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
+                }
+                4 if at.cast::<u32>().is_aligned() => {
+                    buf.copy_from_slice(&AtomicU32::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
+                }
+                8 if at.cast::<u64>().is_aligned() => {
+                    buf.copy_from_slice(&AtomicU64::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
+                }
+                _ => {
+                    for (i, b) in buf.iter_mut().enumerate() {
+                        *b = AtomicU8::from_ptr(at.add(i)).load(Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `data` to `offset`, atomically as [`load`](Self::load) reads.
+    /// Panics if the range is not within the mapping (callers check it
+    /// first); the mapping must be writable.
+    pub(crate) fn store(&self, offset: usize, data: &[u8]) {
+        let at = self.at(offset, data.len());
+        // SAFETY: as in `load`; the mapping is writable (the caller's
+        // contract: `Variable` maps constants read-only and never stores).
+        unsafe {
+            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+            match data.len() {
+                2 if at.cast::<u16>().is_aligned() => AtomicU16::from_ptr(at.cast())
+                    .store(u16::from_ne_bytes([data[0], data[1]]), Relaxed),
+                4 if at.cast::<u32>().is_aligned() => AtomicU32::from_ptr(at.cast()).store(
+                    u32::from_ne_bytes(data.try_into().unwrap_or_default()),
+                    Relaxed,
+                ),
+                8 if at.cast::<u64>().is_aligned() => AtomicU64::from_ptr(at.cast()).store(
+                    u64::from_ne_bytes(data.try_into().unwrap_or_default()),
+                    Relaxed,
+                ),
+                _ => {
+                    for (i, b) in data.iter().enumerate() {
+                        AtomicU8::from_ptr(at.add(i)).store(*b, Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The address of `offset`, after checking that `len` bytes from there
+    /// lie in the mapping.
+    fn at(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "{len} bytes at {offset} are outside a {}-byte mapping",
+            self.len
+        );
+        // SAFETY: in bounds, just checked.
+        unsafe { self.ptr.as_ptr().add(offset) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping this value made, unmapped once.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

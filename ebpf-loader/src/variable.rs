@@ -1,0 +1,194 @@
+//! Global variables of a loaded collection, read and written in place
+//! through a memory mapping of their data section's map.
+
+use crate::sys::Mapping;
+use ebpf_spec::VariableSpec;
+use std::io;
+use std::os::fd::BorrowedFd;
+
+/// A global variable of a loaded instance (`.data`, `.bss`, `.rodata`,
+/// `.data.*`, `.rodata.*`, `.kconfig`), seen in place: a write is what the
+/// program reads next, and a read sees what the program last wrote (a
+/// counter it keeps, a setting it takes), with no syscall per access.
+///
+/// From [`Collection::variable`](crate::Collection::variable). The handle
+/// maps its section on its own: it may outlive the [`Collection`](crate::Collection)
+/// and be shared between threads. A naturally aligned variable of 1, 2, 4 or
+/// 8 bytes is read and written in one atomic access, so a value the program
+/// updates meanwhile is never seen half-written; larger ones are copied byte
+/// by byte. Bytes are in the object's byte order (the host's, for a loaded
+/// object).
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let spec = ebpf_spec::CollectionSpec::default();
+/// let coll = ebpf_loader::Loader::new().load(&spec)?;
+/// let hits = coll.variable(&spec.variables["hits"]).unwrap()?;
+/// let n = u64::from_ne_bytes(hits.read().try_into().unwrap());
+/// println!("{} so far", n);
+/// let counter = coll.variable(&spec.variables["counter"]).unwrap()?;
+/// counter.write(&0u32.to_ne_bytes())?; // the program counts from 0 again
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Variable {
+    name: String,
+    section: String,
+    offset: usize,
+    size: usize,
+    constant: bool,
+    mapping: Mapping,
+}
+
+/// Why a variable of a loaded collection cannot be mapped, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VariableError {
+    /// The value has the wrong size.
+    #[error("variable `{name}` is {expected} bytes, but {got} bytes were given")]
+    WrongSize {
+        /// The variable.
+        name: String,
+        /// Its size.
+        expected: usize,
+        /// The size given.
+        got: usize,
+    },
+    /// The variable is a constant (`.rodata*`, `.kconfig`: frozen when the
+    /// collection was loaded).
+    #[error("variable `{name}` is a constant in `{section}`, frozen at load: it cannot be written")]
+    Constant {
+        /// The variable.
+        name: String,
+        /// Its section.
+        section: String,
+    },
+    /// The variable does not lie within its section's map in the kernel
+    /// (the spec is not the one this collection was loaded from).
+    #[error(
+        "variable `{name}` (offset {offset}, size {size}) lies outside `{section}`, \
+         whose value is {value_size} bytes in the kernel"
+    )]
+    Outside {
+        /// The variable.
+        name: String,
+        /// Its section.
+        section: String,
+        /// Its offset.
+        offset: u32,
+        /// Its size.
+        size: u32,
+        /// The size of the section's map value in the kernel.
+        value_size: u32,
+    },
+    /// The section's map could not be asked about or mapped (it is not
+    /// `BPF_F_MMAPABLE`, as a map reused from a pin another loader made may
+    /// not be).
+    #[error("variable `{name}`: mapping `{section}` failed: {source}")]
+    Map {
+        /// The variable.
+        name: String,
+        /// Its section.
+        section: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Variable {
+    /// Maps variable `var` of section map `fd`.
+    pub(crate) fn map(fd: BorrowedFd<'_>, var: &VariableSpec) -> Result<Variable, VariableError> {
+        let map_err = |source: io::Error| VariableError::Map {
+            name: var.name.clone(),
+            section: var.section.clone(),
+            source,
+        };
+        let info = crate::sys::map_info(fd).map_err(map_err)?;
+        let end = u64::from(var.offset) + u64::from(var.size);
+        if info.max_entries != 1 || end > u64::from(info.value_size) {
+            return Err(VariableError::Outside {
+                name: var.name.clone(),
+                section: var.section.clone(),
+                offset: var.offset,
+                size: var.size,
+                value_size: info.value_size,
+            });
+        }
+        let mapping = Mapping::map(fd, info.value_size as usize, !var.constant).map_err(map_err)?;
+        Ok(Variable {
+            name: var.name.clone(),
+            section: var.section.clone(),
+            offset: var.offset as usize,
+            size: var.size as usize,
+            constant: var.constant,
+            mapping,
+        })
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.size
+    }
+
+    /// Whether it has no bytes (an empty struct).
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Whether it is a constant (read-only: `.rodata*`, `.kconfig`).
+    pub fn is_constant(&self) -> bool {
+        self.constant
+    }
+
+    /// Its current value.
+    pub fn read(&self) -> Vec<u8> {
+        let mut buf = vec![0; self.size];
+        self.mapping.load(self.offset, &mut buf);
+        buf
+    }
+
+    /// Its current value, into `buf`, which must be exactly its size.
+    ///
+    /// # Errors
+    /// [`VariableError::WrongSize`] if `buf` is not.
+    pub fn read_into(&self, buf: &mut [u8]) -> Result<(), VariableError> {
+        self.check(buf.len())?;
+        self.mapping.load(self.offset, buf);
+        Ok(())
+    }
+
+    /// Sets its value: the program sees it from its next run on.
+    ///
+    /// # Errors
+    /// [`VariableError::WrongSize`] if `value` is not exactly its size;
+    /// [`VariableError::Constant`] for a constant.
+    pub fn write(&self, value: &[u8]) -> Result<(), VariableError> {
+        self.check(value.len())?;
+        if self.constant {
+            return Err(VariableError::Constant {
+                name: self.name.clone(),
+                section: self.section.clone(),
+            });
+        }
+        self.mapping.store(self.offset, value);
+        Ok(())
+    }
+
+    fn check(&self, got: usize) -> Result<(), VariableError> {
+        // (`map` checked that the variable lies in the mapping.)
+        if got != self.size {
+            return Err(VariableError::WrongSize {
+                name: self.name.clone(),
+                expected: self.size,
+                got,
+            });
+        }
+        Ok(())
+    }
+}
