@@ -133,9 +133,10 @@ mod raw {
                     u.value_size = m.value_size;
                     u.max_entries = m.max_entries;
                     u.map_flags = m.flags.bits();
-                    let data_section = [".data", ".rodata", ".bss"]
-                        .iter()
-                        .any(|p| m.name == *p || m.name.starts_with(&format!("{p}.")));
+                    let data_section = m.name == ".kconfig"
+                        || [".data", ".rodata", ".bss"]
+                            .iter()
+                            .any(|p| m.name == *p || m.name.starts_with(&format!("{p}.")));
                     if m.map_type == MapType::Array && data_section {
                         u.map_flags |= MapFlags::MMAPABLE.bits();
                     }
