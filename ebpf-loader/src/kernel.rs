@@ -55,8 +55,9 @@ const KALLSYMS: &str = "/proc/kallsyms";
 /// per process (one pass over the file, about 120,000 lines here) and kept.
 ///
 /// # Errors
-/// If the file cannot be read, or lists `name` at address 0: the kernel
-/// hides addresses from a reader without `CAP_SYSLOG` (`kptr_restrict`).
+/// If the file cannot be read, if it shows every address as 0 (the kernel
+/// hides addresses from a reader without `CAP_SYSLOG`: `kptr_restrict`), or
+/// if it lists `name` at two different addresses (ambiguous, as libbpf says).
 pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
     static SEEN: OnceLock<std::sync::Mutex<HashMap<String, Option<u64>>>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
@@ -65,18 +66,7 @@ pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
     }
     let text = std::fs::read_to_string(KALLSYMS)
         .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))?;
-    let found = kallsyms_lookup(&text, name)
-        .map(|addr| {
-            if addr == 0 {
-                Err(format!(
-                    "{KALLSYMS} shows `{name}` at address 0: the kernel hides addresses from \
-                     this process (kptr_restrict; CAP_SYSLOG is needed)"
-                ))
-            } else {
-                Ok(addr)
-            }
-        })
-        .transpose()?;
+    let found = kallsyms_lookup(&text, name)?;
     seen.lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(name.to_owned(), found);
@@ -84,16 +74,47 @@ pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
 }
 
 /// The address of `name` in the text of `/proc/kallsyms` (`address type name
-/// [module]` per line); the first line that names it wins, as in libbpf.
-fn kallsyms_lookup(text: &str, name: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
+/// [module]` per line), as libbpf reads it: a local data symbol's
+/// `.llvm.<hash>` suffix (LTO kernels) is not part of its name, address 0 is
+/// a real address (per-CPU symbols start at 0) unless the file shows no
+/// non-zero address at all, and a name at two addresses is an error.
+fn kallsyms_lookup(text: &str, name: &str) -> Result<Option<u64>, String> {
+    let mut found: Option<u64> = None;
+    let mut any_address = false;
+    for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
-        let addr = fields.next()?;
-        let _kind = fields.next()?;
-        (fields.next()? == name)
-            .then(|| u64::from_str_radix(addr, 16).ok())
-            .flatten()
-    })
+        let (Some(addr), Some(kind), Some(sym)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            continue;
+        };
+        any_address |= addr != 0;
+        let sym = match sym.find(".llvm.") {
+            Some(at) if kind == "d" => &sym[..at],
+            _ => sym,
+        };
+        if sym != name {
+            continue;
+        }
+        match found {
+            Some(prev) if prev != addr => {
+                return Err(format!(
+                    "{KALLSYMS} lists `{name}` at two addresses ({prev:#x} and {addr:#x}): \
+                     which one is meant is ambiguous"
+                ));
+            }
+            _ => found = Some(addr),
+        }
+    }
+    if found.is_some() && !any_address {
+        return Err(format!(
+            "{KALLSYMS} shows every address as 0: the kernel hides them from this process \
+             (kptr_restrict; CAP_SYSLOG is needed)"
+        ));
+    }
+    Ok(found)
 }
 
 /// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`), read once;
@@ -258,14 +279,40 @@ pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> 
 mod tests {
     #[test]
     fn kallsyms_lines() {
-        let text = "ffffffff81000000 T _stext\nffffffff814d58f0 T bpf_prog_put\n0000000000000000 t hidden [mod]\nffffffffc0000000 t bpf_prog_put [dup]\n";
+        use super::kallsyms_lookup as find;
+        let text = "ffffffff81000000 T _stext\n\
+                    ffffffff814d58f0 T bpf_prog_put\n\
+                    0000000000000000 A fixed_percpu_data\n\
+                    ffffffff82000010 d counter.llvm.123456\n\
+                    ffffffff82000020 T other.llvm.99\n\
+                    ffffffff814d58f0 t bpf_prog_put\n\
+                    ffffffffc0000000 t dup [mod_a]\n\
+                    ffffffffc0001000 t dup [mod_b]\n\
+                    garbage\n";
+        assert_eq!(find(text, "bpf_prog_put"), Ok(Some(0xffff_ffff_814d_58f0)));
         assert_eq!(
-            super::kallsyms_lookup(text, "bpf_prog_put"),
-            Some(0xffff_ffff_814d_58f0)
+            find(text, "fixed_percpu_data"),
+            Ok(Some(0)),
+            "per-CPU symbols start at 0"
         );
-        assert_eq!(super::kallsyms_lookup(text, "hidden"), Some(0));
-        assert_eq!(super::kallsyms_lookup(text, "bpf_prog"), None);
-        assert_eq!(super::kallsyms_lookup("garbage\n", "garbage"), None);
+        assert_eq!(
+            find(text, "counter"),
+            Ok(Some(0xffff_ffff_8200_0010)),
+            "LTO suffix"
+        );
+        assert_eq!(
+            find(text, "other"),
+            Ok(None),
+            "only local data loses the suffix"
+        );
+        assert_eq!(find(text, "bpf_prog"), Ok(None));
+        assert!(find(text, "dup").unwrap_err().contains("ambiguous"));
+        let hidden = "0000000000000000 T _stext\n0000000000000000 T bpf_prog_put\n";
+        assert!(
+            find(hidden, "bpf_prog_put")
+                .unwrap_err()
+                .contains("kptr_restrict")
+        );
     }
 
     use super::*;

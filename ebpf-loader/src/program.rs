@@ -26,8 +26,6 @@ const PSEUDO_KFUNC_CALL: u8 = 2;
 /// `src_reg` of an `ld_imm64` of a kernel variable (or function) by its BTF
 /// id (`BPF_PSEUDO_BTF_ID`).
 const PSEUDO_BTF_ID: u8 = 3;
-/// The immediate of a poisoned call (`call 0xbad2310`), as CO-RE poisons.
-const POISON_IMM: i32 = 0x0bad_2310;
 /// How the verifier names a call of a CO-RE-poisoned instruction
 /// (`call 0xbad2310`).
 const POISONED_CALL: &str = "unknown#195896080";
@@ -72,6 +70,8 @@ struct BpfLineInfo {
 /// once, and the CO-RE candidates found in the kernel's BTF.
 pub(crate) struct LinkContext {
     local: Option<Btf>,
+    /// The ids of the types `.ksyms` lists in `local` (the `__ksym` externs).
+    ksyms: std::collections::HashSet<u32>,
     cache: CoreCandidateCache,
 }
 
@@ -96,8 +96,19 @@ impl LinkContext {
             })?),
             _ => None,
         };
+        let ksyms = local
+            .as_ref()
+            .and_then(|btf| {
+                let sec = btf.find(ebpf_spec::btf::KSYMS_SECTION, Kind::Datasec)?;
+                match btf.ty(sec)?.data() {
+                    TypeData::Datasec { vars, .. } => Some(vars.iter().map(|v| v.ty).collect()),
+                    _ => None,
+                }
+            })
+            .unwrap_or_default();
         Ok(LinkContext {
             local,
+            ksyms,
             cache: CoreCandidateCache::new(),
         })
     }
@@ -128,6 +139,9 @@ pub(crate) struct Linked {
     /// Instructions CO-RE poisoned (the target kernel lacks what they read):
     /// fine unless the verifier finds one reachable.
     poisoned: Vec<String>,
+    /// Weak kfuncs the kernel lacks, by the index their poisoned calls carry
+    /// (`POISON_KFUNC_BASE + index`).
+    missing_kfuncs: Vec<String>,
 }
 
 impl Linked {
@@ -256,6 +270,7 @@ pub(crate) fn link(
         }
     }
     let mut fd_sites = Vec::new();
+    let mut missing_kfuncs = Vec::new();
     for f in &parts {
         let base = starts[f.name.as_str()];
         for r in &f.relocations {
@@ -328,14 +343,8 @@ pub(crate) fn link(
                         if insns[i].is_ld_imm64() {
                             wide(&insns)?;
                         }
-                        let missing = ksym_site(ctx.local.as_ref(), &mut insns, i, name, *weak)
+                        ksym_site(ctx, &mut insns, i, name, *weak, &mut missing_kfuncs)
                             .map_err(|what| err(at(&what)))?;
-                        if let Some(what) = missing {
-                            poisoned.push(format!(
-                                "`{}` instruction {}: {what}",
-                                f.name, r.instruction
-                            ));
-                        }
                     }
                 }
             }
@@ -405,6 +414,7 @@ pub(crate) fn link(
         func_info,
         line_info,
         poisoned,
+        missing_kfuncs,
     })
 }
 
@@ -427,38 +437,50 @@ enum Ksym {
     Var { ty: u32 },
 }
 
+/// The immediate of a call to weak kfunc number `n` of a program that the
+/// kernel lacks (libbpf's `POISON_CALL_KFUNC_BASE`): the verifier names it
+/// `unknown#<imm>` if the call is reachable.
+const POISON_KFUNC_BASE: i32 = 2_002_000_000;
+
 /// Points instruction `i` at `__ksym` extern `name` in the running kernel,
-/// as libbpf does: a call becomes a kfunc call by BTF id; an `ld_imm64`
-/// takes a kernel variable (or function) by BTF id, or, for a typeless
-/// variable, its address from `/proc/kallsyms`. A `weak` extern the kernel
-/// lacks becomes 0 (and a call to it a poisoned call, fine where
-/// `bpf_ksym_exists()` guards it): returns what is missing then.
+/// as libbpf does: a call becomes a kfunc call by BTF id (flavours such as
+/// `bpf_foo___v2` match `bpf_foo`); an `ld_imm64` takes a kernel variable
+/// (or function) by BTF id, or, for a typeless variable, its address from
+/// `/proc/kallsyms`. The declared type must be compatible with the
+/// kernel's. A `weak` extern the kernel lacks (or, for a function, has with
+/// an incompatible prototype) becomes 0, and a call to it a poisoned call
+/// (fine where `bpf_ksym_exists()` guards it): its description is pushed on
+/// `missing_kfuncs`, whose index the poison carries.
 ///
 /// Functions and variables are looked up in vmlinux's BTF only, not in
 /// kernel modules'.
 fn ksym_site(
-    local: Option<&Btf>,
+    ctx: &LinkContext,
     insns: &mut [Instruction],
     i: usize,
     name: &str,
     weak: bool,
-) -> Result<Option<String>, String> {
-    let local = local.ok_or_else(|| {
+    missing_kfuncs: &mut Vec<String>,
+) -> Result<(), String> {
+    let local = ctx.local.as_ref().ok_or_else(|| {
         format!("`__ksym` extern `{name}` needs the object's BTF, and the object has none")
     })?;
-    let decl = local
+    let (decl_id, decl) = local
         .ids_by_name(name)
         .find_map(|id| match local.ty(id)?.data() {
             TypeData::Func {
                 proto,
                 linkage: Linkage::Extern,
-            } => Some(Ksym::Func { proto }),
+            } => Some((id, Ksym::Func { proto })),
             TypeData::Var {
                 ty,
                 linkage: Linkage::Extern,
-            } => Some(Ksym::Var {
-                ty: local.skip_mods_and_typedefs(ty).unwrap_or(ty),
-            }),
+            } => Some((
+                id,
+                Ksym::Var {
+                    ty: local.skip_mods_and_typedefs(ty).unwrap_or(ty),
+                },
+            )),
             _ => None,
         })
         .ok_or_else(|| {
@@ -467,6 +489,12 @@ fn ksym_site(
                  BTF declares"
             )
         })?;
+    if !ctx.ksyms.contains(&decl_id) {
+        return Err(format!(
+            "extern `{name}` is not in `.ksyms` (not declared `__ksym`): a symbol another object \
+             should define; link the objects first"
+        ));
+    }
     let is_call = insns[i].code == Instruction::CALL;
     if !is_call && !insns[i].is_ld_imm64() {
         return Err(format!(
@@ -474,61 +502,61 @@ fn ksym_site(
             insns[i].code
         ));
     }
-    let missing = |what: String| {
-        if weak {
-            Ok(what)
-        } else {
-            Err(format!("{what}; declare it `__weak` to load without it"))
-        }
-    };
-    let (kind, local_ty, what) = match decl {
-        Ksym::Func { proto } => (Kind::Func, proto, "function"),
-        Ksym::Var { ty: 0 } => {
-            // Typeless: an address, from kallsyms.
-            if is_call {
-                return Err(format!(
-                    "`{name}` is a kernel variable, called as a function"
-                ));
-            }
-            let addr = match kernel::kallsyms_address(name)? {
-                Some(addr) => Some(addr),
-                None => {
-                    missing(format!(
-                        "the kernel has no symbol `{name}` in /proc/kallsyms"
-                    ))?;
-                    None
-                }
-            };
-            let addr = addr.unwrap_or(0);
-            set_src(&mut insns[i], 0);
-            insns[i].imm = addr as u32 as i32;
-            insns[i + 1].imm = (addr >> 32) as u32 as i32;
-            return Ok((addr == 0).then(|| format!("typeless `{name}` resolved to 0")));
-        }
-        Ksym::Var { ty } => (Kind::Var, ty, "variable"),
-    };
-    if is_call && kind == Kind::Var {
+    if is_call && !matches!(decl, Ksym::Func { .. }) {
         return Err(format!(
             "`{name}` is a kernel variable, called as a function"
         ));
     }
-    let vmlinux = kernel::vmlinux()?;
-    let Some(id) = vmlinux.find(name, kind) else {
-        let what = missing(format!(
-            "the kernel's BTF (vmlinux) has no {what} `{name}` (kernel modules are not searched)"
-        ))?;
+    // A weak extern the kernel lacks: 0, and a call to it poisoned.
+    let mut missing = |what: String| -> Result<(), String> {
+        if !weak {
+            return Err(format!("{what}; declare it `__weak` to load without it"));
+        }
         if is_call {
+            let n = i32::try_from(missing_kfuncs.len()).unwrap_or(i32::MAX - POISON_KFUNC_BASE);
             insns[i].set_regs(0, 0);
             insns[i].off = 0;
-            insns[i].imm = POISON_IMM;
-            return Ok(Some(format!(
-                "call of weak kfunc `{name}`, which the kernel lacks (guard it with bpf_ksym_exists())"
-            )));
+            insns[i].imm = POISON_KFUNC_BASE.saturating_add(n);
+            missing_kfuncs.push(format!("weak kfunc `{name}`: {what}"));
+        } else {
+            set_src(&mut insns[i], 0);
+            insns[i].imm = 0;
+            insns[i + 1].imm = 0;
         }
-        set_src(&mut insns[i], 0);
-        insns[i].imm = 0;
-        insns[i + 1].imm = 0;
-        return Ok(Some(what));
+        Ok(())
+    };
+    let (kind, kernel_name, local_ty) = match decl {
+        Ksym::Func { proto } => (Kind::Func, ebpf_spec::btf::essential_name(name), proto),
+        Ksym::Var { ty: 0 } => {
+            // Typeless: an address, from kallsyms.
+            match kernel::kallsyms_address(name)? {
+                Some(addr) => {
+                    set_src(&mut insns[i], 0);
+                    insns[i].imm = addr as u32 as i32;
+                    insns[i + 1].imm = (addr >> 32) as u32 as i32;
+                }
+                None => missing(format!("/proc/kallsyms does not list `{name}`"))?,
+            }
+            return Ok(());
+        }
+        Ksym::Var { ty } => (Kind::Var, name, ty),
+    };
+    let what = if kind == Kind::Func {
+        "function"
+    } else {
+        "variable"
+    };
+    let vmlinux = kernel::vmlinux()?;
+    let Some(id) = vmlinux.find(kernel_name, kind) else {
+        let flavour = if kernel_name == name {
+            String::new()
+        } else {
+            format!(" (for `{name}`)")
+        };
+        return missing(format!(
+            "the kernel's BTF (vmlinux) has no {what} `{kernel_name}`{flavour} (kernel modules \
+             are not searched)"
+        ));
     };
     // The kernel's own type: a FUNC's prototype, a VAR's type.
     let kernel_ty = match vmlinux.ty(id).map(|t| t.data()) {
@@ -539,10 +567,19 @@ fn ksym_site(
     let compatible = ebpf_spec::btf::types_are_compat(local, local_ty, vmlinux, kernel_ty)
         .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
     if !compatible {
-        return Err(format!(
-            "the object declares `{name}` with a type the kernel's {what} does not match \
-             (kernel BTF id {id})"
-        ));
+        let mismatch = format!(
+            "the object declares `{name}` as {}, but the kernel's {what} `{kernel_name}` (BTF id \
+             {id}) is {}",
+            describe(local, local_ty),
+            describe(vmlinux, kernel_ty)
+        );
+        // libbpf: an incompatible weak function is a missing one; a
+        // variable must match.
+        return if kind == Kind::Func {
+            missing(mismatch)
+        } else {
+            Err(mismatch)
+        };
     }
     let id =
         i32::try_from(id).map_err(|_| format!("kernel BTF id {id} of `{name}` is too large"))?;
@@ -555,7 +592,30 @@ fn ksym_site(
         insns[i].imm = id;
         insns[i + 1].imm = 0;
     }
-    Ok(None)
+    Ok(())
+}
+
+/// Appends `more` to the explanation `what`.
+fn also(what: &mut String, more: String) {
+    if !what.is_empty() {
+        what.push_str("; ");
+    }
+    what.push_str(&more);
+}
+
+/// A BTF type in a few words, for errors: `struct rq`, `a prototype with 3
+/// parameters`.
+fn describe(btf: &Btf, id: u32) -> String {
+    let Some(t) = btf.ty(id) else {
+        return format!("type {id}");
+    };
+    match t.data() {
+        TypeData::Void => "void".into(),
+        TypeData::FuncProto { params, .. } => {
+            format!("a prototype with {} parameters", params.len())
+        }
+        _ => format!("{} `{}`", t.kind().name(), t.name().unwrap_or("<anon>")),
+    }
 }
 
 /// Sets an instruction's source register, keeping its destination.
@@ -719,15 +779,41 @@ pub(crate) fn load(
     };
     let fail = |source: io::Error, log: Option<VerifierLog>| {
         let mut what = hint(linked, &source);
-        // A kernel variable by BTF id: the verifier looks its address up in
-        // kallsyms, which lists variables only with CONFIG_KALLSYMS_ALL.
-        if log.as_ref().is_some_and(|l| {
-            l.text()
-                .contains("failed to find the address for kernel symbol")
-        }) {
-            what = "the kernel cannot find a `__ksym` variable's address: it lists variables \
-                    in kallsyms only when built with CONFIG_KALLSYMS_ALL"
-                .into();
+        // A call of a weak kfunc the kernel lacks was reachable: say which.
+        let text = log.as_ref().map_or("", |l| l.text());
+        let reached: Vec<&str> = linked
+            .missing_kfuncs
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| {
+                let imm = i64::from(POISON_KFUNC_BASE) + *n as i64;
+                text.contains(&format!("unknown#{imm}"))
+            })
+            .map(|(_, what)| what.as_str())
+            .collect();
+        if !reached.is_empty() {
+            also(
+                &mut what,
+                format!(
+                    "a call the verifier reached goes to a kfunc the kernel lacks (guard it with \
+                     bpf_ksym_exists()): {}",
+                    reached.join("; ")
+                ),
+            );
+        }
+        // An ld_imm64 by BTF id: the verifier looks the symbol's address up
+        // in kallsyms, which lists variables only with CONFIG_KALLSYMS_ALL.
+        const NO_ADDRESS: &str = "failed to find the address for kernel symbol '";
+        if let Some(at) = text.find(NO_ADDRESS) {
+            let rest = &text[at + NO_ADDRESS.len()..];
+            let symbol = rest.split('\'').next().unwrap_or(rest);
+            also(
+                &mut what,
+                format!(
+                    "the kernel cannot find the address of `{symbol}`: kallsyms lists variables \
+                     only in kernels built with CONFIG_KALLSYMS_ALL"
+                ),
+            );
         }
         // The verifier reached an instruction CO-RE poisoned: say which.
         if log
@@ -735,9 +821,12 @@ pub(crate) fn load(
             .is_some_and(|l| l.text().contains(POISONED_CALL))
             && !linked.poisoned.is_empty()
         {
-            what = format!(
-                "{what}; the kernel lacks what these instructions need: {}",
-                linked.poisoned.join("; ")
+            also(
+                &mut what,
+                format!(
+                    "the kernel lacks what CO-RE relocated: {}",
+                    linked.poisoned.join("; ")
+                ),
             );
         }
         LoadError::Program {

@@ -193,3 +193,105 @@ fn an_unknown_extern_is_named() {
         "{e}"
     );
 }
+
+/// Renames extern `from` to `to` (as long) in the spec: in its BTF strings
+/// and in every relocation; sets whether it is weak.
+fn rename(spec: &mut CollectionSpec, from: &str, to: &str, weak: bool) {
+    assert_eq!(
+        from.len(),
+        to.len(),
+        "a same-length rename keeps every offset"
+    );
+    let btf = &mut spec.btf.as_mut().unwrap().btf;
+    let needle = format!("{from}\0");
+    let at = btf
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("`{from}` in the BTF strings"));
+    btf[at..at + to.len()].copy_from_slice(to.as_bytes());
+    for p in spec.programs.values_mut() {
+        for r in &mut p.relocations {
+            if let RelocationTarget::Extern { name, weak: w } = &mut r.target
+                && name == from
+            {
+                *name = to.into();
+                *w = weak;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_typeless_ksym_missing_from_kallsyms_is_zero_if_weak_else_refused() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = only("xdp_ksyms");
+    rename(&mut spec, "bpf_prog_put", "bpf_prog_pux", false);
+    let e = Loader::new().load(&spec).unwrap_err().to_string();
+    assert!(
+        e.contains("/proc/kallsyms does not list `bpf_prog_pux`"),
+        "{e}"
+    );
+    assert!(e.contains("declare it `__weak`"), "{e}");
+
+    rename(&mut spec, "bpf_prog_pux", "bpf_prog_pux", true);
+    let mut coll = Loader::new().load(&spec).unwrap();
+    coll.test_run("xdp_ksyms", &packet(), 1).unwrap().unwrap();
+    let bss = section::<16>(&mut coll, &spec, ".bss");
+    assert_eq!(var(&bss, &spec, "out_addr"), [0; 8]);
+}
+
+#[test]
+fn a_kfunc_with_another_prototype_is_refused_or_missing_if_weak() {
+    let Some(_serial) = kernel() else { return };
+    // `bpf_base_func_proto` (as long a name as `bpf_rcu_read_unlock`) is a
+    // kernel function of two parameters; the object declares none.
+    let mut spec = only("xdp_ksyms");
+    rename(
+        &mut spec,
+        "bpf_rcu_read_unlock",
+        "bpf_base_func_proto",
+        false,
+    );
+    let fds = open_fds();
+    let e = Loader::new().load(&spec).unwrap_err();
+    let LoadError::Program { step, what, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(*step, Step::Link, "refused before any syscall: {e}");
+    assert!(
+        what.contains("declares `bpf_base_func_proto` as a prototype with 0 parameters")
+            && what.contains("is a prototype with 2 parameters"),
+        "{e}"
+    );
+
+    // Weak: treated as missing (libbpf's rule), so its unguarded call is
+    // poisoned, and the verifier, reaching it, names it through the poison.
+    rename(
+        &mut spec,
+        "bpf_base_func_proto",
+        "bpf_base_func_proto",
+        true,
+    );
+    let e = Loader::new().load(&spec).unwrap_err();
+    let inner = match &e {
+        LoadError::Instance { source, .. } => source.as_ref(),
+        other => other,
+    };
+    let LoadError::Program {
+        step, what, log, ..
+    } = inner
+    else {
+        panic!("{e}")
+    };
+    assert_eq!(*step, Step::LoadProgram, "{e}");
+    assert!(
+        log.as_ref().unwrap().text().contains("unknown#2002000000"),
+        "{e}"
+    );
+    assert!(
+        what.contains("goes to a kfunc the kernel lacks")
+            && what.contains("weak kfunc `bpf_base_func_proto`"),
+        "{e}"
+    );
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}

@@ -142,19 +142,56 @@ fn ksyms_is_rewritten_as_libbpf_does_and_nothing_else_changes() {
             assert!(params.iter().all(|p| p.name.is_some()), "{name}");
         }
 
-        // Everything else: the same kind and name at the same id.
-        let changed: Vec<u32> = KSYMS[..7]
+        // Everything else is as it was: every other type's whole record
+        // (kind, name, members, parameters, offsets: all of what it says),
+        // and every name (the string section is only appended to).
+        let ksyms: Vec<u32> = KSYMS[..7]
             .iter()
             .map(|(n, k)| before.find(n, *k).unwrap())
-            .chain([sec])
+            .collect();
+        let protos: Vec<u32> = ksyms
+            .iter()
+            .filter_map(|&id| match before.ty(id).unwrap().data() {
+                TypeData::Func { proto, .. } => Some(proto),
+                _ => None,
+            })
             .collect();
         for id in before.ids() {
             let (b, a) = (before.ty(id).unwrap(), after.ty(id).unwrap());
             assert_eq!((b.kind(), b.name()), (a.kind(), a.name()), "type {id}");
-            if !changed.contains(&id) && b.kind() != Kind::FuncProto {
-                assert_eq!(b.size_or_type(), a.size_or_type(), "type {id}");
+            if protos.contains(&id) {
+                // Only unnamed parameters gain a name.
+                let (
+                    TypeData::FuncProto {
+                        ret: r1,
+                        params: p1,
+                    },
+                    TypeData::FuncProto {
+                        ret: r2,
+                        params: p2,
+                    },
+                ) = (b.data(), a.data())
+                else {
+                    unreachable!()
+                };
+                assert_eq!(r1, r2);
+                for (x, y) in p1.iter().zip(p2.iter()) {
+                    assert_eq!(x.ty, y.ty);
+                    assert!(x.name == y.name || (x.name.is_none() && y.name == Some("dummy_ksym")));
+                }
+            } else if !ksyms.contains(&id) && id != sec {
+                assert_eq!(
+                    format!("{:?}", b.data()),
+                    format!("{:?}", a.data()),
+                    "type {id}"
+                );
+                assert_eq!(b.kind_flag(), a.kind_flag(), "type {id}");
             }
         }
+
+        // A blob that is not the parsed one is refused, not written into.
+        let other = self::spec("../globals.bpfel.o").btf.unwrap().btf;
+        assert!(ksyms_for_kernel(&before, &other).is_err());
         // The rewrite is idempotent: a second one changes no byte.
         assert_eq!(ksyms_for_kernel(&after, &fixed).unwrap().unwrap(), fixed);
     }

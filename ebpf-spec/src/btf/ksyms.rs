@@ -42,7 +42,7 @@ const VAR_RECORD_LEN: usize = 16;
 /// # Errors
 /// A [`BtfError`] if `.ksyms` lists something other than variables and
 /// functions, if the blob has no 32-bit integer type to stand for the
-/// variables, or if a record is not where `btf` says.
+/// variables, or if `blob` is not the one `btf` was parsed from.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -115,6 +115,15 @@ fn rewrite<O: zerocopy::ByteOrder>(btf: &Btf, blob: &[u8], sec: u32) -> Result<V
     let strings = range(h.str_off.get(), h.str_len.get())
         .ok_or_else(|| header_err("string section outside the blob"))?;
     let types_start = hdr_len + h.type_off.get() as usize;
+    // `btf` says where each record is: it must be this blob's parse.
+    if hdr_len < size_of::<Header<O>>()
+        || types_start != btf.types_at()
+        || strings.len() != btf.strings_len()
+    {
+        return Err(header_err(
+            "the blob is not the one the BTF was parsed from (its sections lie elsewhere)",
+        ));
+    }
     let dummy_id = btf.ids().end().saturating_add(1);
     let dummy_name_off =
         u32::try_from(strings.len()).map_err(|_| header_err("string section too large"))?;

@@ -890,6 +890,11 @@ impl Btf {
         self.types_at.checked_add(word.checked_mul(4)?)
     }
 
+    /// Where the type section starts in the blob this was parsed from.
+    pub(crate) fn types_at(&self) -> usize {
+        self.types_at
+    }
+
     /// The length of the string section, in bytes.
     pub(crate) fn strings_len(&self) -> usize {
         self.strings.len()
