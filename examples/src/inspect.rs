@@ -224,6 +224,36 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
         println!();
         println!("sub-programs in .text: {}", functions.join(", "));
     }
+    let externs = externs(spec);
+    if !externs.is_empty() {
+        println!();
+        println!("kernel symbols it needs: {}", externs.join(", "));
+    }
+}
+
+/// The externs the programs refer to, each once, sorted: `.kconfig`
+/// variables and `__ksym`s, marked `(weak)` when the object loads without
+/// them.
+fn externs(spec: &CollectionSpec) -> Vec<String> {
+    let mut seen = std::collections::BTreeMap::new();
+    for p in spec.programs.values().chain(spec.functions.values()) {
+        for r in &p.relocations {
+            if let ebpf_spec::RelocationTarget::Extern { name, weak } = &r.target {
+                seen.insert(name.as_str(), *weak);
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|(name, weak)| {
+            let kconfig = spec
+                .variables
+                .get(name)
+                .is_some_and(|v| v.section == ".kconfig");
+            let kind = if kconfig { "kconfig" } else { "ksym" };
+            let weak = if weak { ", weak" } else { "" };
+            format!("{name} ({kind}{weak})")
+        })
+        .collect()
 }
 
 /// The inner map template: the name of the collection's map it was taken from

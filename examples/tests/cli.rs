@@ -848,6 +848,30 @@ fn inspect_file_reads_a_fixture() {
 }
 
 #[test]
+fn inspect_lists_the_kernel_symbols_an_object_needs() {
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/ksyms/ksyms.bpfel.o"]);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kernel symbols it needs: "))
+        .unwrap_or_else(|| panic!("no kernel symbols line:\n{text}"));
+    assert_eq!(
+        line,
+        "bpf_dynptr_from_xdp (ksym), bpf_no_such_kfunc___ebpf_spec (ksym, weak), \
+         bpf_prog_put (ksym), bpf_rcu_read_lock (ksym), bpf_rcu_read_unlock (ksym), \
+         no_such_ksym___ebpf_spec (ksym, weak), runqueues (ksym)"
+    );
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/globals.bpfel.o"]);
+    assert!(
+        text.contains(
+            "kernel symbols it needs: CONFIG_BPF_SYSCALL (kconfig, weak), LINUX_KERNEL_VERSION (kconfig)"
+        ),
+        "{text}"
+    );
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/map_in_map.bpfel.o"]);
+    assert!(!text.contains("kernel symbols"), "none needed:\n{text}");
+}
+
+#[test]
 fn table_rows_are_sorted_by_name() {
     let text = run_ok(&["inspect"]);
     let section = |title: &str| -> Vec<String> {
