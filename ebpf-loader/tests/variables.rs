@@ -130,3 +130,27 @@ fn a_variable_outside_its_section_or_a_taken_section_is_refused() {
     drop(coll.take_map(".bss"));
     assert!(coll.variable(&spec.variables["hits"]).is_none());
 }
+
+/// A handle may move to, and be shared with, other threads (a metrics
+/// thread reading counters while the main one writes settings).
+#[test]
+fn a_variable_handle_is_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ebpf_loader::Variable>();
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("globals.bpfel.o");
+    let coll = Loader::new().load(&spec).unwrap();
+    let counter = coll.variable(&spec.variables["counter"]).unwrap().unwrap();
+    std::thread::scope(|s| {
+        for i in 0..4u32 {
+            let counter = &counter;
+            s.spawn(move || {
+                for _ in 0..1000 {
+                    counter.write(&(i * 1000).to_ne_bytes()).unwrap();
+                    // Aligned 4 bytes: one atomic access, never torn.
+                    assert_eq!(u32_of(counter.read()) % 1000, 0);
+                }
+            });
+        }
+    });
+}
