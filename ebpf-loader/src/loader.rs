@@ -816,12 +816,7 @@ fn kernel_btf<'b>(
     spec: &CollectionSpec,
     b: &'b ebpf_spec::BtfSpec,
 ) -> Result<std::borrow::Cow<'b, [u8]>, LoadError> {
-    let section = format!("{}\0", ebpf_spec::btf::KSYMS_SECTION);
-    if !b
-        .btf
-        .windows(section.len())
-        .any(|w| w == section.as_bytes())
-    {
+    if !ebpf_spec::btf::mentions_ksyms(&b.btf, spec.byte_order) {
         return Ok(std::borrow::Cow::Borrowed(&b.btf));
     }
     let invalid = |what: String| LoadError::Btf {

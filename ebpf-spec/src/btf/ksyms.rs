@@ -24,6 +24,34 @@ const DUMMY_KSYM: &[u8] = b"dummy_ksym\0";
 /// The bytes of a `BTF_KIND_VAR` record: `struct btf_type` and `struct btf_var`.
 const VAR_RECORD_LEN: usize = 16;
 
+/// Whether BTF `blob`'s string section holds the name `.ksyms`: a check,
+/// without parsing, of whether [`ksyms_for_kernel`] may have anything to do
+/// (a loader runs it on every object's BTF before loading it). `false` for a
+/// blob whose header cannot be read.
+///
+/// ```
+/// use ebpf_spec::btf::mentions_ksyms;
+/// let spec = ebpf_spec::CollectionSpec::from_elf(include_bytes!(
+///     "../../tests/fixtures/ksyms/ksyms.bpfel.o"
+/// )).unwrap();
+/// assert!(mentions_ksyms(&spec.btf.unwrap().btf, spec.byte_order));
+/// ```
+pub fn mentions_ksyms(blob: &[u8], order: ByteOrder) -> bool {
+    fn strings<O: zerocopy::ByteOrder>(blob: &[u8]) -> Option<&[u8]> {
+        let (h, _) = Header::<O>::ref_from_prefix(blob).ok()?;
+        let start = (h.hdr_len.get() as usize).checked_add(h.str_off.get() as usize)?;
+        blob.get(start..start.checked_add(h.str_len.get() as usize)?)
+    }
+    let strings = match order {
+        ByteOrder::Little => strings::<LittleEndian>(blob),
+        ByteOrder::Big => strings::<BigEndian>(blob),
+    };
+    strings.is_some_and(|s| {
+        s.split(|&b| b == 0)
+            .any(|name| name == KSYMS_SECTION.as_bytes())
+    })
+}
+
 /// `blob` (the bytes `btf` was parsed from) with its `.ksyms` DATASEC
 /// rewritten as the kernel accepts it, or `None` if it has no `.ksyms`.
 ///

@@ -61,7 +61,7 @@ pub use self::core::{
     relocate, types_are_compat,
 };
 pub use ext::{BtfExt, CoreReloRecord, ExtSection, FuncInfoRecord, LineInfoRecord};
-pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel};
+pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel, mentions_ksyms};
 pub use parse::{
     Array, Btf, EnumValue, Enumerators, Int, Kind, Linkage, Member, Members, Param, Params, Type,
     TypeData, VarSecInfo, essential_name,
