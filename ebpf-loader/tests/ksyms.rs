@@ -47,6 +47,22 @@ fn kallsyms(name: &str) -> Option<u64> {
     })
 }
 
+/// The step, explanation and verifier log of a program the kernel refused
+/// (inside the `Instance` wrapper when there is one).
+fn refused_program(e: &LoadError) -> (&Step, &String, &Option<ebpf_loader::VerifierLog>) {
+    let inner = match e {
+        LoadError::Instance { source, .. } => source.as_ref(),
+        other => other,
+    };
+    let LoadError::Program {
+        step, what, log, ..
+    } = inner
+    else {
+        panic!("not a program error: {e}")
+    };
+    (step, what, log)
+}
+
 #[test]
 fn kfuncs_typeless_and_weak_ksyms_resolve_and_run() {
     let Some(_serial) = kernel() else { return };
@@ -117,16 +133,7 @@ fn a_typed_ksym_reads_the_kernels_variable_where_the_kernel_can_find_it() {
             // The verifier finds a variable's address with kallsyms, which
             // lists variables only with CONFIG_KALLSYMS_ALL. Our part (the
             // ld_imm64 by BTF id, the CO-RE access) reached the kernel.
-            let inner = match &e {
-                LoadError::Instance { source, .. } => source.as_ref(),
-                other => other,
-            };
-            let LoadError::Program {
-                step, log, what, ..
-            } = inner
-            else {
-                panic!("{e}")
-            };
+            let (step, what, log) = refused_program(&e);
             assert_eq!(*step, Step::LoadProgram, "{e}");
             assert!(what.contains("CONFIG_KALLSYMS_ALL"), "{e}");
             let text = log.as_ref().map(|l| l.text()).unwrap_or_default();
@@ -273,16 +280,7 @@ fn a_kfunc_with_another_prototype_is_refused_or_missing_if_weak() {
         true,
     );
     let e = Loader::new().load(&spec).unwrap_err();
-    let inner = match &e {
-        LoadError::Instance { source, .. } => source.as_ref(),
-        other => other,
-    };
-    let LoadError::Program {
-        step, what, log, ..
-    } = inner
-    else {
-        panic!("{e}")
-    };
+    let (step, what, log) = refused_program(&e);
     assert_eq!(*step, Step::LoadProgram, "{e}");
     assert!(
         log.as_ref().unwrap().text().contains("unknown#2002000000"),
