@@ -54,6 +54,16 @@ fn externs_keep_their_names_weakness_and_declared_types() {
             .into_iter()
             .collect();
         assert_eq!(externs, expected, "{object}");
+        // The same, through `CollectionSpec::externs`.
+        let listed: Vec<(String, bool)> = spec
+            .externs()
+            .iter()
+            .map(|e| {
+                assert_eq!(e.kind, ebpf_spec::ExternKind::Ksym, "{}", e.name);
+                (e.name.to_owned(), e.weak)
+            })
+            .collect();
+        assert_eq!(listed, expected, "{object}");
 
         // The spec's BTF keeps `.ksyms` as declared: extern linkage, and
         // the variables' own types (a typeless one is `const void`).

@@ -231,27 +231,13 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
     }
 }
 
-/// The externs the programs refer to, each once, sorted: `.kconfig`
-/// variables and `__ksym`s, marked `(weak)` when the object loads without
-/// them.
+/// The externs the programs refer to, as `name (kind[, weak])`.
 fn externs(spec: &CollectionSpec) -> Vec<String> {
-    let mut seen = std::collections::BTreeMap::new();
-    for p in spec.programs.values().chain(spec.functions.values()) {
-        for r in &p.relocations {
-            if let ebpf_spec::RelocationTarget::Extern { name, weak } = &r.target {
-                seen.insert(name.as_str(), *weak);
-            }
-        }
-    }
-    seen.into_iter()
-        .map(|(name, weak)| {
-            let kconfig = spec
-                .variables
-                .get(name)
-                .is_some_and(|v| v.section == ".kconfig");
-            let kind = if kconfig { "kconfig" } else { "ksym" };
-            let weak = if weak { ", weak" } else { "" };
-            format!("{name} ({kind}{weak})")
+    spec.externs()
+        .iter()
+        .map(|e| {
+            let weak = if e.weak { ", weak" } else { "" };
+            format!("{} ({}{weak})", e.name, e.kind)
         })
         .collect()
 }

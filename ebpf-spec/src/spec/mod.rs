@@ -107,11 +107,89 @@ pub struct CollectionSpec {
     pub kernel_version: u32,
 }
 
+/// A symbol the programs of a collection use but the object does not define:
+/// the running kernel provides it at load (see [`CollectionSpec::externs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extern<'a> {
+    /// The symbol's name.
+    pub name: &'a str,
+    /// What provides it.
+    pub kind: ExternKind,
+    /// Declared `__weak`: the collection loads without it (as 0).
+    pub weak: bool,
+}
+
+/// What kind of extern an [`Extern`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExternKind {
+    /// A `__kconfig` variable: a value of the kernel's configuration, in
+    /// `.kconfig`.
+    Kconfig,
+    /// A `__ksym`: a kernel function called as a kfunc, or a kernel variable
+    /// whose address the program takes.
+    Ksym,
+}
+
+/// `kconfig` or `ksym`.
+impl std::fmt::Display for ExternKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExternKind::Kconfig => "kconfig",
+            ExternKind::Ksym => "ksym",
+        })
+    }
+}
+
 impl CollectionSpec {
     /// A deep copy: equal to `self`, sharing no memory with it. Same as
     /// [`DeepCopy::deep_copy`].
     pub fn copy(&self) -> Self {
         self.deep_copy()
+    }
+
+    /// The externs the programs and functions refer to, each once, sorted by
+    /// name: what the object needs from the kernel it is loaded into. An
+    /// extern referred to both weakly and not counts as not weak.
+    ///
+    /// ```
+    /// use ebpf_spec::{CollectionSpec, ExternKind};
+    ///
+    /// let spec = CollectionSpec::from_elf(include_bytes!(
+    ///     "../../tests/fixtures/globals.bpfel.o"
+    /// ))?;
+    /// let externs: Vec<_> = spec.externs().iter().map(|e| (e.name, e.kind, e.weak)).collect();
+    /// assert_eq!(externs, [
+    ///     ("CONFIG_BPF_SYSCALL", ExternKind::Kconfig, true),
+    ///     ("LINUX_KERNEL_VERSION", ExternKind::Kconfig, false),
+    /// ]);
+    /// # Ok::<(), ebpf_spec::ParseError>(())
+    /// ```
+    pub fn externs(&self) -> Vec<Extern<'_>> {
+        let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
+        for p in self.programs.values().chain(self.functions.values()) {
+            for r in &p.relocations {
+                if let RelocationTarget::Extern { name, weak } = &r.target {
+                    let w = seen.entry(name).or_insert(*weak);
+                    *w &= *weak;
+                }
+            }
+        }
+        seen.into_iter()
+            .map(|(name, weak)| Extern {
+                name,
+                kind: if self
+                    .variables
+                    .get(name)
+                    .is_some_and(|v| v.section == ".kconfig")
+                {
+                    ExternKind::Kconfig
+                } else {
+                    ExternKind::Ksym
+                },
+                weak,
+            })
+            .collect()
     }
 
     /// Sets a global variable's value (a `const volatile` in `.rodata` is how
