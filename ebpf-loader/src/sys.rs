@@ -481,6 +481,7 @@ pub(crate) fn btf_data(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
 pub(crate) struct Mapping {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
+    writable: bool,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; every
@@ -519,63 +520,77 @@ impl Mapping {
         }
         let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping { ptr, len, writable })
     }
 
-    /// Copies `buf.len()` bytes from `offset` into `buf`. An access of 1, 2,
-    /// 4 or 8 bytes at an address aligned to its size is one atomic load
-    /// (never torn by a program writing at the same time); others are
-    /// copied byte by byte. Panics if the range is not within the mapping
-    /// (callers check it first).
+    /// Whether stores are allowed (the mapping was made writable).
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`. An access of 2, 4
+    /// or 8 bytes at an address aligned for the atomic of that width is one
+    /// atomic load (acquire: what the program wrote before it is visible
+    /// too); others are copied byte by byte. Panics if the range is not
+    /// within the mapping (callers check it first).
     pub(crate) fn load(&self, offset: usize, buf: &mut [u8]) {
         let at = self.at(offset, buf.len());
         // SAFETY: `at` is in the mapping (checked), aligned for the width
         // used, and the memory lives as long as `self`. Atomics make the
         // kernel's concurrent accesses (and other threads') well defined.
         unsafe {
-            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+            use std::sync::atomic::Ordering::Acquire;
+            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32};
             match buf.len() {
-                2 if at.cast::<u16>().is_aligned() => {
-                    buf.copy_from_slice(&AtomicU16::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
+                2 if at.cast::<AtomicU16>().is_aligned() => {
+                    buf.copy_from_slice(&AtomicU16::from_ptr(at.cast()).load(Acquire).to_ne_bytes())
                 }
-                4 if at.cast::<u32>().is_aligned() => {
-                    buf.copy_from_slice(&AtomicU32::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
+                4 if at.cast::<AtomicU32>().is_aligned() => {
+                    buf.copy_from_slice(&AtomicU32::from_ptr(at.cast()).load(Acquire).to_ne_bytes())
                 }
-                8 if at.cast::<u64>().is_aligned() => {
-                    buf.copy_from_slice(&AtomicU64::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
-                }
+                #[cfg(target_has_atomic = "64")]
+                8 if at.cast::<std::sync::atomic::AtomicU64>().is_aligned() => buf.copy_from_slice(
+                    &std::sync::atomic::AtomicU64::from_ptr(at.cast())
+                        .load(Acquire)
+                        .to_ne_bytes(),
+                ),
                 _ => {
                     for (i, b) in buf.iter_mut().enumerate() {
-                        *b = AtomicU8::from_ptr(at.add(i)).load(Relaxed);
+                        *b = AtomicU8::from_ptr(at.add(i)).load(Acquire);
                     }
                 }
             }
         }
     }
 
-    /// Copies `data` to `offset`, atomically as [`load`](Self::load) reads.
-    /// Panics if the range is not within the mapping (callers check it
-    /// first); the mapping must be writable.
+    /// Copies `data` to `offset`, atomically as [`load`](Self::load) reads
+    /// (release: what was written before is visible to a program that sees
+    /// this). Panics if the range is not within the mapping (callers check
+    /// it first) or if the mapping is read-only.
     pub(crate) fn store(&self, offset: usize, data: &[u8]) {
+        assert!(self.writable, "a store into a read-only mapping");
         let at = self.at(offset, data.len());
-        // SAFETY: as in `load`; the mapping is writable (the caller's
-        // contract: `Variable` maps constants read-only and never stores).
+        // SAFETY: as in `load`; the mapping is writable (asserted above).
         unsafe {
-            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+            use std::sync::atomic::Ordering::Release;
+            use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32};
             match data.len() {
-                2 if at.cast::<u16>().is_aligned() => AtomicU16::from_ptr(at.cast())
-                    .store(u16::from_ne_bytes([data[0], data[1]]), Relaxed),
-                4 if at.cast::<u32>().is_aligned() => AtomicU32::from_ptr(at.cast()).store(
+                2 if at.cast::<AtomicU16>().is_aligned() => AtomicU16::from_ptr(at.cast())
+                    .store(u16::from_ne_bytes([data[0], data[1]]), Release),
+                4 if at.cast::<AtomicU32>().is_aligned() => AtomicU32::from_ptr(at.cast()).store(
                     u32::from_ne_bytes(data.try_into().unwrap_or_default()),
-                    Relaxed,
+                    Release,
                 ),
-                8 if at.cast::<u64>().is_aligned() => AtomicU64::from_ptr(at.cast()).store(
-                    u64::from_ne_bytes(data.try_into().unwrap_or_default()),
-                    Relaxed,
-                ),
+                #[cfg(target_has_atomic = "64")]
+                8 if at.cast::<std::sync::atomic::AtomicU64>().is_aligned() => {
+                    std::sync::atomic::AtomicU64::from_ptr(at.cast()).store(
+                        u64::from_ne_bytes(data.try_into().unwrap_or_default()),
+                        Release,
+                    )
+                }
                 _ => {
                     for (i, b) in data.iter().enumerate() {
-                        AtomicU8::from_ptr(at.add(i)).store(*b, Relaxed);
+                        AtomicU8::from_ptr(at.add(i)).store(*b, Release);
                     }
                 }
             }

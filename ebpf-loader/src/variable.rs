@@ -13,11 +13,13 @@ use std::os::fd::BorrowedFd;
 ///
 /// From [`Collection::variable`](crate::Collection::variable). The handle
 /// maps its section on its own: it may outlive the [`Collection`](crate::Collection)
-/// and be shared between threads. A naturally aligned variable of 1, 2, 4 or
-/// 8 bytes is read and written in one atomic access, so a value the program
-/// updates meanwhile is never seen half-written; larger ones are copied byte
-/// by byte. Bytes are in the object's byte order (the host's, for a loaded
-/// object).
+/// and be shared between threads. A naturally aligned variable of 2, 4 or 8
+/// bytes is read and written in one atomic access (acquire loads, release
+/// stores), so a value the program writes with one store of that width is
+/// never seen half-written; other sizes are copied byte by byte. A write is
+/// not a read-modify-write: one racing with the program's `counter += 1`
+/// may lose that increment. Bytes are in the object's byte order (the
+/// host's, for a loaded object).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,8 +57,11 @@ pub enum VariableError {
         got: usize,
     },
     /// The variable is a constant (`.rodata*`, `.kconfig`: frozen when the
-    /// collection was loaded).
-    #[error("variable `{name}` is a constant in `{section}`, frozen at load: it cannot be written")]
+    /// collection was loaded), or its section's map is read-only to user
+    /// space (a map reused from a pin, frozen by whoever made it).
+    #[error(
+        "variable `{name}` is read-only in `{section}` (a constant, or a frozen map): it cannot be written"
+    )]
     Constant {
         /// The variable.
         name: String,
@@ -81,9 +86,11 @@ pub enum VariableError {
         /// The size of the section's map value in the kernel.
         value_size: u32,
     },
-    /// The section's map could not be asked about or mapped (it is not
-    /// `BPF_F_MMAPABLE`, as a map reused from a pin another loader made may
-    /// not be).
+    /// The section's map could not be asked about or mapped: it is not a
+    /// single-entry array, not `BPF_F_MMAPABLE` (a map reused from a pin
+    /// another loader made may not be), or it holds fields the kernel
+    /// manages (a `bpf_spin_lock`, a timer, a kptr), which the kernel never
+    /// maps.
     #[error("variable `{name}`: mapping `{section}` failed: {source}")]
     Map {
         /// The variable.
@@ -105,8 +112,17 @@ impl Variable {
             source,
         };
         let info = crate::sys::map_info(fd).map_err(map_err)?;
+        if info.max_entries != 1 {
+            return Err(map_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "it has {} entries, not the one of a data section",
+                    info.max_entries
+                ),
+            )));
+        }
         let end = u64::from(var.offset) + u64::from(var.size);
-        if info.max_entries != 1 || end > u64::from(info.value_size) {
+        if end > u64::from(info.value_size) {
             return Err(VariableError::Outside {
                 name: var.name.clone(),
                 section: var.section.clone(),
@@ -115,13 +131,31 @@ impl Variable {
                 value_size: info.value_size,
             });
         }
-        let mapping = Mapping::map(fd, info.value_size as usize, !var.constant).map_err(map_err)?;
+        let len = info.value_size as usize;
+        let mapping = match Mapping::map(fd, len, !var.constant) {
+            // A frozen map refuses a writable mapping: read it read-only.
+            Err(e) if !var.constant && e.raw_os_error() == Some(libc::EPERM) => {
+                Mapping::map(fd, len, false)
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            // ENOTSUPP (kernel-internal, 524): fields the kernel manages.
+            if e.raw_os_error() == Some(524) {
+                map_err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the kernel does not map a value with a bpf_spin_lock, timer or kptr (errno 524)",
+                ))
+            } else {
+                map_err(e)
+            }
+        })?;
         Ok(Variable {
             name: var.name.clone(),
             section: var.section.clone(),
             offset: var.offset as usize,
             size: var.size as usize,
-            constant: var.constant,
+            constant: !mapping.is_writable(),
             mapping,
         })
     }
@@ -141,7 +175,8 @@ impl Variable {
         self.size == 0
     }
 
-    /// Whether it is a constant (read-only: `.rodata*`, `.kconfig`).
+    /// Whether it is read-only: a constant (`.rodata*`, `.kconfig`), or in a
+    /// map frozen by whoever made it.
     pub fn is_constant(&self) -> bool {
         self.constant
     }
@@ -167,7 +202,7 @@ impl Variable {
     ///
     /// # Errors
     /// [`VariableError::WrongSize`] if `value` is not exactly its size;
-    /// [`VariableError::Constant`] for a constant.
+    /// [`VariableError::Constant`] if it is read-only.
     pub fn write(&self, value: &[u8]) -> Result<(), VariableError> {
         self.check(value.len())?;
         if self.constant {

@@ -85,6 +85,18 @@ fn constants_read_but_refuse_writes_and_sizes_are_checked() {
         13
     );
 
+    // A spec that says "not constant" for a frozen map (a hand-edited spec,
+    // a pin frozen by another loader): the kernel's word wins, read-only.
+    let mut edited = spec.variables["sample_rate"].clone();
+    edited.constant = false;
+    let rate = coll.variable(&edited).unwrap().unwrap();
+    assert!(rate.is_constant());
+    assert_eq!(u32_of(rate.read()), 13);
+    assert!(matches!(
+        rate.write(&1u32.to_ne_bytes()),
+        Err(VariableError::Constant { .. })
+    ));
+
     let greeting = coll.variable(&spec.variables["greeting"]).unwrap().unwrap();
     assert_eq!(greeting.read(), b"hello\0");
 
