@@ -12,7 +12,7 @@
 use aya_obj::generated::{bpf_attr, bpf_cmd};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ebpf_loader::Loader;
-use ebpf_spec::{CollectionSpec, Instruction, MapFlags, MapType, MapValue, RelocationTarget};
+use ebpf_spec::{CollectionSpec, Instruction, MapFlags, MapValue, RelocationTarget};
 use std::ffi::{CString, c_void};
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -81,31 +81,6 @@ mod raw {
         progs: Vec<Prog>,
     }
 
-    /// Map types the kernel creates without BTF key/value ids (the loader's
-    /// list, after libbpf's).
-    fn takes_btf(t: MapType) -> bool {
-        !matches!(
-            t,
-            MapType::ProgArray
-                | MapType::PerfEventArray
-                | MapType::CgroupArray
-                | MapType::StackTrace
-                | MapType::ArrayOfMaps
-                | MapType::HashOfMaps
-                | MapType::DevMap
-                | MapType::DevMapHash
-                | MapType::CpuMap
-                | MapType::XskMap
-                | MapType::SockMap
-                | MapType::SockHash
-                | MapType::Queue
-                | MapType::Stack
-                | MapType::Arena
-                | MapType::RingBuf
-                | MapType::UserRingBuf
-        )
-    }
-
     impl Floor {
         /// Prepares the calls the loader makes for a spec of maps without
         /// inner maps or pins and programs without sub-programs: the same
@@ -133,15 +108,11 @@ mod raw {
                     u.value_size = m.value_size;
                     u.max_entries = m.max_entries;
                     u.map_flags = m.flags.bits();
-                    let data_section = m.name == ".kconfig"
-                        || [".data", ".rodata", ".bss"]
-                            .iter()
-                            .any(|p| m.name == *p || m.name.starts_with(&format!("{p}.")));
-                    if m.map_type == MapType::Array && data_section {
+                    if m.is_global_data() {
                         u.map_flags |= MapFlags::MMAPABLE.bits();
                     }
-                    if let Some(btf) =
-                        btf_fd.filter(|_| m.btf_value_type_id != 0 && takes_btf(m.map_type))
+                    if let Some(btf) = btf_fd
+                        .filter(|_| m.btf_value_type_id != 0 && m.map_type.accepts_btf_types())
                     {
                         u.btf_fd = btf;
                         u.btf_key_type_id = m.btf_key_type_id;

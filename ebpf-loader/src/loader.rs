@@ -406,19 +406,21 @@ impl Loader {
                 data.insert(m.name.clone(), bytes);
             }
         }
+        let mut ctx = None;
         let programs = if self.maps_only {
             Vec::new()
         } else {
-            let mut ctx = crate::program::LinkContext::new(spec)?;
+            let ctx = ctx.insert(crate::program::LinkContext::new(spec)?);
             spec.programs
                 .values()
-                .map(|p| crate::program::link(spec, p, &mut ctx, self.targets.get(&p.name)))
+                .map(|p| crate::program::link(spec, p, ctx, self.targets.get(&p.name)))
                 .collect::<Result<_, _>>()?
         };
+        let parsed = ctx.as_ref().and_then(|c| c.local());
         let btf = spec
             .btf
             .as_ref()
-            .map(|b| self.btf_fd(&kernel_btf(spec, b)?))
+            .map(|b| self.btf_fd(&kernel_btf(spec, b, parsed)?))
             .transpose()?;
         Ok(Prepared {
             btf,
@@ -617,9 +619,7 @@ impl Loader {
             max_entries = self.possible_cpus().map_err(String::clone)?;
         }
         let mut flags = m.flags;
-        if m.map_type == MapType::Array
-            && (crate::map::is_data_section(&m.name) || m.name == ".kconfig")
-        {
+        if m.is_global_data() {
             flags |= MapFlags::MMAPABLE;
         }
         Ok((max_entries, flags))
@@ -812,9 +812,11 @@ fn fill_map_slots(
 /// The object's BTF as the kernel loads it: with its `.ksyms` DATASEC (the
 /// `__ksym` externs) rewritten as libbpf does, when it has one. The spec's
 /// blob keeps the externs' declared types, which linking resolves them by.
+/// `parsed` is `b` already parsed, when linking the programs needed it.
 fn kernel_btf<'b>(
     spec: &CollectionSpec,
     b: &'b ebpf_spec::BtfSpec,
+    parsed: Option<&ebpf_spec::btf::Btf>,
 ) -> Result<std::borrow::Cow<'b, [u8]>, LoadError> {
     if !ebpf_spec::btf::mentions_ksyms(&b.btf, spec.byte_order) {
         return Ok(std::borrow::Cow::Borrowed(&b.btf));
@@ -823,9 +825,16 @@ fn kernel_btf<'b>(
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, what),
         log: String::new(),
     };
-    let btf = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
-        .map_err(|e| invalid(format!("the object's BTF cannot be read: {e}")))?;
-    match ebpf_spec::btf::ksyms_for_kernel(&btf, &b.btf) {
+    let parsed_here;
+    let btf = match parsed {
+        Some(btf) => btf,
+        None => {
+            parsed_here = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
+                .map_err(|e| invalid(format!("the object's BTF cannot be read: {e}")))?;
+            &parsed_here
+        }
+    };
+    match ebpf_spec::btf::ksyms_for_kernel(btf, &b.btf) {
         Ok(Some(fixed)) => Ok(std::borrow::Cow::Owned(fixed)),
         Ok(None) => Ok(std::borrow::Cow::Borrowed(&b.btf)),
         Err(e) => Err(invalid(format!(

@@ -225,30 +225,9 @@ pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
 }
 
 /// Whether the map is created with its BTF type ids: it has a value type, and
-/// its type accepts BTF (the list libbpf keeps: fd arrays, queues, stacks,
-/// ring buffers and arenas do not).
+/// its type accepts them.
 fn takes_btf(spec: &MapSpec) -> bool {
-    spec.btf_value_type_id != 0
-        && !matches!(
-            spec.map_type,
-            MapType::ProgArray
-                | MapType::PerfEventArray
-                | MapType::CgroupArray
-                | MapType::StackTrace
-                | MapType::ArrayOfMaps
-                | MapType::HashOfMaps
-                | MapType::DevMap
-                | MapType::DevMapHash
-                | MapType::CpuMap
-                | MapType::XskMap
-                | MapType::SockMap
-                | MapType::SockHash
-                | MapType::Queue
-                | MapType::Stack
-                | MapType::Arena
-                | MapType::RingBuf
-                | MapType::UserRingBuf
-        )
+    spec.btf_value_type_id != 0 && spec.map_type.accepts_btf_types()
 }
 
 /// The kernel's largest key for hash-like maps (`MAX_BPF_STACK`): a key must
@@ -335,15 +314,6 @@ pub(crate) fn estimated_create_ns(spec: &MapSpec, cpus: u32) -> u64 {
         .saturating_add(memory)
         .saturating_add(contents)
         .saturating_add(inner)
-}
-
-pub(crate) fn is_data_section(name: &str) -> bool {
-    [".data", ".rodata", ".bss"].iter().any(|p| {
-        name == *p
-            || name
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
 }
 
 /// The name the kernel accepts: `[A-Za-z0-9_.]`, at most 15 bytes.
@@ -565,9 +535,5 @@ mod tests {
     fn names() {
         assert_eq!(kernel_name("a-very-long-map/name"), "a_very_long_map");
         assert_eq!(kernel_name(".rodata"), ".rodata");
-        assert!(is_data_section(".rodata.custom"));
-        assert!(is_data_section(".bss"));
-        assert!(!is_data_section(".database"));
-        assert!(!is_data_section("data"));
     }
 }

@@ -76,6 +76,11 @@ pub(crate) struct LinkContext {
 }
 
 impl LinkContext {
+    /// The object's BTF, if linking needed it parsed.
+    pub(crate) fn local(&self) -> Option<&Btf> {
+        self.local.as_ref()
+    }
+
     /// For `spec`: parses its BTF when a program has CO-RE relocations or
     /// refers to `__ksym` externs (their declared types are in it).
     pub(crate) fn new(spec: &CollectionSpec) -> Result<Self, LoadError> {

@@ -133,15 +133,21 @@ pub(crate) struct MapInfo {
     pub map_extra: u64,
 }
 
+/// `BPF_OBJ_GET_INFO_BY_FD`: fills `info` (a kernel `bpf_*_info` struct, with
+/// any buffer pointers it carries already set) for object `fd`.
+fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.info.bpf_fd = fd.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of::<T>() as u32;
+    attr.info.info = info as *mut T as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).map(drop)
+}
+
 /// `BPF_OBJ_GET_INFO_BY_FD` for a map.
 pub(crate) fn map_info(fd: BorrowedFd<'_>) -> io::Result<MapInfo> {
     // SAFETY: `bpf_map_info` is a C struct of integers: all-zero is valid.
     let mut info: aya_obj::generated::bpf_map_info = unsafe { std::mem::zeroed() };
-    let mut attr = zeroed();
-    attr.info.bpf_fd = fd.as_raw_fd() as u32;
-    attr.info.info_len = std::mem::size_of_val(&info) as u32;
-    attr.info.info = &mut info as *mut _ as u64;
-    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    obj_info(fd, &mut info)?;
     Ok(MapInfo {
         id: info.id,
         map_type: info.type_,
@@ -318,11 +324,7 @@ pub(crate) fn prog_info(fd: BorrowedFd<'_>, xlated: Option<&mut Vec<u8>>) -> io:
             info.xlated_prog_len = buf.len() as u32;
             info.xlated_prog_insns = buf.as_mut_ptr() as u64;
         }
-        let mut attr = zeroed();
-        attr.info.bpf_fd = fd.as_raw_fd() as u32;
-        attr.info.info_len = std::mem::size_of_val(&info) as u32;
-        attr.info.info = &mut info as *mut _ as u64;
-        bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        obj_info(fd, &mut info)?;
         Ok(info)
     };
     let mut info = get(None)?;
@@ -460,11 +462,7 @@ pub(crate) fn btf_data(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
         let mut info: aya_obj::generated::bpf_btf_info = unsafe { std::mem::zeroed() };
         info.btf = buf.as_mut_ptr() as u64;
         info.btf_size = buf.len() as u32;
-        let mut attr = zeroed();
-        attr.info.bpf_fd = fd.as_raw_fd() as u32;
-        attr.info.info_len = std::mem::size_of_val(&info) as u32;
-        attr.info.info = &mut info as *mut _ as u64;
-        bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        obj_info(fd, &mut info)?;
         Ok(info.btf_size)
     };
     let size = get(&mut [])? as usize;

@@ -230,3 +230,21 @@ fn map_extra_says_what_a_loader_cannot_honour() {
     );
     assert_eq!(MapExtra::default().unsupported(), None);
 }
+
+#[test]
+fn data_section_maps_and_btf_capable_types() {
+    let data = |name: &str| MapSpec::new(name, MapType::Array, 4, 8, 1).is_global_data();
+    assert!(data(".rodata.custom"));
+    assert!(data(".bss"));
+    assert!(data(".data"));
+    assert!(data(".kconfig"));
+    assert!(!data(".database"));
+    assert!(!data("data"));
+    assert!(!MapSpec::new(".bss", MapType::Hash, 4, 8, 1).is_global_data());
+
+    assert!(MapType::Hash.accepts_btf_types());
+    assert!(MapType::Array.accepts_btf_types());
+    assert!(!MapType::RingBuf.accepts_btf_types());
+    assert!(!MapType::ArrayOfMaps.accepts_btf_types());
+    assert!(!MapType::PerfEventArray.accepts_btf_types());
+}

@@ -487,6 +487,32 @@ struct Ctx<'l, 't> {
     steps: u32,
 }
 
+/// Two FUNC_PROTOs with as many parameters: their return types and the
+/// pairs of their parameters' types, which both libbpf comparisons walk.
+/// `None` if either is not a prototype or the counts differ.
+fn proto_pair<'l, 't>(
+    l: &Type<'l>,
+    t: &Type<'t>,
+) -> Option<(u32, u32, impl Iterator<Item = (u32, u32)> + use<'l, 't>)> {
+    match (l.data(), t.data()) {
+        (
+            TypeData::FuncProto {
+                ret: lret,
+                params: lp,
+            },
+            TypeData::FuncProto {
+                ret: tret,
+                params: tp,
+            },
+        ) if lp.len() == tp.len() => Some((
+            lret,
+            tret,
+            (0..lp.len()).filter_map(move |i| Some((lp.get(i)?.ty, tp.get(i)?.ty))),
+        )),
+        _ => None,
+    }
+}
+
 fn names_equal_essential(a: &[u8], b: &[u8]) -> bool {
     essential_bytes(a) == essential_bytes(b)
 }
@@ -800,28 +826,15 @@ impl<'l, 't> Ctx<'l, 't> {
                     tid = tt.target().unwrap_or(0);
                 }
                 Kind::FuncProto => {
-                    let (
-                        TypeData::FuncProto {
-                            ret: lret,
-                            params: lp,
-                        },
-                        TypeData::FuncProto {
-                            ret: tret,
-                            params: tp,
-                        },
-                    ) = (lt.data(), tt.data())
-                    else {
+                    let Some((lret, tret, params)) = proto_pair(&lt, &tt) else {
                         return Ok(false);
                     };
-                    if lp.len() != tp.len() {
-                        return Ok(false);
-                    }
-                    for (l, t) in lp.iter().zip(tp.iter()) {
+                    for (l, t) in params {
                         if level <= 0 {
                             return Err(Reason::TooComplex("function prototypes nested too deep"));
                         }
-                        let l = self.local.skip_mods(l.ty)?.id();
-                        let t = self.target.skip_mods(t.ty)?.id();
+                        let l = self.local.skip_mods(l)?.id();
+                        let t = self.target.skip_mods(t)?.id();
                         if !self.types_are_compat(l, t, level - 1)? {
                             return Ok(false);
                         }
@@ -926,24 +939,11 @@ impl<'l, 't> Ctx<'l, 't> {
                     tid = ta.elem;
                 }
                 Kind::FuncProto => {
-                    let (
-                        TypeData::FuncProto {
-                            ret: lret,
-                            params: lp,
-                        },
-                        TypeData::FuncProto {
-                            ret: tret,
-                            params: tp,
-                        },
-                    ) = (lt.data(), tt.data())
-                    else {
+                    let Some((lret, tret, params)) = proto_pair(&lt, &tt) else {
                         return Ok(false);
                     };
-                    if lp.len() != tp.len() {
-                        return Ok(false);
-                    }
-                    for (l, t) in lp.iter().zip(tp.iter()) {
-                        if !self.types_match(l.ty, t.ty, behind_ptr, level - 1)? {
+                    for (l, t) in params {
+                        if !self.types_match(l, t, behind_ptr, level - 1)? {
                             return Ok(false);
                         }
                     }

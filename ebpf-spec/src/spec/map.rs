@@ -166,6 +166,32 @@ impl MapType {
     pub fn is_map_in_map(self) -> bool {
         matches!(self, Self::ArrayOfMaps | Self::HashOfMaps)
     }
+
+    /// Whether the kernel takes BTF key and value type ids for this type of
+    /// map (libbpf's list: fd arrays, stack traces, queues, stacks, ring
+    /// buffers and arenas do not).
+    pub fn accepts_btf_types(self) -> bool {
+        !matches!(
+            self,
+            Self::ProgArray
+                | Self::PerfEventArray
+                | Self::CgroupArray
+                | Self::StackTrace
+                | Self::ArrayOfMaps
+                | Self::HashOfMaps
+                | Self::DevMap
+                | Self::DevMapHash
+                | Self::CpuMap
+                | Self::XskMap
+                | Self::SockMap
+                | Self::SockHash
+                | Self::Queue
+                | Self::Stack
+                | Self::Arena
+                | Self::RingBuf
+                | Self::UserRingBuf
+        )
+    }
 }
 
 bitflags::bitflags! {
@@ -567,6 +593,20 @@ impl MapSpec {
             freeze: false,
             extra: MapExtra::default(),
         }
+    }
+
+    /// Whether this is the map of a data section: an array named `.data`,
+    /// `.rodata`, `.bss` (or `.data.*`, `.rodata.*`, `.bss.*`) or `.kconfig`,
+    /// as the reader makes them. A loader creates these `BPF_F_MMAPABLE`, so
+    /// their variables can be read and written in place.
+    pub fn is_global_data(&self) -> bool {
+        self.map_type == MapType::Array
+            && (self.name == ".kconfig"
+                || [".data", ".rodata", ".bss"].iter().any(|p| {
+                    self.name
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+                }))
     }
 
     /// `self.deep_copy()`: a copy that shares nothing with `self`.
