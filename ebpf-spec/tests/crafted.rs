@@ -515,6 +515,38 @@ fn iproute2_hash_of_maps_keys_have_the_outer_key_size() {
             &e,
             &["key_size 2 cannot hold the 4-byte slot index of its inner maps"],
         );
+
+        // A key_size the reader would have to allocate per slot is bounded
+        // (found by tests/proptest_elf.rs: one flipped bit asked for 128 MiB).
+        for (size, ok) in [(512, true), (513, false), (1 << 27, false)] {
+            let data = patched(
+                name,
+                &[
+                    ("tc_outer", offset_of!(BpfElfMap, map_type), 13),
+                    ("tc_outer", offset_of!(BpfElfMap, size_key), size),
+                ],
+            );
+            match parse(&data) {
+                Ok(spec) => {
+                    assert!(ok, "{name}: key_size {size} accepted");
+                    assert_eq!(spec.maps["tc_outer"].contents[0].key.len(), 512);
+                }
+                Err(e) => {
+                    assert!(!ok, "{name}: key_size {size} refused: {e}");
+                    assert!(
+                        matches!(&e, ParseError::Map { map, .. } if map == "tc_outer"),
+                        "{e:?}"
+                    );
+                    says(
+                        &e,
+                        &[
+                            &format!("key_size {size} is too large for the slot keys"),
+                            "512",
+                        ],
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -312,10 +312,24 @@ fn check(data: &[u8]) -> Result<(), TestCaseError> {
     // The reader's whole-file budget, plus what it does not count (vectors'
     // slack, maps' nodes, temporaries).
     let total = 64 * data.len() + (1 << 20) + MAX_MATERIALISED as usize;
+    // The result is summarised: a spec that broke the bound holds the
+    // oversized buffer, too big to print.
     prop_assert!(
         stats.largest <= largest && stats.total <= total,
-        "allocations {stats:?} for a {}-byte input; result {result:?}",
-        data.len()
+        "allocations {stats:?} for a {}-byte input; result {}",
+        data.len(),
+        match &result {
+            Ok(spec) => format!(
+                "Ok: {} maps (key/value sizes {:?}), {} programs",
+                spec.maps.len(),
+                spec.maps
+                    .values()
+                    .map(|m| (m.name.as_str(), m.key_size, m.value_size))
+                    .collect::<Vec<_>>(),
+                spec.programs.len()
+            ),
+            Err(e) => format!("Err: {e}"),
+        }
     );
     match result {
         Ok(spec) => {

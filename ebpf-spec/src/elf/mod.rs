@@ -814,6 +814,14 @@ impl<'d> Reader<'d> {
                     "key_size {key_size} cannot hold the 4-byte slot index of its inner maps"
                 )));
             }
+            // The reader makes these keys (the index, zero-extended): their
+            // size comes from the file, so it is bounded before any is made.
+            if key_size > MAX_SLOT_KEY {
+                return Err(outer_err(format!(
+                    "key_size {key_size} is too large for the slot keys of its inner maps \
+                     (at most {MAX_SLOT_KEY} bytes, the stack a BPF program builds a key on)"
+                )));
+            }
             // Slot index -> the inner map in it.
             let mut slots: BTreeMap<u32, usize> = BTreeMap::new();
             for &j in candidates {
@@ -1732,6 +1740,11 @@ fn set_size(
         }
     }
 }
+
+/// The largest key the reader makes for an iproute2 map-in-map slot: a BPF
+/// program builds the keys it looks up on its 512-byte stack
+/// (`MAX_BPF_STACK`).
+const MAX_SLOT_KEY: u32 = 512;
 
 /// A slot index as a map key of `key_size` (at least 4) bytes: the `u32`
 /// zero-extended to `key_size` bytes, in the object's byte order.
