@@ -58,7 +58,6 @@ fn payload_floor(spec: &CollectionSpec) -> Payload {
     };
     if let Some(btf) = &spec.btf {
         p.bytes.push(btf.btf.clone());
-        p.bytes.extend(btf.ext.clone());
     }
     for prog in spec.programs.values().chain(spec.functions.values()) {
         p.instructions.push(prog.instructions.clone());

@@ -469,14 +469,9 @@ impl<'d> Reader<'d> {
         };
         if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
             reader.btf = Some(ObjectBtf::parse(s.data, order)?);
-            let ext = reader.sections.iter().find(|s| s.kind == SecKind::BtfExt);
             reader.charge(s.data.len(), s.name)?;
-            if let Some(e) = ext {
-                reader.charge(e.data.len(), e.name)?;
-            }
             reader.btf_raw = Some(BtfSpec {
                 btf: s.data.to_vec(),
-                ext: ext.map(|e| e.data.to_vec()),
             });
         }
         Ok(reader)

@@ -55,7 +55,12 @@ impl ByteOrder {
     }
 }
 
-/// The object's BTF: the `.BTF` and `.BTF.ext` sections.
+/// The object's BTF: its `.BTF` section.
+///
+/// `.BTF.ext` is not kept as bytes: its records belong to functions, and the
+/// reader gives each [`ProgramSpec`](crate::ProgramSpec) its own
+/// (`func_info`, `line_info`, `core_relocations`), so there is one place to
+/// read or edit them and no second copy to go stale.
 ///
 /// `.BTF` is fixed up as libbpf does before loading it: the sizes of data
 /// sections (DATASEC) and the offsets of their variables, which clang leaves
@@ -69,8 +74,6 @@ impl ByteOrder {
 pub struct BtfSpec {
     /// The `.BTF` section, fixed up for the kernel.
     pub btf: Vec<u8>,
-    /// The `.BTF.ext` section (func_info, line_info, CO-RE relocations), if any.
-    pub ext: Option<Vec<u8>>,
 }
 
 /// A whole object: its maps, programs and global variables, by name.
