@@ -5,6 +5,7 @@ use aya::maps::{Map, MapData, MapError};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The maps created (or reused from pins) for one collection, by name.
 ///
@@ -40,6 +41,9 @@ pub struct Collection {
     pub(crate) reused: Vec<String>,
     /// The loader's pin path (a bpffs), if it had one.
     pub(crate) bpffs: Option<PathBuf>,
+    /// The struct_ops maps' values, ready for the kernel but for the
+    /// programs' fds (see [`Collection::attach_struct_ops`]).
+    pub(crate) struct_ops: BTreeMap<String, Arc<crate::struct_ops::Plan>>,
 }
 
 impl Collection {
@@ -93,6 +97,100 @@ impl Collection {
     pub fn take_map(&mut self, name: &str) -> Option<Result<Map, MapError>> {
         let fd = self.maps.remove(name)?;
         Some(MapData::from_fd(fd).and_then(Map::from_map_data))
+    }
+
+    /// Registers the structure of callbacks of struct_ops map `name` with
+    /// the kernel (a TCP congestion control, a sched_ext scheduler ...):
+    /// writes the map's value, each function pointer the fd of its program.
+    /// A `.struct_ops` map is registered by that write; a `.struct_ops.link`
+    /// one (flag `BPF_F_LINK`) through a BPF link created here. Dropping the
+    /// returned [`StructOpsAttachment`] unregisters it (deletes the value, or
+    /// closes the link); the collection keeps the map and its programs.
+    ///
+    /// The kernel registers a `.struct_ops` map once in its life: after its
+    /// attachment is dropped, attaching it again fails with `EBUSY` (load
+    /// the collection again). A `.struct_ops.link` map can be linked again.
+    ///
+    /// `None` if the collection has no struct_ops map `name` (or it was
+    /// taken with [`take_map`](Self::take_map)).
+    ///
+    /// (Needs bpf(2): skipped without it, unless `CI` is set.)
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
+    /// # if std::env::var_os("CI").is_none() && ebpf_loader::Loader::new().create_map(&probe).is_err() { return Ok(()) }
+    /// let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/struct_ops/struct_ops.bpfel.o");
+    /// let spec = ebpf_spec::CollectionSpec::from_elf(bytes)?;
+    /// let coll = ebpf_loader::Loader::new().load(&spec)?;
+    ///
+    /// // A TCP congestion control named "spec_ca", made of the object's programs.
+    /// let registered = coll.attach_struct_ops("spec_ca").unwrap()?;
+    /// let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")?;
+    /// assert!(available.split_whitespace().any(|ca| ca == "spec_ca"));
+    /// drop(registered); // unregistered
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`LoadError::Syscall`](crate::LoadError::Syscall) at [`Step::RegisterStructOps`](crate::Step::RegisterStructOps)
+    /// if the kernel refuses the value (the structure's own checks: a name
+    /// already registered is `EEXIST`) or the link.
+    pub fn attach_struct_ops(
+        &self,
+        name: &str,
+    ) -> Option<Result<StructOpsAttachment, crate::LoadError>> {
+        let plan = self.struct_ops.get(name)?;
+        let fd = self.maps.get(name)?;
+        Some(self.register_struct_ops(name, fd.as_fd(), plan))
+    }
+
+    fn register_struct_ops(
+        &self,
+        name: &str,
+        fd: BorrowedFd<'_>,
+        plan: &crate::struct_ops::Plan,
+    ) -> Result<StructOpsAttachment, crate::LoadError> {
+        use std::os::fd::AsRawFd;
+        let fail = |source: std::io::Error| crate::LoadError::Syscall {
+            map: name.to_owned(),
+            step: crate::Step::RegisterStructOps,
+            hint: match source.raw_os_error() {
+                Some(libc::EBUSY) => Some(
+                    "a .struct_ops map registers once in its life; load the collection again"
+                        .into(),
+                ),
+                Some(libc::EEXIST) => Some("a structure of this name is registered already".into()),
+                _ => None,
+            },
+            source,
+        };
+        let value = crate::struct_ops::value_with_fds(plan, |p| {
+            self.programs.get(p).map(|p| p.fd.as_raw_fd())
+        })
+        .map_err(|what| crate::LoadError::Invalid {
+            map: name.to_owned(),
+            what,
+        })?;
+        let map = fd.try_clone_to_owned().map_err(fail)?;
+        let link = crate::sys::map_info(fd).map_err(fail)?.map_flags
+            & ebpf_spec::MapFlags::LINK.bits()
+            != 0;
+        match crate::sys::map_update_elem(fd, &[0; 4], &value) {
+            Ok(()) => {}
+            // A link map's value is written once; more links may follow.
+            Err(e) if link && e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let link = if link {
+            Some(crate::sys::struct_ops_link_create(fd).map_err(fail)?)
+        } else {
+            None
+        };
+        Ok(StructOpsAttachment {
+            map_name: name.to_owned(),
+            map,
+            link,
+        })
     }
 
     /// The names of the programs still in the collection, sorted.
@@ -283,4 +381,51 @@ fn pinned_info(
     let info = aya::programs::ProgramInfo::from_pin(&path);
     let _ = std::fs::remove_file(&path);
     info
+}
+
+/// A struct_ops map's structure registered with the kernel by
+/// [`Collection::attach_struct_ops`]. Dropping it unregisters the structure:
+/// closes the BPF link of a `.struct_ops.link` map, or deletes the value of
+/// a `.struct_ops` one (tried twice: such a structure stays registered,
+/// beyond this process, until its value is deleted; a link goes with its
+/// last fd, which is why `.struct_ops.link` is the safer section).
+#[derive(Debug)]
+pub struct StructOpsAttachment {
+    map_name: String,
+    map: OwnedFd,
+    link: Option<OwnedFd>,
+}
+
+impl StructOpsAttachment {
+    /// The struct_ops map's name in the collection.
+    pub fn map_name(&self) -> &str {
+        &self.map_name
+    }
+
+    /// The BPF link that registers the structure (`.struct_ops.link` maps
+    /// only): pin it to keep the structure registered after this process.
+    pub fn link_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.as_ref().map(|fd| fd.as_fd())
+    }
+}
+
+impl Drop for StructOpsAttachment {
+    fn drop(&mut self) {
+        match self.link.take() {
+            // Closing the link unregisters the structure.
+            Some(link) => drop(link),
+            // Deleting the value does. Closing the map would not: a
+            // registered `.struct_ops` map outlives its fds (and this
+            // process) until its value is deleted, so a failed delete is
+            // tried once more. ENOENT: it was not registered (any more).
+            None => {
+                for _ in 0..2 {
+                    match crate::sys::map_delete_elem(self.map.as_fd(), &[0; 4]) {
+                        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => continue,
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
 }

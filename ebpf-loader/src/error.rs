@@ -39,6 +39,8 @@ pub enum Step {
     ProgramInfo,
     /// Writing program fds into the slots of a prog array.
     FillProgramSlots,
+    /// Registering a struct_ops map's structure (its value, or its link).
+    RegisterStructOps,
 }
 
 impl fmt::Display for Step {
@@ -59,6 +61,7 @@ impl fmt::Display for Step {
             Step::LoadProgram => "loading the program",
             Step::ProgramInfo => "reading the program's info",
             Step::FillProgramSlots => "filling the prog-array slots",
+            Step::RegisterStructOps => "registering the struct_ops",
         })
     }
 }

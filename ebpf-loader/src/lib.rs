@@ -74,10 +74,11 @@ mod loader;
 mod map;
 mod pin;
 mod program;
+mod struct_ops;
 mod sys;
 mod variable;
 
-pub use collection::{Collection, ProgramInfo, TestRunOutput};
+pub use collection::{Collection, ProgramInfo, StructOpsAttachment, TestRunOutput};
 pub use error::{LoadError, Step};
 pub use loader::Loader;
 pub use program::VerifierLog;

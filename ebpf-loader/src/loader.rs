@@ -7,7 +7,7 @@ use crate::sys;
 use crate::{LoadError, Step};
 use ebpf_spec::{
     CollectionSpec, DeepCopy, InnerMap, MapAttributes, MapFlags, MapSpec, MapType, MapValue,
-    Pinning,
+    Pinning, ProgramType,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -386,6 +386,27 @@ impl Loader {
                     }
                 }
             }
+            if let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) {
+                if m.pinning == Pinning::ByName {
+                    return Err(LoadError::Invalid {
+                        map: m.name.clone(),
+                        what: "a struct_ops map cannot be pinned by name: its value holds the \
+                               fds of this collection's programs"
+                            .into(),
+                    });
+                }
+                for (member, program) in &ops.programs {
+                    if !self.maps_only && !spec.programs.contains_key(program) {
+                        return Err(LoadError::Invalid {
+                            map: m.name.clone(),
+                            what: format!(
+                                "member `{member}` refers to program `{program}`, which the \
+                                 collection does not have"
+                            ),
+                        });
+                    }
+                }
+            }
             if m.pinning == Pinning::ByName && self.pin_path.is_some() {
                 crate::pin::check_pin_name(&m.name).map_err(|what| LoadError::Invalid {
                     map: m.name.clone(),
@@ -407,14 +428,25 @@ impl Loader {
             }
         }
         let mut ctx = None;
-        let programs = if self.maps_only {
-            Vec::new()
-        } else {
-            let ctx = ctx.insert(crate::program::LinkContext::new(spec)?);
-            spec.programs
+        if !self.maps_only {
+            ctx = Some(crate::program::LinkContext::new(spec)?);
+        }
+        let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
+        let programs = match ctx.as_mut() {
+            None => Vec::new(),
+            Some(ctx) => spec
+                .programs
                 .values()
-                .map(|p| crate::program::link(spec, p, ctx, self.targets.get(&p.name)))
-                .collect::<Result<_, _>>()?
+                // As libbpf: a struct_ops program no struct_ops map refers
+                // to has nothing to attach to, and is not loaded.
+                .filter(|p| {
+                    p.program_type != ProgramType::StructOps || attach.contains_key(&p.name)
+                })
+                .map(|p| {
+                    let target = self.targets.get(&p.name);
+                    crate::program::link(spec, p, ctx, target, attach.get(&p.name))
+                })
+                .collect::<Result<_, _>>()?,
         };
         let parsed = ctx.as_ref().and_then(|c| c.local());
         let btf = spec
@@ -426,6 +458,7 @@ impl Loader {
             btf,
             data,
             programs,
+            struct_ops,
         })
     }
 
@@ -440,7 +473,7 @@ impl Loader {
         parallel: bool,
     ) -> Result<Collection, LoadError> {
         let btf = prepared.btf.as_deref().map(|fd| fd.as_fd());
-        let mut coll = self.create_maps(spec, btf, &prepared.data, pin_dir, parallel)?;
+        let mut coll = self.create_maps(spec, btf, prepared, pin_dir, parallel)?;
         let mut guard = PinGuard(coll.pins_created.clone());
         let load = |l: &crate::program::Linked| {
             let target = self.targets.get(&l.name).map(|t| t.fd.as_fd());
@@ -479,12 +512,15 @@ impl Loader {
         &self,
         spec: &CollectionSpec,
         btf: Option<std::os::fd::BorrowedFd<'_>>,
-        data: &HashMap<String, Vec<u8>>,
+        prepared: &Prepared,
         pin_dir: Option<&PinDir>,
         parallel: bool,
     ) -> Result<Collection, LoadError> {
         let open = |m: &MapSpec| {
-            let value = data.get(&m.name).map(Vec::as_slice);
+            if let Some(plan) = prepared.struct_ops.get(&m.name) {
+                return create_struct_ops(m, plan, btf);
+            }
+            let value = prepared.data.get(&m.name).map(Vec::as_slice);
             self.open_map(m, value, pin_dir, btf)
         };
         let opened: Vec<(&String, Opened)> = if parallel {
@@ -530,6 +566,7 @@ impl Loader {
             pins_reused,
             reused,
             bpffs: pin_dir.map(|d| d.path().to_owned()),
+            struct_ops: prepared.struct_ops.clone(),
         })
     }
 
@@ -634,6 +671,96 @@ struct Prepared {
     data: HashMap<String, Vec<u8>>,
     /// The programs, linked.
     programs: Vec<crate::program::Linked>,
+    /// The struct_ops maps, made ready for the running kernel, by name.
+    struct_ops: std::collections::BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+}
+
+/// The struct_ops maps of `spec` made ready for the running kernel, and
+/// where each of their programs attaches. `local` is the object's BTF if it
+/// is already parsed.
+#[allow(clippy::type_complexity)]
+fn plan_struct_ops(
+    spec: &CollectionSpec,
+    local: Option<&ebpf_spec::btf::Btf>,
+) -> Result<
+    (
+        std::collections::BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+        HashMap<String, crate::struct_ops::Attach>,
+    ),
+    LoadError,
+> {
+    let mut plans = std::collections::BTreeMap::new();
+    let mut attach = HashMap::new();
+    let mut parsed = None;
+    for m in spec.maps.values() {
+        let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) else {
+            continue;
+        };
+        let invalid = |what: String| LoadError::Invalid {
+            map: m.name.clone(),
+            what,
+        };
+        let local = match (local, &spec.btf) {
+            (Some(btf), _) => btf,
+            (None, Some(b)) => match &parsed {
+                Some(btf) => btf,
+                None => parsed.insert(
+                    ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
+                        .map_err(|e| invalid(format!("the object's BTF cannot be read: {e}")))?,
+                ),
+            },
+            (None, None) => {
+                return Err(invalid(
+                    "a struct_ops map needs the object's BTF, and the spec has none".into(),
+                ));
+            }
+        };
+        if spec.byte_order != ebpf_spec::ByteOrder::NATIVE {
+            return Err(invalid(format!(
+                "the object is {:?}-endian, this machine is not",
+                spec.byte_order
+            )));
+        }
+        let kernel = crate::kernel::vmlinux().map_err(&invalid)?;
+        let plan = crate::struct_ops::plan(m, ops, local, kernel, &mut attach)?;
+        plans.insert(m.name.clone(), Arc::new(plan));
+    }
+    Ok((plans, attach))
+}
+
+/// Creates struct_ops map `m` as `plan` says (its value is written when the
+/// collection registers it: [`Collection::attach_struct_ops`]). The kernel
+/// wants the object's BTF with it, though the value's type is the kernel's.
+fn create_struct_ops(
+    m: &MapSpec,
+    plan: &crate::struct_ops::Plan,
+    btf: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Opened {
+    let btf = btf.ok_or_else(|| LoadError::Invalid {
+        map: m.name.clone(),
+        what: "a struct_ops map needs the object's BTF, and the spec has none".into(),
+    })?;
+    let name = crate::map::kernel_name(&m.name);
+    let attr = sys::MapCreate {
+        map_type: MapType::StructOps.raw(),
+        key_size: 4,
+        value_size: plan.value_size,
+        max_entries: 1,
+        map_flags: m.flags.bits(),
+        inner_map_fd: None,
+        numa_node: 0,
+        name: &name,
+        map_extra: 0,
+        btf: Some((btf, 0, 0)),
+        btf_vmlinux_value_type_id: plan.value_type_id,
+    };
+    let fd = sys::map_create(&attr).map_err(|source| LoadError::Syscall {
+        map: m.name.clone(),
+        step: Step::Create,
+        source,
+        hint: None,
+    })?;
+    Ok((fd, Origin::Created))
 }
 
 /// The bytes of data-section map `m` with the values of its variables (and,

@@ -48,6 +48,19 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
                     "contents[{i}] refers to `{name}`, which only a whole collection can resolve"
                 )));
             }
+            MapValue::StructOps(_) if spec.map_type != MapType::StructOps => {
+                return Err(invalid(format!(
+                    "contents[{i}] is a struct_ops value, but the map is a {}",
+                    spec.map_type
+                )));
+            }
+            MapValue::StructOps(_) if in_collection => {}
+            MapValue::StructOps(ops) => {
+                return Err(invalid(format!(
+                    "contents[{i}] is a `{}` of programs, which only a whole collection can load",
+                    ops.type_name
+                )));
+            }
         }
     }
     match (&spec.inner_map, spec.map_type.is_map_in_map()) {
@@ -134,6 +147,7 @@ impl Loader {
             btf: btf
                 .filter(|_| takes_btf(spec))
                 .map(|fd| (fd, spec.btf_key_type_id, spec.btf_value_type_id)),
+            btf_vmlinux_value_type_id: 0,
         };
         let syscall = |step: Step, source: io::Error| {
             let hint = hint(spec, max_entries, &source);
@@ -429,7 +443,9 @@ fn broken_rule(spec: &MapSpec, max_entries: u32) -> Option<String> {
         }
         T::Arena if !f.contains(MapFlags::MMAPABLE) => "BPF_F_MMAPABLE is required".into(),
         T::StructOps => {
-            "struct_ops maps need btf_vmlinux_value_type_id, which is not supported".into()
+            "a struct_ops map needs its value type in the kernel's BTF: load it with its \
+             collection (Loader::load), which finds it"
+                .into()
         }
         _ if spec.map_extra != 0 && !matches!(spec.map_type, T::BloomFilter | T::Arena) => {
             format!(

@@ -132,6 +132,9 @@ pub(crate) struct Linked {
     fd_sites: Vec<FdSite>,
     prog_type: ProgramType,
     expected_attach_type: Option<AttachType>,
+    /// For a struct_ops program: the index of the member it implements,
+    /// which the kernel takes as its expected attach type.
+    struct_ops_member: Option<u32>,
     attach_btf_id: u32,
     prog_flags: u32,
     license: CString,
@@ -175,6 +178,7 @@ pub(crate) fn link(
     prog: &ProgramSpec,
     ctx: &mut LinkContext,
     target: Option<&ProgramTarget>,
+    struct_ops: Option<&crate::struct_ops::Attach>,
 ) -> Result<Linked, LoadError> {
     let err = |what: String| link_err(&prog.name, what);
     if prog.program_type == ProgramType::Unspec {
@@ -371,6 +375,14 @@ pub(crate) fn link(
         ) | (ProgramType::Ext, _)
     );
     let attach_btf_id = match (target, needs_attach_btf_id(prog)) {
+        _ if prog.program_type == ProgramType::StructOps => match struct_ops {
+            Some(a) => a.btf_id,
+            None => {
+                return Err(attach_err(
+                    "no struct_ops map of the collection sets a member to this program".into(),
+                ));
+            }
+        },
         (Some(t), _) if traces_functions => t.btf_id,
         (Some(_), _) => {
             return Err(attach_err(format!(
@@ -412,6 +424,9 @@ pub(crate) fn link(
         fd_sites,
         prog_type: prog.program_type,
         expected_attach_type: prog.attach_type,
+        struct_ops_member: struct_ops
+            .filter(|_| prog.program_type == ProgramType::StructOps)
+            .map(|a| a.member),
         attach_btf_id,
         prog_flags,
         license,
@@ -764,7 +779,9 @@ pub(crate) fn load(
     }
     let attr = sys::ProgLoad {
         prog_type: linked.prog_type.raw(),
-        expected_attach_type: linked.expected_attach_type.map_or(0, AttachType::raw),
+        expected_attach_type: linked
+            .struct_ops_member
+            .unwrap_or_else(|| linked.expected_attach_type.map_or(0, AttachType::raw)),
         insns: insns.as_bytes(),
         license: &linked.license,
         kern_version: linked.kern_version,
@@ -889,9 +906,11 @@ fn hint(linked: &Linked, e: &io::Error) -> String {
         Some(libc::EINVAL) => format!(
             "the kernel rejects the load attributes (type {}, expected attach type {}, attach_btf_id {})",
             linked.prog_type,
-            linked
-                .expected_attach_type
-                .map_or_else(|| "none".to_owned(), |a| a.to_string()),
+            match (linked.struct_ops_member, linked.expected_attach_type) {
+                (Some(member), _) => format!("struct_ops member {member}"),
+                (None, Some(a)) => a.to_string(),
+                (None, None) => "none".to_owned(),
+            },
             linked.attach_btf_id
         ),
         Some(libc::E2BIG) => format!("{} instructions are too many", linked.insns.len()),

@@ -52,6 +52,8 @@ pub(crate) struct MapCreate<'a> {
     pub map_extra: u64,
     /// The BTF object and the key and value type ids in it.
     pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
+    /// For a struct_ops map: its value type in the kernel's BTF.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 /// `BPF_MAP_CREATE`.
@@ -72,6 +74,7 @@ pub(crate) fn map_create(a: &MapCreate<'_>) -> io::Result<OwnedFd> {
         u.btf_key_type_id = key;
         u.btf_value_type_id = value;
     }
+    u.btf_vmlinux_value_type_id = a.btf_vmlinux_value_type_id;
     for (dst, src) in u.map_name.iter_mut().zip(a.name.bytes().take(15)) {
         *dst = src as libc::c_char;
     }
@@ -90,6 +93,30 @@ pub(crate) fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> i
     u.key = key.as_ptr() as u64;
     u.__bindgen_anon_1.value = value.as_ptr() as u64;
     bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// `BPF_MAP_DELETE_ELEM` of one entry.
+pub(crate) fn map_delete_elem(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's element member; the
+    // key buffer outlives the call.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+}
+
+/// `BPF_LINK_CREATE` of a struct_ops map (attach type `BPF_STRUCT_OPS`):
+/// the link registers the structure the map holds until it is closed.
+pub(crate) fn struct_ops_link_create(map: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's link-create member.
+    let l = unsafe { &mut attr.link_create };
+    l.__bindgen_anon_1.map_fd = map.as_raw_fd() as u32;
+    l.attach_type = aya_obj::generated::bpf_attach_type::BPF_STRUCT_OPS as u32;
+    let fd = bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: on success BPF_LINK_CREATE returns a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// `BPF_MAP_UPDATE_BATCH`: `keys` and `values` hold `count` entries back to

@@ -68,6 +68,7 @@ fn every_call_of_a_load_fails_in_turn_and_nothing_is_left() {
         "map_in_map.bpfel.o",
         "globals.bpfel.o",
         "btf_maps.bpfel.o",
+        "struct_ops/struct_ops.bpfel.o",
     ] {
         let mut spec = fixture(name);
         for (p, _) in common::refused_program_types(&spec) {
@@ -162,4 +163,57 @@ fn a_failure_in_one_of_eight_instances_releases_all_of_them() {
     }
     eprintln!("load_many of 8: {tried} of {calls} positions tried");
     assert!(tried >= 20);
+}
+
+/// Whether the kernel lists TCP congestion control `name`.
+fn congestion_control(name: &str) -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap()
+        .split_whitespace()
+        .any(|n| n == name)
+}
+
+#[test]
+fn every_call_of_a_struct_ops_registration_fails_in_turn_and_nothing_is_left() {
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let spec = fixture("struct_ops/struct_ops.bpfel.o");
+    // A `.struct_ops` map registers once in its life (the kernel refuses
+    // its value again after it is unregistered): a fresh collection for
+    // every attempt.
+    let load = || Loader::new().load(&spec).unwrap();
+    for map in ["spec_ca", "spec_ca_link"] {
+        let coll = load();
+        fault_injection::count_calls();
+        drop(coll.attach_struct_ops(map).unwrap().unwrap());
+        let calls = fault_injection::calls();
+        // Reading the map's flags, writing its value (and, for the link
+        // map, creating the link); a `.struct_ops` map's value is deleted
+        // on drop.
+        assert!(calls >= 3, "{map}: {calls} calls");
+        drop(coll);
+        for k in 1..=calls {
+            let coll = load();
+            let fds = open_fds();
+            fault_injection::fail_call(k, EIO);
+            match coll.attach_struct_ops(map).unwrap() {
+                Err(e) => {
+                    assert!(fault_injection::fired(), "{map}: call {k} of {calls}: {e}");
+                    assert_eq!(e.step(), Some(ebpf_loader::Step::RegisterStructOps), "{e}");
+                    assert_eq!(e.errno(), Some(EIO), "{e}");
+                    assert!(!congestion_control(map), "{map}: call {k}: registered");
+                }
+                // The call that fails is the unregistering one, on drop:
+                // nothing to report then; the structure goes with its map.
+                Ok(attached) => {
+                    drop(attached);
+                    assert!(fault_injection::fired(), "{map}: call {k} of {calls}");
+                }
+            }
+            fault_injection::disarm();
+            assert_eq!(open_fds(), fds, "{map}: call {k}: an fd was left open");
+            drop(coll);
+            assert!(!congestion_control(map), "{map}: call {k}: left registered");
+        }
+    }
 }

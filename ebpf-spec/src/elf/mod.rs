@@ -13,7 +13,7 @@ use crate::btf::{Kind, TypeData};
 use crate::spec::program::classify;
 use crate::spec::{
     BtfSpec, ByteOrder, CollectionSpec, Instruction, MapEntry, MapExtra, MapFlags, MapSpec,
-    MapType, MapValue, Pinning, ProgramSpec, ProgramType, Relocation, RelocationTarget,
+    MapType, MapValue, Pinning, ProgramSpec, ProgramType, Relocation, RelocationTarget, StructOps,
     VariableSpec,
 };
 use btf::ObjectBtf;
@@ -195,7 +195,15 @@ struct RawInsn<O: zerocopy::ByteOrder> {
 enum SecKind {
     LegacyMaps,
     BtfMaps,
-    Data { read_only: bool, bss: bool },
+    Data {
+        read_only: bool,
+        bss: bool,
+    },
+    /// `.struct_ops` (registered by a map update) or `.struct_ops.link`
+    /// (registered through a BPF link).
+    StructOps {
+        link: bool,
+    },
     Program,
     License,
     Version,
@@ -278,6 +286,8 @@ fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
         ".BTF" => SecKind::Btf,
         ".BTF.ext" => SecKind::BtfExt,
         _ if exec => SecKind::Program,
+        ".struct_ops" => SecKind::StructOps { link: false },
+        ".struct_ops.link" => SecKind::StructOps { link: true },
         ".data" => SecKind::Data {
             read_only: false,
             bss: false,
@@ -499,6 +509,9 @@ impl<'d> Reader<'d> {
         }
         let (data_maps, variables) = self.data_sections()?;
         for m in data_maps {
+            add(&mut maps, m)?;
+        }
+        for m in self.struct_ops_maps()? {
             add(&mut maps, m)?;
         }
         let functions = self.functions()?;
@@ -1105,6 +1118,163 @@ impl<'d> Reader<'d> {
         }
         for m in maps.iter_mut() {
             m.contents.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ struct_ops
+
+    /// The maps of `.struct_ops` and `.struct_ops.link`: one per variable,
+    /// named after it, whose value is a structure of callbacks
+    /// ([`StructOps`]) with its type from BTF and its function-pointer
+    /// members from the section's relocations (each to a `struct_ops`
+    /// program), as libbpf reads them.
+    fn struct_ops_maps(&self) -> Result<Vec<MapSpec>, ParseError> {
+        let mut maps = Vec::new();
+        for (index, sec) in self.sections.iter().enumerate() {
+            let SecKind::StructOps { link } = sec.kind else {
+                continue;
+            };
+            let btf = self.btf.as_ref().ok_or_else(|| {
+                self.section_err(
+                    index,
+                    "struct_ops maps need the object's BTF, and it has none",
+                )
+            })?;
+            let first = maps.len();
+            for (i, sym) in self.object_symbols(index) {
+                let sym_err = |what: String| ParseError::Symbol {
+                    symbol: sym.display(i),
+                    what,
+                };
+                let var = btf.var(sym.name).ok_or_else(|| {
+                    sym_err(format!("no BTF variable describes it in `{}`", sec.name))
+                })?;
+                let TypeData::Var { ty, .. } = btf.ty(var)?.data() else {
+                    return Err(sym_err("its BTF entry is not a variable".into()));
+                };
+                let st = btf.resolve(ty)?;
+                let type_name = btf.name(st.name_off())?;
+                if st.kind() != Kind::Struct || type_name.is_empty() {
+                    return Err(sym_err(format!(
+                        "a struct_ops variable must be a named struct, not a {}",
+                        st.kind().name()
+                    )));
+                }
+                let size = btf.size_of(st.id())?;
+                let data = sym
+                    .value
+                    .checked_add(u64::from(size))
+                    .and_then(|end| sec.data.get(sym.value as usize..end as usize))
+                    .ok_or_else(|| {
+                        sym_err(format!(
+                            "its {size} bytes at offset {} are outside `{}` ({} bytes)",
+                            sym.value,
+                            sec.name,
+                            sec.data.len()
+                        ))
+                    })?;
+                self.charge(2 * sym.name.len() + type_name.len() + data.len(), sec.name)?;
+                let mut spec = MapSpec::new(sym.name, MapType::StructOps, 4, size, 1);
+                spec.btf_value_type_id = st.id();
+                if link {
+                    spec.flags = MapFlags::LINK;
+                }
+                spec.contents.push(MapEntry::at_index(
+                    0,
+                    MapValue::StructOps(StructOps {
+                        type_name: type_name.to_owned(),
+                        data: data.to_vec(),
+                        programs: BTreeMap::new(),
+                    }),
+                    self.order,
+                ));
+                maps.push((sym.value, spec));
+            }
+            self.struct_ops_programs(index, &mut maps[first..])?;
+        }
+        Ok(maps.into_iter().map(|(_, m)| m).collect())
+    }
+
+    /// Sets the function-pointer members of the struct_ops `maps` (with the
+    /// offset of each in section `index`) from the section's relocations.
+    fn struct_ops_programs(
+        &self,
+        index: usize,
+        maps: &mut [(u64, MapSpec)],
+    ) -> Result<(), ParseError> {
+        let Some(rels) = self.rels.get(&index) else {
+            return Ok(());
+        };
+        let sec_name = self.sections[index].name;
+        let btf = self
+            .btf
+            .as_ref()
+            .expect("struct_ops maps are read only with BTF");
+        for rel in rels.iter() {
+            let offset = rel.r_offset(self.endian);
+            let reloc_err = |what: String| ParseError::Relocation {
+                section: sec_name.to_owned(),
+                offset,
+                what,
+            };
+            let (start, spec) = maps
+                .iter_mut()
+                .find(|(start, m)| *start <= offset && offset - *start < u64::from(m.value_size))
+                .ok_or_else(|| reloc_err("points at no struct_ops variable".into()))?;
+            let at = offset - *start;
+            let st = btf.ty(spec.btf_value_type_id)?;
+            let TypeData::Struct(members) = st.data() else {
+                return Err(reloc_err("the variable is not a struct".into()));
+            };
+            let member = members
+                .iter()
+                .find(|m| m.bitfield_size == 0 && u64::from(m.bit_offset) == at * 8)
+                .ok_or_else(|| {
+                    reloc_err(format!("no member of `{}` starts at byte {at}", spec.name))
+                })?;
+            let member_name = member.name.unwrap_or("");
+            let ptr = btf.resolve(member.ty)?;
+            let is_fn_ptr = match ptr.data() {
+                TypeData::Ptr { target } => btf.resolve(target)?.kind() == Kind::FuncProto,
+                _ => false,
+            };
+            if !is_fn_ptr || member_name.is_empty() {
+                return Err(reloc_err(format!(
+                    "member `{member_name}` of `{}` is not a function pointer",
+                    spec.name
+                )));
+            }
+            let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
+            let section = target.section.map(|s| &self.sections[s]);
+            let is_struct_ops_prog = section.is_some_and(|s| {
+                s.kind == SecKind::Program && classify(s.name).0 == ProgramType::StructOps
+            });
+            if target.kind != elf::STT_FUNC || !is_struct_ops_prog {
+                return Err(reloc_err(format!(
+                    "member `{member_name}` of `{}` refers to `{}`, which is not a struct_ops program",
+                    spec.name, target.name
+                )));
+            }
+            self.charge(member_name.len() + target.name.len(), sec_name)?;
+            let Some(MapValue::StructOps(ops)) = spec.contents.first_mut().map(|e| &mut e.value)
+            else {
+                unreachable!("struct_ops maps are made with their value");
+            };
+            // A BPF pointer is 8 bytes; REL relocations keep their addend there.
+            if let Some(bytes) = ops.data.get_mut(at as usize..at as usize + 8) {
+                bytes.fill(0);
+            }
+            if ops
+                .programs
+                .insert(member_name.to_owned(), target.name.to_owned())
+                .is_some()
+            {
+                return Err(reloc_err(format!(
+                    "member `{member_name}` of `{}` is set twice",
+                    spec.name
+                )));
+            }
         }
         Ok(())
     }

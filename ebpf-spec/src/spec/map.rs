@@ -2,6 +2,7 @@
 
 use crate::DeepCopy;
 use crate::deep_copy::Walker;
+use std::collections::BTreeMap;
 use std::fmt;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -285,6 +286,42 @@ pub enum MapValue {
     /// The program of this name in the same collection (prog-array slots): the
     /// loader writes its fd.
     Program(String),
+    /// The structure of callbacks of a `struct_ops` map (its only entry).
+    StructOps(StructOps),
+}
+
+/// The value of a `struct_ops` map: a kernel structure of callbacks
+/// (`tcp_congestion_ops`, `sched_ext_ops` ...) as the object initialises it,
+/// each function-pointer member set to one of the collection's programs.
+///
+/// The bytes are in the object's layout, which need not be the kernel's: a
+/// loader copies each member to the kernel's structure of the same name by
+/// member name, as libbpf does, and puts the programs' fds in the
+/// function-pointer members.
+///
+/// ```
+/// use ebpf_spec::{CollectionSpec, MapValue};
+///
+/// let spec = CollectionSpec::from_file("tests/fixtures/struct_ops/struct_ops.bpfel.o")?;
+/// let ca = &spec.maps["spec_ca"];
+/// let MapValue::StructOps(ops) = &ca.contents[0].value else { unreachable!() };
+/// assert_eq!(ops.type_name, "tcp_congestion_ops");
+/// assert_eq!(ops.programs["ssthresh"], "spec_ssthresh");
+/// assert_eq!(ops.data.len(), ca.value_size as usize);
+/// # Ok::<(), ebpf_spec::ParseError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StructOps {
+    /// The structure's name, which the kernel's BTF must also have.
+    pub type_name: String,
+    /// The structure's bytes as the object initialises them (`value_size`
+    /// long, the object's layout and byte order). Function-pointer members
+    /// are 0 here: [`programs`](Self::programs) says what they hold.
+    pub data: Vec<u8>,
+    /// The function-pointer members set to a program: member name to the
+    /// program's name in the collection.
+    pub programs: BTreeMap<String, String>,
 }
 
 /// One entry of a map's initial contents.

@@ -6,7 +6,7 @@ mod variable;
 
 pub use map::{
     Incompatible, InnerMap, Iproute2Fields, MapAttributes, MapEntry, MapExtra, MapFlags, MapSpec,
-    MapType, MapValue, Mismatch, Pinning, UnsupportedExtra,
+    MapType, MapValue, Mismatch, Pinning, StructOps, UnsupportedExtra,
 };
 // The reader's whole-file budget, at the crate root beside `MAX_DATA_SECTION`.
 pub use crate::elf::{MATERIALISED_PER_INPUT_BYTE, MAX_MATERIALISED};

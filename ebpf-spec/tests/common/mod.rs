@@ -45,6 +45,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "no_btf.bpfel.o",
     "programs.bpfeb.o",
     "programs.bpfel.o",
+    "struct_ops/struct_ops.bpfeb.o",
+    "struct_ops/struct_ops.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
@@ -362,6 +364,11 @@ pub fn put(data: &mut [u8], at: usize, width: usize, value: u64, endian: Endiann
         8 => data[at..at + 8].copy_from_slice(&endian.write_u64(value)),
         _ => panic!("width {width}"),
     }
+}
+
+/// Reads a u64 at `at` in `endian`'s order.
+pub fn get_u64(data: &[u8], at: usize, endian: Endianness) -> u64 {
+    endian.read_u64(data[at..at + 8].try_into().unwrap())
 }
 
 /// Reads a u32 at `at` in `endian`'s order.

@@ -1,0 +1,230 @@
+//! `struct_ops` maps: a structure of callbacks the kernel calls
+//! (`tcp_congestion_ops`, `sched_ext_ops` ...), made of BPF programs.
+//!
+//! As libbpf does it: the map's value is the kernel's `bpf_struct_ops_<name>`
+//! wrapper, whose `data` member is the kernel's structure. Each member of the
+//! object's structure is copied to the kernel's member of the same name (the
+//! layouts may differ); function-pointer members get the fd of the program
+//! the object set them to, and those programs are loaded with the kernel
+//! structure's BTF id as `attach_btf_id` and the member's index as expected
+//! attach type. Writing the value registers the structure (for a
+//! `.struct_ops.link` map, a BPF link does): that is
+//! [`Collection::attach_struct_ops`](crate::Collection::attach_struct_ops).
+
+use crate::error::LoadError;
+use ebpf_spec::btf::{Btf, Kind, TypeData};
+use ebpf_spec::{MapSpec, StructOps};
+use std::collections::HashMap;
+
+/// A struct_ops map made ready for the running kernel.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// The kernel's `bpf_struct_ops_<name>` (the map's value type) in vmlinux.
+    pub value_type_id: u32,
+    /// Its size: the map's value size.
+    pub value_size: u32,
+    /// The map's value with every member copied; function pointers are 0.
+    pub value: Vec<u8>,
+    /// The byte offset in `value` of each function pointer set to a program,
+    /// and that program's name.
+    pub slots: Vec<(usize, String)>,
+}
+
+/// Where a struct_ops program attaches: the kernel structure's BTF id and
+/// the index of its member, and the map member that asked for it (for
+/// errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attach {
+    pub btf_id: u32,
+    pub member: u32,
+    pub by: String,
+}
+
+/// Prepares struct_ops map `m` (whose value is `ops`, described by type
+/// `m.btf_value_type_id` of the object's BTF `local`) for `kernel`, and
+/// records in `attach` where each of its programs attaches.
+pub(crate) fn plan(
+    m: &MapSpec,
+    ops: &StructOps,
+    local: &Btf,
+    kernel: &Btf,
+    attach: &mut HashMap<String, Attach>,
+) -> Result<Plan, LoadError> {
+    let invalid = |what: String| LoadError::Invalid {
+        map: m.name.clone(),
+        what,
+    };
+    let name = &ops.type_name;
+    let kern_id = kernel.find(name, Kind::Struct).ok_or_else(|| {
+        invalid(format!(
+            "the kernel's BTF has no struct `{name}`: this kernel has no such struct_ops"
+        ))
+    })?;
+    let wrapper = format!("bpf_struct_ops_{name}");
+    let value_type_id = kernel.find(&wrapper, Kind::Struct).ok_or_else(|| {
+        invalid(format!(
+            "the kernel's BTF has no struct `{wrapper}`: `{name}` cannot be made of BPF programs here"
+        ))
+    })?;
+    let kernel_err = |e: ebpf_spec::btf::BtfError| invalid(format!("the kernel's BTF: {e}"));
+    let value_size = kernel.size_of(value_type_id).map_err(kernel_err)?;
+    let data_offset = members(kernel, value_type_id)
+        .and_then(|ms| ms.into_iter().find(|m| m.0 == "data"))
+        .map(|(_, _, bits, _)| bits as usize / 8)
+        .ok_or_else(|| invalid(format!("the kernel's `{wrapper}` has no member `data`")))?;
+    let kern_members = members(kernel, kern_id)
+        .ok_or_else(|| invalid(format!("the kernel's `{name}` is not a struct")))?;
+    let local_members = members(local, m.btf_value_type_id).ok_or_else(|| {
+        invalid(format!(
+            "BTF type {} of the object is not the struct `{name}`",
+            m.btf_value_type_id
+        ))
+    })?;
+    if ops.data.len() != m.value_size as usize {
+        return Err(invalid(format!(
+            "its value holds {} bytes, its value_size is {}",
+            ops.data.len(),
+            m.value_size
+        )));
+    }
+    for member in ops.programs.keys() {
+        if !local_members.iter().any(|l| l.0 == member) {
+            return Err(invalid(format!(
+                "`{name}` of the object has no member `{member}` to set to program `{}`",
+                ops.programs[member]
+            )));
+        }
+    }
+
+    let mut value = vec![0; value_size as usize];
+    let mut slots = Vec::new();
+    for &(member, ty, bits, bitfield) in &local_members {
+        let at = bits as usize / 8;
+        let size = local
+            .size_of(ty)
+            .map_err(|e| invalid(format!("member `{member}`: {e}")))? as usize;
+        let bytes = ops.data.get(at..at + size).ok_or_else(|| {
+            invalid(format!(
+                "member `{member}` ({size} bytes at {at}) lies outside the value"
+            ))
+        })?;
+        let program = ops.programs.get(member);
+        let Some(k) = kern_members.iter().position(|k| k.0 == member) else {
+            // libbpf's rule: a member the kernel lacks is fine while unset.
+            if program.is_none() && bytes.iter().all(|&b| b == 0) {
+                continue;
+            }
+            return Err(invalid(format!(
+                "member `{member}` is set, but the kernel's `{name}` has no such member"
+            )));
+        };
+        let (_, kern_ty, kern_bits, kern_bitfield) = kern_members[k];
+        if bitfield != 0 || kern_bitfield != 0 || bits % 8 != 0 || kern_bits % 8 != 0 {
+            return Err(invalid(format!(
+                "member `{member}` is a bitfield, which struct_ops maps cannot set"
+            )));
+        }
+        let kern_at = data_offset + kern_bits as usize / 8;
+        let kern_size = kernel.size_of(kern_ty).map_err(kernel_err)? as usize;
+        if kern_at + kern_size > value.len() {
+            return Err(invalid(format!(
+                "the kernel's member `{member}` lies outside `{wrapper}`"
+            )));
+        }
+        let local_fn = is_fn_ptr(local, ty);
+        let kern_fn = is_fn_ptr(kernel, kern_ty);
+        if local_fn != kern_fn {
+            return Err(invalid(format!(
+                "member `{member}` is {} in the object but {} in the kernel",
+                if local_fn {
+                    "a function pointer"
+                } else {
+                    "data"
+                },
+                if kern_fn {
+                    "a function pointer"
+                } else {
+                    "data"
+                },
+            )));
+        }
+        if kern_fn {
+            if let Some(program) = program {
+                let want = Attach {
+                    btf_id: kern_id,
+                    member: k as u32,
+                    by: format!("{}.{member}", m.name),
+                };
+                match attach.get(program) {
+                    Some(a) if (a.btf_id, a.member) != (want.btf_id, want.member) => {
+                        return Err(invalid(format!(
+                            "program `{program}` is set as `{}` and as `{}`: a struct_ops \
+                             program attaches to one member of one struct",
+                            a.by, want.by
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        attach.insert(program.clone(), want);
+                    }
+                }
+                slots.push((kern_at, program.clone()));
+            }
+            continue;
+        }
+        if size != kern_size {
+            return Err(invalid(format!(
+                "member `{member}` is {size} bytes in the object but {kern_size} in the kernel"
+            )));
+        }
+        value[kern_at..kern_at + size].copy_from_slice(bytes);
+    }
+    Ok(Plan {
+        value_type_id,
+        value_size,
+        value,
+        slots,
+    })
+}
+
+/// The members of struct `id` as (name, type, bit offset, bitfield size);
+/// `None` if it is not a struct. Anonymous members are left out: libbpf
+/// matches members by name.
+fn members(btf: &Btf, id: u32) -> Option<Vec<(&str, u32, u32, u32)>> {
+    let resolved = btf.skip_mods_and_typedefs(id).ok()?;
+    match btf.ty(resolved)?.data() {
+        TypeData::Struct(ms) => Some(
+            ms.iter()
+                .filter_map(|m| Some((m.name?, m.ty, m.bit_offset, m.bitfield_size)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether type `id` is a pointer to a function prototype.
+fn is_fn_ptr(btf: &Btf, id: u32) -> bool {
+    let Ok(ptr) = btf.skip_mods_and_typedefs(id) else {
+        return false;
+    };
+    match btf.ty(ptr).map(|t| t.data()) {
+        Some(TypeData::Ptr { target }) => btf
+            .skip_mods_and_typedefs(target)
+            .is_ok_and(|t| btf.kind(t) == Some(Kind::FuncProto)),
+        _ => false,
+    }
+}
+
+/// The map's value with the programs' fds in their slots (`fd_of` gives
+/// the fd of a program by name).
+pub(crate) fn value_with_fds(
+    plan: &Plan,
+    fd_of: impl Fn(&str) -> Option<i32>,
+) -> Result<Vec<u8>, String> {
+    let mut value = plan.value.clone();
+    for (at, program) in &plan.slots {
+        let fd = fd_of(program).ok_or_else(|| format!("program `{program}` was not loaded"))?;
+        value[*at..*at + 8].copy_from_slice(&u64::from(fd as u32).to_ne_bytes());
+    }
+    Ok(value)
+}

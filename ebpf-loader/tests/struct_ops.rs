@@ -1,0 +1,262 @@
+//! struct_ops maps against the real kernel: the fixture's two TCP congestion
+//! controls (one registered by its map's value, one through a BPF link),
+//! used by a real TCP connection, then unregistered.
+
+mod common;
+
+use common::{fixture, kernel, open_fds};
+use ebpf_loader::{LoadError, Loader, Step};
+use ebpf_spec::{CollectionSpec, MapValue};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+
+fn spec() -> CollectionSpec {
+    fixture("struct_ops/struct_ops.bpfel.o")
+}
+
+/// The congestion controls the kernel lists in `file`
+/// (`tcp_available_congestion_control` or `tcp_allowed_congestion_control`).
+fn listed(file: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn available(name: &str) -> bool {
+    listed("tcp_available_congestion_control")
+        .iter()
+        .any(|n| n == name)
+}
+
+/// Connects over loopback with congestion control `ca` set on the client
+/// socket before it connects (the kernel then calls the structure's `init`),
+/// sends a few bytes, and returns the congestion control the connected
+/// socket reports.
+fn connect_with(ca: &str) -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0);
+    // SAFETY: `fd` is a new socket nobody else owns.
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: the option value is a live buffer of the length passed.
+    let set = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            ca.as_ptr().cast(),
+            ca.len() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sin` is a valid sockaddr_in of the length passed.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (mut server, _) = listener.accept()?;
+    let mut client = stream;
+    client.write_all(b"ping")?;
+    let mut buf = [0u8; 4];
+    server.read_exact(&mut buf)?;
+    assert_eq!(&buf, b"ping");
+    let mut name = [0u8; 16];
+    let mut len = name.len() as libc::socklen_t;
+    // SAFETY: `name` is a live buffer of `len` bytes.
+    let got = unsafe {
+        libc::getsockopt(
+            client.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(got, 0, "{}", std::io::Error::last_os_error());
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok(String::from_utf8_lossy(&name[..end]).into_owned())
+}
+
+#[test]
+fn both_congestion_controls_register_carry_traffic_and_unregister() {
+    let Some(_serial) = kernel() else { return };
+    let spec = spec();
+    assert!(
+        !available("spec_ca") && !available("spec_ca_link"),
+        "left over from a crash?"
+    );
+    let fds = open_fds();
+    {
+        let coll = Loader::new().load(&spec).unwrap();
+        // Every program a struct_ops map refers to is loaded; the one no map
+        // refers to is not (as libbpf does).
+        let mut programs: Vec<&str> = coll.program_names().collect();
+        programs.sort_unstable();
+        assert_eq!(
+            programs,
+            [
+                "spec_cong_avoid",
+                "spec_init",
+                "spec_ssthresh",
+                "spec_undo_cwnd"
+            ]
+        );
+        // Loading registers nothing.
+        assert!(!available("spec_ca"));
+
+        // `.struct_ops`: writing the value registers it.
+        let ca = coll.attach_struct_ops("spec_ca").unwrap().unwrap();
+        assert_eq!(ca.map_name(), "spec_ca");
+        assert!(ca.link_fd().is_none());
+        assert!(available("spec_ca"));
+        // `flags` (TCP_CONG_NON_RESTRICTED) sits at another offset in the
+        // kernel's struct than in the object's: copied by member name, it
+        // makes the kernel allow the algorithm to every user.
+        assert!(listed("tcp_allowed_congestion_control").contains(&"spec_ca".to_owned()));
+        // A real connection runs on it.
+        assert_eq!(connect_with("spec_ca").unwrap(), "spec_ca");
+
+        // `.struct_ops.link`: registered through a link.
+        let link = coll.attach_struct_ops("spec_ca_link").unwrap().unwrap();
+        assert!(link.link_fd().is_some());
+        assert!(available("spec_ca_link"));
+        // Its flags are 0: restricted to CAP_NET_ADMIN (we are root).
+        assert!(!listed("tcp_allowed_congestion_control").contains(&"spec_ca_link".to_owned()));
+        assert_eq!(connect_with("spec_ca_link").unwrap(), "spec_ca_link");
+
+        // Not a struct_ops map, or no such map.
+        assert!(coll.attach_struct_ops("spec_init").is_none());
+        assert!(coll.attach_struct_ops("nope").is_none());
+
+        drop(ca);
+        assert!(!available("spec_ca"), "dropping the attachment unregisters");
+        drop(link);
+        assert!(!available("spec_ca_link"), "closing the link unregisters");
+
+        // The kernel registers a `.struct_ops` map once in its life ...
+        let e = coll.attach_struct_ops("spec_ca").unwrap().unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EBUSY), "{e}");
+        assert!(e.to_string().contains("registers once in its life"), "{e}");
+        assert!(!available("spec_ca"));
+        // ... and a `.struct_ops.link` one as often as it is linked.
+        let again = coll.attach_struct_ops("spec_ca_link").unwrap().unwrap();
+        assert!(available("spec_ca_link"));
+        drop(again);
+        assert!(!available("spec_ca_link"));
+    }
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
+#[test]
+fn a_second_registration_of_one_name_is_refused_with_the_kernels_errno() {
+    let Some(_serial) = kernel() else { return };
+    let spec = spec();
+    let fds = open_fds();
+    {
+        let colls = Loader::new().load_many(&spec, 2).unwrap();
+        let first = colls[0].attach_struct_ops("spec_ca").unwrap().unwrap();
+        let e = colls[1].attach_struct_ops("spec_ca").unwrap().unwrap_err();
+        let LoadError::Syscall {
+            map, step, source, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(map, "spec_ca");
+        assert_eq!(*step, Step::RegisterStructOps);
+        assert_eq!(source.raw_os_error(), Some(libc::EEXIST), "{e}");
+        assert!(e.to_string().contains("registering the struct_ops"), "{e}");
+        assert!(e.to_string().contains("registered already"), "{e}");
+        drop(first);
+        // The name is free again: the second instance registers.
+        let second = colls[1].attach_struct_ops("spec_ca").unwrap().unwrap();
+        assert!(available("spec_ca"));
+        drop(second);
+        assert!(!available("spec_ca"));
+    }
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
+/// The struct_ops value of map `name` in `spec`, to edit.
+fn ops<'s>(spec: &'s mut CollectionSpec, name: &str) -> &'s mut ebpf_spec::StructOps {
+    match &mut spec.maps.get_mut(name).unwrap().contents[0].value {
+        MapValue::StructOps(ops) => ops,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let invalid = |spec: &CollectionSpec| match Loader::new().load(spec).unwrap_err() {
+        LoadError::Invalid { map, what } => (map, what),
+        e => panic!("{e:?}"),
+    };
+
+    let mut spec = spec();
+    ops(&mut spec, "spec_ca").type_name = "no_such_ops".into();
+    let (map, what) = invalid(&spec);
+    assert_eq!(map, "spec_ca");
+    assert!(what.contains("no struct `no_such_ops`"), "{what}");
+
+    let mut spec = self::spec();
+    ops(&mut spec, "spec_ca")
+        .programs
+        .insert("no_such_member".into(), "spec_init".into());
+    let (map, what) = invalid(&spec);
+    assert_eq!(map, "spec_ca");
+    assert!(what.contains("no member `no_such_member`"), "{what}");
+
+    // One program for two members of the kernel's struct.
+    let mut spec = self::spec();
+    ops(&mut spec, "spec_ca")
+        .programs
+        .insert("undo_cwnd".into(), "spec_ssthresh".into());
+    let (_, what) = invalid(&spec);
+    assert!(
+        what.contains("spec_ca.ssthresh") && what.contains("spec_ca.undo_cwnd"),
+        "{what}"
+    );
+
+    let mut spec = self::spec();
+    ops(&mut spec, "spec_ca")
+        .programs
+        .insert("init".into(), "no_such_program".into());
+    let (_, what) = invalid(&spec);
+    assert!(what.contains("program `no_such_program`"), "{what}");
+
+    let mut spec = self::spec();
+    spec.maps.get_mut("spec_ca").unwrap().pinning = ebpf_spec::Pinning::ByName;
+    let (map, what) = invalid(&spec);
+    assert_eq!(map, "spec_ca");
+    assert!(what.contains("cannot be pinned"), "{what}");
+
+    // A struct_ops map on its own has nothing to take its programs from.
+    let e = Loader::new()
+        .create_map(&spec.maps["spec_ca_link"])
+        .unwrap_err();
+    assert!(e.to_string().contains("whole collection"), "{e}");
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
