@@ -16,7 +16,7 @@
 //! does not change when the spec model does.
 
 use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
-use ebpf_spec::{CollectionSpec, MapSpec, ProgramSpec};
+use ebpf_spec::{CollectionSpec, MapSpec, MapValue, ProgramSpec};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -228,6 +228,21 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
     if !externs.is_empty() {
         println!();
         println!("kernel symbols it needs: {}", externs.join(", "));
+    }
+    for (name, map) in &spec.maps {
+        if let Some(MapValue::StructOps(ops)) = map.contents.first().map(|e| &e.value) {
+            let members: Vec<String> = ops
+                .programs
+                .iter()
+                .map(|(member, program)| format!("{member}: {program}"))
+                .collect();
+            println!();
+            println!(
+                "struct_ops `{name}`: a {} of {}",
+                ops.type_name,
+                members.join(", ")
+            );
+        }
     }
 }
 

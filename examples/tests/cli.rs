@@ -872,6 +872,44 @@ fn inspect_lists_the_kernel_symbols_an_object_needs() {
 }
 
 #[test]
+fn inspect_says_what_each_struct_ops_map_is_made_of() {
+    let text = run_ok(&[
+        "inspect",
+        "../ebpf-spec/tests/fixtures/struct_ops/struct_ops.bpfel.o",
+    ]);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("struct_ops `"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "struct_ops `spec_ca`: a tcp_congestion_ops of cong_avoid: spec_cong_avoid, \
+             init: spec_init, ssthresh: spec_ssthresh, undo_cwnd: spec_undo_cwnd",
+            "struct_ops `spec_ca_link`: a tcp_congestion_ops of cong_avoid: spec_cong_avoid, \
+             ssthresh: spec_ssthresh, undo_cwnd: spec_undo_cwnd",
+        ],
+        "{text}"
+    );
+    // In the table too, as struct_ops maps of one entry (flags: BPF_F_LINK).
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("spec_ca")[1..7],
+        ["struct_ops", "4", "56", "1", "0x0", "none"]
+    );
+    assert_eq!(
+        row("spec_ca_link")[1..7],
+        ["struct_ops", "4", "56", "1", "0x2000", "none"]
+    );
+}
+
+#[test]
 fn table_rows_are_sorted_by_name() {
     let text = run_ok(&["inspect"]);
     let section = |title: &str| -> Vec<String> {
