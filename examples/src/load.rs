@@ -153,7 +153,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         seconds,
         maps_per_second: rate(kernel_maps as f64),
         us_per_instance: seconds * 1e6 / instances as f64,
-        programs_per_instance,
+        // What was loaded: a struct_ops program no map refers to is not.
+        programs_per_instance: collections
+            .first()
+            .map_or(programs_per_instance, |c| c.program_names().count()),
     };
 
     if args.json {
@@ -289,7 +292,8 @@ fn print_report(
     println!();
 
     if !args.maps_only {
-        println!("programs of instance 0 ({}):", spec.programs.len());
+        let loaded: Vec<&str> = first.program_names().collect();
+        println!("programs of instance 0 ({}):", loaded.len());
         let mut table = Table::new(&[
             ("NAME", Align::Left),
             ("TYPE", Align::Left),
@@ -298,12 +302,12 @@ fn print_report(
             ("VERIFIED", Align::Right),
             ("ID", Align::Right),
         ]);
-        for p in spec.programs.values() {
+        for name in &loaded {
             let info = first
-                .program_info(&p.name)
-                .ok_or_else(|| format!("instance 0 has no program `{}`", p.name))?;
+                .program_info(name)
+                .ok_or_else(|| format!("instance 0 has no program `{name}`"))?;
             table.row(vec![
-                p.name.clone(),
+                (*name).to_owned(),
                 info.program_type.to_string(),
                 info.tag_hex(),
                 info.instructions.to_string(),
@@ -312,6 +316,18 @@ fn print_report(
             ]);
         }
         table.print();
+        let skipped: Vec<&str> = spec
+            .programs
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !loaded.contains(p))
+            .collect();
+        if !skipped.is_empty() {
+            println!(
+                "not loaded: {} (struct_ops programs no struct_ops map refers to)",
+                skipped.join(", ")
+            );
+        }
         println!();
     }
 

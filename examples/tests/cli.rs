@@ -1414,6 +1414,27 @@ fn load_json_on_the_default_object() {
 }
 
 #[test]
+fn load_of_struct_ops_counts_and_lists_what_was_loaded() {
+    if !kernel() {
+        return;
+    }
+    let object = "../ebpf-spec/tests/fixtures/struct_ops/struct_ops.bpfel.o";
+    // Five programs in the object; the one no struct_ops map refers to is
+    // not loaded.
+    let json = load_json(&[object, "--instances", "3"]);
+    assert_eq!(json.get("kernel_maps").int(), 6);
+    assert_eq!(json.get("programs_per_instance").int(), 4);
+    let text = run_ok(&["load", object, "--instances", "3"]);
+    assert!(text.contains("programs of instance 0 (4):"), "{text}");
+    assert!(
+        text.contains(
+            "not loaded: unused_ssthresh (struct_ops programs no struct_ops map refers to)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn load_prints_a_row_with_a_kernel_id_for_every_map() {
     if !kernel() {
         return;
