@@ -387,11 +387,11 @@ impl Loader {
                 }
             }
             if let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) {
-                if m.pinning == Pinning::ByName {
+                if m.pinning == Pinning::ByName || self.replacements.contains_key(&m.name) {
                     return Err(LoadError::Invalid {
                         map: m.name.clone(),
-                        what: "a struct_ops map cannot be pinned by name: its value holds the \
-                               fds of this collection's programs"
+                        what: "a struct_ops map cannot be pinned by name or replaced: its \
+                               value holds the fds of this collection's programs"
                             .into(),
                     });
                 }

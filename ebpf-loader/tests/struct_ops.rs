@@ -9,7 +9,7 @@ use ebpf_loader::{LoadError, Loader, Step};
 use ebpf_spec::{CollectionSpec, MapValue};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 fn spec() -> CollectionSpec {
     fixture("struct_ops/struct_ops.bpfel.o")
@@ -252,6 +252,24 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
     let (map, what) = invalid(&spec);
     assert_eq!(map, "spec_ca");
     assert!(what.contains("cannot be pinned"), "{what}");
+
+    let other = Loader::new().create_map(&ebpf_spec::MapSpec::new(
+        "other",
+        ebpf_spec::MapType::Array,
+        4,
+        4,
+        1,
+    ));
+    let fd = other.unwrap().fd().as_fd().try_clone_to_owned().unwrap();
+    let loader = Loader::new().replace_map("spec_ca", fd);
+    match loader.load(&self::spec()).unwrap_err() {
+        LoadError::Invalid { map, what } => {
+            assert_eq!(map, "spec_ca");
+            assert!(what.contains("or replaced"), "{what}");
+        }
+        e => panic!("{e:?}"),
+    }
+    drop(loader);
 
     // A struct_ops map on its own has nothing to take its programs from.
     let e = Loader::new()
