@@ -1180,37 +1180,38 @@ impl<'d> Reader<'d> {
                 if link {
                     spec.flags = MapFlags::LINK;
                 }
-                spec.contents.push(MapEntry::at_index(
-                    0,
-                    MapValue::StructOps(StructOps {
-                        type_name: type_name.to_owned(),
-                        data: data.to_vec(),
-                        programs: BTreeMap::new(),
-                    }),
-                    self.order,
-                ));
-                maps.push((sym.value, spec));
+                let ops = StructOps {
+                    type_name: type_name.to_owned(),
+                    data: data.to_vec(),
+                    programs: BTreeMap::new(),
+                };
+                maps.push((sym.value, spec, ops));
             }
-            self.struct_ops_programs(index, &mut maps[first..])?;
+            self.struct_ops_programs(btf, index, &mut maps[first..])?;
         }
-        Ok(maps.into_iter().map(|(_, m)| m).collect())
+        Ok(maps
+            .into_iter()
+            .map(|(_, mut spec, ops)| {
+                let value = MapValue::StructOps(ops);
+                spec.contents.push(MapEntry::at_index(0, value, self.order));
+                spec
+            })
+            .collect())
     }
 
-    /// Sets the function-pointer members of the struct_ops `maps` (with the
-    /// offset of each in section `index`) from the section's relocations.
+    /// Sets the function-pointer members of the struct_ops values of `maps`
+    /// (each with its offset in section `index`) from the section's
+    /// relocations and the object's BTF.
     fn struct_ops_programs(
         &self,
+        btf: &ObjectBtf,
         index: usize,
-        maps: &mut [(u64, MapSpec)],
+        maps: &mut [(u64, MapSpec, StructOps)],
     ) -> Result<(), ParseError> {
         let Some(rels) = self.rels.get(&index) else {
             return Ok(());
         };
         let sec_name = self.sections[index].name;
-        let btf = self
-            .btf
-            .as_ref()
-            .expect("struct_ops maps are read only with BTF");
         for rel in rels.iter() {
             let offset = rel.r_offset(self.endian);
             let reloc_err = |what: String| ParseError::Relocation {
@@ -1218,9 +1219,9 @@ impl<'d> Reader<'d> {
                 offset,
                 what,
             };
-            let (start, spec) = maps
+            let (start, spec, ops) = maps
                 .iter_mut()
-                .find(|(start, m)| *start <= offset && offset - *start < u64::from(m.value_size))
+                .find(|(start, m, _)| *start <= offset && offset - *start < u64::from(m.value_size))
                 .ok_or_else(|| reloc_err("points at no struct_ops variable".into()))?;
             let at = offset - *start;
             let st = btf.ty(spec.btf_value_type_id)?;
@@ -1257,10 +1258,6 @@ impl<'d> Reader<'d> {
                 )));
             }
             self.charge(member_name.len() + target.name.len(), sec_name)?;
-            let Some(MapValue::StructOps(ops)) = spec.contents.first_mut().map(|e| &mut e.value)
-            else {
-                unreachable!("struct_ops maps are made with their value");
-            };
             // A BPF pointer is 8 bytes; REL relocations keep their addend there.
             if let Some(bytes) = ops.data.get_mut(at as usize..at as usize + 8) {
                 bytes.fill(0);
