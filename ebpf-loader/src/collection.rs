@@ -120,7 +120,9 @@ impl Collection {
     /// # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
     /// # if std::env::var_os("CI").is_none() && ebpf_loader::Loader::new().create_map(&probe).is_err() { return Ok(()) }
     /// let bytes = include_bytes!("../../ebpf-spec/tests/fixtures/struct_ops/struct_ops.bpfel.o");
-    /// let spec = ebpf_spec::CollectionSpec::from_elf(bytes)?;
+    /// let mut spec = ebpf_spec::CollectionSpec::from_elf(bytes)?;
+    /// // A struct_ops program no struct_ops map refers to cannot load.
+    /// spec.programs.remove("unused_ssthresh");
     /// let coll = ebpf_loader::Loader::new().load(&spec)?;
     ///
     /// // A TCP congestion control named "spec_ca", made of the object's programs.
@@ -156,7 +158,8 @@ impl Collection {
             step: crate::Step::RegisterStructOps,
             hint: match source.raw_os_error() {
                 Some(libc::EBUSY) => Some(
-                    "a .struct_ops map registers once in its life; load the collection again"
+                    "a .struct_ops map's value is written once: it is registered, or was \
+                     (load the collection again to register it anew)"
                         .into(),
                 ),
                 Some(libc::EEXIST) => Some("a structure of this name is registered already".into()),
@@ -386,9 +389,10 @@ fn pinned_info(
 /// A struct_ops map's structure registered with the kernel by
 /// [`Collection::attach_struct_ops`]. Dropping it unregisters the structure:
 /// closes the BPF link of a `.struct_ops.link` map, or deletes the value of
-/// a `.struct_ops` one (tried twice: such a structure stays registered,
-/// beyond this process, until its value is deleted; a link goes with its
-/// last fd, which is why `.struct_ops.link` is the safer section).
+/// a `.struct_ops` one (such a structure stays registered, beyond this
+/// process, until its value is deleted: `std::mem::forget` the attachment to
+/// keep it, `bpftool struct_ops unregister` to remove it then; a link goes
+/// with its last fd, which is why `.struct_ops.link` is the safer section).
 #[derive(Debug)]
 pub struct StructOpsAttachment {
     map_name: String,
@@ -414,17 +418,12 @@ impl Drop for StructOpsAttachment {
         match self.link.take() {
             // Closing the link unregisters the structure.
             Some(link) => drop(link),
-            // Deleting the value does. Closing the map would not: a
-            // registered `.struct_ops` map outlives its fds (and this
-            // process) until its value is deleted, so a failed delete is
-            // tried once more. ENOENT: it was not registered (any more).
+            // Deleting the value does (closing the map would not: a
+            // registered `.struct_ops` map outlives its fds, and this
+            // process, until its value is deleted). The kernel's delete
+            // fails only when there is nothing to unregister.
             None => {
-                for _ in 0..2 {
-                    match crate::sys::map_delete_elem(self.map.as_fd(), &[0; 4]) {
-                        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => continue,
-                        _ => break,
-                    }
-                }
+                let _ = crate::sys::map_delete_elem(self.map.as_fd(), &[0; 4]);
             }
         }
     }

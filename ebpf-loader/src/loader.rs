@@ -7,7 +7,7 @@ use crate::sys;
 use crate::{LoadError, Step};
 use ebpf_spec::{
     CollectionSpec, DeepCopy, InnerMap, MapAttributes, MapFlags, MapSpec, MapType, MapValue,
-    Pinning, ProgramType,
+    Pinning,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -437,11 +437,6 @@ impl Loader {
             Some(ctx) => spec
                 .programs
                 .values()
-                // As libbpf: a struct_ops program no struct_ops map refers
-                // to has nothing to attach to, and is not loaded.
-                .filter(|p| {
-                    p.program_type != ProgramType::StructOps || attach.contains_key(&p.name)
-                })
                 .map(|p| {
                     let target = self.targets.get(&p.name);
                     crate::program::link(spec, p, ctx, target, attach.get(&p.name))

@@ -375,11 +375,21 @@ pub(crate) fn link(
         ) | (ProgramType::Ext, _)
     );
     let attach_btf_id = match (target, needs_attach_btf_id(prog)) {
-        _ if prog.program_type == ProgramType::StructOps => match struct_ops {
-            Some(a) => a.btf_id,
-            None => {
+        _ if prog.program_type == ProgramType::StructOps => match (struct_ops, target) {
+            (_, Some(_)) => {
                 return Err(attach_err(
-                    "no struct_ops map of the collection sets a member to this program".into(),
+                    "a struct_ops program attaches to the member of a struct_ops map, not \
+                     to another program"
+                        .into(),
+                ));
+            }
+            (Some(a), None) => a.btf_id,
+            (None, None) => {
+                return Err(attach_err(
+                    "no struct_ops map of the collection sets a member to this program, so it \
+                     has nothing to attach to (libbpf refuses it too): remove it from the spec \
+                     to load the rest"
+                        .into(),
                 ));
             }
         },

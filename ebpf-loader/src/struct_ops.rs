@@ -12,7 +12,7 @@
 //! [`Collection::attach_struct_ops`](crate::Collection::attach_struct_ops).
 
 use crate::error::LoadError;
-use ebpf_spec::btf::{Btf, Kind, TypeData};
+use ebpf_spec::btf::{Btf, Kind, TypeData, essential_name};
 use ebpf_spec::{MapSpec, StructOps};
 use std::collections::HashMap;
 
@@ -54,10 +54,12 @@ pub(crate) fn plan(
         map: m.name.clone(),
         what,
     };
-    let name = &ops.type_name;
+    // A flavour (`tcp_congestion_ops___v2`) names the same kernel struct.
+    let name = essential_name(&ops.type_name);
     let kern_id = kernel.find(name, Kind::Struct).ok_or_else(|| {
         invalid(format!(
-            "the kernel's BTF has no struct `{name}`: this kernel has no such struct_ops"
+            "the kernel's BTF (vmlinux) has no struct `{name}`: this kernel has no such \
+             struct_ops (those of kernel modules are not supported)"
         ))
     })?;
     let wrapper = format!("bpf_struct_ops_{name}");
@@ -69,7 +71,7 @@ pub(crate) fn plan(
     let kernel_err = |e: ebpf_spec::btf::BtfError| invalid(format!("the kernel's BTF: {e}"));
     let value_size = kernel.size_of(value_type_id).map_err(kernel_err)?;
     let data_offset = members(kernel, value_type_id)
-        .and_then(|ms| ms.into_iter().find(|m| m.0 == "data"))
+        .and_then(|ms| ms.into_iter().find(|m| m.0 == Some("data")))
         .map(|(_, _, bits, _)| bits as usize / 8)
         .ok_or_else(|| invalid(format!("the kernel's `{wrapper}` has no member `data`")))?;
     let kern_members = members(kernel, kern_id)
@@ -88,7 +90,7 @@ pub(crate) fn plan(
         )));
     }
     for member in ops.programs.keys() {
-        if !local_members.iter().any(|l| l.0 == member) {
+        if !local_members.iter().any(|l| l.0 == Some(member.as_str())) {
             return Err(invalid(format!(
                 "`{name}` of the object has no member `{member}` to set to program `{}`",
                 ops.programs[member]
@@ -102,14 +104,29 @@ pub(crate) fn plan(
         let at = bits as usize / 8;
         let size = local
             .size_of(ty)
-            .map_err(|e| invalid(format!("member `{member}`: {e}")))? as usize;
+            .map_err(|e| invalid(format!("member `{}`: {e}", member.unwrap_or(""))))?
+            as usize;
         let bytes = ops.data.get(at..at + size).ok_or_else(|| {
             invalid(format!(
-                "member `{member}` ({size} bytes at {at}) lies outside the value"
+                "member `{}` ({size} bytes at {at}) lies outside the value",
+                member.unwrap_or("")
             ))
         })?;
+        // Members are matched by name: an anonymous one (an embedded union
+        // or struct) matches nothing, and may only be left zero.
+        let Some(member) = member else {
+            if bytes.iter().any(|&b| b != 0) {
+                return Err(invalid(format!(
+                    "an anonymous member at byte {at} is set, and members are matched by name"
+                )));
+            }
+            continue;
+        };
         let program = ops.programs.get(member);
-        let Some(k) = kern_members.iter().position(|k| k.0 == member) else {
+        // The index among all of the kernel struct's members, anonymous
+        // ones included: the kernel checks it against the program's
+        // expected attach type.
+        let Some(k) = kern_members.iter().position(|k| k.0 == Some(member)) else {
             // libbpf's rule: a member the kernel lacks is fine while unset.
             if program.is_none() && bytes.iter().all(|&b| b == 0) {
                 continue;
@@ -149,6 +166,17 @@ pub(crate) fn plan(
             )));
         }
         if kern_fn {
+            if kern_size != 8 {
+                return Err(invalid(format!(
+                    "the kernel's member `{member}` is a {kern_size}-byte pointer, not 8"
+                )));
+            }
+            if program.is_none() && bytes.iter().any(|&b| b != 0) {
+                return Err(invalid(format!(
+                    "member `{member}` holds a value but no program: a function pointer \
+                     of a struct_ops map is set to one of the object's programs or left 0"
+                )));
+            }
             if let Some(program) = program {
                 let want = Attach {
                     btf_id: kern_id,
@@ -187,15 +215,24 @@ pub(crate) fn plan(
     })
 }
 
-/// The members of struct `id` as (name, type, bit offset, bitfield size);
-/// `None` if it is not a struct. Anonymous members are left out: libbpf
-/// matches members by name.
-fn members(btf: &Btf, id: u32) -> Option<Vec<(&str, u32, u32, u32)>> {
+/// The members of struct `id`, in order, as (name, type, bit offset,
+/// bitfield size); `None` if it is not a struct. Anonymous members have no
+/// name (libbpf matches members by name, and counts every member in the
+/// index the kernel checks).
+#[allow(clippy::type_complexity)]
+fn members(btf: &Btf, id: u32) -> Option<Vec<(Option<&str>, u32, u32, u32)>> {
     let resolved = btf.skip_mods_and_typedefs(id).ok()?;
     match btf.ty(resolved)?.data() {
         TypeData::Struct(ms) => Some(
             ms.iter()
-                .filter_map(|m| Some((m.name?, m.ty, m.bit_offset, m.bitfield_size)))
+                .map(|m| {
+                    (
+                        m.name.filter(|n| !n.is_empty()),
+                        m.ty,
+                        m.bit_offset,
+                        m.bitfield_size,
+                    )
+                })
                 .collect(),
         ),
         _ => None,
@@ -227,4 +264,121 @@ pub(crate) fn value_with_fds(
         value[*at..*at + 8].copy_from_slice(&u64::from(fd as u32).to_ne_bytes());
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_spec::{ByteOrder, MapType};
+
+    /// A little-endian BTF blob of `types` (raw `u32` words) and `strings`.
+    fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+        let types: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for word in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&types);
+        out.extend_from_slice(strings);
+        out
+    }
+
+    const STRINGS: &[u8] = b"\0int\0a\0demo_ops\0cb\0bpf_struct_ops_demo_ops\0data\0";
+    const INT: u32 = 1;
+    const A: u32 = 5;
+    const DEMO_OPS: u32 = 7;
+    const CB: u32 = 16;
+    const WRAPPER: u32 = 19;
+    const DATA: u32 = 43;
+
+    fn info(kind: u32, vlen: u32) -> u32 {
+        (kind << 24) | vlen
+    }
+
+    /// `struct demo_ops { union { int a; }; void (*cb)(void); }` (16 bytes),
+    /// and, for the kernel, its `bpf_struct_ops_demo_ops` wrapper (`data`
+    /// at byte 16).
+    fn btf(kernel: bool) -> Btf {
+        let mut types = vec![
+            0,
+            info(1, 0),
+            4,
+            32, // [1] int
+            0,
+            info(13, 0),
+            0, // [2] void (*)(void)
+            0,
+            info(2, 0),
+            2, // [3] pointer to [2]
+            0,
+            info(5, 1),
+            4,
+            A,
+            1,
+            0, // [4] union { int a; }
+            DEMO_OPS,
+            info(4, 2),
+            16,
+            0,
+            4,
+            0,
+            CB,
+            3,
+            64, // [5] struct demo_ops
+        ];
+        if kernel {
+            types.extend([WRAPPER, info(4, 1), 32, DATA, 5, 128]); // [6]
+        }
+        assert_eq!(STRINGS[INT as usize..INT as usize + 4], *b"int\0");
+        Btf::parse(&blob(&types, STRINGS), ByteOrder::Little).unwrap()
+    }
+
+    fn spec(type_name: &str, data: Vec<u8>) -> (MapSpec, StructOps) {
+        let mut m = MapSpec::new("demo", MapType::StructOps, 4, 16, 1);
+        m.btf_value_type_id = 5;
+        let ops = StructOps {
+            type_name: type_name.into(),
+            data,
+            programs: [("cb".to_owned(), "prog".to_owned())].into(),
+        };
+        (m, ops)
+    }
+
+    #[test]
+    fn the_member_index_counts_anonymous_members_and_flavours_are_stripped() {
+        let (kernel, local) = (btf(true), btf(false));
+        for name in ["demo_ops", "demo_ops___v2"] {
+            let (m, ops) = spec(name, vec![0; 16]);
+            let mut attach = HashMap::new();
+            let plan = plan(&m, &ops, &local, &kernel, &mut attach).unwrap();
+            assert_eq!((plan.value_type_id, plan.value_size), (6, 32));
+            // `cb` is the kernel struct's member 1 (the union is member 0).
+            let a = &attach["prog"];
+            assert_eq!((a.btf_id, a.member), (5, 1), "{name}");
+            assert_eq!(a.by, "demo.cb");
+            assert_eq!(plan.slots, [(16 + 8, "prog".to_owned())]);
+        }
+    }
+
+    #[test]
+    fn a_set_anonymous_member_is_refused() {
+        let (kernel, local) = (btf(true), btf(false));
+        let mut data = vec![0; 16];
+        data[0] = 1; // the union's `a`
+        let (m, ops) = spec("demo_ops", data);
+        let e = plan(&m, &ops, &local, &kernel, &mut HashMap::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("an anonymous member at byte 0 is set"),
+            "{e}"
+        );
+    }
 }

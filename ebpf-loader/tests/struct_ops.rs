@@ -11,8 +11,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 
+/// The fixture without `unused_ssthresh`, the struct_ops program no map
+/// refers to (which makes the load fail: see
+/// `a_struct_ops_program_no_map_refers_to_is_refused_by_name`).
 fn spec() -> CollectionSpec {
-    fixture("struct_ops/struct_ops.bpfel.o")
+    let mut spec = fixture("struct_ops/struct_ops.bpfel.o");
+    spec.programs.remove("unused_ssthresh").unwrap();
+    spec
 }
 
 /// The congestion controls the kernel lists in `file`
@@ -109,17 +114,15 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
     let fds = open_fds();
     {
         let coll = Loader::new().load(&spec).unwrap();
-        // Every program a struct_ops map refers to is loaded; the one no map
-        // refers to is not (as libbpf does).
-        let mut programs: Vec<&str> = coll.program_names().collect();
-        programs.sort_unstable();
+        let programs: Vec<&str> = coll.program_names().collect();
         assert_eq!(
             programs,
             [
                 "spec_cong_avoid",
                 "spec_init",
                 "spec_ssthresh",
-                "spec_undo_cwnd"
+                "spec_undo_cwnd",
+                "static_ssthresh"
             ]
         );
         // Loading registers nothing.
@@ -145,6 +148,14 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
         assert!(!listed("tcp_allowed_congestion_control").contains(&"spec_ca_link".to_owned()));
         assert_eq!(connect_with("spec_ca_link").unwrap(), "spec_ca_link");
 
+        // A flavoured type (`tcp_congestion_ops___v2`) is the kernel's
+        // `tcp_congestion_ops`; its `ssthresh` is a static program.
+        let v2 = coll.attach_struct_ops("spec_ca_v2").unwrap().unwrap();
+        assert!(available("spec_ca_v2"));
+        assert_eq!(connect_with("spec_ca_v2").unwrap(), "spec_ca_v2");
+        drop(v2);
+        assert!(!available("spec_ca_v2"));
+
         // Not a struct_ops map, or no such map.
         assert!(coll.attach_struct_ops("spec_init").is_none());
         assert!(coll.attach_struct_ops("nope").is_none());
@@ -157,7 +168,7 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
         // The kernel registers a `.struct_ops` map once in its life ...
         let e = coll.attach_struct_ops("spec_ca").unwrap().unwrap_err();
         assert_eq!(e.errno(), Some(libc::EBUSY), "{e}");
-        assert!(e.to_string().contains("registers once in its life"), "{e}");
+        assert!(e.to_string().contains("value is written once"), "{e}");
         assert!(!available("spec_ca"));
         // ... and a `.struct_ops.link` one as often as it is linked.
         let again = coll.attach_struct_ops("spec_ca_link").unwrap().unwrap();
@@ -247,6 +258,18 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
     let (_, what) = invalid(&spec);
     assert!(what.contains("program `no_such_program`"), "{what}");
 
+    // A function pointer holding bytes but no program (`init` is at 0 in
+    // the object's struct).
+    let mut spec = self::spec();
+    let ops = ops(&mut spec, "spec_ca");
+    ops.programs.remove("init");
+    ops.data[..8].copy_from_slice(&0x1234u64.to_ne_bytes());
+    let (_, what) = invalid(&spec);
+    assert!(
+        what.contains("member `init` holds a value but no program"),
+        "{what}"
+    );
+
     let mut spec = self::spec();
     spec.maps.get_mut("spec_ca").unwrap().pinning = ebpf_spec::Pinning::ByName;
     let (map, what) = invalid(&spec);
@@ -276,5 +299,32 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
         .create_map(&spec.maps["spec_ca_link"])
         .unwrap_err();
     assert!(e.to_string().contains("whole collection"), "{e}");
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
+#[test]
+fn a_struct_ops_program_no_map_refers_to_is_refused_by_name() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    // As libbpf: it would have nothing to attach to.
+    let e = Loader::new()
+        .load(&fixture("struct_ops/struct_ops.bpfel.o"))
+        .unwrap_err();
+    let LoadError::Program {
+        program,
+        step,
+        what,
+        ..
+    } = &e
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(program, "unused_ssthresh");
+    assert_eq!(*step, Step::AttachTarget);
+    assert!(
+        what.contains("no struct_ops map of the collection sets a member"),
+        "{what}"
+    );
+    assert!(what.contains("remove it from the spec"), "{what}");
     assert_eq!(open_fds(), fds, "no fd left behind");
 }

@@ -30,6 +30,16 @@ fn ops(spec: &CollectionSpec, map: &str) -> StructOps {
     }
 }
 
+/// A struct_ops map as the fixture defines it: name, whether it is in
+/// `.struct_ops.link`, its type, its flags and its programs by member.
+type Expected = (
+    &'static str,
+    bool,
+    &'static str,
+    u32,
+    &'static [(&'static str, &'static str)],
+);
+
 /// The byte offset of member `name` of struct `id` in the object's BTF.
 fn member_offset(btf: &Btf, id: u32, name: &str) -> usize {
     let TypeData::Struct(members) = btf.ty(id).unwrap().data() else {
@@ -46,75 +56,95 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
         let spec = CollectionSpec::from_elf(&bytes).unwrap();
         assert_eq!(spec.byte_order, order);
         let btf = Btf::parse(&spec.btf.as_ref().unwrap().btf, order).unwrap();
-        // The object's struct: 8-byte init, name[16], flags, padding, three
-        // function pointers.
+        // The object's structs: 8-byte init, name[16], flags, padding, three
+        // function pointers; and a flavour without init and flags.
         let local = btf.find("tcp_congestion_ops", Kind::Struct).unwrap();
         assert_eq!(btf.size_of(local).unwrap(), 56);
+        let v2 = btf.find("tcp_congestion_ops___v2", Kind::Struct).unwrap();
+        assert_eq!(btf.size_of(v2).unwrap(), 40);
 
-        for (map, link, name, flags, programs) in [
+        let maps: [Expected; 3] = [
             (
                 "spec_ca",
                 false,
-                "spec_ca",
-                1u32,
+                "tcp_congestion_ops",
+                1,
                 &[
                     ("cong_avoid", "spec_cong_avoid"),
                     ("init", "spec_init"),
                     ("ssthresh", "spec_ssthresh"),
                     ("undo_cwnd", "spec_undo_cwnd"),
-                ][..],
+                ],
             ),
             (
                 "spec_ca_link",
                 true,
-                "spec_ca_link",
+                "tcp_congestion_ops",
                 0,
                 &[
                     ("cong_avoid", "spec_cong_avoid"),
                     ("ssthresh", "spec_ssthresh"),
                     ("undo_cwnd", "spec_undo_cwnd"),
-                ][..],
+                ],
             ),
-        ] {
+            (
+                "spec_ca_v2",
+                true,
+                "tcp_congestion_ops___v2",
+                0,
+                &[
+                    ("cong_avoid", "spec_cong_avoid"),
+                    // A static program: relocated against its section.
+                    ("ssthresh", "static_ssthresh"),
+                    ("undo_cwnd", "spec_undo_cwnd"),
+                ],
+            ),
+        ];
+        assert_eq!(spec.maps.len(), maps.len(), "{object}");
+        for (map, link, ty, flags, programs) in maps {
+            let id = btf.find(ty, Kind::Struct).unwrap();
+            let size = btf.size_of(id).unwrap();
             let m = &spec.maps[map];
             assert_eq!(m.name, map);
             assert_eq!(m.map_type, MapType::StructOps, "{object} {map}");
-            assert_eq!((m.key_size, m.value_size, m.max_entries), (4, 56, 1));
+            assert_eq!((m.key_size, m.value_size, m.max_entries), (4, size, 1));
             let want = if link {
                 MapFlags::LINK
             } else {
                 MapFlags::empty()
             };
             assert_eq!(m.flags, want, "{object} {map}");
-            assert_eq!(m.btf_value_type_id, local, "{object} {map}");
+            assert_eq!(m.btf_value_type_id, id, "{object} {map}");
             assert_eq!(m.btf_key_type_id, 0);
             assert_eq!(m.pinning, Pinning::None);
             assert!(m.inner_map.is_none() && !m.freeze);
             assert_eq!((m.numa_node, m.map_extra), (0, 0));
 
             let ops = ops(&spec, map);
-            assert_eq!(ops.type_name, "tcp_congestion_ops");
+            assert_eq!(ops.type_name, ty);
             let got: Vec<(&str, &str)> = ops
                 .programs
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             assert_eq!(got, programs, "{object} {map}");
-            assert_eq!(ops.data.len(), 56);
+            assert_eq!(ops.data.len(), size as usize);
             // The plain members, in the object's layout and byte order.
-            let at = member_offset(&btf, local, "name");
+            let at = member_offset(&btf, id, "name");
             let mut expected_name = [0u8; 16];
-            expected_name[..name.len()].copy_from_slice(name.as_bytes());
+            expected_name[..map.len()].copy_from_slice(map.as_bytes());
             assert_eq!(ops.data[at..at + 16], expected_name, "{object} {map}");
-            let at = member_offset(&btf, local, "flags");
-            assert_eq!(
-                ops.data[at..at + 4],
-                order.u32_bytes(flags),
-                "{object} {map}"
-            );
+            if id == local {
+                let at = member_offset(&btf, id, "flags");
+                assert_eq!(
+                    ops.data[at..at + 4],
+                    order.u32_bytes(flags),
+                    "{object} {map}"
+                );
+            }
             // Function pointers are 0: `programs` says what they hold.
-            for member in ["init", "ssthresh", "undo_cwnd", "cong_avoid"] {
-                let at = member_offset(&btf, local, member);
+            for (member, _) in programs {
+                let at = member_offset(&btf, id, member);
                 assert_eq!(ops.data[at..at + 8], [0; 8], "{object} {map}.{member}");
             }
         }
@@ -124,6 +154,7 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
             "spec_ssthresh",
             "spec_undo_cwnd",
             "spec_cong_avoid",
+            "static_ssthresh",
             "unused_ssthresh",
         ] {
             assert_eq!(spec.programs[p].program_type, ProgramType::StructOps, "{p}");

@@ -153,10 +153,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         seconds,
         maps_per_second: rate(kernel_maps as f64),
         us_per_instance: seconds * 1e6 / instances as f64,
-        // What was loaded: a struct_ops program no map refers to is not.
-        programs_per_instance: collections
-            .first()
-            .map_or(programs_per_instance, |c| c.program_names().count()),
+        programs_per_instance,
     };
 
     if args.json {
@@ -316,18 +313,6 @@ fn print_report(
             ]);
         }
         table.print();
-        let skipped: Vec<&str> = spec
-            .programs
-            .keys()
-            .map(String::as_str)
-            .filter(|p| !loaded.contains(p))
-            .collect();
-        if !skipped.is_empty() {
-            println!(
-                "not loaded: {} (struct_ops programs no struct_ops map refers to)",
-                skipped.join(", ")
-            );
-        }
         println!();
     }
 

@@ -286,8 +286,10 @@ fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
         ".BTF" => SecKind::Btf,
         ".BTF.ext" => SecKind::BtfExt,
         _ if exec => SecKind::Program,
-        ".struct_ops" => SecKind::StructOps { link: false },
-        ".struct_ops.link" => SecKind::StructOps { link: true },
+        // `?`: libbpf's "optional" prefix (not created unless asked); read
+        // like the others here, where loading registers nothing anyway.
+        ".struct_ops" | "?.struct_ops" => SecKind::StructOps { link: false },
+        ".struct_ops.link" | "?.struct_ops.link" => SecKind::StructOps { link: true },
         ".data" => SecKind::Data {
             read_only: false,
             bss: false,
@@ -511,10 +513,10 @@ impl<'d> Reader<'d> {
         for m in data_maps {
             add(&mut maps, m)?;
         }
-        for m in self.struct_ops_maps()? {
+        let functions = self.functions()?;
+        for m in self.struct_ops_maps(&functions)? {
             add(&mut maps, m)?;
         }
-        let functions = self.functions()?;
         self.btf_ext = self.btf_ext()?;
         let (programs, text) = self.programs(&functions, &license, kernel_version)?;
         self.fixup_btf(&maps, &variables)?;
@@ -1129,7 +1131,7 @@ impl<'d> Reader<'d> {
     /// ([`StructOps`]) with its type from BTF and its function-pointer
     /// members from the section's relocations (each to a `struct_ops`
     /// program), as libbpf reads them.
-    fn struct_ops_maps(&self) -> Result<Vec<MapSpec>, ParseError> {
+    fn struct_ops_maps(&self, functions: &[Function<'d>]) -> Result<Vec<MapSpec>, ParseError> {
         let mut maps = Vec::new();
         for (index, sec) in self.sections.iter().enumerate() {
             let SecKind::StructOps { link } = sec.kind else {
@@ -1147,12 +1149,20 @@ impl<'d> Reader<'d> {
                     symbol: sym.display(i),
                     what,
                 };
-                let var = btf.var(sym.name).ok_or_else(|| {
-                    sym_err(format!("no BTF variable describes it in `{}`", sec.name))
+                // Its VAR in the section's DATASEC (as libbpf finds it).
+                let mut ty = None;
+                for v in btf.datasec(sec.name).map_or(&[][..], |(_, vars)| vars) {
+                    let var = btf.ty(v.ty)?;
+                    if let TypeData::Var { ty: t, .. } = var.data()
+                        && btf.name(var.name_off())? == sym.name
+                    {
+                        ty = Some(t);
+                        break;
+                    }
+                }
+                let ty = ty.ok_or_else(|| {
+                    sym_err(format!("no variable of `{}`'s BTF describes it", sec.name))
                 })?;
-                let TypeData::Var { ty, .. } = btf.ty(var)?.data() else {
-                    return Err(sym_err("its BTF entry is not a variable".into()));
-                };
                 let st = btf.resolve(ty)?;
                 let type_name = btf.name(st.name_off())?;
                 if st.kind() != Kind::Struct || type_name.is_empty() {
@@ -1162,10 +1172,10 @@ impl<'d> Reader<'d> {
                     )));
                 }
                 let size = btf.size_of(st.id())?;
-                let data = sym
-                    .value
-                    .checked_add(u64::from(size))
-                    .and_then(|end| sec.data.get(sym.value as usize..end as usize))
+                let data = usize::try_from(sym.value)
+                    .ok()
+                    .and_then(|start| Some(start..start.checked_add(usize::try_from(size).ok()?)?))
+                    .and_then(|range| sec.data.get(range))
                     .ok_or_else(|| {
                         sym_err(format!(
                             "its {size} bytes at offset {} are outside `{}` ({} bytes)",
@@ -1187,7 +1197,7 @@ impl<'d> Reader<'d> {
                 };
                 maps.push((sym.value, spec, ops));
             }
-            self.struct_ops_programs(btf, index, &mut maps[first..])?;
+            self.struct_ops_programs(btf, functions, index, &mut maps[first..])?;
         }
         Ok(maps
             .into_iter()
@@ -1205,6 +1215,7 @@ impl<'d> Reader<'d> {
     fn struct_ops_programs(
         &self,
         btf: &ObjectBtf,
+        functions: &[Function<'d>],
         index: usize,
         maps: &mut [(u64, MapSpec, StructOps)],
     ) -> Result<(), ParseError> {
@@ -1219,9 +1230,13 @@ impl<'d> Reader<'d> {
                 offset,
                 what,
             };
-            let (start, spec, ops) = maps
-                .iter_mut()
-                .find(|(start, m, _)| *start <= offset && offset - *start < u64::from(m.value_size))
+            // `maps` is in offset order (symbols by value): the last one that
+            // starts at or before the relocation.
+            let k = maps.partition_point(|(start, _, _)| *start <= offset);
+            let (start, spec, ops) = k
+                .checked_sub(1)
+                .and_then(|k| maps.get_mut(k))
+                .filter(|(start, m, _)| offset - *start < u64::from(m.value_size))
                 .ok_or_else(|| reloc_err("points at no struct_ops variable".into()))?;
             let at = offset - *start;
             let st = btf.ty(spec.btf_value_type_id)?;
@@ -1246,25 +1261,33 @@ impl<'d> Reader<'d> {
                     spec.name
                 )));
             }
-            let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
-            let section = target.section.map(|s| &self.sections[s]);
-            let is_struct_ops_prog = section.is_some_and(|s| {
-                s.kind == SecKind::Program && classify(s.name).0 == ProgramType::StructOps
-            });
-            if target.kind != elf::STT_FUNC || !is_struct_ops_prog {
-                return Err(reloc_err(format!(
-                    "member `{member_name}` of `{}` refers to `{}`, which is not a struct_ops program",
-                    spec.name, target.name
-                )));
-            }
-            self.charge(member_name.len() + target.name.len(), sec_name)?;
+            // The program that starts where the symbol points: a function
+            // symbol, or the section symbol of a `static` one (as libbpf
+            // finds it, by section and offset).
+            let sym_index = rel.r_sym(self.endian);
+            let target = self.symbol(sym_index, &reloc_err)?;
+            let program = target
+                .section
+                .filter(|&s| {
+                    let s = &self.sections[s];
+                    s.kind == SecKind::Program && classify(s.name).0 == ProgramType::StructOps
+                })
+                .and_then(|s| function_at(functions, s, target.value))
+                .ok_or_else(|| {
+                    reloc_err(format!(
+                        "member `{member_name}` of `{}` refers to `{}`, which is not a struct_ops program",
+                        spec.name,
+                        target.display(sym_index as usize)
+                    ))
+                })?;
+            self.charge(member_name.len() + program.name.len(), sec_name)?;
             // A BPF pointer is 8 bytes; REL relocations keep their addend there.
             if let Some(bytes) = ops.data.get_mut(at as usize..at as usize + 8) {
                 bytes.fill(0);
             }
             if ops
                 .programs
-                .insert(member_name.to_owned(), target.name.to_owned())
+                .insert(member_name.to_owned(), program.name.to_owned())
                 .is_some()
             {
                 return Err(reloc_err(format!(

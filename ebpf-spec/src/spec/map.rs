@@ -316,8 +316,9 @@ pub struct StructOps {
     /// The structure's name, which the kernel's BTF must also have.
     pub type_name: String,
     /// The structure's bytes as the object initialises them (`value_size`
-    /// long, the object's layout and byte order). Function-pointer members
-    /// are 0 here: [`programs`](Self::programs) says what they hold.
+    /// long, the object's layout and byte order). The function-pointer
+    /// members set to a program are 0 here: [`programs`](Self::programs)
+    /// says what they hold.
     pub data: Vec<u8>,
     /// The function-pointer members set to a program: member name to the
     /// program's name in the collection.
