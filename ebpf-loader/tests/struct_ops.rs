@@ -209,6 +209,40 @@ fn a_second_registration_of_one_name_is_refused_with_the_kernels_errno() {
     assert_eq!(open_fds(), fds, "no fd left behind");
 }
 
+#[test]
+fn each_instance_registers_under_a_name_of_its_own() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    {
+        // One copy of the spec per tenant, each with its own name.
+        let specs: Vec<CollectionSpec> = (0..3)
+            .map(|i| {
+                let mut copy = spec().copy();
+                let mut name = [0u8; 16];
+                let tenant = format!("spec_tenant{i}");
+                name[..tenant.len()].copy_from_slice(tenant.as_bytes());
+                copy.set_struct_ops_member("spec_ca", "name", &name)
+                    .unwrap();
+                copy
+            })
+            .collect();
+        let loader = Loader::new();
+        let colls: Vec<_> = specs.iter().map(|s| loader.load(s).unwrap()).collect();
+        let attached: Vec<_> = colls
+            .iter()
+            .map(|c| c.attach_struct_ops("spec_ca").unwrap().unwrap())
+            .collect();
+        for i in 0..3 {
+            let name = format!("spec_tenant{i}");
+            assert!(available(&name), "{name}");
+            assert_eq!(connect_with(&name).unwrap(), name);
+        }
+        drop(attached);
+        assert!((0..3).all(|i| !available(&format!("spec_tenant{i}"))));
+    }
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
 /// The struct_ops value of map `name` in `spec`, to edit.
 fn ops<'s>(spec: &'s mut CollectionSpec, name: &str) -> &'s mut ebpf_spec::StructOps {
     match &mut spec.maps.get_mut(name).unwrap().contents[0].value {

@@ -236,3 +236,64 @@ fn a_relocation_outside_every_function_pointer_is_refused() {
         assert!(msg.contains("points at no struct_ops variable"), "{msg}");
     }
 }
+
+#[test]
+fn members_are_set_by_name_and_everything_else_is_refused_unchanged() {
+    use ebpf_spec::StructOpsError;
+    for (object, order) in OBJECTS {
+        let mut spec = CollectionSpec::from_elf(&fixture(object)).unwrap();
+        let btf = Btf::parse(&spec.btf.as_ref().unwrap().btf, order).unwrap();
+        let local = btf.find("tcp_congestion_ops", Kind::Struct).unwrap();
+        let v2 = btf.find("tcp_congestion_ops___v2", Kind::Struct).unwrap();
+
+        let mut name = [0u8; 16];
+        name[..9].copy_from_slice(b"tenant_42");
+        spec.set_struct_ops_member("spec_ca", "name", &name)
+            .unwrap();
+        spec.set_struct_ops_member("spec_ca", "flags", &order.u32_bytes(0))
+            .unwrap();
+        spec.set_struct_ops_member("spec_ca_v2", "name", &name)
+            .unwrap();
+        let data = ops(&spec, "spec_ca").data;
+        let at = member_offset(&btf, local, "name");
+        assert_eq!(data[at..at + 16], name, "{object}");
+        let at = member_offset(&btf, local, "flags");
+        assert_eq!(data[at..at + 4], [0; 4], "{object}");
+        let at = member_offset(&btf, v2, "name");
+        assert_eq!(ops(&spec, "spec_ca_v2").data[at..at + 16], name, "{object}");
+
+        let before = spec.clone();
+        let err = |map: &str, member: &str, value: &[u8]| {
+            let mut s = before.clone();
+            let e = s.set_struct_ops_member(map, member, value).unwrap_err();
+            assert_eq!(s, before, "{object}: {e}: the spec changed");
+            e
+        };
+        assert!(matches!(
+            err("nope", "name", &name),
+            StructOpsError::NoSuchMap { ref map } if map == "nope"
+        ));
+        // The flavour has no `flags`.
+        let e = err("spec_ca_v2", "flags", &[0; 4]);
+        assert_eq!(
+            e.to_string(),
+            "`tcp_congestion_ops___v2` of struct_ops map `spec_ca_v2` has no member `flags`"
+        );
+        let e = err("spec_ca", "init", &[0; 8]);
+        assert!(matches!(e, StructOpsError::FunctionPointer { .. }), "{e}");
+        assert!(
+            e.to_string().contains("set the program in its `programs`"),
+            "{e}"
+        );
+        let e = err("spec_ca", "name", b"short");
+        assert_eq!(
+            e,
+            StructOpsError::WrongSize {
+                map: "spec_ca".into(),
+                member: "name".into(),
+                expected: 16,
+                got: 5
+            }
+        );
+    }
+}

@@ -1942,3 +1942,35 @@ fn index_key(index: u32, key_size: usize, order: ByteOrder) -> Vec<u8> {
     }
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_ops_sections_with_and_without_libbpfs_optional_prefix() {
+        let data = elf::SHF_ALLOC.0 | elf::SHF_WRITE.0;
+        for (name, link) in [
+            (".struct_ops", false),
+            ("?.struct_ops", false),
+            (".struct_ops.link", true),
+            ("?.struct_ops.link", true),
+        ] {
+            assert_eq!(
+                section_kind(name, elf::SHT_PROGBITS, data),
+                SecKind::StructOps { link },
+                "{name}"
+            );
+        }
+        // Not struct_ops: other names, and executable sections (programs).
+        assert_eq!(
+            section_kind(".struct_ops.x", elf::SHT_PROGBITS, data),
+            SecKind::Other
+        );
+        let exec = elf::SHF_ALLOC.0 | elf::SHF_EXECINSTR.0;
+        assert_eq!(
+            section_kind("struct_ops/init", elf::SHT_PROGBITS, exec),
+            SecKind::Program
+        );
+    }
+}

@@ -2,6 +2,7 @@
 
 pub(crate) mod map;
 pub(crate) mod program;
+mod struct_ops;
 mod variable;
 
 pub use map::{
@@ -13,6 +14,7 @@ pub use crate::elf::{MATERIALISED_PER_INPUT_BYTE, MAX_MATERIALISED};
 pub use program::{
     AttachType, Instruction, ProgramSpec, ProgramType, Relocation, RelocationTarget,
 };
+pub use struct_ops::StructOpsError;
 pub use variable::{SetError, VariableSpec};
 
 use crate::DeepCopy;
