@@ -152,38 +152,9 @@ impl Collection {
         fd: BorrowedFd<'_>,
         plan: &crate::struct_ops::Plan,
     ) -> Result<StructOpsAttachment, crate::LoadError> {
-        use std::os::fd::AsRawFd;
-        let fail = |source: std::io::Error| crate::LoadError::Syscall {
-            map: name.to_owned(),
-            step: crate::Step::RegisterStructOps,
-            hint: match source.raw_os_error() {
-                Some(libc::EBUSY) => Some(
-                    "a .struct_ops map's value is written once: it is registered, or was \
-                     (load the collection again to register it anew)"
-                        .into(),
-                ),
-                Some(libc::EEXIST) => Some("a structure of this name is registered already".into()),
-                _ => None,
-            },
-            source,
-        };
-        let value = crate::struct_ops::value_with_fds(plan, |p| {
-            self.programs.get(p).map(|p| p.fd.as_raw_fd())
-        })
-        .map_err(|what| crate::LoadError::Invalid {
-            map: name.to_owned(),
-            what,
-        })?;
+        let fail = |source| struct_ops_err(name, source);
         let map = fd.try_clone_to_owned().map_err(fail)?;
-        let link = crate::sys::map_info(fd).map_err(fail)?.map_flags
-            & ebpf_spec::MapFlags::LINK.bits()
-            != 0;
-        match crate::sys::map_update_elem(fd, &[0; 4], &value) {
-            Ok(()) => {}
-            // A link map's value is written once; more links may follow.
-            Err(e) if link && e.raw_os_error() == Some(libc::EBUSY) => {}
-            Err(e) => return Err(fail(e)),
-        }
+        let link = self.write_struct_ops_value(name, fd, plan)?;
         let link = if link {
             Some(crate::sys::struct_ops_link_create(fd).map_err(fail)?)
         } else {
@@ -194,6 +165,34 @@ impl Collection {
             map,
             link,
         })
+    }
+
+    /// Writes struct_ops map `name`'s value (`fd`, as `plan` says, with the
+    /// programs' fds); returns whether it is a `.struct_ops.link` map,
+    /// whose value may have been written before (more links may follow).
+    fn write_struct_ops_value(
+        &self,
+        name: &str,
+        fd: BorrowedFd<'_>,
+        plan: &crate::struct_ops::Plan,
+    ) -> Result<bool, crate::LoadError> {
+        use std::os::fd::AsRawFd;
+        let fail = |source| struct_ops_err(name, source);
+        let value = crate::struct_ops::value_with_fds(plan, |p| {
+            self.programs.get(p).map(|p| p.fd.as_raw_fd())
+        })
+        .map_err(|what| crate::LoadError::Invalid {
+            map: name.to_owned(),
+            what,
+        })?;
+        let link = crate::sys::map_info(fd).map_err(fail)?.map_flags
+            & ebpf_spec::MapFlags::LINK.bits()
+            != 0;
+        match crate::sys::map_update_elem(fd, &[0; 4], &value) {
+            Ok(()) => Ok(link),
+            Err(e) if link && e.raw_os_error() == Some(libc::EBUSY) => Ok(link),
+            Err(e) => Err(fail(e)),
+        }
     }
 
     /// The names of the programs still in the collection, sorted.
@@ -406,6 +405,59 @@ impl StructOpsAttachment {
         &self.map_name
     }
 
+    /// Moves this registration to struct_ops map `name` of `coll`: a new
+    /// version of the structure (from a collection loaded from an updated
+    /// object, say) replaces the old one in one step, with no moment where
+    /// neither is registered (`BPF_LINK_UPDATE`, as libbpf's
+    /// `bpf_link__update_map`; for a TCP congestion control the kernel
+    /// wants the same name). Only for `.struct_ops.link` maps, on both
+    /// sides. On an error the registration is unchanged.
+    ///
+    /// # Errors
+    /// [`LoadError::Invalid`](crate::LoadError::Invalid) if this is not a
+    /// link, or `coll` has no `.struct_ops.link` map `name`;
+    /// [`LoadError::Syscall`](crate::LoadError::Syscall) at
+    /// [`Step::RegisterStructOps`](crate::Step::RegisterStructOps) if the
+    /// kernel refuses the new value or the update (`EINVAL` when the new
+    /// map is of another struct).
+    pub fn update(&mut self, coll: &Collection, name: &str) -> Result<(), crate::LoadError> {
+        let invalid = |what: String| crate::LoadError::Invalid {
+            map: name.to_owned(),
+            what,
+        };
+        let Some(link) = &self.link else {
+            return Err(invalid(format!(
+                "`{}` is registered without a link (a .struct_ops map): only a link moves",
+                self.map_name
+            )));
+        };
+        let (Some(plan), Some(fd)) = (coll.struct_ops.get(name), coll.maps.get(name)) else {
+            return Err(invalid("the collection has no such struct_ops map".into()));
+        };
+        let fd = fd.as_fd();
+        // Checked before the value is written: writing a `.struct_ops`
+        // map's value would register it.
+        let flags = crate::sys::map_info(fd)
+            .map_err(|e| struct_ops_err(name, e))?
+            .map_flags;
+        if flags & ebpf_spec::MapFlags::LINK.bits() == 0 {
+            return Err(invalid(
+                "it is a .struct_ops map, registered by its value: only a .struct_ops.link \
+                 map can take a link's place"
+                    .into(),
+            ));
+        }
+        let map = fd
+            .try_clone_to_owned()
+            .map_err(|e| struct_ops_err(name, e))?;
+        coll.write_struct_ops_value(name, fd, plan)?;
+        crate::sys::struct_ops_link_update(link.as_fd(), fd, self.map.as_fd())
+            .map_err(|e| struct_ops_err(name, e))?;
+        self.map = map;
+        self.map_name = name.to_owned();
+        Ok(())
+    }
+
     /// The BPF link that registers the structure (`.struct_ops.link` maps
     /// only): pin it to keep the structure registered after this process.
     pub fn link_fd(&self) -> Option<BorrowedFd<'_>> {
@@ -426,5 +478,24 @@ impl Drop for StructOpsAttachment {
                 let _ = crate::sys::map_delete_elem(self.map.as_fd(), &[0; 4]);
             }
         }
+    }
+}
+
+/// A failed step of registering struct_ops map `name`, with a hint for the
+/// errnos that have one.
+fn struct_ops_err(name: &str, source: std::io::Error) -> crate::LoadError {
+    crate::LoadError::Syscall {
+        map: name.to_owned(),
+        step: crate::Step::RegisterStructOps,
+        hint: match source.raw_os_error() {
+            Some(libc::EBUSY) => Some(
+                "a .struct_ops map's value is written once: it is registered, or was \
+                 (load the collection again to register it anew)"
+                    .into(),
+            ),
+            Some(libc::EEXIST) => Some("a structure of this name is registered already".into()),
+            _ => None,
+        },
+        source,
     }
 }

@@ -119,6 +119,23 @@ pub(crate) fn struct_ops_link_create(map: BorrowedFd<'_>) -> io::Result<OwnedFd>
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
+/// `BPF_LINK_UPDATE` of a struct_ops link to `new_map`, if it still holds
+/// `old_map` (`BPF_F_REPLACE`).
+pub(crate) fn struct_ops_link_update(
+    link: BorrowedFd<'_>,
+    new_map: BorrowedFd<'_>,
+    old_map: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    // SAFETY: plain integer fields of the zeroed union's link-update member.
+    let u = unsafe { &mut attr.link_update };
+    u.link_fd = link.as_raw_fd() as u32;
+    u.__bindgen_anon_1.new_map_fd = new_map.as_raw_fd() as u32;
+    u.flags = aya_obj::generated::BPF_F_REPLACE;
+    u.__bindgen_anon_2.old_map_fd = old_map.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_LINK_UPDATE, &mut attr).map(drop)
+}
+
 /// `BPF_MAP_UPDATE_BATCH`: `keys` and `values` hold `count` entries back to
 /// back. Returns how many the kernel wrote.
 pub(crate) fn map_update_batch(

@@ -243,6 +243,72 @@ fn each_instance_registers_under_a_name_of_its_own() {
     assert_eq!(open_fds(), fds, "no fd left behind");
 }
 
+/// The id of the struct_ops map a BPF link holds, from the kernel.
+fn linked_map_id(link: std::os::fd::BorrowedFd<'_>) -> u32 {
+    use aya_obj::generated::{bpf_cmd, bpf_link_info};
+    use common::bpf_raw::{bpf, zeroed};
+    // SAFETY: bpf_link_info is plain integers; all-zero is a valid value.
+    let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    // SAFETY: plain fields of the zeroed union's info member; `info`
+    // outlives the call and is as long as said.
+    let i = unsafe { &mut attr.info };
+    i.bpf_fd = link.as_raw_fd() as u32;
+    i.info_len = size_of::<bpf_link_info>() as u32;
+    i.info = (&mut info as *mut bpf_link_info) as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).unwrap();
+    // SAFETY: the kernel filled the struct_ops member for a struct_ops link.
+    unsafe { info.__bindgen_anon_1.struct_ops.map_id }
+}
+
+#[test]
+fn a_link_moves_to_a_new_version_without_a_gap() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    {
+        let loader = Loader::new();
+        let (old, new) = (loader.load(&spec()).unwrap(), loader.load(&spec()).unwrap());
+        let mut attached = old.attach_struct_ops("spec_ca_link").unwrap().unwrap();
+        let id = |c: &ebpf_loader::Collection| c.map_id("spec_ca_link").unwrap().unwrap();
+        let link = || linked_map_id(attached.link_fd().unwrap());
+        assert_eq!(link(), id(&old));
+
+        attached.update(&new, "spec_ca_link").unwrap();
+        assert_eq!(linked_map_id(attached.link_fd().unwrap()), id(&new));
+        assert!(available("spec_ca_link"));
+        // The old version can go: the link holds the new one.
+        drop(old);
+        assert_eq!(connect_with("spec_ca_link").unwrap(), "spec_ca_link");
+
+        // A `.struct_ops` (not link) map is refused before its value is
+        // written (which would register it), and changes nothing.
+        let other = loader.load(&spec()).unwrap();
+        let e = attached.update(&other, "spec_ca").unwrap_err();
+        assert!(e.to_string().contains("only a .struct_ops.link map"), "{e}");
+        assert!(!available("spec_ca"));
+        assert_eq!(linked_map_id(attached.link_fd().unwrap()), id(&new));
+        // The kernel's rule for TCP congestion controls: the same name.
+        let e = attached.update(&other, "spec_ca_v2").unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        assert!(!available("spec_ca_v2"));
+        assert_eq!(linked_map_id(attached.link_fd().unwrap()), id(&new));
+        let e = attached.update(&other, "nope").unwrap_err();
+        assert!(e.to_string().contains("no such struct_ops map"), "{e}");
+        attached.update(&other, "spec_ca_link").unwrap();
+        assert_eq!(linked_map_id(attached.link_fd().unwrap()), id(&other));
+        assert_eq!(attached.map_name(), "spec_ca_link");
+
+        // A registration without a link does not move.
+        let mut plain = other.attach_struct_ops("spec_ca").unwrap().unwrap();
+        let e = plain.update(&new, "spec_ca").unwrap_err();
+        assert!(e.to_string().contains("only a link moves"), "{e}");
+        drop(plain);
+        drop(attached);
+        assert!(!available("spec_ca_link") && !available("spec_ca"));
+    }
+    assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
 /// The struct_ops value of map `name` in `spec`, to edit.
 fn ops<'s>(spec: &'s mut CollectionSpec, name: &str) -> &'s mut ebpf_spec::StructOps {
     match &mut spec.maps.get_mut(name).unwrap().contents[0].value {
