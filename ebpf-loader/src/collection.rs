@@ -472,8 +472,9 @@ impl Drop for StructOpsAttachment {
             Some(link) => drop(link),
             // Deleting the value does (closing the map would not: a
             // registered `.struct_ops` map outlives its fds, and this
-            // process, until its value is deleted). The kernel's delete
-            // fails only when there is nothing to unregister.
+            // process, until its value is deleted). In practice the
+            // kernel's delete fails only when there is nothing to
+            // unregister.
             None => {
                 let _ = crate::sys::map_delete_elem(self.map.as_fd(), &[0; 4]);
             }

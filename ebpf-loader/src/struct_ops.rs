@@ -89,8 +89,17 @@ pub(crate) fn plan(
             m.value_size
         )));
     }
+    // By name, once (structs may have thousands of members).
+    let kern_index: HashMap<&str, usize> = kern_members
+        .iter()
+        .enumerate()
+        .rev()
+        .filter_map(|(k, m)| Some((m.0?, k)))
+        .collect();
+    let local_names: std::collections::HashSet<&str> =
+        local_members.iter().filter_map(|m| m.0).collect();
     for member in ops.programs.keys() {
-        if !local_members.iter().any(|l| l.0 == Some(member.as_str())) {
+        if !local_names.contains(member.as_str()) {
             return Err(invalid(format!(
                 "`{name}` of the object has no member `{member}` to set to program `{}`",
                 ops.programs[member]
@@ -126,7 +135,7 @@ pub(crate) fn plan(
         // The index among all of the kernel struct's members, anonymous
         // ones included: the kernel checks it against the program's
         // expected attach type.
-        let Some(k) = kern_members.iter().position(|k| k.0 == Some(member)) else {
+        let Some(&k) = kern_index.get(member) else {
             // libbpf's rule: a member the kernel lacks is fine while unset.
             if program.is_none() && bytes.iter().all(|&b| b == 0) {
                 continue;
@@ -303,37 +312,22 @@ mod tests {
         (kind << 24) | vlen
     }
 
-    /// `struct demo_ops { union { int a; }; void (*cb)(void); }` (16 bytes),
-    /// and, for the kernel, its `bpf_struct_ops_demo_ops` wrapper (`data`
-    /// at byte 16).
-    fn btf(kernel: bool) -> Btf {
-        let mut types = vec![
-            0,
-            info(1, 0),
-            4,
-            32, // [1] int
-            0,
-            info(13, 0),
-            0, // [2] void (*)(void)
-            0,
-            info(2, 0),
-            2, // [3] pointer to [2]
-            0,
-            info(5, 1),
-            4,
-            A,
-            1,
-            0, // [4] union { int a; }
-            DEMO_OPS,
-            info(4, 2),
-            16,
-            0,
-            4,
-            0,
-            CB,
-            3,
-            64, // [5] struct demo_ops
-        ];
+    /// For the kernel: `struct demo_ops { union { int a; }; void
+    /// (*cb)(void); }` (16 bytes) and its `bpf_struct_ops_demo_ops` wrapper
+    /// (`data` at byte 16). For the object: `struct demo_ops { void
+    /// (*cb)(void); }` (8 bytes, no anonymous member), or the kernel's
+    /// struct (`anonymous`).
+    fn btf(kernel: bool, anonymous: bool) -> Btf {
+        let mut types = Vec::new();
+        types.extend([0, info(1, 0), 4, 32]); // [1] int
+        types.extend([0, info(13, 0), 0]); // [2] void (*)(void)
+        types.extend([0, info(2, 0), 2]); // [3] pointer to [2]
+        types.extend([0, info(5, 1), 4, A, 1, 0]); // [4] union { int a; }
+        if kernel || anonymous {
+            types.extend([DEMO_OPS, info(4, 2), 16, 0, 4, 0, CB, 3, 64]); // [5]
+        } else {
+            types.extend([DEMO_OPS, info(4, 1), 8, CB, 3, 0]); // [5]
+        }
         if kernel {
             types.extend([WRAPPER, info(4, 1), 32, DATA, 5, 128]); // [6]
         }
@@ -342,7 +336,8 @@ mod tests {
     }
 
     fn spec(type_name: &str, data: Vec<u8>) -> (MapSpec, StructOps) {
-        let mut m = MapSpec::new("demo", MapType::StructOps, 4, 16, 1);
+        let size = data.len() as u32;
+        let mut m = MapSpec::new("demo", MapType::StructOps, 4, size, 1);
         m.btf_value_type_id = 5;
         let ops = StructOps {
             type_name: type_name.into(),
@@ -354,9 +349,11 @@ mod tests {
 
     #[test]
     fn the_member_index_counts_anonymous_members_and_flavours_are_stripped() {
-        let (kernel, local) = (btf(true), btf(false));
+        // The object's struct has no anonymous member: the index is the
+        // kernel's, not the object's.
+        let (kernel, local) = (btf(true, false), btf(false, false));
         for name in ["demo_ops", "demo_ops___v2"] {
-            let (m, ops) = spec(name, vec![0; 16]);
+            let (m, ops) = spec(name, vec![0; 8]);
             let mut attach = HashMap::new();
             let plan = plan(&m, &ops, &local, &kernel, &mut attach).unwrap();
             assert_eq!((plan.value_type_id, plan.value_size), (6, 32));
@@ -370,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_set_anonymous_member_is_refused() {
-        let (kernel, local) = (btf(true), btf(false));
+        let (kernel, local) = (btf(true, false), btf(false, true));
         let mut data = vec![0; 16];
         data[0] = 1; // the union's `a`
         let (m, ops) = spec("demo_ops", data);

@@ -122,7 +122,8 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
                 "spec_init",
                 "spec_ssthresh",
                 "spec_undo_cwnd",
-                "static_ssthresh"
+                "static_ssthresh",
+                "static_undo_cwnd"
             ]
         );
         // Loading registers nothing.
@@ -149,7 +150,8 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
         assert_eq!(connect_with("spec_ca_link").unwrap(), "spec_ca_link");
 
         // A flavoured type (`tcp_congestion_ops___v2`) is the kernel's
-        // `tcp_congestion_ops`; its `ssthresh` is a static program.
+        // `tcp_congestion_ops`; its `ssthresh` and `undo_cwnd` are static
+        // programs of one section.
         let v2 = coll.attach_struct_ops("spec_ca_v2").unwrap().unwrap();
         assert!(available("spec_ca_v2"));
         assert_eq!(connect_with("spec_ca_v2").unwrap(), "spec_ca_v2");
@@ -393,6 +395,25 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
         e => panic!("{e:?}"),
     }
     drop(loader);
+
+    // A struct_ops program told to attach to another BPF program.
+    let coll = Loader::new().load(&self::spec()).unwrap();
+    let target = coll
+        .program_fd("spec_init")
+        .unwrap()
+        .try_clone_to_owned()
+        .unwrap();
+    let loader = Loader::new()
+        .attach_to_program("spec_init", target, "spec_init")
+        .unwrap();
+    match loader.load(&self::spec()).unwrap_err() {
+        LoadError::Program { program, what, .. } => {
+            assert_eq!(program, "spec_init");
+            assert!(what.contains("not to another program"), "{what}");
+        }
+        e => panic!("{e:?}"),
+    }
+    drop((loader, coll));
 
     // A struct_ops map on its own has nothing to take its programs from.
     let e = Loader::new()

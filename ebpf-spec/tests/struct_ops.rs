@@ -94,9 +94,10 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
                 0,
                 &[
                     ("cong_avoid", "spec_cong_avoid"),
-                    // A static program: relocated against its section.
+                    // Static programs of one section: relocated against it,
+                    // the offset in the addend.
                     ("ssthresh", "static_ssthresh"),
-                    ("undo_cwnd", "spec_undo_cwnd"),
+                    ("undo_cwnd", "static_undo_cwnd"),
                 ],
             ),
         ];
@@ -149,16 +150,17 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
             }
         }
         // Every struct_ops program is read, the one no map uses too.
-        for p in [
-            "spec_init",
-            "spec_ssthresh",
-            "spec_undo_cwnd",
-            "spec_cong_avoid",
-            "static_ssthresh",
-            "unused_ssthresh",
+        for (p, section) in [
+            ("spec_init", "struct_ops/spec_init"),
+            ("spec_ssthresh", "struct_ops/spec_ssthresh"),
+            ("spec_undo_cwnd", "struct_ops/spec_undo_cwnd"),
+            ("spec_cong_avoid", "struct_ops/spec_cong_avoid"),
+            ("static_ssthresh", "struct_ops"),
+            ("static_undo_cwnd", "struct_ops"),
+            ("unused_ssthresh", "struct_ops/unused_ssthresh"),
         ] {
             assert_eq!(spec.programs[p].program_type, ProgramType::StructOps, "{p}");
-            assert_eq!(spec.programs[p].section, format!("struct_ops/{p}"));
+            assert_eq!(spec.programs[p].section, section, "{p}");
         }
         // Copies are deep (the value's bytes and names included).
         let copy = spec.copy();
@@ -250,7 +252,9 @@ fn members_are_set_by_name_and_everything_else_is_refused_unchanged() {
         name[..9].copy_from_slice(b"tenant_42");
         spec.set_struct_ops_member("spec_ca", "name", &name)
             .unwrap();
-        spec.set_struct_ops_member("spec_ca", "flags", &order.u32_bytes(0))
+        // A value whose bytes differ in the two byte orders, written as is.
+        let flags = order.u32_bytes(0x0102_0304);
+        spec.set_struct_ops_member("spec_ca", "flags", &flags)
             .unwrap();
         spec.set_struct_ops_member("spec_ca_v2", "name", &name)
             .unwrap();
@@ -258,7 +262,7 @@ fn members_are_set_by_name_and_everything_else_is_refused_unchanged() {
         let at = member_offset(&btf, local, "name");
         assert_eq!(data[at..at + 16], name, "{object}");
         let at = member_offset(&btf, local, "flags");
-        assert_eq!(data[at..at + 4], [0; 4], "{object}");
+        assert_eq!(data[at..at + 4], flags, "{object}");
         let at = member_offset(&btf, v2, "name");
         assert_eq!(ops(&spec, "spec_ca_v2").data[at..at + 16], name, "{object}");
 
@@ -285,6 +289,19 @@ fn members_are_set_by_name_and_everything_else_is_refused_unchanged() {
             e.to_string().contains("set the program in its `programs`"),
             "{e}"
         );
+        // Not a struct_ops map (its programs' sections are not maps) ...
+        assert!(matches!(
+            err("spec_init", "name", &name),
+            StructOpsError::NoSuchMap { .. }
+        ));
+        // ... and a struct the BTF does not describe.
+        let mut broken = before.clone();
+        broken.maps.get_mut("spec_ca").unwrap().btf_value_type_id = 1;
+        let e = broken
+            .set_struct_ops_member("spec_ca", "name", &name)
+            .unwrap_err();
+        assert!(matches!(e, StructOpsError::Btf { .. }), "{e}");
+        assert!(e.to_string().contains("is not a struct"), "{e}");
         let e = err("spec_ca", "name", b"short");
         assert_eq!(
             e,

@@ -1144,23 +1144,21 @@ impl<'d> Reader<'d> {
                 )
             })?;
             let first = maps.len();
+            // The VARs of the section's DATASEC (where libbpf finds them), by
+            // name, read once.
+            let mut vars = HashMap::new();
+            for v in btf.datasec(sec.name).map_or(&[][..], |(_, vars)| vars) {
+                let var = btf.ty(v.ty)?;
+                if let TypeData::Var { ty, .. } = var.data() {
+                    vars.entry(btf.name(var.name_off())?).or_insert(ty);
+                }
+            }
             for (i, sym) in self.object_symbols(index) {
                 let sym_err = |what: String| ParseError::Symbol {
                     symbol: sym.display(i),
                     what,
                 };
-                // Its VAR in the section's DATASEC (as libbpf finds it).
-                let mut ty = None;
-                for v in btf.datasec(sec.name).map_or(&[][..], |(_, vars)| vars) {
-                    let var = btf.ty(v.ty)?;
-                    if let TypeData::Var { ty: t, .. } = var.data()
-                        && btf.name(var.name_off())? == sym.name
-                    {
-                        ty = Some(t);
-                        break;
-                    }
-                }
-                let ty = ty.ok_or_else(|| {
+                let ty = *vars.get(sym.name).ok_or_else(|| {
                     sym_err(format!("no variable of `{}`'s BTF describes it", sec.name))
                 })?;
                 let st = btf.resolve(ty)?;
@@ -1223,6 +1221,8 @@ impl<'d> Reader<'d> {
             return Ok(());
         };
         let sec_name = self.sections[index].name;
+        // Per struct type: its whole-byte members by offset, read once.
+        let mut layouts: HashMap<u32, Vec<MemberAt<'_>>> = HashMap::new();
         for rel in rels.iter() {
             let offset = rel.r_offset(self.endian);
             let reloc_err = |what: String| ParseError::Relocation {
@@ -1239,18 +1239,31 @@ impl<'d> Reader<'d> {
                 .filter(|(start, m, _)| offset - *start < u64::from(m.value_size))
                 .ok_or_else(|| reloc_err("points at no struct_ops variable".into()))?;
             let at = offset - *start;
-            let st = btf.ty(spec.btf_value_type_id)?;
-            let TypeData::Struct(members) = st.data() else {
-                return Err(reloc_err("the variable is not a struct".into()));
+            let layout = match layouts.entry(spec.btf_value_type_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let TypeData::Struct(members) = btf.ty(spec.btf_value_type_id)?.data() else {
+                        return Err(reloc_err("the variable is not a struct".into()));
+                    };
+                    let mut layout: Vec<_> = members
+                        .iter()
+                        .filter(|m| m.bitfield_size == 0 && m.bit_offset % 8 == 0)
+                        .map(|m| (u64::from(m.bit_offset / 8), m.name, m.ty))
+                        .collect();
+                    layout.sort_by_key(|m| m.0);
+                    e.insert(layout)
+                }
             };
-            let member = members
-                .iter()
-                .find(|m| m.bitfield_size == 0 && u64::from(m.bit_offset) == at * 8)
+            let (_, member_name, member_ty) = layout
+                .binary_search_by_key(&at, |m| m.0)
+                .ok()
+                .and_then(|k| layout.get(k))
+                .copied()
                 .ok_or_else(|| {
                     reloc_err(format!("no member of `{}` starts at byte {at}", spec.name))
                 })?;
-            let member_name = member.name.unwrap_or("");
-            let ptr = btf.resolve(member.ty)?;
+            let member_name = member_name.unwrap_or("");
+            let ptr = btf.resolve(member_ty)?;
             let is_fn_ptr = match ptr.data() {
                 TypeData::Ptr { target } => btf.resolve(target)?.kind() == Kind::FuncProto,
                 _ => false,
@@ -1261,9 +1274,19 @@ impl<'d> Reader<'d> {
                     spec.name
                 )));
             }
-            // The program that starts where the symbol points: a function
-            // symbol, or the section symbol of a `static` one (as libbpf
-            // finds it, by section and offset).
+            // The program that starts where the symbol and the relocation's
+            // addend (REL: the 8 bytes it applies to) point: a function
+            // symbol, or the section symbol of a `static` one with the
+            // program's offset as addend. (libbpf ignores the addend: a
+            // section symbol there names the section's first program.)
+            let field = at as usize..at as usize + 8;
+            let addend = ops.data.get(field.clone()).map_or(0, |b| {
+                let b: [u8; 8] = b.try_into().unwrap_or_default();
+                match self.order {
+                    ByteOrder::Little => u64::from_le_bytes(b),
+                    ByteOrder::Big => u64::from_be_bytes(b),
+                }
+            });
             let sym_index = rel.r_sym(self.endian);
             let target = self.symbol(sym_index, &reloc_err)?;
             let program = target
@@ -1272,7 +1295,8 @@ impl<'d> Reader<'d> {
                     let s = &self.sections[s];
                     s.kind == SecKind::Program && classify(s.name).0 == ProgramType::StructOps
                 })
-                .and_then(|s| function_at(functions, s, target.value))
+                .zip(target.value.checked_add(addend))
+                .and_then(|(s, at)| function_at(functions, s, at))
                 .ok_or_else(|| {
                     reloc_err(format!(
                         "member `{member_name}` of `{}` refers to `{}`, which is not a struct_ops program",
@@ -1281,8 +1305,8 @@ impl<'d> Reader<'d> {
                     ))
                 })?;
             self.charge(member_name.len() + program.name.len(), sec_name)?;
-            // A BPF pointer is 8 bytes; REL relocations keep their addend there.
-            if let Some(bytes) = ops.data.get_mut(at as usize..at as usize + 8) {
+            // A BPF pointer is 8 bytes; the addend is consumed.
+            if let Some(bytes) = ops.data.get_mut(field) {
                 bytes.fill(0);
             }
             if ops
@@ -1925,6 +1949,9 @@ fn set_size(
         }
     }
 }
+
+/// A whole-byte member of a struct: its byte offset, name and type.
+type MemberAt<'a> = (u64, Option<&'a str>, u32);
 
 /// The largest key the reader makes for an iproute2 map-in-map slot: a BPF
 /// program builds the keys it looks up on its 512-byte stack

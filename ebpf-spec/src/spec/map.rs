@@ -313,7 +313,9 @@ pub enum MapValue {
 #[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StructOps {
-    /// The structure's name, which the kernel's BTF must also have.
+    /// The structure's name: the kernel's BTF must have it too, but for a
+    /// `___flavour` suffix (`tcp_congestion_ops___v2` is the kernel's
+    /// `tcp_congestion_ops`).
     pub type_name: String,
     /// The structure's bytes as the object initialises them (`value_size`
     /// long, the object's layout and byte order). The function-pointer
