@@ -348,7 +348,8 @@ impl Loader {
 
     /// Everything that can be refused without the kernel.
     fn validate(&self, spec: &CollectionSpec) -> Result<(), LoadError> {
-        for m in spec.maps.values() {
+        // Maps with autocreate false are not created: nothing to check.
+        for m in spec.maps.values().filter(|m| m.autocreate) {
             validate(m, true)?;
             for e in &m.contents {
                 if let MapValue::Map(target) = &e.value {
@@ -358,13 +359,25 @@ impl Loader {
                             what: format!("a {} cannot hold map `{target}`", m.map_type),
                         });
                     }
-                    if !spec.maps.contains_key(target) {
-                        return Err(LoadError::Invalid {
-                            map: m.name.clone(),
-                            what: format!(
-                                "a slot refers to map `{target}`, which the collection does not have"
-                            ),
-                        });
+                    match spec.maps.get(target) {
+                        None => {
+                            return Err(LoadError::Invalid {
+                                map: m.name.clone(),
+                                what: format!(
+                                    "a slot refers to map `{target}`, which the collection does not have"
+                                ),
+                            });
+                        }
+                        Some(t) if !t.autocreate => {
+                            return Err(LoadError::Invalid {
+                                map: m.name.clone(),
+                                what: format!(
+                                    "a slot refers to map `{target}`, which is not created (its \
+                                     autocreate is false)"
+                                ),
+                            });
+                        }
+                        Some(_) => {}
                     }
                 }
             }
@@ -432,11 +445,26 @@ impl Loader {
             ctx = Some(crate::program::LinkContext::new(spec)?);
         }
         let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
+        // As libbpf: a struct_ops program that only maps not created refer
+        // to is not loaded either.
+        let skipped: std::collections::HashSet<&str> = spec
+            .maps
+            .values()
+            .filter(|m| !m.autocreate)
+            .filter_map(|m| match m.contents.first().map(|e| &e.value) {
+                Some(MapValue::StructOps(ops)) => Some(ops.programs.values()),
+                _ => None,
+            })
+            .flatten()
+            .map(String::as_str)
+            .filter(|p| !attach.contains_key(*p))
+            .collect();
         let programs = match ctx.as_mut() {
             None => Vec::new(),
             Some(ctx) => spec
                 .programs
                 .values()
+                .filter(|p| !skipped.contains(p.name.as_str()))
                 .map(|p| {
                     let target = self.targets.get(&p.name);
                     crate::program::link(spec, p, ctx, target, attach.get(&p.name))
@@ -519,9 +547,17 @@ impl Loader {
             self.open_map(m, value, pin_dir, btf)
         };
         let opened: Vec<(&String, Opened)> = if parallel {
-            spec.maps.par_iter().map(|(n, m)| (n, open(m))).collect()
+            spec.maps
+                .par_iter()
+                .filter(|(_, m)| m.autocreate)
+                .map(|(n, m)| (n, open(m)))
+                .collect()
         } else {
-            spec.maps.iter().map(|(n, m)| (n, open(m))).collect()
+            spec.maps
+                .iter()
+                .filter(|(_, m)| m.autocreate)
+                .map(|(n, m)| (n, open(m)))
+                .collect()
         };
         let mut guard = PinGuard(Vec::new());
         let mut maps = std::collections::BTreeMap::new();
@@ -687,7 +723,7 @@ fn plan_struct_ops(
     let mut plans = std::collections::BTreeMap::new();
     let mut attach = HashMap::new();
     let mut parsed = None;
-    for m in spec.maps.values() {
+    for m in spec.maps.values().filter(|m| m.autocreate) {
         let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) else {
             continue;
         };
@@ -816,7 +852,7 @@ fn worth_parallel_programs(programs: &[crate::program::Linked]) -> bool {
 /// update per prog array (prog-array updates do not wait for a grace
 /// period, unlike map-in-map ones).
 fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), LoadError> {
-    for m in spec.maps.values() {
+    for m in spec.maps.values().filter(|m| m.autocreate) {
         if !coll.reused.contains(&m.name) {
             write_fd_slots(m, &coll.maps, Step::FillProgramSlots, |value| match value {
                 MapValue::Program(p) => coll.programs.get(p).map(|p| p.fd.as_fd()),
@@ -874,9 +910,10 @@ fn fill_slots_concurrently(spec: &CollectionSpec, colls: &[Collection]) -> Resul
         .maps
         .values()
         .filter(|m| {
-            m.contents
-                .iter()
-                .any(|e| matches!(e.value, MapValue::Map(_)))
+            m.autocreate
+                && m.contents
+                    .iter()
+                    .any(|e| matches!(e.value, MapValue::Map(_)))
         })
         .collect();
     let jobs: Vec<(usize, &MapSpec)> = colls

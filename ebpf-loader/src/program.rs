@@ -325,10 +325,18 @@ pub(crate) fn link(
                 }
                 RelocationTarget::Map { map } => {
                     wide(&insns)?;
-                    if !spec.maps.contains_key(map) {
-                        return Err(err(at(&format!(
-                            "map `{map}`, which the collection does not have"
-                        ))));
+                    match spec.maps.get(map) {
+                        None => {
+                            return Err(err(at(&format!(
+                                "map `{map}`, which the collection does not have"
+                            ))));
+                        }
+                        Some(m) if !m.autocreate => {
+                            return Err(err(at(&format!(
+                                "map `{map}`, which is not created (its autocreate is false)"
+                            ))));
+                        }
+                        Some(_) => {}
                     }
                     set_src(&mut insns[i], PSEUDO_MAP_FD);
                     fd_sites.push(FdSite {

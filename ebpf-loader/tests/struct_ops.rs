@@ -126,6 +126,11 @@ fn both_congestion_controls_register_carry_traffic_and_unregister() {
                 "static_undo_cwnd"
             ]
         );
+        // The optional map (`?.struct_ops.link`) is not created, nor is
+        // `new_ssthresh`, which only it refers to.
+        assert!(coll.map_fd("spec_ca_new").is_none());
+        assert_eq!(coll.map_names().count(), 3);
+        assert!(coll.attach_struct_ops("spec_ca_new").is_none());
         // Loading registers nothing.
         assert!(!available("spec_ca"));
 
@@ -414,6 +419,16 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
         e => panic!("{e:?}"),
     }
     drop((loader, coll));
+
+    // Asked for, the optional map is one this kernel cannot take.
+    let mut spec = self::spec();
+    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
+    let (map, what) = invalid(&spec);
+    assert_eq!(map, "spec_ca_new");
+    assert!(
+        what.contains("member `does_not_exist` is set, but the kernel's `tcp_congestion_ops` has no such member"),
+        "{what}"
+    );
 
     // A struct_ops map on its own has nothing to take its programs from.
     let e = Loader::new()

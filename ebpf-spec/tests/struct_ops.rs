@@ -63,7 +63,7 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
         let v2 = btf.find("tcp_congestion_ops___v2", Kind::Struct).unwrap();
         assert_eq!(btf.size_of(v2).unwrap(), 40);
 
-        let maps: [Expected; 3] = [
+        let maps: [Expected; 4] = [
             (
                 "spec_ca",
                 false,
@@ -84,6 +84,17 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
                 &[
                     ("cong_avoid", "spec_cong_avoid"),
                     ("ssthresh", "spec_ssthresh"),
+                    ("undo_cwnd", "spec_undo_cwnd"),
+                ],
+            ),
+            (
+                "spec_ca_new",
+                true,
+                "tcp_congestion_ops___new",
+                0,
+                &[
+                    ("cong_avoid", "spec_cong_avoid"),
+                    ("ssthresh", "new_ssthresh"),
                     ("undo_cwnd", "spec_undo_cwnd"),
                 ],
             ),
@@ -120,6 +131,8 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
             assert_eq!(m.pinning, Pinning::None);
             assert!(m.inner_map.is_none() && !m.freeze);
             assert_eq!((m.numa_node, m.map_extra), (0, 0));
+            // Only the map of `?.struct_ops.link` waits to be asked for.
+            assert_eq!(m.autocreate, map != "spec_ca_new", "{object} {map}");
 
             let ops = ops(&spec, map);
             assert_eq!(ops.type_name, ty);
@@ -158,6 +171,7 @@ fn both_sections_become_struct_ops_maps_with_every_field() {
             ("static_ssthresh", "struct_ops"),
             ("static_undo_cwnd", "struct_ops"),
             ("unused_ssthresh", "struct_ops/unused_ssthresh"),
+            ("new_ssthresh", "struct_ops/new_ssthresh"),
         ] {
             assert_eq!(spec.programs[p].program_type, ProgramType::StructOps, "{p}");
             assert_eq!(spec.programs[p].section, section, "{p}");

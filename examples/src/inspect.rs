@@ -236,9 +236,14 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
                 .iter()
                 .map(|(member, program)| format!("{member}: {program}"))
                 .collect();
+            let optional = if map.autocreate {
+                ""
+            } else {
+                " (optional: not created unless its autocreate is set)"
+            };
             println!();
             println!(
-                "struct_ops `{name}`: a {} of {}",
+                "struct_ops `{name}`{optional}: a {} of {}",
                 ops.type_name,
                 members.join(", ")
             );

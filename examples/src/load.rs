@@ -95,7 +95,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         Some(t) => usize::from(t),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let maps_per_instance = spec.maps.len();
+    // Maps whose autocreate is false (libbpf's optional `?.struct_ops`) are
+    // not created.
+    let maps_per_instance = spec.maps.values().filter(|m| m.autocreate).count();
     let programs_per_instance = if args.maps_only {
         0
     } else {
@@ -259,9 +261,9 @@ fn print_report(
     if args.pin.is_some() {
         headers.push(("PIN", Align::Left));
     }
-    println!("maps of instance 0 ({}):", spec.maps.len());
+    println!("maps of instance 0 ({}):", s.maps_per_instance);
     let mut table = Table::new(&headers);
-    for m in spec.maps.values() {
+    for m in spec.maps.values().filter(|m| m.autocreate) {
         let fd = first
             .map_fd(&m.name)
             .ok_or_else(|| format!("instance 0 has no map `{}`", m.name))?;

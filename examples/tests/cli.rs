@@ -888,6 +888,9 @@ fn inspect_says_what_each_struct_ops_map_is_made_of() {
              init: spec_init, ssthresh: spec_ssthresh, undo_cwnd: spec_undo_cwnd",
             "struct_ops `spec_ca_link`: a tcp_congestion_ops of cong_avoid: spec_cong_avoid, \
              ssthresh: spec_ssthresh, undo_cwnd: spec_undo_cwnd",
+            "struct_ops `spec_ca_new` (optional: not created unless its autocreate is set): \
+             a tcp_congestion_ops___new of cong_avoid: spec_cong_avoid, ssthresh: \
+             new_ssthresh, undo_cwnd: spec_undo_cwnd",
             "struct_ops `spec_ca_v2`: a tcp_congestion_ops___v2 of cong_avoid: \
              spec_cong_avoid, ssthresh: static_ssthresh, undo_cwnd: static_undo_cwnd",
         ],

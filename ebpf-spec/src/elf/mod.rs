@@ -200,9 +200,10 @@ enum SecKind {
         bss: bool,
     },
     /// `.struct_ops` (registered by a map update) or `.struct_ops.link`
-    /// (registered through a BPF link).
+    /// (registered through a BPF link); `optional` with libbpf's `?` prefix.
     StructOps {
         link: bool,
+        optional: bool,
     },
     Program,
     License,
@@ -286,10 +287,13 @@ fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
         ".BTF" => SecKind::Btf,
         ".BTF.ext" => SecKind::BtfExt,
         _ if exec => SecKind::Program,
-        // `?`: libbpf's "optional" prefix (not created unless asked); read
-        // like the others here, where loading registers nothing anyway.
-        ".struct_ops" | "?.struct_ops" => SecKind::StructOps { link: false },
-        ".struct_ops.link" | "?.struct_ops.link" => SecKind::StructOps { link: true },
+        // `?`: libbpf's "optional" prefix: maps not created unless asked.
+        ".struct_ops" | "?.struct_ops" | ".struct_ops.link" | "?.struct_ops.link" => {
+            SecKind::StructOps {
+                link: name.ends_with(".link"),
+                optional: name.starts_with('?'),
+            }
+        }
         ".data" => SecKind::Data {
             read_only: false,
             bss: false,
@@ -1134,7 +1138,7 @@ impl<'d> Reader<'d> {
     fn struct_ops_maps(&self, functions: &[Function<'d>]) -> Result<Vec<MapSpec>, ParseError> {
         let mut maps = Vec::new();
         for (index, sec) in self.sections.iter().enumerate() {
-            let SecKind::StructOps { link } = sec.kind else {
+            let SecKind::StructOps { link, optional } = sec.kind else {
                 continue;
             };
             let btf = self.btf.as_ref().ok_or_else(|| {
@@ -1188,6 +1192,7 @@ impl<'d> Reader<'d> {
                 if link {
                     spec.flags = MapFlags::LINK;
                 }
+                spec.autocreate = !optional;
                 let ops = StructOps {
                     type_name: type_name.to_owned(),
                     data: data.to_vec(),
@@ -1977,15 +1982,15 @@ mod tests {
     #[test]
     fn struct_ops_sections_with_and_without_libbpfs_optional_prefix() {
         let data = elf::SHF_ALLOC.0 | elf::SHF_WRITE.0;
-        for (name, link) in [
-            (".struct_ops", false),
-            ("?.struct_ops", false),
-            (".struct_ops.link", true),
-            ("?.struct_ops.link", true),
+        for (name, link, optional) in [
+            (".struct_ops", false, false),
+            ("?.struct_ops", false, true),
+            (".struct_ops.link", true, false),
+            ("?.struct_ops.link", true, true),
         ] {
             assert_eq!(
                 section_kind(name, elf::SHT_PROGBITS, data),
-                SecKind::StructOps { link },
+                SecKind::StructOps { link, optional },
                 "{name}"
             );
         }

@@ -594,6 +594,18 @@ pub struct MapSpec {
     pub freeze: bool,
     /// Bytes of a legacy definition beyond `struct bpf_map_def`.
     pub extra: MapExtra,
+    /// Whether a loader creates this map (libbpf's `autocreate`). `true`
+    /// but for the maps of libbpf's optional sections (`?.struct_ops`,
+    /// `?.struct_ops.link`), which are created only when asked: a loader
+    /// skips a map with `false`, and the struct_ops programs only such maps
+    /// refer to.
+    #[cfg_attr(feature = "serde", serde(default = "yes"))]
+    pub autocreate: bool,
+}
+
+#[cfg(feature = "serde")]
+fn yes() -> bool {
+    true
 }
 
 #[cfg(feature = "serde")]
@@ -632,6 +644,7 @@ impl MapSpec {
             btf_value_type_id: 0,
             freeze: false,
             extra: MapExtra::default(),
+            autocreate: true,
         }
     }
 
