@@ -291,7 +291,40 @@ fn refusals_before_any_syscall() {
         e.to_string().contains("extra bytes no loader understands"),
         "{e}"
     );
+
+    // A map left out (autocreate false) that a slot or an instruction
+    // refers to.
+    let mut off = fixture("map_in_map.bpfel.o");
+    off.maps.get_mut("inner_a").unwrap().autocreate = false;
+    let e = Loader::new().load(&off).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("refers to map `inner_a`, which is not created (its autocreate is false)"),
+        "{e}"
+    );
+    let mut off = fixture("globals.bpfel.o");
+    off.maps.get_mut("values").unwrap().autocreate = false;
+    let e = Loader::new().load(&off).unwrap_err();
+    assert!(matches!(e, LoadError::Program { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("map `values`, which is not created (its autocreate is false)"),
+        "{e}"
+    );
     assert_eq!(open_fds(), fds);
+}
+
+#[test]
+fn a_map_left_out_is_not_created_and_the_rest_loads() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("map_in_map.bpfel.o");
+    // Nothing refers to outer_hash's slots from elsewhere.
+    spec.maps.get_mut("outer_hash").unwrap().autocreate = false;
+    let coll = Loader::new().maps_only(true).load(&spec).unwrap();
+    assert_eq!(
+        coll.map_names().collect::<Vec<_>>(),
+        ["inner_a", "inner_b", "jmp_table", "outer_arr"]
+    );
 }
 
 #[test]
