@@ -157,8 +157,8 @@ pub(crate) fn plan(
                 "the kernel's member `{member}` lies outside `{wrapper}`"
             )));
         }
-        let local_fn = is_fn_ptr(local, ty);
-        let kern_fn = is_fn_ptr(kernel, kern_ty);
+        let local_fn = local.is_func_pointer(ty);
+        let kern_fn = kernel.is_func_pointer(kern_ty);
         if local_fn != kern_fn {
             return Err(invalid(format!(
                 "member `{member}` is {} in the object but {} in the kernel",
@@ -245,19 +245,6 @@ fn members(btf: &Btf, id: u32) -> Option<Vec<(Option<&str>, u32, u32, u32)>> {
                 .collect(),
         ),
         _ => None,
-    }
-}
-
-/// Whether type `id` is a pointer to a function prototype.
-fn is_fn_ptr(btf: &Btf, id: u32) -> bool {
-    let Ok(ptr) = btf.skip_mods_and_typedefs(id) else {
-        return false;
-    };
-    match btf.ty(ptr).map(|t| t.data()) {
-        Some(TypeData::Ptr { target }) => btf
-            .skip_mods_and_typedefs(target)
-            .is_ok_and(|t| btf.kind(t) == Some(Kind::FuncProto)),
-        _ => false,
     }
 }
 

@@ -1056,6 +1056,21 @@ impl Btf {
         self.skip_mods(id).map(|t| t.id)
     }
 
+    /// Whether type `id` is a pointer to a function prototype (typedefs and
+    /// modifiers skipped on both sides): a callback member of a struct_ops
+    /// struct. `false` for a type that does not exist.
+    pub fn is_func_pointer(&self, id: u32) -> bool {
+        let Ok(ptr) = self.skip_mods(id) else {
+            return false;
+        };
+        match ptr.data() {
+            TypeData::Ptr { target } => self
+                .skip_mods(target)
+                .is_ok_and(|t| t.kind() == Kind::FuncProto),
+            _ => false,
+        }
+    }
+
     pub(crate) fn skip_mods(&self, id: u32) -> Result<Type<'_>, BtfError> {
         let mut cur = id;
         for _ in 0..=MAX_RESOLVE_DEPTH {

@@ -1,7 +1,7 @@
 //! Editing a struct_ops map's value by member name.
 
 use super::{CollectionSpec, MapValue};
-use crate::btf::{Btf, Kind, TypeData};
+use crate::btf::{Btf, TypeData};
 
 /// Why a member of a struct_ops map's value could not be set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,11 +129,7 @@ impl CollectionSpec {
         if found.bitfield_size != 0 || found.bit_offset % 8 != 0 {
             return Err(btf_err(format!("member `{member}` is a bitfield")));
         }
-        let is_fn_ptr = btf.skip_mods_and_typedefs(found.ty).is_ok_and(|t| {
-            matches!(btf.ty(t).map(|t| t.data()), Some(TypeData::Ptr { target })
-                if btf.skip_mods_and_typedefs(target).is_ok_and(|p| btf.kind(p) == Some(Kind::FuncProto)))
-        });
-        if is_fn_ptr {
+        if btf.is_func_pointer(found.ty) {
             return Err(StructOpsError::FunctionPointer {
                 map: map.to_owned(),
                 member: member.to_owned(),
