@@ -154,8 +154,8 @@ impl Collection {
     ) -> Result<StructOpsAttachment, crate::LoadError> {
         let fail = |source| struct_ops_err(name, source);
         let map = fd.try_clone_to_owned().map_err(fail)?;
-        let link = self.write_struct_ops_value(name, fd, plan)?;
-        let link = if link {
+        self.write_struct_ops_value(name, fd, plan)?;
+        let link = if plan.link {
             Some(crate::sys::struct_ops_link_create(fd).map_err(fail)?)
         } else {
             None
@@ -168,16 +168,15 @@ impl Collection {
     }
 
     /// Writes struct_ops map `name`'s value (`fd`, as `plan` says, with the
-    /// programs' fds); returns whether it is a `.struct_ops.link` map,
-    /// whose value may have been written before (more links may follow).
+    /// programs' fds). A `.struct_ops.link` map's value may have been
+    /// written before (more links may follow): `EBUSY` is fine then.
     fn write_struct_ops_value(
         &self,
         name: &str,
         fd: BorrowedFd<'_>,
         plan: &crate::struct_ops::Plan,
-    ) -> Result<bool, crate::LoadError> {
+    ) -> Result<(), crate::LoadError> {
         use std::os::fd::AsRawFd;
-        let fail = |source| struct_ops_err(name, source);
         let value = crate::struct_ops::value_with_fds(plan, |p| {
             self.programs.get(p).map(|p| p.fd.as_raw_fd())
         })
@@ -185,13 +184,11 @@ impl Collection {
             map: name.to_owned(),
             what,
         })?;
-        let link = crate::sys::map_info(fd).map_err(fail)?.map_flags
-            & ebpf_spec::MapFlags::LINK.bits()
-            != 0;
         match crate::sys::map_update_elem(fd, &[0; 4], &value) {
-            Ok(()) => Ok(link),
-            Err(e) if link && e.raw_os_error() == Some(libc::EBUSY) => Ok(link),
-            Err(e) => Err(fail(e)),
+            Err(e) if !(plan.link && e.raw_os_error() == Some(libc::EBUSY)) => {
+                Err(struct_ops_err(name, e))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -437,10 +434,7 @@ impl StructOpsAttachment {
         let fd = fd.as_fd();
         // Checked before the value is written: writing a `.struct_ops`
         // map's value would register it.
-        let flags = crate::sys::map_info(fd)
-            .map_err(|e| struct_ops_err(name, e))?
-            .map_flags;
-        if flags & ebpf_spec::MapFlags::LINK.bits() == 0 {
+        if !plan.link {
             return Err(invalid(
                 "it is a .struct_ops map, registered by its value: only a .struct_ops.link \
                  map can take a link's place"

@@ -399,7 +399,7 @@ impl Loader {
                     }
                 }
             }
-            if let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) {
+            if let Some(ops) = m.struct_ops() {
                 if m.pinning == Pinning::ByName || self.replacements.contains_key(&m.name) {
                     return Err(LoadError::Invalid {
                         map: m.name.clone(),
@@ -451,11 +451,8 @@ impl Loader {
             .maps
             .values()
             .filter(|m| !m.autocreate)
-            .filter_map(|m| match m.contents.first().map(|e| &e.value) {
-                Some(MapValue::StructOps(ops)) => Some(ops.programs.values()),
-                _ => None,
-            })
-            .flatten()
+            .filter_map(|m| m.struct_ops())
+            .flat_map(|ops| ops.programs.values())
             .map(String::as_str)
             .filter(|p| !attach.contains_key(*p))
             .collect();
@@ -724,7 +721,7 @@ fn plan_struct_ops(
     let mut attach = HashMap::new();
     let mut parsed = None;
     for m in spec.maps.values().filter(|m| m.autocreate) {
-        let Some(MapValue::StructOps(ops)) = m.contents.first().map(|e| &e.value) else {
+        let Some(ops) = m.struct_ops() else {
             continue;
         };
         let invalid = |what: String| LoadError::Invalid {

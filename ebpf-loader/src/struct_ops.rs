@@ -12,7 +12,7 @@
 //! [`Collection::attach_struct_ops`](crate::Collection::attach_struct_ops).
 
 use crate::error::LoadError;
-use ebpf_spec::btf::{Btf, Kind, TypeData, essential_name};
+use ebpf_spec::btf::{Btf, Kind, Member, TypeData, essential_name};
 use ebpf_spec::{MapSpec, StructOps};
 use std::collections::HashMap;
 
@@ -28,6 +28,10 @@ pub(crate) struct Plan {
     /// The byte offset in `value` of each function pointer set to a program,
     /// and that program's name.
     pub slots: Vec<(usize, String)>,
+    /// A `.struct_ops.link` map (`BPF_F_LINK`), registered through a link.
+    /// The loader creates struct_ops maps itself (never from a pin or a
+    /// replacement), so the spec's flags are the kernel's.
+    pub link: bool,
 }
 
 /// Where a struct_ops program attaches: the kernel structure's BTF id and
@@ -71,8 +75,8 @@ pub(crate) fn plan(
     let kernel_err = |e: ebpf_spec::btf::BtfError| invalid(format!("the kernel's BTF: {e}"));
     let value_size = kernel.size_of(value_type_id).map_err(kernel_err)?;
     let data_offset = members(kernel, value_type_id)
-        .and_then(|ms| ms.into_iter().find(|m| m.0 == Some("data")))
-        .map(|(_, _, bits, _)| bits as usize / 8)
+        .and_then(|ms| ms.into_iter().find(|m| m.name == Some("data")))
+        .map(|m| m.bit_offset as usize / 8)
         .ok_or_else(|| invalid(format!("the kernel's `{wrapper}` has no member `data`")))?;
     let kern_members = members(kernel, kern_id)
         .ok_or_else(|| invalid(format!("the kernel's `{name}` is not a struct")))?;
@@ -94,10 +98,10 @@ pub(crate) fn plan(
         .iter()
         .enumerate()
         .rev()
-        .filter_map(|(k, m)| Some((m.0?, k)))
+        .filter_map(|(k, m)| Some((m.name?, k)))
         .collect();
     let local_names: std::collections::HashSet<&str> =
-        local_members.iter().filter_map(|m| m.0).collect();
+        local_members.iter().filter_map(|m| m.name).collect();
     for member in ops.programs.keys() {
         if !local_names.contains(member.as_str()) {
             return Err(invalid(format!(
@@ -109,7 +113,14 @@ pub(crate) fn plan(
 
     let mut value = vec![0; value_size as usize];
     let mut slots = Vec::new();
-    for &(member, ty, bits, bitfield) in &local_members {
+    for &Member {
+        name: member,
+        ty,
+        bit_offset: bits,
+        bitfield_size: bitfield,
+        ..
+    } in &local_members
+    {
         let at = bits as usize / 8;
         let size = local
             .size_of(ty)
@@ -144,7 +155,12 @@ pub(crate) fn plan(
                 "member `{member}` is set, but the kernel's `{name}` has no such member"
             )));
         };
-        let (_, kern_ty, kern_bits, kern_bitfield) = kern_members[k];
+        let Member {
+            ty: kern_ty,
+            bit_offset: kern_bits,
+            bitfield_size: kern_bitfield,
+            ..
+        } = kern_members[k];
         if bitfield != 0 || kern_bitfield != 0 || bits % 8 != 0 || kern_bits % 8 != 0 {
             return Err(invalid(format!(
                 "member `{member}` is a bitfield, which struct_ops maps cannot set"
@@ -221,29 +237,17 @@ pub(crate) fn plan(
         value_size,
         value,
         slots,
+        link: m.flags.contains(ebpf_spec::MapFlags::LINK),
     })
 }
 
-/// The members of struct `id`, in order, as (name, type, bit offset,
-/// bitfield size); `None` if it is not a struct. Anonymous members have no
-/// name (libbpf matches members by name, and counts every member in the
-/// index the kernel checks).
-#[allow(clippy::type_complexity)]
-fn members(btf: &Btf, id: u32) -> Option<Vec<(Option<&str>, u32, u32, u32)>> {
+/// The members of struct `id`, in order (anonymous ones have no name:
+/// libbpf matches members by name, and counts every member in the index
+/// the kernel checks); `None` if it is not a struct.
+fn members(btf: &Btf, id: u32) -> Option<Vec<Member<'_>>> {
     let resolved = btf.skip_mods_and_typedefs(id).ok()?;
     match btf.ty(resolved)?.data() {
-        TypeData::Struct(ms) => Some(
-            ms.iter()
-                .map(|m| {
-                    (
-                        m.name.filter(|n| !n.is_empty()),
-                        m.ty,
-                        m.bit_offset,
-                        m.bitfield_size,
-                    )
-                })
-                .collect(),
-        ),
+        TypeData::Struct(ms) => Some(ms.iter().collect()),
         _ => None,
     }
 }

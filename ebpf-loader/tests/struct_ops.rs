@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixture, kernel, open_fds};
 use ebpf_loader::{LoadError, Loader, Step};
-use ebpf_spec::{CollectionSpec, MapValue};
+use ebpf_spec::CollectionSpec;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
@@ -318,10 +318,7 @@ fn a_link_moves_to_a_new_version_without_a_gap() {
 
 /// The struct_ops value of map `name` in `spec`, to edit.
 fn ops<'s>(spec: &'s mut CollectionSpec, name: &str) -> &'s mut ebpf_spec::StructOps {
-    match &mut spec.maps.get_mut(name).unwrap().contents[0].value {
-        MapValue::StructOps(ops) => ops,
-        other => panic!("{other:?}"),
-    }
+    spec.maps.get_mut(name).unwrap().struct_ops_mut().unwrap()
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //! does not change when the spec model does.
 
 use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
-use ebpf_spec::{CollectionSpec, MapSpec, MapValue, ProgramSpec};
+use ebpf_spec::{CollectionSpec, MapSpec, ProgramSpec};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -230,7 +230,7 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
         println!("kernel symbols it needs: {}", externs.join(", "));
     }
     for (name, map) in &spec.maps {
-        if let Some(MapValue::StructOps(ops)) = map.contents.first().map(|e| &e.value) {
+        if let Some(ops) = map.struct_ops() {
             let members: Vec<String> = ops
                 .programs
                 .iter()

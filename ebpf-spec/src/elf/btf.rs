@@ -85,6 +85,12 @@ impl ObjectBtf {
         self.ty(t.id())
     }
 
+    /// Whether type `id` is a pointer to a function prototype
+    /// ([`Btf::is_func_pointer`]).
+    pub fn is_func_pointer(&self, id: u32) -> bool {
+        self.btf.is_func_pointer(id)
+    }
+
     /// The size in bytes of a type.
     pub fn size_of(&self, id: u32) -> Result<u32, ParseError> {
         self.btf.size_of(id).map_err(reader_err)

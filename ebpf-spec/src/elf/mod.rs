@@ -1268,12 +1268,7 @@ impl<'d> Reader<'d> {
                     reloc_err(format!("no member of `{}` starts at byte {at}", spec.name))
                 })?;
             let member_name = member_name.unwrap_or("");
-            let ptr = btf.resolve(member_ty)?;
-            let is_fn_ptr = match ptr.data() {
-                TypeData::Ptr { target } => btf.resolve(target)?.kind() == Kind::FuncProto,
-                _ => false,
-            };
-            if !is_fn_ptr || member_name.is_empty() {
+            if !btf.is_func_pointer(member_ty) || member_name.is_empty() {
                 return Err(reloc_err(format!(
                     "member `{member_name}` of `{}` is not a function pointer",
                     spec.name

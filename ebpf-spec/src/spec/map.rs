@@ -300,11 +300,11 @@ pub enum MapValue {
 /// function-pointer members.
 ///
 /// ```
-/// use ebpf_spec::{CollectionSpec, MapValue};
+/// use ebpf_spec::CollectionSpec;
 ///
 /// let spec = CollectionSpec::from_file("tests/fixtures/struct_ops/struct_ops.bpfel.o")?;
 /// let ca = &spec.maps["spec_ca"];
-/// let MapValue::StructOps(ops) = &ca.contents[0].value else { unreachable!() };
+/// let ops = ca.struct_ops().unwrap(); // the value of its one entry
 /// assert_eq!(ops.type_name, "tcp_congestion_ops");
 /// assert_eq!(ops.programs["ssthresh"], "spec_ssthresh");
 /// assert_eq!(ops.data.len(), ca.value_size as usize);
@@ -645,6 +645,23 @@ impl MapSpec {
             freeze: false,
             extra: MapExtra::default(),
             autocreate: true,
+        }
+    }
+
+    /// The structure of callbacks of a struct_ops map: the value of its one
+    /// entry, as the reader makes it (`None` for other maps).
+    pub fn struct_ops(&self) -> Option<&StructOps> {
+        match &self.contents.first()?.value {
+            MapValue::StructOps(ops) => Some(ops),
+            _ => None,
+        }
+    }
+
+    /// [`struct_ops`](Self::struct_ops), to edit.
+    pub fn struct_ops_mut(&mut self) -> Option<&mut StructOps> {
+        match &mut self.contents.first_mut()?.value {
+            MapValue::StructOps(ops) => Some(ops),
+            _ => None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Editing a struct_ops map's value by member name.
 
-use super::{CollectionSpec, MapValue};
+use super::CollectionSpec;
 use crate::btf::{Btf, TypeData};
 
 /// Why a member of a struct_ops map's value could not be set.
@@ -67,13 +67,13 @@ impl CollectionSpec {
     /// member's size.
     ///
     /// ```
-    /// use ebpf_spec::{CollectionSpec, MapValue};
+    /// use ebpf_spec::CollectionSpec;
     ///
     /// let mut spec = CollectionSpec::from_file("tests/fixtures/struct_ops/struct_ops.bpfel.o")?;
     /// let mut name = [0u8; 16];
     /// name[..9].copy_from_slice(b"tenant_42");
     /// spec.set_struct_ops_member("spec_ca", "name", &name)?;
-    /// let MapValue::StructOps(ops) = &spec.maps["spec_ca"].contents[0].value else { unreachable!() };
+    /// let ops = spec.maps["spec_ca"].struct_ops().unwrap();
     /// assert!(ops.data.windows(9).any(|w| w == b"tenant_42"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -100,7 +100,7 @@ impl CollectionSpec {
                 map: map.to_owned(),
             })?;
         let type_id = m.btf_value_type_id;
-        let Some(MapValue::StructOps(ops)) = m.contents.first_mut().map(|e| &mut e.value) else {
+        let Some(ops) = m.struct_ops_mut() else {
             return Err(StructOpsError::NoSuchMap {
                 map: map.to_owned(),
             });
