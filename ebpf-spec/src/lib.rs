@@ -115,5 +115,5 @@ pub use deep_copy::DeepCopy;
 /// }
 /// ```
 pub use ebpf_spec_derive::DeepCopy;
-pub use elf::{MAX_DATA_SECTION, ParseError};
+pub use elf::{MAX_DATA_SECTION, MAX_OBJECT_FILE, ParseError, read_object_file};
 pub use spec::*;

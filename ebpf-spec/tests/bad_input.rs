@@ -1382,3 +1382,75 @@ fn a_kconfig_extern_named_like_a_data_variable() {
     );
     says(&e, &["defined in a data section and as a .kconfig extern"]);
 }
+
+/// A path that is not an object must not be read until memory runs out:
+/// `/dev/zero` never ends, and `std::fs::read` would grow its buffer forever.
+#[test]
+fn from_file_stops_at_the_object_size_limit() {
+    let (result, stats) = measure(|| CollectionSpec::from_file("/dev/zero"));
+    match result {
+        Err(ParseError::FileTooLarge { ref path, limit }) => {
+            assert_eq!(path, Path::new("/dev/zero"));
+            assert_eq!(limit, ebpf_spec::MAX_OBJECT_FILE);
+        }
+        other => panic!("expected FileTooLarge, got {other:?}"),
+    }
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.starts_with("cannot read /dev/zero: more than 268435456 bytes"),
+        "{message}"
+    );
+    // The buffer stops at the limit; it does not double past it.
+    assert!(
+        stats.largest as u64 <= ebpf_spec::MAX_OBJECT_FILE,
+        "largest allocation {} bytes",
+        stats.largest
+    );
+}
+
+/// A regular file over the limit is refused from its length, before a byte
+/// of it is read (the file here is sparse: no disk space is used).
+#[test]
+fn from_file_refuses_a_large_regular_file_unread() {
+    let path = std::env::temp_dir().join(format!("ebpf-spec-large-{}.o", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(ebpf_spec::MAX_OBJECT_FILE + 1).unwrap();
+    drop(file);
+    let (result, stats) = measure(|| ebpf_spec::read_object_file(&path));
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        matches!(result, Err(ParseError::FileTooLarge { path: ref p, .. }) if *p == path),
+        "{result:?}"
+    );
+    assert!(stats.largest < 1 << 20, "{stats:?}");
+
+    // At the limit exactly it is read (and then is not an ELF object).
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(4096).unwrap();
+    drop(file);
+    let bytes = ebpf_spec::read_object_file(&path);
+    let parsed = CollectionSpec::from_file(&path);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(bytes.unwrap(), vec![0u8; 4096]);
+    assert!(
+        matches!(parsed, Err(ParseError::NotElf { .. })),
+        "{parsed:?}"
+    );
+}
+
+#[test]
+fn from_file_names_the_path_it_cannot_read() {
+    for path in ["/nonexistent/object.o", "/"] {
+        match CollectionSpec::from_file(path) {
+            Err(ParseError::Io { path: p, source }) => {
+                assert_eq!(p, Path::new(path));
+                let e = ParseError::Io { path: p, source };
+                assert!(
+                    e.to_string().starts_with(&format!("cannot read {path}: ")),
+                    "{e}"
+                );
+            }
+            other => panic!("{path}: expected Io, got {other:?}"),
+        }
+    }
+}

@@ -165,7 +165,7 @@ struct Output {
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let (bytes, source) = match &args.file {
         Some(path) => (
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            ebpf_spec::read_object_file(path).map_err(one_line)?,
             path.display().to_string(),
         ),
         None => (DEFAULT_OBJECT.to_vec(), DEFAULT_OBJECT_NAME.to_owned()),

@@ -1167,6 +1167,18 @@ fn a_text_file_is_one_line_on_stderr() {
     );
 }
 
+/// A device that never ends is refused at the size limit, not read until
+/// memory runs out (`load` and `bench` read files the same way).
+#[test]
+fn an_endless_file_is_one_line_on_stderr() {
+    for command in ["inspect", "load", "bench"] {
+        assert_one_line_error(
+            &[command, "/dev/zero"],
+            "cannot read /dev/zero: more than 268435456 bytes",
+        );
+    }
+}
+
 #[test]
 fn an_elf_file_for_another_machine_is_one_line_on_stderr() {
     assert_one_line_error(&["inspect", "/bin/true"], "not an eBPF object");

@@ -97,6 +97,19 @@ pub enum ParseError {
         /// What is wrong.
         what: String,
     },
+    /// The file holds more than [`MAX_OBJECT_FILE`] bytes: it is not an
+    /// eBPF object (`/dev/zero`, a pipe, an image), and reading it whole
+    /// could exhaust memory.
+    #[error(
+        "cannot read {}: more than {limit} bytes, the most an object file may hold (MAX_OBJECT_FILE); is it an eBPF object?",
+        path.display()
+    )]
+    FileTooLarge {
+        /// The path.
+        path: PathBuf,
+        /// [`MAX_OBJECT_FILE`].
+        limit: u64,
+    },
     /// Reading this section would take the spec past the bytes one parse may
     /// materialise (see [`MAX_MATERIALISED`]): sizes in the file (a `.bss`
     /// header, sections or symbols that alias one another) ask for far more
@@ -130,14 +143,84 @@ impl CollectionSpec {
         Reader::new(data)?.read()
     }
 
-    /// Reads and parses the object at `path`.
+    /// Reads the object at `path` (at most [`MAX_OBJECT_FILE`] bytes, see
+    /// [`read_object_file`]) and parses it.
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/globals.bpfel.o");
+    /// let spec = ebpf_spec::CollectionSpec::from_file(path)?;
+    /// assert!(spec.variables.contains_key("sample_rate"));
+    ///
+    /// // Not an object: an error naming the file, not a read that never ends.
+    /// let err = ebpf_spec::CollectionSpec::from_file("/dev/zero").unwrap_err();
+    /// assert!(matches!(err, ebpf_spec::ParseError::FileTooLarge { .. }));
+    /// # Ok::<(), ebpf_spec::ParseError>(())
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<CollectionSpec, ParseError> {
-        let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| ParseError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_elf(&data)
+        Self::from_elf(&read_object_file(path)?)
+    }
+}
+
+/// The most bytes [`read_object_file`] (and so
+/// [`CollectionSpec::from_file`]) reads: 256 MiB. Real eBPF objects are a few
+/// KiB to a few MiB, debug information included; the bound is for paths that
+/// are not objects at all, such as `/dev/zero`, a pipe that never ends or a
+/// disk image, which would otherwise be read until memory runs out.
+pub const MAX_OBJECT_FILE: u64 = 256 << 20;
+
+/// Reads the object file at `path` into memory, for
+/// [`CollectionSpec::from_elf`] (or for another parser given the same bytes).
+///
+/// Unlike [`std::fs::read`], it stops at [`MAX_OBJECT_FILE`] bytes: a
+/// regular file larger than that is refused before any byte is read, and a
+/// special file (a character device, a pipe) that yields more is refused
+/// once it has, with no buffer ever larger than the limit.
+///
+/// # Errors
+/// [`ParseError::Io`] if the file cannot be opened or read,
+/// [`ParseError::FileTooLarge`] if it holds more than [`MAX_OBJECT_FILE`]
+/// bytes.
+///
+/// ```
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/globals.bpfel.o");
+/// let bytes = ebpf_spec::read_object_file(path)?;
+/// assert_eq!(&bytes[..4], b"\x7fELF");
+/// # Ok::<(), ebpf_spec::ParseError>(())
+/// ```
+pub fn read_object_file(path: impl AsRef<Path>) -> Result<Vec<u8>, ParseError> {
+    use std::io::Read as _;
+    let path = path.as_ref();
+    let io = |source| ParseError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let too_large = || ParseError::FileTooLarge {
+        path: path.to_owned(),
+        limit: MAX_OBJECT_FILE,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    // Only a regular file's length is its content's; devices report 0.
+    let known = if meta.is_file() { meta.len() } else { 0 };
+    if known > MAX_OBJECT_FILE {
+        return Err(too_large());
+    }
+    // Read in chunks, checking the bound before each one is kept, so the
+    // buffer never grows past MAX_OBJECT_FILE (`read_to_end` would double it
+    // past the limit before noticing), even for a file that grows meanwhile.
+    let mut data = Vec::with_capacity(known as usize);
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => return Ok(data),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if (data.len() + n) as u64 > MAX_OBJECT_FILE {
+            return Err(too_large());
+        }
+        data.extend_from_slice(&chunk[..n]);
     }
 }
 
