@@ -1,6 +1,6 @@
 //! Whole collections, maps and programs, per collection, in the same run:
 //! the floor (the bpf(2) calls the collection needs, on prepared attributes),
-//! ebpf-loader's `load` and `load_many` (1 and 2 threads), aya's
+//! ebpf-loader's `load`, `load_many` and `load_all` (1 and 2 threads), aya's
 //! `EbpfLoader` reused with a cached `Btf` (then `load()` of every program),
 //! and libbpf's `bpf_object__open_mem` + `bpf_object__load` (Debian's
 //! libbpf, opened with dlopen; skipped with a message where it is missing).
@@ -397,6 +397,15 @@ fn programs(c: &mut Criterion) {
             let loader = Loader::new().threads(threads);
             g.bench_function(format!("load_many_{MANY}_{threads}_threads"), |b| {
                 b.iter(|| drop(black_box(loader.load_many(black_box(&spec), MANY).unwrap())))
+            });
+        }
+        // The same 16 collections from 16 copies of the spec (as tenants with
+        // settings of their own): each copy is linked on its own.
+        let copies: Vec<CollectionSpec> = (0..MANY).map(|_| spec.copy()).collect();
+        for threads in [1, 2] {
+            let loader = Loader::new().threads(threads);
+            g.bench_function(format!("load_all_{MANY}_{threads}_threads"), |b| {
+                b.iter(|| drop(black_box(loader.load_all(black_box(&copies)).unwrap())))
             });
         }
         g.finish();

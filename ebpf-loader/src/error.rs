@@ -126,10 +126,11 @@ pub enum LoadError {
         /// What is wrong.
         what: String,
     },
-    /// One instance of `load_many` failed (every instance was released).
+    /// One instance of `load_many`, or one spec of `load_all`, failed (every
+    /// collection of the call was released).
     #[error("instance {index}: {source}")]
     Instance {
-        /// The instance, from 0.
+        /// The instance, or the spec's index in `load_all`'s slice, from 0.
         index: usize,
         /// What failed in it.
         #[source]

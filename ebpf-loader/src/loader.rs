@@ -272,14 +272,15 @@ impl Loader {
             self.instance(spec, &prepared, pin_dir.as_ref(), false)?
         };
         let mut guard = PinGuard(coll.pins_created.clone());
-        fill_slots_concurrently(spec, std::slice::from_ref(&coll))?;
+        fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false)?;
         guard.0.clear();
         Ok(coll)
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
     /// of the spec and its own maps (pinned maps are shared through their
-    /// pins), created concurrently.
+    /// pins), created concurrently. For instances with settings of their
+    /// own, see [`load_all`](Self::load_all).
     ///
     /// # Errors
     /// If one instance fails, every instance is released and the pins the call
@@ -298,35 +299,79 @@ impl Loader {
                 .map(|index| {
                     let copy = spec.deep_copy();
                     self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                        .map_err(|e| LoadError::Instance {
-                            index,
-                            source: Box::new(e),
-                        })
+                        .map_err(in_instance(index))
                 })
                 .collect()
         })?;
-        let mut first = None;
-        let mut colls = Vec::with_capacity(n);
-        let mut guard = PinGuard(Vec::new());
-        for r in results {
-            match r {
-                Ok(c) => {
-                    guard.0.extend(c.pins_created.iter().cloned());
-                    colls.push(c);
-                }
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
+        gather(results, &vec![spec; n], n > 1)
+    }
+
+    /// Loads one collection from each of `specs`, concurrently, as
+    /// [`load_many`](Self::load_many) loads many from one spec: for tenants,
+    /// pods or interfaces that each get their own settings (a variable set,
+    /// a map sized, a struct_ops name changed) in their own copy of one
+    /// parsed spec.
+    ///
+    /// Each spec is validated, linked and loaded on the loader's threads; the
+    /// BTF they share is loaded once (the loader keeps one fd per distinct
+    /// BTF), and the map-in-map slots of all of them are filled at once, so
+    /// their RCU grace periods overlap.
+    ///
+    /// (Needs bpf(2): skipped without it, unless `CI` is set.)
+    /// ```
+    /// use ebpf_loader::Loader;
+    /// use ebpf_spec::CollectionSpec;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
+    /// # if std::env::var_os("CI").is_none() && Loader::new().create_map(&probe).is_err() { return Ok(()) }
+    /// let base = CollectionSpec::from_elf(include_bytes!("../../ebpf-spec/tests/fixtures/globals.bpfel.o"))?;
+    /// // One copy per tenant, each with its own setting.
+    /// let specs = (0..4u32)
+    ///     .map(|tenant| {
+    ///         let mut spec = base.copy();
+    ///         spec.set_variable("sample_rate", &(100 + tenant).to_ne_bytes())?;
+    ///         Ok(spec)
+    ///     })
+    ///     .collect::<Result<Vec<_>, ebpf_spec::SetError>>()?;
+    /// let tenants = Loader::new().load_all(&specs)?;
+    /// for (tenant, coll) in tenants.iter().enumerate() {
+    ///     let run = coll.test_run("get_rate", &[0u8; 64], 1).unwrap()?;
+    ///     assert_eq!(run.retval, 100 + tenant as u32);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// All or nothing: if one spec is refused or fails to load, every
+    /// collection of the call is released and the pins it created are
+    /// removed; the error is [`LoadError::Instance`], with the index of the
+    /// spec. Maps pinned by name are shared through their pins, as with
+    /// `load_many`; to keep tenants' pins apart, give each its own
+    /// [`pin_path`](Self::pin_path) (one loader each).
+    pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
+        for (index, spec) in specs.iter().enumerate() {
+            self.validate(spec).map_err(in_instance(index))?;
         }
-        if let Some(e) = first {
-            return Err(e);
-        }
-        // Every instance's slots at once: each fill waits for an RCU grace
-        // period, and the waits overlap instead of adding up.
-        fill_slots_concurrently(spec, &colls)?;
-        guard.0.clear();
-        Ok(colls)
+        let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
+        let results: Vec<Result<Collection, LoadError>> = self.run(|| {
+            // As in load_many: a collection's maps are split over threads
+            // only when there are fewer collections than threads.
+            let few = specs.len() < rayon::current_num_threads();
+            specs
+                .par_iter()
+                .enumerate()
+                .map(|(index, spec)| {
+                    let nested = few && self.worth_parallel(spec);
+                    self.prepare(spec)
+                        .and_then(|prepared| {
+                            self.instance(spec, &prepared, pin_dir.as_ref(), nested)
+                        })
+                        .map_err(in_instance(index))
+                })
+                .collect()
+        })?;
+        gather(results, &specs.iter().collect::<Vec<_>>(), true)
     }
 
     /// Whether creating `spec`'s maps on several threads pays: at least two
@@ -377,7 +422,19 @@ impl Loader {
                                 ),
                             });
                         }
-                        Some(_) => {}
+                        Some(t) => {
+                            if let Some(template) = &m.inner_map
+                                && let Some(why) = inner_mismatch(template, t)
+                            {
+                                return Err(LoadError::Invalid {
+                                    map: m.name.clone(),
+                                    what: format!(
+                                        "a slot refers to map `{target}`, which the kernel \
+                                         would refuse for its inner-map template: {why}"
+                                    ),
+                                });
+                            }
+                        }
                     }
                 }
             }
@@ -896,45 +953,139 @@ fn write_fd_slots<'a>(
     })
 }
 
+/// Why the kernel refuses map `t` in a slot of an outer map whose inner-map
+/// template is `template`, by its rule (`bpf_map_meta_equal`, and
+/// `array_map_meta_equal` for arrays): the same type, key size, value size
+/// and flags (as created: data sections get `BPF_F_MMAPABLE`), and for an
+/// array the same `max_entries` unless the template has `BPF_F_INNER_MAP`.
+/// (The kernel also compares special fields such as timers and spin locks,
+/// from BTF; those it reports itself.)
+fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
+    let created = |m: &MapSpec| {
+        if m.is_global_data() {
+            m.flags | MapFlags::MMAPABLE
+        } else {
+            m.flags
+        }
+    };
+    let differ = |what: &str, theirs: String, template: String| {
+        Some(format!("its {what} is {theirs}, the template's {template}"))
+    };
+    if t.map_type != template.map_type {
+        differ(
+            "type",
+            t.map_type.to_string(),
+            template.map_type.to_string(),
+        )
+    } else if t.key_size != template.key_size {
+        differ(
+            "key_size",
+            t.key_size.to_string(),
+            template.key_size.to_string(),
+        )
+    } else if t.value_size != template.value_size {
+        differ(
+            "value_size",
+            t.value_size.to_string(),
+            template.value_size.to_string(),
+        )
+    } else if created(t) != created(template) {
+        differ(
+            "flags",
+            format!("{:#x}", created(t).bits()),
+            format!("{:#x}", created(template).bits()),
+        )
+    } else if t.map_type == MapType::Array
+        && !template.flags.contains(MapFlags::INNER_MAP)
+        && t.max_entries != template.max_entries
+    {
+        Some(format!(
+            "its max_entries is {}, the template's {} (an array's must match unless the \
+             template has BPF_F_INNER_MAP)",
+            t.max_entries, template.max_entries
+        ))
+    } else {
+        None
+    }
+}
+
+/// `e`, as the error of instance (or spec) `index` of a call.
+fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
+    move |e| LoadError::Instance {
+        index,
+        source: Box::new(e),
+    }
+}
+
+/// The end of `load_many` and `load_all`: the collections, or the first
+/// error with every collection released and the pins the call created
+/// removed; then the map-in-map slots of all of them (`specs[i]` is the spec
+/// of collection `i`). `name_instance`: whether a slot error names its
+/// instance.
+fn gather(
+    results: Vec<Result<Collection, LoadError>>,
+    specs: &[&CollectionSpec],
+    name_instance: bool,
+) -> Result<Vec<Collection>, LoadError> {
+    let mut first = None;
+    let mut colls = Vec::with_capacity(results.len());
+    let mut guard = PinGuard(Vec::new());
+    for r in results {
+        match r {
+            Ok(c) => {
+                guard.0.extend(c.pins_created.iter().cloned());
+                colls.push(c);
+            }
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first {
+        return Err(e);
+    }
+    // Every instance's slots at once: each fill waits for an RCU grace
+    // period, and the waits overlap instead of adding up.
+    fill_slots_concurrently(specs, &colls, name_instance)?;
+    guard.0.clear();
+    Ok(colls)
+}
+
 /// Fills the map-in-map slots of every collection (outer maps reused from a
-/// pin or a replacement keep theirs). Each fill is one batch update that waits
+/// pin or a replacement keep theirs); `specs[i]` is collection `i`'s spec.
+/// Each fill is one batch update that waits
 /// for an RCU grace period in the kernel, so the fills run on threads of
 /// their own, all at once: the waits overlap instead of adding up. (They
 /// sleep, so they do not compete for the loader's compute threads.) Returns
-/// the first error, in collection and name order.
-fn fill_slots_concurrently(spec: &CollectionSpec, colls: &[Collection]) -> Result<(), LoadError> {
-    let outer: Vec<&MapSpec> = spec
-        .maps
-        .values()
-        .filter(|m| {
-            m.autocreate
-                && m.contents
-                    .iter()
-                    .any(|e| matches!(e.value, MapValue::Map(_)))
-        })
-        .collect();
+/// the first error, in collection and name order, naming the collection when
+/// `name_instance` is set.
+fn fill_slots_concurrently(
+    specs: &[&CollectionSpec],
+    colls: &[Collection],
+    name_instance: bool,
+) -> Result<(), LoadError> {
     let jobs: Vec<(usize, &MapSpec)> = colls
         .iter()
+        .zip(specs)
         .enumerate()
-        .flat_map(|(i, c)| {
-            outer
-                .iter()
-                .filter(|m| !c.reused.contains(&m.name))
-                .map(move |m| (i, *m))
+        .flat_map(|(i, (c, spec))| {
+            spec.maps
+                .values()
+                .filter(|m| {
+                    m.autocreate
+                        && m.contents
+                            .iter()
+                            .any(|e| matches!(e.value, MapValue::Map(_)))
+                        && !c.reused.contains(&m.name)
+                })
+                .map(move |m| (i, m))
         })
         .collect();
-    let fill = |&(i, m): &(usize, &MapSpec)| {
-        fill_map_slots(m, &colls[i].maps).map_err(|e| {
-            if colls.len() > 1 {
-                LoadError::Instance {
-                    index: i,
-                    source: Box::new(e),
-                }
-            } else {
-                e
-            }
-        })
-    };
+    let fill =
+        |&(i, m): &(usize, &MapSpec)| {
+            fill_map_slots(m, &colls[i].maps)
+                .map_err(|e| if name_instance { in_instance(i)(e) } else { e })
+        };
     if jobs.len() <= 1 {
         return jobs.iter().try_for_each(fill);
     }

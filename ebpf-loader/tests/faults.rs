@@ -167,6 +167,50 @@ fn a_failure_in_one_of_eight_instances_releases_all_of_them() {
     assert!(tried >= 20);
 }
 
+#[test]
+fn a_failure_anywhere_in_load_all_releases_every_collection() {
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    // Three specs that differ (slots, sizes): each is linked and loaded on
+    // its own, and the slots of all are filled at the end.
+    let base = fixture("map_in_map.bpfel.o");
+    let specs: Vec<CollectionSpec> = (0..3u32)
+        .map(|t| {
+            let mut spec = base.copy();
+            spec.maps.get_mut("outer_hash").unwrap().max_entries = 4 + t;
+            spec.maps
+                .get_mut("outer_arr")
+                .unwrap()
+                .contents
+                .retain(|e| t == 0 || e.key != 3u32.to_le_bytes());
+            spec
+        })
+        .collect();
+    let before = specs.clone();
+    let loader = Loader::new().threads(2);
+    drop(loader.load_all(&specs).unwrap());
+    let fds = open_fds();
+    fault_injection::count_calls();
+    drop(loader.load_all(&specs).unwrap());
+    let calls = fault_injection::calls();
+    for k in 1..=calls {
+        fault_injection::fail_call(k, EIO);
+        let e = loader
+            .load_all(&specs)
+            .err()
+            .unwrap_or_else(|| panic!("call {k} of {calls} failed, yet load_all succeeded"));
+        fault_injection::disarm();
+        assert!(
+            matches!(e, ebpf_loader::LoadError::Instance { index, .. } if index < 3),
+            "call {k}: {e}"
+        );
+        assert!(e.step().is_some(), "call {k}: {e}");
+        assert_eq!(open_fds(), fds, "call {k} ({e}): an fd was left open");
+        assert_eq!(specs, before, "call {k}: the specs are unchanged");
+    }
+    eprintln!("load_all of 3 specs: {calls} positions tried");
+}
+
 /// `BPF_MAP_DELETE_ELEM` of key 0, without the loader.
 fn delete_key_zero(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
     use common::bpf_raw::{bpf, zeroed};

@@ -552,3 +552,80 @@ fn slots_of_every_instance_point_at_that_instances_maps() {
     assert!(Loader::new().load(&spec).unwrap().map_id("nope").is_none());
     assert_eq!(open_fds(), fds);
 }
+
+/// A map that does not fit an outer map's inner-map template is refused
+/// before any syscall, naming both and the attribute; what the kernel allows
+/// (an array of another size under `BPF_F_INNER_MAP`, a hash of another
+/// size) loads.
+#[test]
+fn slots_follow_the_kernels_inner_map_rule() {
+    use ebpf_loader::fault_injection;
+    use ebpf_spec::{MapEntry, MapFlags, MapValue};
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let refused = |spec: &CollectionSpec, expect: &str| {
+        fault_injection::count_calls();
+        let e = Loader::new().load(spec).unwrap_err();
+        let calls = fault_injection::calls();
+        fault_injection::disarm();
+        assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+        assert_eq!(e.map(), "outer_arr");
+        let text = e.to_string();
+        assert!(
+            text.contains("map `inner_a`") && text.contains(expect),
+            "{text}"
+        );
+        assert_eq!(calls, 0, "refused before any syscall: {text}");
+    };
+    let base = fixture("map_in_map.bpfel.o");
+
+    let mut spec = base.clone();
+    spec.maps.get_mut("inner_a").unwrap().max_entries = 5;
+    refused(
+        &spec,
+        "its max_entries is 5, the template's 2 (an array's must match unless the template has BPF_F_INNER_MAP)",
+    );
+    let mut spec = base.clone();
+    spec.maps.get_mut("inner_a").unwrap().value_size = 8;
+    refused(&spec, "its value_size is 8, the template's 4");
+    let mut spec = base.clone();
+    spec.maps.get_mut("inner_a").unwrap().flags = MapFlags::RDONLY_PROG;
+    refused(&spec, "its flags is 0x80, the template's 0x0");
+    let mut spec = base.clone();
+    spec.maps.get_mut("inner_a").unwrap().map_type = MapType::PerCpuArray;
+    refused(&spec, "its type is percpu_array, the template's array");
+
+    // BPF_F_INNER_MAP on the template and the maps: sizes may differ.
+    let mut spec = base.clone();
+    spec.maps
+        .get_mut("outer_arr")
+        .unwrap()
+        .inner_map
+        .as_mut()
+        .unwrap()
+        .flags = MapFlags::INNER_MAP;
+    for name in ["inner_a", "inner_b"] {
+        spec.maps.get_mut(name).unwrap().flags = MapFlags::INNER_MAP;
+    }
+    spec.maps.get_mut("inner_a").unwrap().max_entries = 5;
+    spec.maps.retain(|n, _| n != "outer_hash");
+    spec.programs.clear();
+    spec.maps.get_mut("jmp_table").unwrap().contents.clear();
+    let coll = Loader::new().load(&spec).unwrap();
+    assert_eq!(info(coll.map_fd("inner_a").unwrap()).4, 5);
+    drop(coll);
+
+    // A hash's max_entries is not compared by the kernel.
+    let mut spec = CollectionSpec::default();
+    let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 2);
+    outer.inner_map = Some(Box::new(MapSpec::new("t", MapType::Hash, 4, 4, 8)));
+    outer.contents.push(MapEntry {
+        key: 0u32.to_ne_bytes().to_vec(),
+        value: MapValue::Map("big".into()),
+    });
+    spec.maps.insert("outer".into(), outer);
+    spec.maps
+        .insert("big".into(), MapSpec::new("big", MapType::Hash, 4, 4, 64));
+    drop(Loader::new().load(&spec).unwrap());
+    assert_eq!(open_fds(), fds);
+}
