@@ -393,6 +393,8 @@ impl Loader {
 
     /// Everything that can be refused without the kernel.
     fn validate(&self, spec: &CollectionSpec) -> Result<(), LoadError> {
+        // Built when a prog-array slot needs it.
+        let mut autoload: Option<Autoload<'_>> = None;
         // Maps with autocreate false are not created: nothing to check.
         for m in spec.maps.values().filter(|m| m.autocreate) {
             validate(m, true)?;
@@ -446,13 +448,31 @@ impl Loader {
                             what: format!("a {} cannot hold program `{target}`", m.map_type),
                         });
                     }
-                    if !self.maps_only && !spec.programs.contains_key(target) {
-                        return Err(LoadError::Invalid {
-                            map: m.name.clone(),
-                            what: format!(
-                                "a slot refers to program `{target}`, which the collection does not have"
-                            ),
-                        });
+                    if self.maps_only {
+                        continue;
+                    }
+                    match spec.programs.get(target) {
+                        None => {
+                            return Err(LoadError::Invalid {
+                                map: m.name.clone(),
+                                what: format!(
+                                    "a slot refers to program `{target}`, which the collection \
+                                     does not have"
+                                ),
+                            });
+                        }
+                        Some(p)
+                            if !autoload.get_or_insert_with(|| Autoload::new(spec)).loads(p) =>
+                        {
+                            return Err(LoadError::Invalid {
+                                map: m.name.clone(),
+                                what: format!(
+                                    "a slot refers to program `{target}`, which is not loaded \
+                                     (its autoload is false: a `?` section)"
+                                ),
+                            });
+                        }
+                        Some(_) => {}
                     }
                 }
             }
@@ -502,23 +522,13 @@ impl Loader {
             ctx = Some(crate::program::LinkContext::new(spec)?);
         }
         let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
-        // As libbpf: a struct_ops program that only maps not created refer
-        // to is not loaded either.
-        let skipped: std::collections::HashSet<&str> = spec
-            .maps
-            .values()
-            .filter(|m| !m.autocreate)
-            .filter_map(|m| m.struct_ops())
-            .flat_map(|ops| ops.programs.values())
-            .map(String::as_str)
-            .filter(|p| !attach.contains_key(*p))
-            .collect();
+        let loads = Autoload::new(spec);
         let programs = match ctx.as_mut() {
             None => Vec::new(),
             Some(ctx) => spec
                 .programs
                 .values()
-                .filter(|p| !skipped.contains(p.name.as_str()))
+                .filter(|p| loads.loads(p))
                 .map(|p| {
                     let target = self.targets.get(&p.name);
                     crate::program::link(spec, p, ctx, target, attach.get(&p.name))
@@ -953,6 +963,43 @@ fn write_fd_slots<'a>(
     })
 }
 
+/// Which programs of a collection a load loads, as libbpf decides: a
+/// struct_ops program that struct_ops maps refer to loads exactly when one of
+/// those maps is created; any other program when its `autoload` is set.
+struct Autoload<'s> {
+    /// Programs a created struct_ops map refers to.
+    created: std::collections::HashSet<&'s str>,
+    /// Programs any struct_ops map refers to.
+    named: std::collections::HashSet<&'s str>,
+}
+
+impl<'s> Autoload<'s> {
+    fn new(spec: &'s CollectionSpec) -> Self {
+        let mut a = Autoload {
+            created: Default::default(),
+            named: Default::default(),
+        };
+        for m in spec.maps.values() {
+            for p in m
+                .struct_ops()
+                .into_iter()
+                .flat_map(|ops| ops.programs.values())
+            {
+                a.named.insert(p.as_str());
+                if m.autocreate {
+                    a.created.insert(p.as_str());
+                }
+            }
+        }
+        a
+    }
+
+    fn loads(&self, p: &ebpf_spec::ProgramSpec) -> bool {
+        let name = p.name.as_str();
+        self.created.contains(name) || (p.autoload && !self.named.contains(name))
+    }
+}
+
 /// Why the kernel refuses map `t` in a slot of an outer map whose inner-map
 /// template is `template`, by its rule (`bpf_map_meta_equal`, and
 /// `array_map_meta_equal` for arrays): the same type, key size, value size
@@ -1081,11 +1128,10 @@ fn fill_slots_concurrently(
                 .map(move |m| (i, m))
         })
         .collect();
-    let fill =
-        |&(i, m): &(usize, &MapSpec)| {
-            fill_map_slots(m, &colls[i].maps)
-                .map_err(|e| if name_instance { in_instance(i)(e) } else { e })
-        };
+    let fill = |&(i, m): &(usize, &MapSpec)| {
+        fill_map_slots(m, &colls[i].maps)
+            .map_err(|e| if name_instance { in_instance(i)(e) } else { e })
+    };
     if jobs.len() <= 1 {
         return jobs.iter().try_for_each(fill);
     }

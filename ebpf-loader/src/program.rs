@@ -395,7 +395,8 @@ pub(crate) fn link(
             (None, None) => {
                 return Err(attach_err(
                     "no struct_ops map of the collection sets a member to this program, so it \
-                     has nothing to attach to: remove it from the spec to load the rest"
+                     has nothing to attach to: set its autoload to false (or remove it from the \
+                     spec) to load the rest"
                         .into(),
                 ));
             }

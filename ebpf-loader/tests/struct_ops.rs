@@ -458,6 +458,31 @@ fn a_struct_ops_program_no_map_refers_to_is_refused_by_name() {
         what.contains("no struct_ops map of the collection sets a member"),
         "{what}"
     );
-    assert!(what.contains("remove it from the spec"), "{what}");
+    assert!(what.contains("set its autoload to false"), "{what}");
     assert_eq!(open_fds(), fds, "no fd left behind");
+}
+
+/// libbpf's rule: a struct_ops program that maps refer to loads exactly when
+/// one of them is created, whatever its own autoload; any other loads when
+/// its autoload is set (`SEC("?struct_ops/...")` clears it).
+#[test]
+fn a_struct_ops_programs_maps_decide_whether_it_loads() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = fixture("struct_ops/struct_ops.bpfel.o");
+    spec.programs.get_mut("unused_ssthresh").unwrap().autoload = false;
+    spec.programs.get_mut("spec_init").unwrap().autoload = false;
+    let coll = Loader::new().load(&spec).unwrap();
+    let loaded: Vec<_> = coll.program_names().collect();
+    assert!(!loaded.contains(&"unused_ssthresh"), "{loaded:?}");
+    assert!(
+        loaded.contains(&"spec_init"),
+        "spec_ca, a created map, refers to it: {loaded:?}"
+    );
+    assert!(
+        !loaded.contains(&"new_ssthresh"),
+        "only spec_ca_new, not created, refers to it: {loaded:?}"
+    );
+    drop(coll);
+    assert_eq!(open_fds(), fds);
 }

@@ -206,15 +206,26 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
         ("TYPE", Align::Left),
         ("INSTRUCTIONS", Align::Right),
     ]);
+    let mut optional = false;
     for p in &out.programs {
+        // libbpf's `SEC("?...")`: shown as written in the object.
+        let autoload = spec.programs[&p.name].autoload;
+        optional |= !autoload;
         programs.row(vec![
             p.name.clone(),
-            p.section.clone(),
+            if autoload {
+                p.section.clone()
+            } else {
+                format!("?{}", p.section)
+            },
             spec.programs[&p.name].program_type.to_string(),
             p.instructions.to_string(),
         ]);
     }
     programs.print();
+    if optional {
+        println!("(`?`: autoload off, as libbpf's `SEC(\"?...\")`: not loaded unless set)");
+    }
     if !spec.functions.is_empty() {
         let functions: Vec<String> = spec
             .functions

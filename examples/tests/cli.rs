@@ -1867,3 +1867,37 @@ fn help_without_a_command_goes_to_stderr_with_exit_2() {
     assert!(stdout(&out).is_empty());
     assert!(stderr(&out).contains("Commands:"), "{}", stderr(&out));
 }
+
+/// libbpf's `SEC("?...")` programs: the table shows the `?` as written and
+/// says what it means; the JSON schema's `section` is the name without it.
+#[test]
+fn inspect_marks_programs_with_autoload_off() {
+    let path = fixture("libbpf_rules/libbpf_rules.bpfel.o");
+    let text = run_ok(&["inspect", path.to_str().expect("UTF-8 path")]);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}: {text}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(row("count"), "socket");
+    assert_eq!(row("optional_filter"), "?socket");
+    assert_eq!(row("optional_xdp"), "?xdp");
+    assert!(text.contains("(`?`: autoload off"), "{text}");
+
+    let (_, json) = inspect_json(&path);
+    let sections: Vec<_> = json
+        .get("programs")
+        .array()
+        .iter()
+        .map(|p| p.get("section").str().to_owned())
+        .collect();
+    assert_eq!(sections, ["socket", "socket", "xdp"]);
+
+    // A plain object has no such note.
+    let plain = run_ok(&["inspect"]);
+    assert!(!plain.contains("autoload off"), "{plain}");
+}

@@ -397,6 +397,11 @@ fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
             read_only: true,
             bss: sh_type == elf::SHT_NOBITS,
         },
+        // libbpf: a `.bss.*` section is data when it has no bytes in the file.
+        n if n.starts_with(".bss.") && sh_type == elf::SHT_NOBITS => SecKind::Data {
+            read_only: false,
+            bss: true,
+        },
         _ => SecKind::Other,
     }
 }
@@ -1057,6 +1062,7 @@ impl<'d> Reader<'d> {
         };
         let mut spec = MapSpec::new(name, MapType::Unspec, 0, 0, 0);
         let mut values_off = None;
+        let mut values_kind = None;
         let (mut key_size, mut value_size) = (None, None);
         for m in members.iter() {
             let member = btf.name(m.name_off)?;
@@ -1088,7 +1094,24 @@ impl<'d> Reader<'d> {
                 "max_entries" => spec.max_entries = uint()?,
                 "map_flags" => spec.flags = MapFlags::from_bits_retain(uint()?),
                 "numa_node" => spec.numa_node = uint()?,
-                "map_extra" => spec.map_extra = u64::from(uint()?),
+                "map_extra" => {
+                    // `__ulong(map_extra, v)` (libbpf 1.4): an enum whose one
+                    // value is `v`, for values past 32 bits (an arena's
+                    // address); `__uint` otherwise.
+                    spec.map_extra = match btf.resolve(m.ty)?.data() {
+                        TypeData::Enum(e) | TypeData::Enum64(e) => match e.get(0) {
+                            Some(v) if e.len() == 1 => v.value as u64,
+                            _ => {
+                                return Err(map_err(format!(
+                                    "attribute `map_extra` is an enum of {} values; `__ulong` \
+                                     gives one",
+                                    e.len()
+                                )));
+                            }
+                        },
+                        _ => u64::from(uint()?),
+                    }
+                }
                 "key_size" => set_size(&mut key_size, uint()?, "key", &map_err)?,
                 "value_size" => set_size(&mut value_size, uint()?, "value", &map_err)?,
                 "pinning" => {
@@ -1118,7 +1141,15 @@ impl<'d> Reader<'d> {
                     if ptr.kind() != Kind::Ptr {
                         return Err(map_err("`values` elements are not pointers".into()));
                     }
+                    if arr.nelems != 0 {
+                        return Err(map_err(format!(
+                            "`values` must be a zero-length array (`__array(values, ...)`), \
+                             not one of {}",
+                            arr.nelems
+                        )));
+                    }
                     let target = btf.resolve(ptr.size_or_type())?;
+                    values_kind = Some(target.kind());
                     if target.kind() == Kind::Struct {
                         if depth > 0 {
                             return Err(map_err("inner maps cannot hold maps themselves".into()));
@@ -1136,6 +1167,43 @@ impl<'d> Reader<'d> {
                     values_off = Some(u64::from(offset / 8));
                 }
                 other => return Err(map_err(format!("unknown map attribute `{other}`"))),
+            }
+        }
+        // What libbpf's parse_btf_map_def refuses, refused here too, naming
+        // the map: otherwise a hash carrying an inner map, or a map-in-map
+        // without one, would fail later, at creation, with a bare errno.
+        if spec.map_type == MapType::Unspec {
+            return Err(map_err(
+                "no map type: the definition needs `__uint(type, BPF_MAP_TYPE_...)`".into(),
+            ));
+        }
+        if depth > 0 && spec.pinning != Pinning::None {
+            return Err(map_err("an inner map definition cannot be pinned".into()));
+        }
+        if let Some(kind) = values_kind {
+            let t = spec.map_type;
+            let wrong = if t.is_map_in_map() {
+                (kind != Kind::Struct).then(|| {
+                    format!(
+                        "the `values` of a map of type {t} must point to the inner map's definition (a \
+                         struct), not to a {}",
+                        kind.name()
+                    )
+                })
+            } else if t == MapType::ProgArray {
+                (kind != Kind::FuncProto).then(|| {
+                    format!(
+                        "the `values` of a prog_array must point to functions, not to a {}",
+                        kind.name()
+                    )
+                })
+            } else {
+                Some(format!(
+                    "`values` is for map-in-map and prog_array maps, not a {t}"
+                ))
+            };
+            if let Some(what) = wrong {
+                return Err(map_err(what));
             }
         }
         spec.key_size = key_size.unwrap_or(0);
@@ -1186,13 +1254,30 @@ impl<'d> Reader<'d> {
                     spec.name, spec.max_entries
                 )));
             }
+            // Slots are keyed by their index, as 4 bytes (libbpf refuses
+            // other key sizes too).
+            if spec.key_size != 4 {
+                return Err(reloc_err(format!(
+                    "`{}` has key_size {}: a map initialised by `.values` is keyed by a 4-byte \
+                     index",
+                    spec.name, spec.key_size
+                )));
+            }
             let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
             self.charge(4 + target.name.len(), sec_name)?;
-            let value = match target.section.map(|s| self.sections[s].kind) {
+            let target_sec = target.section.map(|s| &self.sections[s]);
+            let value = match target_sec.map(|s| s.kind) {
                 Some(SecKind::BtfMaps) if spec.map_type.is_map_in_map() => {
                     MapValue::Map(target.name.to_owned())
                 }
                 Some(SecKind::Program) if spec.map_type == MapType::ProgArray => {
+                    if target_sec.is_some_and(|s| s.name == ".text") {
+                        return Err(reloc_err(format!(
+                            "slot {slot} of `{}` holds `{}`, a function of .text (called by \
+                             programs), not a program",
+                            spec.name, target.name
+                        )));
+                    }
                     MapValue::Program(target.name.to_owned())
                 }
                 _ => {
@@ -1376,7 +1461,9 @@ impl<'d> Reader<'d> {
                 .section
                 .filter(|&s| {
                     let s = &self.sections[s];
-                    s.kind == SecKind::Program && classify(s.name).0 == ProgramType::StructOps
+                    s.kind == SecKind::Program
+                        && classify(s.name.strip_prefix('?').unwrap_or(s.name)).0
+                            == ProgramType::StructOps
                 })
                 .zip(target.value.checked_add(addend))
                 .and_then(|(s, at)| function_at(functions, s, at))
@@ -1719,10 +1806,16 @@ impl<'d> Reader<'d> {
                 .data
                 .get(f.start as usize..f.end as usize)
                 .unwrap_or_default();
+            // libbpf's `SEC("?xdp")`: not loaded unless asked; the section
+            // is named without the `?` from here on, as in libbpf.
+            let (section, autoload) = match sec.name.strip_prefix('?') {
+                Some(rest) => (rest, false),
+                None => (sec.name, true),
+            };
             let (program_type, attach_type, attach_to, sleepable) = if sec.name == ".text" {
                 (ProgramType::Unspec, None, None, false)
             } else {
-                classify(sec.name)
+                classify(section)
             };
             // Functions may overlap and sections alias the same bytes; every
             // function copies the license and its section's name.
@@ -1791,7 +1884,7 @@ impl<'d> Reader<'d> {
             relocations.sort_by_key(|r| r.instruction);
             let spec = ProgramSpec {
                 name: f.name.to_owned(),
-                section: sec.name.to_owned(),
+                section: section.to_owned(),
                 program_type,
                 attach_type,
                 attach_to,
@@ -1803,6 +1896,7 @@ impl<'d> Reader<'d> {
                 func_info,
                 line_info,
                 core_relocations,
+                autoload,
             };
             let dest = if sec.name == ".text" {
                 &mut text

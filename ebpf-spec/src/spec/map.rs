@@ -604,7 +604,7 @@ pub struct MapSpec {
 }
 
 #[cfg(feature = "serde")]
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 

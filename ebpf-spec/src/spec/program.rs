@@ -377,7 +377,8 @@ pub struct Relocation {
 pub struct ProgramSpec {
     /// The function's name.
     pub name: String,
-    /// The ELF section it came from (`xdp`, `kprobe/do_unlinkat`, `.text`).
+    /// The ELF section it came from (`xdp`, `kprobe/do_unlinkat`, `.text`),
+    /// without libbpf's `?` prefix (see [`autoload`](Self::autoload)).
     pub section: String,
     /// The program type, from the section name as libbpf derives it.
     pub program_type: ProgramType,
@@ -409,6 +410,14 @@ pub struct ProgramSpec {
     /// type and enum facts the loader resolves against the running kernel's
     /// BTF.
     pub core_relocations: Vec<CoreRelocation>,
+    /// Whether a loader loads this program (libbpf's `autoload`). `true` but
+    /// for programs of a section named with libbpf's `?` prefix
+    /// (`SEC("?xdp")`: a fallback that is loaded only when asked), whose
+    /// [`section`](Self::section) is the name without it. As in libbpf, a
+    /// struct_ops program that a struct_ops map refers to loads exactly when
+    /// one of those maps is created, whatever this says.
+    #[cfg_attr(feature = "serde", serde(default = "crate::spec::map::yes"))]
+    pub autoload: bool,
 }
 
 impl ProgramSpec {
@@ -427,6 +436,13 @@ impl ProgramSpec {
 
     /// Program type, attach type and attach target for an ELF section name, as
     /// libbpf derives them. Unknown sections give `ProgramType::Unspec`.
+    ///
+    /// One deliberate difference: a name libbpf 1.x knows only exactly
+    /// (`xdp`, `socket`, `sk_msg` ...) is typed here with a `/suffix` too
+    /// (`xdp/my_prog`, as objects written for libbpf 0.x name them), where
+    /// libbpf 1.x calls it unrecognized. A leading `?` (libbpf's autoload
+    /// off) is not part of the name: the reader strips it first (see
+    /// [`ProgramSpec::autoload`]).
     pub fn classify_section(section: &str) -> (ProgramType, Option<AttachType>, Option<String>) {
         let (ty, attach, target, _) = classify(section);
         (ty, attach, target)

@@ -47,6 +47,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "programs.bpfel.o",
     "struct_ops/struct_ops.bpfeb.o",
     "struct_ops/struct_ops.bpfel.o",
+    "libbpf_rules/libbpf_rules.bpfeb.o",
+    "libbpf_rules/libbpf_rules.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
