@@ -167,6 +167,18 @@ fn definitions_libbpf_refuses_are_refused_naming_the_map() {
             "slot 1 of `jumps` holds `helper`, a function of .text (called by programs), not \
              a program",
         ),
+        (
+            "call_into_another_program",
+            "relocation in `xdp` at offset 0",
+            "`prog` refers to `other` in section `tc`, another program's section: functions \
+             that programs call or pass as callbacks must be in .text",
+        ),
+        (
+            "callback_in_another_program",
+            "relocation in `xdp` at offset 8",
+            "`prog` refers to `step` in section `tc`, another program's section: functions \
+             that programs call or pass as callbacks must be in .text",
+        ),
     ];
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -2035,6 +2035,18 @@ impl<'d> Reader<'d> {
                 }
             }
             Some((s, SecKind::Program)) => {
+                // As libbpf ("bad call relo"): what a program calls or passes
+                // as a callback is a function of .text, not another program.
+                let target_sec = self.sections[s].name;
+                if s != section && target_sec != ".text" {
+                    return Err(reloc_err(format!(
+                        "`{}` refers to `{}` in section `{target_sec}`, another program's \
+                         section: functions that programs call or pass as callbacks must be \
+                         in .text",
+                        f.name,
+                        sym.display(rel.r_sym(self.endian) as usize),
+                    )));
+                }
                 let target = if sym.kind == elf::STT_FUNC {
                     Some(sym.value)
                 } else if insn.is_pseudo_call() {
