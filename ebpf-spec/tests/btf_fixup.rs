@@ -232,3 +232,39 @@ fn globals_btf_is_fixed_up_from_the_section_and_symbol_tables() {
         }
     }
 }
+
+/// The kernel refuses a DATASEC whose entries are not in offset order
+/// ("Invalid offset"); clang lists variables in its own order and the offsets
+/// come from the symbol table, so the fix-up sorts them, as libbpf's
+/// btf_fixup_datasec does. Here `.data`'s first two entries are swapped in
+/// the file.
+#[test]
+fn datasec_entries_come_out_in_offset_order() {
+    let mut file = fixture("globals.bpfel.o");
+    let layout = Layout::parse(&file);
+    let btf = layout.section(".BTF");
+    let at = btf.offset as usize;
+    let raw = parse::<LittleEndian>(&file[at..at + btf.size as usize]);
+    let data = raw.datasecs.iter().find(|d| d.name == ".data").unwrap();
+    assert!(data.entries.len() >= 2);
+    // `fields[1]` is the first entry's offset field, 4 bytes into it.
+    let first = at + data.fields[1] - 4;
+    let record = size_of::<VarSecinfo<LittleEndian>>();
+    let (a, b) = file[first..first + 2 * record].split_at_mut(record);
+    a.swap_with_slice(b);
+    let swapped = parse::<LittleEndian>(&file[at..at + btf.size as usize]);
+    let unsorted = &swapped.datasecs.iter().find(|d| d.name == ".data").unwrap();
+    assert_eq!(unsorted.entries[0], data.entries[1], "the file is patched");
+
+    let spec = CollectionSpec::from_elf(&file).unwrap();
+    let fixed = parse::<LittleEndian>(&spec.btf.as_ref().unwrap().btf);
+    let sorted = fixed.datasecs.iter().find(|d| d.name == ".data").unwrap();
+    let offsets: Vec<u32> = sorted.entries.iter().map(|e| e.1).collect();
+    assert!(offsets.is_sorted(), "{:?}", sorted.entries);
+    let mut expected = unsorted.entries.clone();
+    for e in &mut expected {
+        e.1 = spec.variables[&e.0].offset;
+    }
+    expected.sort_by_key(|e| e.1);
+    assert_eq!(sorted.entries, expected);
+}

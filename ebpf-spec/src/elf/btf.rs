@@ -181,6 +181,11 @@ impl ObjectBtf {
                     entry.offset.set(offset);
                 }
             }
+            // The kernel wants a DATASEC's entries in offset order ("Invalid
+            // offset" otherwise); the offsets come from the symbol table, not
+            // the order clang listed the variables in. libbpf sorts too
+            // (btf_fixup_datasec). Stable: equal offsets keep clang's order.
+            entries.sort_by_key(|e| e.offset.get());
         }
         Ok(())
     }
