@@ -574,6 +574,56 @@ fn asserting_with_a_held_lock_panics_instead_of_deadlocking() {
     assert_disjoint(&m, &copy);
 }
 
+/// `check_deep_copy` walks before it compares: a `RefCell` borrowed mutably
+/// while it runs is reported as not checked, and the values are not compared
+/// (`RefCell::eq` would panic with "already mutably borrowed").
+#[test]
+fn check_deep_copy_with_a_held_cell_reports_it_instead_of_panicking() {
+    #[derive(DeepCopy, Debug, PartialEq)]
+    struct WithCell {
+        cell: RefCell<Vec<u8>>,
+    }
+    let a = WithCell {
+        cell: RefCell::new(vec![1, 2]),
+    };
+    let b = a.deep_copy();
+    {
+        let _held = a.cell.borrow_mut();
+        let report = check_deep_copy(&a, &b);
+        assert!(!report.is_ok());
+        assert_eq!(report.equal, None);
+        assert!(report.equality_skipped);
+        assert_eq!(report.original_unwalked.len(), 1, "{report}");
+        let msg = report.to_string();
+        assert!(msg.contains("could not be checked"), "{msg}");
+        assert!(msg.contains("equality not checked"), "{msg}");
+        assert!(msg.contains("mutably borrowed"), "{msg}");
+
+        // The same through an `Rc`, on the copy's side.
+        let shared = Rc::new(RefCell::new(String::from("x")));
+        let copy = shared.deep_copy();
+        let _held = copy.borrow_mut();
+        let report = check_deep_copy(&shared, &copy);
+        assert!(report.equality_skipped && !report.is_ok(), "{report}");
+        assert_eq!(report.copy_unwalked.len(), 1, "{report}");
+    }
+    let report = check_deep_copy(&a, &b);
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.equal, Some(true));
+    assert!(!report.equality_skipped);
+    // `check_disjoint` never compares, and does not call that skipping.
+    assert!(!check_disjoint(&a, &b).equality_skipped);
+}
+
+#[test]
+#[should_panic(expected = "equality not checked")]
+fn asserting_a_deep_copy_with_a_held_cell_panics_with_the_report() {
+    let a = RefCell::new(vec![1u8]);
+    let b = a.deep_copy();
+    let _held = a.borrow_mut();
+    assert_deep_copy(&a, &b);
+}
+
 // ------------------------------------------------------------ the proof helper
 
 #[test]

@@ -37,8 +37,14 @@ pub struct Overlap {
 pub struct Report {
     /// The checked type, as `std::any::type_name` spells it.
     pub type_name: &'static str,
-    /// Whether the copy equals the original; `None` when not checked.
+    /// Whether the copy equals the original (by `PartialEq`); `None` when not
+    /// checked: [`check_disjoint`] never compares, and [`check_deep_copy`] does
+    /// not when a part could not be walked (see `equality_skipped`).
     pub equal: Option<bool>,
+    /// True when [`check_deep_copy`] did not compare the values because a part
+    /// of either could not be walked (a lock or cell held while the check ran):
+    /// `PartialEq` would read that part, and panic (`RefCell`) or block on it.
+    pub equality_skipped: bool,
     /// How many non-empty buffers the original owns.
     pub original_buffers: usize,
     /// How many non-empty buffers the copy owns.
@@ -86,6 +92,13 @@ impl fmt::Display for Report {
         }
         if self.equal == Some(false) {
             write!(f, "\n  - the copy is not equal to the original")?;
+        }
+        if self.equality_skipped {
+            write!(
+                f,
+                "\n  - equality not checked: `PartialEq` would read the part(s) below, which \
+                 could not be read without blocking or panicking"
+            )?;
         }
         if !self.overlaps.is_empty() {
             write!(
@@ -206,12 +219,22 @@ fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>) {
     walker.into_parts()
 }
 
-fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
+/// Walks both values, then compares them with `eq` unless a part of either
+/// could not be walked: the walk never panics or blocks on a held cell or lock,
+/// but `PartialEq` would (`RefCell::eq` panics while it is mutably borrowed).
+fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -> Report {
     let (a, original_unwalked) = walk(original);
     let (b, copy_unwalked) = walk(copy);
+    let walked = original_unwalked.is_empty() && copy_unwalked.is_empty();
+    let (equal, equality_skipped) = match eq {
+        Some(eq) if walked => (Some(eq(original, copy)), false),
+        Some(_) => (None, true),
+        None => (None, false),
+    };
     Report {
         type_name: std::any::type_name::<T>(),
         equal,
+        equality_skipped,
         original_buffers: a.len(),
         copy_buffers: b.len(),
         overlaps: overlaps(&a, &b),
@@ -241,10 +264,15 @@ fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
 /// - Buffers a hand-written [`DeepCopy::walk_buffers`] (or a `with` module)
 ///   leaves out are not compared.
 ///
-/// A lock or cell that cannot be read without blocking while the check runs
-/// (a `Mutex` held by any thread, an `RwLock` held for writing, a `RefCell`
-/// borrowed mutably) is not waited on: it is listed in the report as not
-/// checked, and the report is not ok.
+/// Both values are walked first, then compared. A lock or cell that cannot be
+/// read without blocking while the check runs (a `Mutex` held by any thread,
+/// an `RwLock` held for writing, a `RefCell` borrowed mutably) is not waited
+/// on: it is listed in the report as not checked, the values are *not*
+/// compared (`PartialEq` would panic on the `RefCell` or block on the lock;
+/// [`Report::equality_skipped`] says so), and the report is not ok. The helper
+/// itself never panics or blocks on them. (A lock another thread takes after
+/// the walk and before the comparison is still waited for, if the type's
+/// `PartialEq` locks it.)
 ///
 /// ```
 /// use ebpf_spec::deep_copy::check_deep_copy;
@@ -259,7 +287,7 @@ fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
 /// println!("{report}");
 /// ```
 pub fn check_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) -> Report {
-    report(original, copy, Some(original == copy))
+    report(original, copy, Some(<T as PartialEq>::eq))
 }
 
 /// Like [`check_deep_copy`] without the equality check, for types that have no
