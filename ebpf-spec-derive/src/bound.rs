@@ -3,7 +3,9 @@
 //! - `T: DeepCopy` for each type parameter `T` that appears in the type of a
 //!   field copied through its `DeepCopy` impl (not `skip`, not `with`), looking
 //!   through generic arguments (`Vec<Box<T>>`) but not into `PhantomData<...>`;
-//!   `T::Assoc: DeepCopy` for associated types used that way.
+//!   `T::Assoc: DeepCopy` for associated types used that way, written either
+//!   `T::Assoc` or as a qualified path (`<T as Trait>::Assoc`, bounded as a
+//!   whole whenever a parameter appears anywhere in it).
 //! - `FieldType: Default` for each skipped field whose type mentions a type
 //!   parameter.
 //! - Nothing for `with` fields: the functions of the `with` module carry their
@@ -108,6 +110,16 @@ impl<'p> Usage<'p> {
     }
 }
 
+impl Usage<'_> {
+    /// Records an associated type (`T::Assoc`, `<I as Iterator>::Item`) to be
+    /// bounded as a whole.
+    fn associated_type(&mut self, ty: &TypePath) {
+        if self.associated_seen.insert(quote!(#ty).to_string()) {
+            self.associated.push(ty.clone());
+        }
+    }
+}
+
 impl<'ast> Visit<'ast> for Usage<'_> {
     fn visit_type_path(&mut self, ty: &'ast TypePath) {
         if let Some(last) = ty.path.segments.last() {
@@ -116,15 +128,26 @@ impl<'ast> Visit<'ast> for Usage<'_> {
                 return;
             }
         }
-        if ty.qself.is_none()
-            && ty.path.leading_colon.is_none()
+        // `<I as Iterator>::Item`, like `I::Item`, is some other type than `I`:
+        // it is bounded itself (`I` may not be `DeepCopy` at all, and a bound on
+        // `I` says nothing about its `Item`). A parameter anywhere in the
+        // qualified path (the self type or the trait's arguments) makes it one.
+        if ty.qself.is_some() {
+            let mut inner = Usage::new(self.all);
+            visit::visit_type_path(&mut inner, ty);
+            if inner.mentions_params() {
+                self.associated_type(ty);
+            }
+            return;
+        }
+        if ty.path.leading_colon.is_none()
             && let Some(first) = ty.path.segments.first()
             && self.all.contains(&first.ident)
         {
             if ty.path.segments.len() == 1 {
                 self.params.insert(first.ident.clone());
-            } else if self.associated_seen.insert(quote!(#ty).to_string()) {
-                self.associated.push(ty.clone());
+            } else {
+                self.associated_type(ty);
             }
         }
         visit::visit_type_path(self, ty);
@@ -188,6 +211,25 @@ mod tests {
         assert_eq!(
             where_clause(input),
             "where I :: Item : :: ebpf_spec :: DeepCopy"
+        );
+    }
+
+    #[test]
+    fn qualified_paths_are_bounded_as_a_whole() {
+        let input = parse_quote! {
+            struct P<I: Iterator, T, U> {
+                item: Option<<I as Iterator>::Item>,
+                again: Vec<<I as Iterator>::Item>,
+                out: <u8 as std::ops::Add<T>>::Output,
+                plain: <u8 as std::ops::Add<u8>>::Output,
+                u: U,
+            }
+        };
+        assert_eq!(
+            where_clause(input),
+            "where U : :: ebpf_spec :: DeepCopy , \
+             < I as Iterator > :: Item : :: ebpf_spec :: DeepCopy , \
+             < u8 as std :: ops :: Add < T > > :: Output : :: ebpf_spec :: DeepCopy"
         );
     }
 
