@@ -74,7 +74,11 @@ pub use deep_copy::DeepCopy;
 /// Every field type must implement `DeepCopy`; the compiler checks it, so a field
 /// added later is never forgotten by the copy. Bounds on type parameters are
 /// inferred as serde does (`T: DeepCopy` for parameters used in copied fields,
-/// ignoring `PhantomData`).
+/// ignoring `PhantomData`; `T::Item: DeepCopy` and `<T as Trait>::Item: DeepCopy`
+/// for associated types). A parameter declared `T: ?Sized` is not bounded itself
+/// (`DeepCopy` requires `Sized`): the types holding it are (`Box<T>: DeepCopy`,
+/// `Arc<T>: DeepCopy`, `Cow<'a, T>: DeepCopy`), so `Holder<str>` and
+/// `Holder<[u8]>` are `DeepCopy`.
 ///
 /// # Attributes
 /// - `#[deep_copy(skip)]` on a field: the copy gets `Default::default()` and the

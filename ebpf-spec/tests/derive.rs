@@ -513,3 +513,54 @@ fn generic_bounds_only_where_used() {
     let copy = requires_deep_copy(&unbounded);
     assert_eq!(*copy.handle, Opaque);
 }
+
+// ------------------------------------------------------- `?Sized` parameters
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct UnsizedHolder<T: ?Sized> {
+    boxed: Box<T>,
+    shared: Arc<T>,
+}
+
+/// (No `Debug`/`PartialEq` derive: std's derives would need
+/// `<B as ToOwned>::Owned: Debug`.)
+#[derive(DeepCopy)]
+struct UnsizedNamed<'a, B: ?Sized + ToOwned> {
+    name: Cow<'a, B>,
+}
+
+/// A `T: ?Sized` parameter is not bounded `T: DeepCopy` (which implies
+/// `Sized`): `Box<T>` and `Arc<T>` are, so `str` and `[u8]` work, and the
+/// copies get new allocations.
+#[test]
+fn unsized_parameters_behind_pointers() {
+    let h: UnsizedHolder<str> = UnsizedHolder {
+        boxed: "a".into(),
+        shared: Arc::from("shared"),
+    };
+    let copy = requires_deep_copy(&h);
+    assert_eq!(copy, h);
+    assert!(!Arc::ptr_eq(&copy.shared, &h.shared));
+    assert_deep_copy(&h, &copy);
+
+    let bytes: UnsizedHolder<[u8]> = UnsizedHolder {
+        boxed: vec![1u8, 2].into(),
+        shared: Arc::from(&[3u8, 4][..]),
+    };
+    assert_deep_copy(&bytes, &requires_deep_copy(&bytes));
+
+    let backing = String::from("borrowed");
+    let named: UnsizedNamed<'_, str> = UnsizedNamed {
+        name: Cow::Borrowed(&backing),
+    };
+    let copy = requires_deep_copy(&named);
+    assert!(matches!(copy.name, Cow::Owned(_)));
+    assert_eq!(copy.name, named.name);
+    assert_disjoint(&named, &copy);
+    let named: UnsizedNamed<'_, [u8]> = UnsizedNamed {
+        name: Cow::Borrowed(&[5u8, 6][..]),
+    };
+    let copy = requires_deep_copy(&named);
+    assert_eq!(copy.name, named.name);
+    assert_disjoint(&named, &copy);
+}
