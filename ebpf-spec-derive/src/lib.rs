@@ -61,6 +61,10 @@
 //!   functions may be generic; their bounds are not inferred (write them on the
 //!   type's parameters or in `bound = "..."`). The walk function must report
 //!   every heap buffer the field owns, or the proof helper cannot see them.
+//!   The generated walk calls `Walker::with_field("module")` first, so the
+//!   proof helper's report lists every `with` field by name and module (a
+//!   module that shares on purpose is never silent). Fields of reference type
+//!   are accepted here: the module decides what the copy holds.
 //!
 //! # Container attributes
 //! - `#[deep_copy(crate = "path")]` (or `crate = path`): the path of the

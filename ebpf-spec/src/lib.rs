@@ -86,7 +86,9 @@ pub use deep_copy::DeepCopy;
 ///   to one instance, not to the spec.
 /// - `#[deep_copy(with = path::to::module)]` on a field: copies with
 ///   `module::deep_copy(&field)` and walks with `module::walk_buffers(&field, walker)`,
-///   for a foreign type that has no `DeepCopy` impl.
+///   for a foreign type that has no `DeepCopy` impl (or a field that must share).
+///   The proof helper lists every such field in its report
+///   ([`Report::with_fields`](deep_copy::Report::with_fields)).
 /// - `#[deep_copy(bound = "T: Trait")]` on the container: replaces the inferred bounds.
 /// - `#[deep_copy(crate = "path")]` on the container: where to find `ebpf_spec`
 ///   when it is renamed or re-exported.

@@ -1,6 +1,6 @@
 //! The proof helper: is a copy equal to its original, and disjoint from it?
 
-use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker};
+use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker, WithField};
 use std::fmt;
 
 /// Every heap buffer `value` owns, as reported by its [`DeepCopy::walk_buffers`].
@@ -32,6 +32,12 @@ pub struct Overlap {
 }
 
 /// The outcome of [`check_deep_copy`] or [`check_disjoint`].
+///
+/// Its `Display` is one line saying whether the copy is sound, then one line per
+/// problem (values not equal, each shared buffer, each part not walked) and
+/// one line per field copied by a `#[deep_copy(with = module)]` function
+/// ([`with_fields`](Report::with_fields)): those are checked only as far as the
+/// module's walk reports, so they are always listed, even when the report is ok.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -56,11 +62,24 @@ pub struct Report {
     pub original_unwalked: Vec<Unwalked>,
     /// Parts of the copy that could not be walked.
     pub copy_unwalked: Vec<Unwalked>,
+    /// Fields copied by a `#[deep_copy(with = module)]` function rather than
+    /// their `DeepCopy` impl (met in either value; paths as in the original
+    /// where it has them). The check sees only what `module::walk_buffers`
+    /// reports: a module that shares on purpose and reports nothing passes.
+    /// These are listed, not refused: they do not make [`is_ok`](Report::is_ok)
+    /// false; test `with_fields.is_empty()` to require that every field was
+    /// copied through `DeepCopy`.
+    pub with_fields: Vec<WithField>,
 }
 
 impl Report {
     /// True when the copy is equal (if checked), shares no byte with the
     /// original, and both were walked completely.
+    ///
+    /// Fields copied by a `with` module are checked only as far as the
+    /// module's walk reports; they are listed in
+    /// [`with_fields`](Report::with_fields) (and by `Display`), but do not make
+    /// the report fail: `with` is the documented way to share on purpose.
     pub fn is_ok(&self) -> bool {
         self.equal != Some(false)
             && self.overlaps.is_empty()
@@ -73,7 +92,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let root = short_type_name(self.type_name);
         if self.is_ok() {
-            return write!(
+            write!(
                 f,
                 "deep copy of `{root}` is sound: {} and {} buffers, none shared{}",
                 self.original_buffers,
@@ -83,7 +102,8 @@ impl fmt::Display for Report {
                 } else {
                     ""
                 },
-            );
+            )?;
+            return self.fmt_with_fields(f, &root);
         }
         if self.equal == Some(false) || !self.overlaps.is_empty() {
             write!(f, "deep copy of `{root}` is not sound:")?;
@@ -137,6 +157,28 @@ impl fmt::Display for Report {
                 short_type_name(u.owner),
                 field_note(&u.path),
                 u.reason,
+            )?;
+        }
+        self.fmt_with_fields(f, &root)
+    }
+}
+
+impl Report {
+    /// One line per field copied by a `with` module.
+    fn fmt_with_fields(&self, f: &mut fmt::Formatter<'_>, root: &str) -> fmt::Result {
+        for w in &self.with_fields {
+            let module = w.module;
+            let (container, field) = w.field().unwrap_or(("?", "?"));
+            write!(
+                f,
+                "\n  - field `{field}` of `{container}` copied by `{module}::deep_copy`: \
+                 only what `{module}::walk_buffers` reports is checked (at `{}`{})",
+                w.display_path(root),
+                if w.count > 1 {
+                    format!(", and {} more", w.count - 1)
+                } else {
+                    String::new()
+                },
             )?;
         }
         Ok(())
@@ -213,18 +255,32 @@ fn overlaps(original: &[BufferRange], copy: &[BufferRange]) -> Vec<Overlap> {
     found
 }
 
-fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>) {
+fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>, Vec<WithField>) {
     let mut walker = Walker::new();
     value.walk_buffers(&mut walker);
-    walker.into_parts()
+    walker.into_all()
+}
+
+/// The `with` fields of both sides: the original's, then those only the copy
+/// met (an enum holding another variant, say).
+fn merge_with_fields(mut original: Vec<WithField>, copy: Vec<WithField>) -> Vec<WithField> {
+    for c in copy {
+        let known = original
+            .iter()
+            .any(|o| o.module == c.module && o.path.last() == c.path.last());
+        if !known {
+            original.push(c);
+        }
+    }
+    original
 }
 
 /// Walks both values, then compares them with `eq` unless a part of either
 /// could not be walked: the walk never panics or blocks on a held cell or lock,
 /// but `PartialEq` would (`RefCell::eq` panics while it is mutably borrowed).
 fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -> Report {
-    let (a, original_unwalked) = walk(original);
-    let (b, copy_unwalked) = walk(copy);
+    let (a, original_unwalked, original_with) = walk(original);
+    let (b, copy_unwalked, copy_with) = walk(copy);
     let walked = original_unwalked.is_empty() && copy_unwalked.is_empty();
     let (equal, equality_skipped) = match eq {
         Some(eq) if walked => (Some(eq(original, copy)), false),
@@ -240,6 +296,7 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
         overlaps: overlaps(&a, &b),
         original_unwalked,
         copy_unwalked,
+        with_fields: merge_with_fields(original_with, copy_with),
     }
 }
 
@@ -262,7 +319,11 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
 /// - An `Arc` or `Rc` of a zero-sized value, or of an empty slice or `str`,
 ///   holds no byte: a shared count over nothing is not reported.
 /// - Buffers a hand-written [`DeepCopy::walk_buffers`] (or a `with` module)
-///   leaves out are not compared.
+///   leaves out are not compared. A field copied by a
+///   `#[deep_copy(with = module)]` function is the way to share on purpose;
+///   it is never silent: the report lists every such field
+///   ([`Report::with_fields`], one line each in its `Display`), whether or
+///   not its walk reports anything, without failing the check.
 ///
 /// Both values are walked first, then compared. A lock or cell that cannot be
 /// read without blocking while the check runs (a `Mutex` held by any thread,
