@@ -697,6 +697,53 @@ fn helper_checks_equality() {
     assert_deep_copy(&vec![1u8], &vec![2u8]);
 }
 
+/// Equality is `PartialEq`: a NaN makes a bit-identical copy "not equal", and
+/// the message says which equality failed.
+#[test]
+fn helper_equality_is_partial_eq_and_says_so() {
+    #[derive(DeepCopy, Debug, PartialEq)]
+    struct F {
+        x: f64,
+        name: String,
+    }
+    let a = F {
+        x: f64::NAN,
+        name: "nan".into(),
+    };
+    let b = a.deep_copy();
+    assert_eq!(a.x.to_bits(), b.x.to_bits());
+    let report = check_deep_copy(&a, &b);
+    assert_eq!(report.equal, Some(false));
+    let msg = report.to_string();
+    assert!(
+        msg.contains("the copy is not equal to the original (by its `PartialEq`"),
+        "{msg}"
+    );
+    assert!(msg.contains("NaN"), "{msg}");
+    // Disjointness alone holds.
+    assert!(check_disjoint(&a, &b).is_ok());
+}
+
+/// Documented limit: the hasher is cloned and not walked, so a hasher holding
+/// an `Arc` is shared by the copy and the check cannot see it.
+#[test]
+fn a_hasher_holding_shared_state_is_shared_unseen() {
+    #[derive(Clone, Default)]
+    struct SharedHasher(Arc<std::hash::RandomState>);
+    impl BuildHasher for SharedHasher {
+        type Hasher = DefaultHasher;
+        fn build_hasher(&self) -> DefaultHasher {
+            self.0.build_hasher()
+        }
+    }
+    let mut a: HashMap<u32, String, SharedHasher> = HashMap::default();
+    a.insert(1, "one".into());
+    let b = a.deep_copy();
+    assert_eq!(a, b);
+    assert!(Arc::ptr_eq(&a.hasher().0, &b.hasher().0));
+    assert!(check_deep_copy(&a, &b).is_ok());
+}
+
 #[test]
 fn helper_names_the_path_of_a_shared_buffer() {
     let shared = Arc::new(String::from("shared"));

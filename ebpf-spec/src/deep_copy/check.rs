@@ -111,7 +111,11 @@ impl fmt::Display for Report {
             write!(f, "deep copy of `{root}` could not be checked:")?;
         }
         if self.equal == Some(false) {
-            write!(f, "\n  - the copy is not equal to the original")?;
+            write!(
+                f,
+                "\n  - the copy is not equal to the original (by its `PartialEq`, under which \
+                 a float NaN is unequal even to a bit-identical copy)"
+            )?;
         }
         if self.equality_skipped {
             write!(
@@ -301,7 +305,14 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
 }
 
 /// Checks that `copy` equals `original` and that no heap byte of one lies in a
-/// buffer of the other. Ranges are compared, not pointers: a sub-slice of a shared
+/// buffer of the other.
+///
+/// Equality is the type's `PartialEq`: a value holding a float NaN is never
+/// equal to its copy, although the copy is bit-for-bit identical, and the
+/// report fails saying "not equal (by its `PartialEq`...)". Use
+/// [`check_disjoint`] (no equality check) for such values, and compare the
+/// fields you care about yourself (`f64::to_bits`).
+/// Ranges are compared, not pointers: a sub-slice of a shared
 /// buffer sits at an offset and is still caught. Empty buffers are ignored.
 /// The cost is one walk of each value and a sort of the ranges found:
 /// O(n log n) in the number of buffers (plus the overlaps found).
@@ -318,6 +329,12 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
 ///   copy into a new allocation.
 /// - An `Arc` or `Rc` of a zero-sized value, or of an empty slice or `str`,
 ///   holds no byte: a shared count over nothing is not reported.
+/// - A hasher is not walked: `HashMap`/`HashSet` copies clone theirs (so the
+///   copy hashes like the original). `RandomState` and `BuildHasherDefault`
+///   own no heap data, but a custom hasher holding an `Arc` (shared seeds or
+///   tables) is shared by the copy, and the check passes. Requiring
+///   `S: DeepCopy` would make maps with such hashers (foreign types, which
+///   cannot implement `DeepCopy`) uncopyable; copy them by hand if it matters.
 /// - Buffers a hand-written [`DeepCopy::walk_buffers`] (or a `with` module)
 ///   leaves out are not compared. A field copied by a
 ///   `#[deep_copy(with = module)]` function is the way to share on purpose;
