@@ -3,7 +3,15 @@
 //! - `T: DeepCopy` for each type parameter `T` that appears in the type of a
 //!   field copied through its `DeepCopy` impl (not `skip`, not `with`), looking
 //!   through generic arguments (`Vec<Box<T>>`) but not into `PhantomData<...>`;
-//!   `T::Assoc: DeepCopy` for associated types used that way.
+//!   `T::Assoc: DeepCopy` for associated types used that way, written either
+//!   `T::Assoc` or as a qualified path (`<T as Trait>::Assoc`, bounded as a
+//!   whole whenever a parameter appears anywhere in it).
+//! - For a parameter declared `T: ?Sized`, no `T: DeepCopy` (that would
+//!   require `T: Sized`: `DeepCopy: Sized`). Each type that has it as a generic
+//!   argument is bounded as a whole instead: `Box<T>: DeepCopy`,
+//!   `Arc<T>: DeepCopy`, `Cow<'a, B>: DeepCopy`. The pointer's own impl then
+//!   says what it needs of the pointee (`Box<str>`, `Arc<[T]>` and
+//!   `Cow<'_, B: DeepToOwned>` all have impls), so `Holder<str>` works.
 //! - `FieldType: Default` for each skipped field whose type mentions a type
 //!   parameter.
 //! - Nothing for `with` fields: the functions of the `with` module carry their
@@ -18,7 +26,10 @@ use std::collections::BTreeSet;
 
 use quote::{ToTokens, quote};
 use syn::visit::{self, Visit};
-use syn::{Generics, Ident, Path, Type, TypePath, WherePredicate, parse_quote};
+use syn::{
+    GenericArgument, Generics, Ident, Path, PathArguments, Type, TypeParamBound, TypePath,
+    WherePredicate, parse_quote,
+};
 
 use crate::ast::Input;
 
@@ -37,10 +48,15 @@ pub(crate) fn with_bounds(input: &Input<'_>, krate: &Path) -> Generics {
 }
 
 fn infer(input: &Input<'_>, krate: &Path) -> Vec<WherePredicate> {
-    let params: BTreeSet<&Ident> = input.generics.type_params().map(|p| &p.ident).collect();
-    if params.is_empty() {
+    let all: BTreeSet<&Ident> = input.generics.type_params().map(|p| &p.ident).collect();
+    if all.is_empty() {
         return Vec::new();
     }
+    let params = Params {
+        maybe_unsized: maybe_unsized(input.generics),
+        all,
+        own: input.ident,
+    };
 
     let mut used = Usage::new(&params);
     let mut defaults: Vec<&Type> = Vec::new();
@@ -74,6 +90,11 @@ fn infer(input: &Input<'_>, krate: &Path) -> Vec<WherePredicate> {
             .map(|ty| -> WherePredicate { parse_quote!(#ty: #krate::DeepCopy) }),
     );
     predicates.extend(
+        used.wholes
+            .iter()
+            .map(|ty| -> WherePredicate { parse_quote!(#ty: #krate::DeepCopy) }),
+    );
+    predicates.extend(
         defaults
             .into_iter()
             .map(|ty| -> WherePredicate { parse_quote!(#ty: ::core::default::Default) }),
@@ -81,30 +102,97 @@ fn infer(input: &Input<'_>, krate: &Path) -> Vec<WherePredicate> {
     predicates
 }
 
+/// The type parameters of the item.
+struct Params<'p> {
+    /// All of them.
+    all: BTreeSet<&'p Ident>,
+    /// Those declared `?Sized` (on the parameter or in the where-clause).
+    maybe_unsized: BTreeSet<&'p Ident>,
+    /// The item's own name: `List<T>` inside `List<T>` needs no bound.
+    own: &'p Ident,
+}
+
+/// The parameters declared `T: ?Sized`, in the parameter list or the
+/// where-clause.
+fn maybe_unsized(generics: &Generics) -> BTreeSet<&Ident> {
+    let is_maybe =
+        |bound: &TypeParamBound| matches!(bound, TypeParamBound::Trait(t) if t.maybe.is_some());
+    let mut out: BTreeSet<&Ident> = generics
+        .type_params()
+        .filter(|param| param.bounds.iter().any(is_maybe))
+        .map(|param| &param.ident)
+        .collect();
+    let params: BTreeSet<&Ident> = generics.type_params().map(|p| &p.ident).collect();
+    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+        if let WherePredicate::Type(predicate) = predicate
+            && predicate.bounds.iter().any(is_maybe)
+            && let Type::Path(path) = &predicate.bounded_ty
+            && path.qself.is_none()
+            && let Some(ident) = path.path.get_ident()
+            && let Some(param) = params.get(ident)
+        {
+            out.insert(param);
+        }
+    }
+    out
+}
+
 /// Finds the type parameters (and their associated types) a type uses.
 struct Usage<'p> {
-    /// All type parameters of the item.
-    all: &'p BTreeSet<&'p Ident>,
+    /// The item's type parameters.
+    item: &'p Params<'p>,
     /// Parameters used directly (`T`, `Vec<T>`).
     params: BTreeSet<Ident>,
     /// Associated types of parameters (`T::Assoc`), deduplicated.
     associated: Vec<TypePath>,
     /// The token strings of `associated`, for deduplication.
     associated_seen: BTreeSet<String>,
+    /// Types holding a `?Sized` parameter as a generic argument (`Box<T>`,
+    /// `Cow<'a, B>`), bounded as a whole, deduplicated.
+    wholes: Vec<TypePath>,
+    /// The token strings of `wholes`, for deduplication.
+    wholes_seen: BTreeSet<String>,
 }
 
 impl<'p> Usage<'p> {
-    fn new(all: &'p BTreeSet<&'p Ident>) -> Self {
+    fn new(item: &'p Params<'p>) -> Self {
         Usage {
-            all,
+            item,
             params: BTreeSet::new(),
             associated: Vec::new(),
             associated_seen: BTreeSet::new(),
+            wholes: Vec::new(),
+            wholes_seen: BTreeSet::new(),
         }
     }
 
     fn mentions_params(&self) -> bool {
-        !self.params.is_empty() || !self.associated.is_empty()
+        !self.params.is_empty() || !self.associated.is_empty() || !self.wholes.is_empty()
+    }
+
+    /// Whether `ty` has a `?Sized` parameter as one of its own generic
+    /// arguments (`Box<T>`, `Arc<T>`, `Cow<'a, B>`, `Holder<T>`).
+    fn holds_unsized_param(&self, ty: &TypePath) -> bool {
+        ty.path.segments.iter().any(|segment| {
+            let PathArguments::AngleBracketed(args) = &segment.arguments else {
+                return false;
+            };
+            args.args.iter().any(|arg| {
+                matches!(arg, GenericArgument::Type(Type::Path(p))
+                    if p.qself.is_none()
+                        && p.path.get_ident().is_some_and(|i| self.item.maybe_unsized.contains(i)))
+            })
+        })
+    }
+}
+
+impl Usage<'_> {
+    /// Records an associated type (`T::Assoc`, `<I as Iterator>::Item`) to be
+    /// bounded as a whole.
+    fn associated_type(&mut self, ty: &TypePath) {
+        if self.associated_seen.insert(quote!(#ty).to_string()) {
+            self.associated.push(ty.clone());
+        }
     }
 }
 
@@ -116,15 +204,39 @@ impl<'ast> Visit<'ast> for Usage<'_> {
                 return;
             }
         }
-        if ty.qself.is_none()
-            && ty.path.leading_colon.is_none()
+        // `<I as Iterator>::Item`, like `I::Item`, is some other type than `I`:
+        // it is bounded itself (`I` may not be `DeepCopy` at all, and a bound on
+        // `I` says nothing about its `Item`). A parameter anywhere in the
+        // qualified path (the self type or the trait's arguments) makes it one.
+        if ty.qself.is_some() {
+            let mut inner = Usage::new(self.item);
+            visit::visit_type_path(&mut inner, ty);
+            if inner.mentions_params() {
+                self.associated_type(ty);
+            }
+            return;
+        }
+        // `Box<T>` for a `T: ?Sized`: a bound `T: DeepCopy` would require
+        // `T: Sized` (`DeepCopy: Sized`), ruling out `str` and `[u8]`, and
+        // `Cow<'a, B>` needs `B: DeepToOwned`, not `B: DeepCopy`. What the
+        // field needs is that the pointer itself is `DeepCopy`, whatever its
+        // impl asks of the pointee: bound `Box<T>: DeepCopy`. (Not the item
+        // itself: `List<T>` inside `List<T>` is this impl.)
+        if self.holds_unsized_param(ty) {
+            let own = ty.path.segments.len() == 1 && ty.path.segments[0].ident == *self.item.own;
+            if !own && self.wholes_seen.insert(quote!(#ty).to_string()) {
+                self.wholes.push(ty.clone());
+            }
+            return;
+        }
+        if ty.path.leading_colon.is_none()
             && let Some(first) = ty.path.segments.first()
-            && self.all.contains(&first.ident)
+            && self.item.all.contains(&first.ident)
         {
             if ty.path.segments.len() == 1 {
                 self.params.insert(first.ident.clone());
-            } else if self.associated_seen.insert(quote!(#ty).to_string()) {
-                self.associated.push(ty.clone());
+            } else {
+                self.associated_type(ty);
             }
         }
         visit::visit_type_path(self, ty);
@@ -188,6 +300,53 @@ mod tests {
         assert_eq!(
             where_clause(input),
             "where I :: Item : :: ebpf_spec :: DeepCopy"
+        );
+    }
+
+    #[test]
+    fn qualified_paths_are_bounded_as_a_whole() {
+        let input = parse_quote! {
+            struct P<I: Iterator, T, U> {
+                item: Option<<I as Iterator>::Item>,
+                again: Vec<<I as Iterator>::Item>,
+                out: <u8 as std::ops::Add<T>>::Output,
+                plain: <u8 as std::ops::Add<u8>>::Output,
+                u: U,
+            }
+        };
+        assert_eq!(
+            where_clause(input),
+            "where U : :: ebpf_spec :: DeepCopy , \
+             < I as Iterator > :: Item : :: ebpf_spec :: DeepCopy , \
+             < u8 as std :: ops :: Add < T > > :: Output : :: ebpf_spec :: DeepCopy"
+        );
+    }
+
+    #[test]
+    fn unsized_params_bound_the_types_holding_them() {
+        let input = parse_quote! {
+            struct Holder<'a, T: ?Sized, B, U>
+            where
+                B: ?Sized + ToOwned,
+            {
+                boxed: Box<T>,
+                shared: Option<std::sync::Arc<T>>,
+                again: Box<T>,
+                name: std::borrow::Cow<'a, B>,
+                u: Vec<U>,
+                next: Option<Box<Holder<'a, T, B, U>>>,
+                #[deep_copy(skip)]
+                cache: Option<Box<T>>,
+                _p: std::marker::PhantomData<T>,
+            }
+        };
+        assert_eq!(
+            where_clause(input),
+            "where B : ? Sized + ToOwned , U : :: ebpf_spec :: DeepCopy , \
+             Box < T > : :: ebpf_spec :: DeepCopy , \
+             std :: sync :: Arc < T > : :: ebpf_spec :: DeepCopy , \
+             std :: borrow :: Cow < 'a , B > : :: ebpf_spec :: DeepCopy , \
+             Option < Box < T > > : :: core :: default :: Default"
         );
     }
 

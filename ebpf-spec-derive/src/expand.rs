@@ -216,10 +216,19 @@ fn copy_expr(krate: &Path, field: &Field<'_>, value: &TokenStream) -> TokenStrea
     }
 }
 
-/// The walk of one (walked) field, given an expression of type `&FieldType`.
+/// The walk of one (walked) field, given an expression of type `&FieldType`;
+/// for a `with` field, preceded by `Walker::with_field` (statements, used
+/// followed by `;`).
 fn walk_expr(krate: &Path, field: &Field<'_>, value: &TokenStream, walker: &Ident) -> TokenStream {
     if let Some(with) = &field.attrs.with {
-        quote_spanned!(with.span()=> #with::walk_buffers(#value, #walker))
+        // Listed by the proof helper: the field is checked only as far as
+        // `with::walk_buffers` reports (sharing on purpose is never silent).
+        let module = quote!(#with).to_string().replace(' ', "");
+        let walk = quote_spanned!(with.span()=> #with::walk_buffers(#value, #walker));
+        quote! {
+            #krate::deep_copy::Walker::with_field(#walker, #module);
+            #walk
+        }
     } else {
         let ty = field.ty;
         quote_spanned!(ty.span()=> <#ty as #krate::DeepCopy>::walk_buffers(#value, #walker))

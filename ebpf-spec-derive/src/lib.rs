@@ -61,6 +61,10 @@
 //!   functions may be generic; their bounds are not inferred (write them on the
 //!   type's parameters or in `bound = "..."`). The walk function must report
 //!   every heap buffer the field owns, or the proof helper cannot see them.
+//!   The generated walk calls `Walker::with_field("module")` first, so the
+//!   proof helper's report lists every `with` field by name and module (a
+//!   module that shares on purpose is never silent). Fields of reference type
+//!   are accepted here: the module decides what the copy holds.
 //!
 //! # Container attributes
 //! - `#[deep_copy(crate = "path")]` (or `crate = path`): the path of the
@@ -75,8 +79,14 @@
 //! Like serde: `T: DeepCopy` for each type parameter `T` used in the type of a
 //! field that is neither `skip` nor `with` (`Vec<Box<T>>` counts,
 //! `PhantomData<T>` does not), and `FieldType: Default` for skipped fields whose
-//! type uses a type parameter. Recursive types (`Option<Box<Self>>`,
-//! `Vec<Tree<T>>`) need no extra bound.
+//! type uses a type parameter. Associated types are bounded themselves
+//! (`I::Item: DeepCopy`, `<I as Iterator>::Item: DeepCopy`), not `I`. A
+//! parameter declared `T: ?Sized` (on the parameter or in the where-clause) is
+//! never bounded `T: DeepCopy`, which would imply `T: Sized`: each type that has
+//! it as a generic argument is bounded as a whole (`Box<T>: DeepCopy`,
+//! `Arc<T>: DeepCopy`, `Cow<'a, T>: DeepCopy`), so the impl holds for `str` and
+//! `[u8]` wherever the pointer's own impl does. Recursive types
+//! (`Option<Box<Self>>`, `Vec<Tree<T>>`) need no extra bound.
 //!
 //! # Rejected at compile time
 //! Unions, `#[repr(packed)]` types (also `packed(N)`, and through a

@@ -74,7 +74,11 @@ pub use deep_copy::DeepCopy;
 /// Every field type must implement `DeepCopy`; the compiler checks it, so a field
 /// added later is never forgotten by the copy. Bounds on type parameters are
 /// inferred as serde does (`T: DeepCopy` for parameters used in copied fields,
-/// ignoring `PhantomData`).
+/// ignoring `PhantomData`; `T::Item: DeepCopy` and `<T as Trait>::Item: DeepCopy`
+/// for associated types). A parameter declared `T: ?Sized` is not bounded itself
+/// (`DeepCopy` requires `Sized`): the types holding it are (`Box<T>: DeepCopy`,
+/// `Arc<T>: DeepCopy`, `Cow<'a, T>: DeepCopy`), so `Holder<str>` and
+/// `Holder<[u8]>` are `DeepCopy`.
 ///
 /// # Attributes
 /// - `#[deep_copy(skip)]` on a field: the copy gets `Default::default()` and the
@@ -82,7 +86,9 @@ pub use deep_copy::DeepCopy;
 ///   to one instance, not to the spec.
 /// - `#[deep_copy(with = path::to::module)]` on a field: copies with
 ///   `module::deep_copy(&field)` and walks with `module::walk_buffers(&field, walker)`,
-///   for a foreign type that has no `DeepCopy` impl.
+///   for a foreign type that has no `DeepCopy` impl (or a field that must share).
+///   The proof helper lists every such field in its report
+///   ([`Report::with_fields`](deep_copy::Report::with_fields)).
 /// - `#[deep_copy(bound = "T: Trait")]` on the container: replaces the inferred bounds.
 /// - `#[deep_copy(crate = "path")]` on the container: where to find `ebpf_spec`
 ///   when it is renamed or re-exported.

@@ -446,6 +446,125 @@ fn a_sharing_with_function_is_reported_at_its_field() {
     assert!(report.to_string().contains("data"), "{report}");
 }
 
+/// Shares on purpose and reports nothing: the range check cannot see it.
+mod share_arc {
+    use ebpf_spec::deep_copy::Walker;
+    use std::sync::Arc;
+
+    pub fn deep_copy(value: &Arc<Vec<u8>>) -> Arc<Vec<u8>> {
+        Arc::clone(value)
+    }
+
+    pub fn walk_buffers(_: &Arc<Vec<u8>>, _: &mut Walker) {}
+}
+
+/// Keeps the reference (the `with` escape hatch also admits reference fields).
+mod keep_ref {
+    use ebpf_spec::deep_copy::Walker;
+
+    pub fn deep_copy<'a>(value: &&'a [u8]) -> &'a [u8] {
+        value
+    }
+
+    pub fn walk_buffers(_: &&[u8], _: &mut Walker) {}
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Shares {
+    #[deep_copy(with = share_arc)]
+    data: Arc<Vec<u8>>,
+    owned: Vec<u8>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct View<'a> {
+    #[deep_copy(with = self::keep_ref)]
+    bytes: &'a [u8],
+}
+
+/// DESIGN.md: "Sharing on purpose is never silent: ... the proof helper lists
+/// it". A `with` field whose walk reports nothing is listed by name and module
+/// (listed, not refused: the report stays ok).
+#[test]
+fn with_fields_are_listed_by_the_proof_helper() {
+    let a = Shares {
+        data: Arc::new(vec![1; 64]),
+        owned: vec![2; 8],
+    };
+    let b = a.deep_copy();
+    assert!(Arc::ptr_eq(&a.data, &b.data));
+    let report = check_deep_copy(&a, &b);
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.with_fields.len(), 1, "{report}");
+    assert_eq!(report.with_fields[0].module, "share_arc");
+    assert_eq!(report.with_fields[0].path, [field("Shares", "data")]);
+    assert_eq!(report.with_fields[0].count, 1);
+    let msg = report.to_string();
+    assert!(
+        msg.contains(
+            "field `data` of `Shares` copied by `share_arc::deep_copy`: only what \
+             `share_arc::walk_buffers` reports is checked (at `Shares.data`)"
+        ),
+        "{msg}"
+    );
+
+    // A reference field through `with`: listed too.
+    let backing = vec![7u8; 32];
+    let a = View { bytes: &backing };
+    let b = a.deep_copy();
+    assert!(std::ptr::eq(a.bytes, b.bytes));
+    let report = check_deep_copy(&a, &b);
+    assert_eq!(report.with_fields.len(), 1, "{report}");
+    assert_eq!(report.with_fields[0].module, "self::keep_ref");
+    assert!(
+        report
+            .to_string()
+            .contains("field `bytes` of `View` copied by `self::keep_ref::deep_copy`"),
+        "{report}"
+    );
+
+    // Many values holding the field: one entry, counted; a failing report
+    // lists it as well.
+    let many: Vec<Shares> = (0..3)
+        .map(|i| Shares {
+            data: Arc::new(vec![i; 4]),
+            owned: vec![i],
+        })
+        .collect();
+    let copy = many.deep_copy();
+    let report = check_deep_copy(&many, &copy);
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.with_fields.len(), 1);
+    assert_eq!(report.with_fields[0].count, 3);
+    assert_eq!(
+        report.with_fields[0].path,
+        [PathSegment::Index(0), field("Shares", "data")]
+    );
+    assert!(report.to_string().contains("and 2 more"), "{report}");
+    let failing = check_deep_copy(
+        &many[0],
+        &Shares {
+            data: Arc::clone(&many[0].data),
+            owned: vec![9],
+        },
+    );
+    assert!(!failing.is_ok());
+    assert!(
+        failing
+            .to_string()
+            .contains("copied by `share_arc::deep_copy`"),
+        "{failing}"
+    );
+
+    // Types without `with` fields list nothing.
+    let plain = owned();
+    assert!(
+        check_deep_copy(&plain, &plain.deep_copy())
+            .with_fields
+            .is_empty()
+    );
+}
+
 // ------------------------------------------------------------------ generics and bounds
 
 /// Neither `DeepCopy` nor `Default`.
@@ -512,4 +631,55 @@ fn generic_bounds_only_where_used() {
     };
     let copy = requires_deep_copy(&unbounded);
     assert_eq!(*copy.handle, Opaque);
+}
+
+// ------------------------------------------------------- `?Sized` parameters
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct UnsizedHolder<T: ?Sized> {
+    boxed: Box<T>,
+    shared: Arc<T>,
+}
+
+/// (No `Debug`/`PartialEq` derive: std's derives would need
+/// `<B as ToOwned>::Owned: Debug`.)
+#[derive(DeepCopy)]
+struct UnsizedNamed<'a, B: ?Sized + ToOwned> {
+    name: Cow<'a, B>,
+}
+
+/// A `T: ?Sized` parameter is not bounded `T: DeepCopy` (which implies
+/// `Sized`): `Box<T>` and `Arc<T>` are, so `str` and `[u8]` work, and the
+/// copies get new allocations.
+#[test]
+fn unsized_parameters_behind_pointers() {
+    let h: UnsizedHolder<str> = UnsizedHolder {
+        boxed: "a".into(),
+        shared: Arc::from("shared"),
+    };
+    let copy = requires_deep_copy(&h);
+    assert_eq!(copy, h);
+    assert!(!Arc::ptr_eq(&copy.shared, &h.shared));
+    assert_deep_copy(&h, &copy);
+
+    let bytes: UnsizedHolder<[u8]> = UnsizedHolder {
+        boxed: vec![1u8, 2].into(),
+        shared: Arc::from(&[3u8, 4][..]),
+    };
+    assert_deep_copy(&bytes, &requires_deep_copy(&bytes));
+
+    let backing = String::from("borrowed");
+    let named: UnsizedNamed<'_, str> = UnsizedNamed {
+        name: Cow::Borrowed(&backing),
+    };
+    let copy = requires_deep_copy(&named);
+    assert!(matches!(copy.name, Cow::Owned(_)));
+    assert_eq!(copy.name, named.name);
+    assert_disjoint(&named, &copy);
+    let named: UnsizedNamed<'_, [u8]> = UnsizedNamed {
+        name: Cow::Borrowed(&[5u8, 6][..]),
+    };
+    let copy = requires_deep_copy(&named);
+    assert_eq!(copy.name, named.name);
+    assert_disjoint(&named, &copy);
 }

@@ -574,6 +574,56 @@ fn asserting_with_a_held_lock_panics_instead_of_deadlocking() {
     assert_disjoint(&m, &copy);
 }
 
+/// `check_deep_copy` walks before it compares: a `RefCell` borrowed mutably
+/// while it runs is reported as not checked, and the values are not compared
+/// (`RefCell::eq` would panic with "already mutably borrowed").
+#[test]
+fn check_deep_copy_with_a_held_cell_reports_it_instead_of_panicking() {
+    #[derive(DeepCopy, Debug, PartialEq)]
+    struct WithCell {
+        cell: RefCell<Vec<u8>>,
+    }
+    let a = WithCell {
+        cell: RefCell::new(vec![1, 2]),
+    };
+    let b = a.deep_copy();
+    {
+        let _held = a.cell.borrow_mut();
+        let report = check_deep_copy(&a, &b);
+        assert!(!report.is_ok());
+        assert_eq!(report.equal, None);
+        assert!(report.equality_skipped);
+        assert_eq!(report.original_unwalked.len(), 1, "{report}");
+        let msg = report.to_string();
+        assert!(msg.contains("could not be checked"), "{msg}");
+        assert!(msg.contains("equality not checked"), "{msg}");
+        assert!(msg.contains("mutably borrowed"), "{msg}");
+
+        // The same through an `Rc`, on the copy's side.
+        let shared = Rc::new(RefCell::new(String::from("x")));
+        let copy = shared.deep_copy();
+        let _held = copy.borrow_mut();
+        let report = check_deep_copy(&shared, &copy);
+        assert!(report.equality_skipped && !report.is_ok(), "{report}");
+        assert_eq!(report.copy_unwalked.len(), 1, "{report}");
+    }
+    let report = check_deep_copy(&a, &b);
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.equal, Some(true));
+    assert!(!report.equality_skipped);
+    // `check_disjoint` never compares, and does not call that skipping.
+    assert!(!check_disjoint(&a, &b).equality_skipped);
+}
+
+#[test]
+#[should_panic(expected = "equality not checked")]
+fn asserting_a_deep_copy_with_a_held_cell_panics_with_the_report() {
+    let a = RefCell::new(vec![1u8]);
+    let b = a.deep_copy();
+    let _held = a.borrow_mut();
+    assert_deep_copy(&a, &b);
+}
+
 // ------------------------------------------------------------ the proof helper
 
 #[test]
@@ -645,6 +695,53 @@ fn helper_catches_a_shared_cursor_behind_a_mutex() {
 #[should_panic(expected = "the copy is not equal to the original")]
 fn helper_checks_equality() {
     assert_deep_copy(&vec![1u8], &vec![2u8]);
+}
+
+/// Equality is `PartialEq`: a NaN makes a bit-identical copy "not equal", and
+/// the message says which equality failed.
+#[test]
+fn helper_equality_is_partial_eq_and_says_so() {
+    #[derive(DeepCopy, Debug, PartialEq)]
+    struct F {
+        x: f64,
+        name: String,
+    }
+    let a = F {
+        x: f64::NAN,
+        name: "nan".into(),
+    };
+    let b = a.deep_copy();
+    assert_eq!(a.x.to_bits(), b.x.to_bits());
+    let report = check_deep_copy(&a, &b);
+    assert_eq!(report.equal, Some(false));
+    let msg = report.to_string();
+    assert!(
+        msg.contains("the copy is not equal to the original (by its `PartialEq`"),
+        "{msg}"
+    );
+    assert!(msg.contains("NaN"), "{msg}");
+    // Disjointness alone holds.
+    assert!(check_disjoint(&a, &b).is_ok());
+}
+
+/// Documented limit: the hasher is cloned and not walked, so a hasher holding
+/// an `Arc` is shared by the copy and the check cannot see it.
+#[test]
+fn a_hasher_holding_shared_state_is_shared_unseen() {
+    #[derive(Clone, Default)]
+    struct SharedHasher(Arc<std::hash::RandomState>);
+    impl BuildHasher for SharedHasher {
+        type Hasher = DefaultHasher;
+        fn build_hasher(&self) -> DefaultHasher {
+            self.0.build_hasher()
+        }
+    }
+    let mut a: HashMap<u32, String, SharedHasher> = HashMap::default();
+    a.insert(1, "one".into());
+    let b = a.deep_copy();
+    assert_eq!(a, b);
+    assert!(Arc::ptr_eq(&a.hasher().0, &b.hasher().0));
+    assert!(check_deep_copy(&a, &b).is_ok());
 }
 
 #[test]

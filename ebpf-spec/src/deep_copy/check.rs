@@ -1,6 +1,6 @@
 //! The proof helper: is a copy equal to its original, and disjoint from it?
 
-use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker};
+use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker, WithField};
 use std::fmt;
 
 /// Every heap buffer `value` owns, as reported by its [`DeepCopy::walk_buffers`].
@@ -32,13 +32,25 @@ pub struct Overlap {
 }
 
 /// The outcome of [`check_deep_copy`] or [`check_disjoint`].
+///
+/// Its `Display` is one line saying whether the copy is sound, then one line per
+/// problem (values not equal, each shared buffer, each part not walked) and
+/// one line per field copied by a `#[deep_copy(with = module)]` function
+/// ([`with_fields`](Report::with_fields)): those are checked only as far as the
+/// module's walk reports, so they are always listed, even when the report is ok.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
     /// The checked type, as `std::any::type_name` spells it.
     pub type_name: &'static str,
-    /// Whether the copy equals the original; `None` when not checked.
+    /// Whether the copy equals the original (by `PartialEq`); `None` when not
+    /// checked: [`check_disjoint`] never compares, and [`check_deep_copy`] does
+    /// not when a part could not be walked (see `equality_skipped`).
     pub equal: Option<bool>,
+    /// True when [`check_deep_copy`] did not compare the values because a part
+    /// of either could not be walked (a lock or cell held while the check ran):
+    /// `PartialEq` would read that part, and panic (`RefCell`) or block on it.
+    pub equality_skipped: bool,
     /// How many non-empty buffers the original owns.
     pub original_buffers: usize,
     /// How many non-empty buffers the copy owns.
@@ -50,11 +62,24 @@ pub struct Report {
     pub original_unwalked: Vec<Unwalked>,
     /// Parts of the copy that could not be walked.
     pub copy_unwalked: Vec<Unwalked>,
+    /// Fields copied by a `#[deep_copy(with = module)]` function rather than
+    /// their `DeepCopy` impl (met in either value; paths as in the original
+    /// where it has them). The check sees only what `module::walk_buffers`
+    /// reports: a module that shares on purpose and reports nothing passes.
+    /// These are listed, not refused: they do not make [`is_ok`](Report::is_ok)
+    /// false; test `with_fields.is_empty()` to require that every field was
+    /// copied through `DeepCopy`.
+    pub with_fields: Vec<WithField>,
 }
 
 impl Report {
     /// True when the copy is equal (if checked), shares no byte with the
     /// original, and both were walked completely.
+    ///
+    /// Fields copied by a `with` module are checked only as far as the
+    /// module's walk reports; they are listed in
+    /// [`with_fields`](Report::with_fields) (and by `Display`), but do not make
+    /// the report fail: `with` is the documented way to share on purpose.
     pub fn is_ok(&self) -> bool {
         self.equal != Some(false)
             && self.overlaps.is_empty()
@@ -67,7 +92,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let root = short_type_name(self.type_name);
         if self.is_ok() {
-            return write!(
+            write!(
                 f,
                 "deep copy of `{root}` is sound: {} and {} buffers, none shared{}",
                 self.original_buffers,
@@ -77,7 +102,8 @@ impl fmt::Display for Report {
                 } else {
                     ""
                 },
-            );
+            )?;
+            return self.fmt_with_fields(f, &root);
         }
         if self.equal == Some(false) || !self.overlaps.is_empty() {
             write!(f, "deep copy of `{root}` is not sound:")?;
@@ -85,7 +111,18 @@ impl fmt::Display for Report {
             write!(f, "deep copy of `{root}` could not be checked:")?;
         }
         if self.equal == Some(false) {
-            write!(f, "\n  - the copy is not equal to the original")?;
+            write!(
+                f,
+                "\n  - the copy is not equal to the original (by its `PartialEq`, under which \
+                 a float NaN is unequal even to a bit-identical copy)"
+            )?;
+        }
+        if self.equality_skipped {
+            write!(
+                f,
+                "\n  - equality not checked: `PartialEq` would read the part(s) below, which \
+                 could not be read without blocking or panicking"
+            )?;
         }
         if !self.overlaps.is_empty() {
             write!(
@@ -124,6 +161,28 @@ impl fmt::Display for Report {
                 short_type_name(u.owner),
                 field_note(&u.path),
                 u.reason,
+            )?;
+        }
+        self.fmt_with_fields(f, &root)
+    }
+}
+
+impl Report {
+    /// One line per field copied by a `with` module.
+    fn fmt_with_fields(&self, f: &mut fmt::Formatter<'_>, root: &str) -> fmt::Result {
+        for w in &self.with_fields {
+            let module = w.module;
+            let (container, field) = w.field().unwrap_or(("?", "?"));
+            write!(
+                f,
+                "\n  - field `{field}` of `{container}` copied by `{module}::deep_copy`: \
+                 only what `{module}::walk_buffers` reports is checked (at `{}`{})",
+                w.display_path(root),
+                if w.count > 1 {
+                    format!(", and {} more", w.count - 1)
+                } else {
+                    String::new()
+                },
             )?;
         }
         Ok(())
@@ -200,28 +259,60 @@ fn overlaps(original: &[BufferRange], copy: &[BufferRange]) -> Vec<Overlap> {
     found
 }
 
-fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>) {
+fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>, Vec<WithField>) {
     let mut walker = Walker::new();
     value.walk_buffers(&mut walker);
-    walker.into_parts()
+    walker.into_all()
 }
 
-fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
-    let (a, original_unwalked) = walk(original);
-    let (b, copy_unwalked) = walk(copy);
+/// The `with` fields of both sides: the original's, then those only the copy
+/// met (an enum holding another variant, say).
+fn merge_with_fields(mut original: Vec<WithField>, copy: Vec<WithField>) -> Vec<WithField> {
+    for c in copy {
+        let known = original
+            .iter()
+            .any(|o| o.module == c.module && o.path.last() == c.path.last());
+        if !known {
+            original.push(c);
+        }
+    }
+    original
+}
+
+/// Walks both values, then compares them with `eq` unless a part of either
+/// could not be walked: the walk never panics or blocks on a held cell or lock,
+/// but `PartialEq` would (`RefCell::eq` panics while it is mutably borrowed).
+fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -> Report {
+    let (a, original_unwalked, original_with) = walk(original);
+    let (b, copy_unwalked, copy_with) = walk(copy);
+    let walked = original_unwalked.is_empty() && copy_unwalked.is_empty();
+    let (equal, equality_skipped) = match eq {
+        Some(eq) if walked => (Some(eq(original, copy)), false),
+        Some(_) => (None, true),
+        None => (None, false),
+    };
     Report {
         type_name: std::any::type_name::<T>(),
         equal,
+        equality_skipped,
         original_buffers: a.len(),
         copy_buffers: b.len(),
         overlaps: overlaps(&a, &b),
         original_unwalked,
         copy_unwalked,
+        with_fields: merge_with_fields(original_with, copy_with),
     }
 }
 
 /// Checks that `copy` equals `original` and that no heap byte of one lies in a
-/// buffer of the other. Ranges are compared, not pointers: a sub-slice of a shared
+/// buffer of the other.
+///
+/// Equality is the type's `PartialEq`: a value holding a float NaN is never
+/// equal to its copy, although the copy is bit-for-bit identical, and the
+/// report fails saying "not equal (by its `PartialEq`...)". Use
+/// [`check_disjoint`] (no equality check) for such values, and compare the
+/// fields you care about yourself (`f64::to_bits`).
+/// Ranges are compared, not pointers: a sub-slice of a shared
 /// buffer sits at an offset and is still caught. Empty buffers are ignored.
 /// The cost is one walk of each value and a sort of the ranges found:
 /// O(n log n) in the number of buffers (plus the overlaps found).
@@ -238,13 +329,28 @@ fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
 ///   copy into a new allocation.
 /// - An `Arc` or `Rc` of a zero-sized value, or of an empty slice or `str`,
 ///   holds no byte: a shared count over nothing is not reported.
+/// - A hasher is not walked: `HashMap`/`HashSet` copies clone theirs (so the
+///   copy hashes like the original). `RandomState` and `BuildHasherDefault`
+///   own no heap data, but a custom hasher holding an `Arc` (shared seeds or
+///   tables) is shared by the copy, and the check passes. Requiring
+///   `S: DeepCopy` would make maps with such hashers (foreign types, which
+///   cannot implement `DeepCopy`) uncopyable; copy them by hand if it matters.
 /// - Buffers a hand-written [`DeepCopy::walk_buffers`] (or a `with` module)
-///   leaves out are not compared.
+///   leaves out are not compared. A field copied by a
+///   `#[deep_copy(with = module)]` function is the way to share on purpose;
+///   it is never silent: the report lists every such field
+///   ([`Report::with_fields`], one line each in its `Display`), whether or
+///   not its walk reports anything, without failing the check.
 ///
-/// A lock or cell that cannot be read without blocking while the check runs
-/// (a `Mutex` held by any thread, an `RwLock` held for writing, a `RefCell`
-/// borrowed mutably) is not waited on: it is listed in the report as not
-/// checked, and the report is not ok.
+/// Both values are walked first, then compared. A lock or cell that cannot be
+/// read without blocking while the check runs (a `Mutex` held by any thread,
+/// an `RwLock` held for writing, a `RefCell` borrowed mutably) is not waited
+/// on: it is listed in the report as not checked, the values are *not*
+/// compared (`PartialEq` would panic on the `RefCell` or block on the lock;
+/// [`Report::equality_skipped`] says so), and the report is not ok. The helper
+/// itself never panics or blocks on them. (A lock another thread takes after
+/// the walk and before the comparison is still waited for, if the type's
+/// `PartialEq` locks it.)
 ///
 /// ```
 /// use ebpf_spec::deep_copy::check_deep_copy;
@@ -259,7 +365,7 @@ fn report<T: DeepCopy>(original: &T, copy: &T, equal: Option<bool>) -> Report {
 /// println!("{report}");
 /// ```
 pub fn check_deep_copy<T: DeepCopy + PartialEq>(original: &T, copy: &T) -> Report {
-    report(original, copy, Some(original == copy))
+    report(original, copy, Some(<T as PartialEq>::eq))
 }
 
 /// Like [`check_deep_copy`] without the equality check, for types that have no

@@ -255,8 +255,12 @@ impl<T: DeepCopy + Ord> DeepCopy for BTreeSet<T> {
     }
 }
 
-/// The hasher is cloned (a `BuildHasher` holds keys, not buffers), so the copy
-/// hashes exactly like the original.
+/// The hasher is cloned, so the copy hashes exactly like the original. It is
+/// not walked: `RandomState` and `BuildHasherDefault` hold keys, not buffers,
+/// but a custom hasher holding shared state (an `Arc`) is shared by the copy,
+/// unseen by the proof helper (see the trait's "Limits"). `S: DeepCopy` is not
+/// required: custom hashers are usually foreign types, which could then never
+/// be copied.
 impl<K, V, S> DeepCopy for HashMap<K, V, S>
 where
     K: DeepCopy + Eq + Hash,
@@ -273,7 +277,7 @@ where
     }
 }
 
-/// The hasher is cloned, as for `HashMap`.
+/// The hasher is cloned (and not walked), as for `HashMap`.
 impl<T, S> DeepCopy for HashSet<T, S>
 where
     T: DeepCopy + Eq + Hash,

@@ -44,7 +44,7 @@ mod walk;
 pub use check::{
     Overlap, Report, assert_deep_copy, assert_disjoint, buffers, check_deep_copy, check_disjoint,
 };
-pub use walk::{BufferRange, PathSegment, Unwalked, Walker};
+pub use walk::{BufferRange, PathSegment, Unwalked, Walker, WithField};
 
 /// A value that can be copied deeply: the copy shares no memory with the original.
 ///
@@ -111,6 +111,16 @@ pub use walk::{BufferRange, PathSegment, Unwalked, Walker};
 ///   panics if it is mutably borrowed. `walk_buffers` never blocks or panics on
 ///   them: it records them with [`Walker::not_walked`] and the proof helper
 ///   reports them as not checked.
+/// - **Hashers are cloned, not walked.** A `HashMap`/`HashSet` copy keeps a
+///   clone of the original's hasher, so it hashes the same way. `RandomState`
+///   and `BuildHasherDefault` hold no heap data, but a custom hasher holding
+///   shared state (an `Arc` of seeds or tables) is shared with the copy, and
+///   the proof helper cannot see it. Requiring `S: DeepCopy` instead would
+///   make every map with a foreign hasher uncopyable (a foreign type cannot
+///   implement `DeepCopy`).
+/// - **Equality is `PartialEq`.** The proof helper's equality check uses the
+///   type's `PartialEq`, so a value holding a float NaN is reported not equal
+///   to its (bit-identical) copy; use [`check_disjoint`] for such values.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be deep-copied: it does not implement `DeepCopy`",
     label = "`{Self}` does not implement `DeepCopy`",

@@ -94,6 +94,42 @@ impl Unwalked {
     }
 }
 
+/// A field copied by a `#[deep_copy(with = module)]` function instead of its
+/// `DeepCopy` impl: the proof helper lists it, because it can only check what
+/// `module::walk_buffers` reports (a `with` module that shares on purpose, and
+/// reports nothing, shares silently otherwise).
+///
+/// The walk records each such field once per declaring type, field and module,
+/// however many values hold it (a `Vec` of a million elements gives one entry
+/// with `count` one million).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WithField {
+    /// The module named by the attribute, as written (`share_arc`,
+    /// `crate::codec::shared`).
+    pub module: &'static str,
+    /// Path from the walked value to the first such field met; its last
+    /// segment is the field.
+    pub path: Vec<PathSegment>,
+    /// How many times the walk met the field.
+    pub count: usize,
+}
+
+impl WithField {
+    /// The field: its declaring type and name, from the last path segment.
+    pub fn field(&self) -> Option<(&'static str, &'static str)> {
+        self.path.iter().rev().find_map(|seg| match seg {
+            PathSegment::Field { container, field } => Some((*container, *field)),
+            _ => None,
+        })
+    }
+
+    /// The path rendered like Rust syntax, starting with `root`.
+    pub fn display_path(&self, root: &str) -> String {
+        render_path(root, &self.path)
+    }
+}
+
 /// Collects the heap buffers a value owns, with the path that leads to each.
 ///
 /// [`DeepCopy::walk_buffers`](super::DeepCopy::walk_buffers) implementations call
@@ -107,6 +143,7 @@ pub struct Walker {
     path: Vec<PathSegment>,
     buffers: Vec<BufferRange>,
     unwalked: Vec<Unwalked>,
+    with_fields: Vec<WithField>,
 }
 
 impl Walker {
@@ -154,6 +191,31 @@ impl Walker {
         });
     }
 
+    /// Records that the field at the current path (entered with
+    /// [`push_field`](Walker::push_field)) is copied by `module::deep_copy`, a
+    /// `#[deep_copy(with = module)]` function, not by its `DeepCopy` impl. The
+    /// derive calls it before `module::walk_buffers`; the proof helper lists
+    /// such fields (see [`Report::with_fields`](super::Report::with_fields)).
+    ///
+    /// Cheap: the first time a field (declaring type, name and module) is met
+    /// its path is kept; after that only its count grows.
+    pub fn with_field(&mut self, module: &'static str) {
+        let field = self.path.last();
+        if let Some(seen) = self
+            .with_fields
+            .iter_mut()
+            .find(|seen| seen.module == module && seen.path.last() == field)
+        {
+            seen.count += 1;
+            return;
+        }
+        self.with_fields.push(WithField {
+            module,
+            path: self.path.clone(),
+            count: 1,
+        });
+    }
+
     /// Enters field `field` of type `container`.
     pub fn push_field(&mut self, container: &'static str, field: &'static str) {
         self.path.push(PathSegment::Field { container, field });
@@ -184,6 +246,11 @@ impl Walker {
         &self.unwalked
     }
 
+    /// The `with` fields recorded so far (see [`with_field`](Walker::with_field)).
+    pub fn with_fields(&self) -> &[WithField] {
+        &self.with_fields
+    }
+
     /// Consumes the walker, returning the recorded buffers (and dropping the
     /// record of parts that could not be walked: see
     /// [`into_parts`](Walker::into_parts)).
@@ -195,5 +262,10 @@ impl Walker {
     /// could not be walked.
     pub fn into_parts(self) -> (Vec<BufferRange>, Vec<Unwalked>) {
         (self.buffers, self.unwalked)
+    }
+
+    /// Everything recorded: buffers, parts not walked, `with` fields.
+    pub(super) fn into_all(self) -> (Vec<BufferRange>, Vec<Unwalked>, Vec<WithField>) {
+        (self.buffers, self.unwalked, self.with_fields)
     }
 }

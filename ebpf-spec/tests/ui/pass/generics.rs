@@ -43,6 +43,15 @@ struct Peeked<I: Iterator> {
     _iter: PhantomData<I>,
 }
 
+/// The same written as a qualified path: `<I as Iterator>::Item: DeepCopy`
+/// is inferred, not `I: DeepCopy`.
+#[derive(DeepCopy)]
+struct QualifiedPeeked<I: Iterator> {
+    item: Option<<I as Iterator>::Item>,
+    rest: Vec<<I as IntoIterator>::Item>,
+    _iter: PhantomData<I>,
+}
+
 fn assert_deep_copy<T: DeepCopy>() {}
 
 fn main() {
@@ -64,6 +73,14 @@ fn main() {
     assert_deep_copy::<OnlyPhantom<Marker>>();
     assert_deep_copy::<OnlyPhantom<std::rc::Rc<u8>>>();
     assert_deep_copy::<Peeked<std::vec::IntoIter<String>>>();
+    assert_deep_copy::<QualifiedPeeked<std::vec::IntoIter<String>>>();
+    let q: QualifiedPeeked<std::vec::IntoIter<String>> = QualifiedPeeked {
+        item: Some("a".into()),
+        rest: vec!["b".into()],
+        _iter: PhantomData,
+    };
+    let copy = q.deep_copy();
+    assert_eq!((copy.item, copy.rest), (q.item, q.rest));
     let p = OnlyPhantom::<Marker> {
         id: 4,
         _marker: PhantomData,
