@@ -6,12 +6,15 @@
 //!   `T::Assoc: DeepCopy` for associated types used that way, written either
 //!   `T::Assoc` or as a qualified path (`<T as Trait>::Assoc`, bounded as a
 //!   whole whenever a parameter appears anywhere in it).
-//! - For a parameter declared `T: ?Sized`, no `T: DeepCopy` (that would
-//!   require `T: Sized`: `DeepCopy: Sized`). Each type that has it as a generic
-//!   argument is bounded as a whole instead: `Box<T>: DeepCopy`,
-//!   `Arc<T>: DeepCopy`, `Cow<'a, B>: DeepCopy`. The pointer's own impl then
-//!   says what it needs of the pointee (`Box<str>`, `Arc<[T]>` and
-//!   `Cow<'_, B: DeepToOwned>` all have impls), so `Holder<str>` works.
+//! - For a parameter declared `T: ?Sized` held directly by one of std's owning
+//!   pointers (`Box<T>`, `Rc<T>`, `Arc<T>`, `Cow<'a, T>`), no `T: DeepCopy`
+//!   (that would require `T: Sized`: `DeepCopy: Sized`) but the pointer
+//!   bounded as a whole: `Box<T>: DeepCopy`, `Cow<'a, B>: DeepCopy`. The
+//!   pointer's own impl then says what it needs of the pointee (`Box<str>`,
+//!   `Arc<[T]>` and `Cow<'_, B: DeepToOwned>` all have impls), so `Holder<str>`
+//!   works. Anywhere else (`Vec<Edge<T>>`) the parameter gets `T: DeepCopy` as
+//!   any other: bounding a user's type as a whole would make mutually
+//!   recursive types require each other.
 //! - `FieldType: Default` for each skipped field whose type mentions a type
 //!   parameter.
 //! - Nothing for `with` fields: the functions of the `with` module carry their
@@ -54,8 +57,8 @@ fn infer(input: &Input<'_>, krate: &Path) -> Vec<WherePredicate> {
     }
     let params = Params {
         maybe_unsized: maybe_unsized(input.generics),
-        all,
         own: input.ident,
+        all,
     };
 
     let mut used = Usage::new(&params);
@@ -108,7 +111,8 @@ struct Params<'p> {
     all: BTreeSet<&'p Ident>,
     /// Those declared `?Sized` (on the parameter or in the where-clause).
     maybe_unsized: BTreeSet<&'p Ident>,
-    /// The item's own name: `List<T>` inside `List<T>` needs no bound.
+    /// The item's own name: `List<T>` inside `List<T>` is this impl, and
+    /// needs no bound (a `T: ?Sized` would otherwise get `T: DeepCopy`).
     own: &'p Ident,
 }
 
@@ -170,23 +174,44 @@ impl<'p> Usage<'p> {
         !self.params.is_empty() || !self.associated.is_empty() || !self.wholes.is_empty()
     }
 
-    /// Whether `ty` has a `?Sized` parameter as one of its own generic
-    /// arguments (`Box<T>`, `Arc<T>`, `Cow<'a, B>`, `Holder<T>`).
+    /// Whether `ty` is one of std's owning pointers (`Box`, `Rc`, `Arc`,
+    /// `Cow`) with a `?Sized` parameter as its own generic argument
+    /// (`Box<T>`, `Cow<'a, B>`): those are bounded as a whole. Only these:
+    /// bounding a user's type as a whole (`Edge<T>` inside `Node<T>`) makes
+    /// mutually recursive types require each other, which rustc cannot
+    /// prove, so anything else keeps the plain `T: DeepCopy` (as serde never
+    /// bounds a user's type as a whole either).
     fn holds_unsized_param(&self, ty: &TypePath) -> bool {
-        ty.path.segments.iter().any(|segment| {
-            let PathArguments::AngleBracketed(args) = &segment.arguments else {
-                return false;
-            };
-            args.args.iter().any(|arg| {
-                matches!(arg, GenericArgument::Type(Type::Path(p))
-                    if p.qself.is_none()
-                        && p.path.get_ident().is_some_and(|i| self.item.maybe_unsized.contains(i)))
-            })
+        let Some(last) = ty.path.segments.last() else {
+            return false;
+        };
+        if !["Box", "Rc", "Arc", "Cow"].iter().any(|p| last.ident == p) {
+            return false;
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return false;
+        };
+        args.args.iter().any(|arg| {
+            matches!(arg, GenericArgument::Type(Type::Path(p))
+                if p.qself.is_none()
+                    && p.path.get_ident().is_some_and(|i| self.item.maybe_unsized.contains(i)))
         })
     }
 }
 
 impl Usage<'_> {
+    /// Whether `path` names the item being derived: its name alone, or after
+    /// `self::`, `crate::` or `super::` (another module's type of the same
+    /// name is not it).
+    fn is_own(&self, path: &Path) -> bool {
+        let segments = &path.segments;
+        segments.last().is_some_and(|s| s.ident == *self.item.own)
+            && (segments.len() == 1
+                || segments
+                    .first()
+                    .is_some_and(|s| ["self", "crate", "super"].iter().any(|k| s.ident == k)))
+    }
+
     /// Records an associated type (`T::Assoc`, `<I as Iterator>::Item`) to be
     /// bounded as a whole.
     fn associated_type(&mut self, ty: &TypePath) {
@@ -203,6 +228,11 @@ impl<'ast> Visit<'ast> for Usage<'_> {
             if last.ident == "PhantomData" {
                 return;
             }
+        }
+        // The item itself (`Box<List<T>>` in `List<T>`, also as
+        // `self::List<T>`): this impl, which needs no bound to copy it.
+        if ty.qself.is_none() && self.is_own(&ty.path) {
+            return;
         }
         // `<I as Iterator>::Item`, like `I::Item`, is some other type than `I`:
         // it is bounded itself (`I` may not be `DeepCopy` at all, and a bound on
@@ -223,8 +253,7 @@ impl<'ast> Visit<'ast> for Usage<'_> {
         // impl asks of the pointee: bound `Box<T>: DeepCopy`. (Not the item
         // itself: `List<T>` inside `List<T>` is this impl.)
         if self.holds_unsized_param(ty) {
-            let own = ty.path.segments.len() == 1 && ty.path.segments[0].ident == *self.item.own;
-            if !own && self.wholes_seen.insert(quote!(#ty).to_string()) {
+            if self.wholes_seen.insert(quote!(#ty).to_string()) {
                 self.wholes.push(ty.clone());
             }
             return;
@@ -347,6 +376,23 @@ mod tests {
              std :: sync :: Arc < T > : :: ebpf_spec :: DeepCopy , \
              std :: borrow :: Cow < 'a , B > : :: ebpf_spec :: DeepCopy , \
              Option < Box < T > > : :: core :: default :: Default"
+        );
+    }
+
+    #[test]
+    fn user_types_holding_an_unsized_param_are_not_bounded_as_a_whole() {
+        // Bounding `Edge<T>` would make `Node<T>` and `Edge<T>` require each
+        // other; `self::Node<T>` is the item itself.
+        let input = parse_quote! {
+            struct Node<T: ?Sized> {
+                label: Box<T>,
+                edges: Vec<Edge<T>>,
+                parent: Option<Box<self::Node<T>>>,
+            }
+        };
+        assert_eq!(
+            where_clause(input),
+            "where T : :: ebpf_spec :: DeepCopy , Box < T > : :: ebpf_spec :: DeepCopy"
         );
     }
 

@@ -75,10 +75,13 @@ pub use deep_copy::DeepCopy;
 /// added later is never forgotten by the copy. Bounds on type parameters are
 /// inferred as serde does (`T: DeepCopy` for parameters used in copied fields,
 /// ignoring `PhantomData`; `T::Item: DeepCopy` and `<T as Trait>::Item: DeepCopy`
-/// for associated types). A parameter declared `T: ?Sized` is not bounded itself
-/// (`DeepCopy` requires `Sized`): the types holding it are (`Box<T>: DeepCopy`,
-/// `Arc<T>: DeepCopy`, `Cow<'a, T>: DeepCopy`), so `Holder<str>` and
-/// `Holder<[u8]>` are `DeepCopy`.
+/// for associated types). A parameter declared `T: ?Sized` that std's owning
+/// pointers hold is not bounded itself (`DeepCopy` requires `Sized`): the
+/// pointers are (`Box<T>: DeepCopy`, `Arc<T>`, `Rc<T>`, `Cow<'a, T>`), so
+/// `Holder<str>` and `Holder<[u8]>` are `DeepCopy`; held by another type
+/// (`Vec<Edge<T>>`), it is bounded as any parameter, so mutually recursive
+/// types stay derivable. The item itself (`Box<Self>`, `Box<List<T>>` in
+/// `List<T>`) needs no bound.
 ///
 /// # Attributes
 /// - `#[deep_copy(skip)]` on a field: the copy gets `Default::default()` and the

@@ -32,6 +32,21 @@ where
     Link(Box<T>, Box<Chain<T>>),
 }
 
+/// Mutually recursive with a `?Sized` parameter: `Edge<T>` is not bounded as
+/// a whole (that would make `Node<T>` and `Edge<T>` require each other), so
+/// `T: DeepCopy` is inferred from it, as before `?Sized` was looked at.
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Node<T: ?Sized> {
+    label: Box<T>,
+    edges: Vec<Edge<T>>,
+    parent: Option<Box<self::Node<T>>>,
+}
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Edge<T: ?Sized> {
+    to: Option<Box<Node<T>>>,
+}
+
 fn assert_deep_copy<T: DeepCopy>() {}
 
 fn main() {
@@ -59,4 +74,18 @@ fn main() {
 
     let c: Chain<str> = Chain::Link("x".into(), Box::new(Chain::End));
     assert_eq!(c.deep_copy(), c);
+
+    let leaf: Node<u32> = Node {
+        label: Box::new(2),
+        edges: vec![],
+        parent: None,
+    };
+    let n: Node<u32> = Node {
+        label: Box::new(1),
+        edges: vec![Edge {
+            to: Some(Box::new(leaf)),
+        }],
+        parent: None,
+    };
+    assert_eq!(n.deep_copy(), n);
 }
