@@ -347,12 +347,16 @@ impl Loader {
     /// collection of the call is released and the pins it created are
     /// removed; the error is [`LoadError::Instance`], with the index of the
     /// spec. Maps pinned by name are shared through their pins, as with
-    /// `load_many`; to keep tenants' pins apart, give each its own
-    /// [`pin_path`](Self::pin_path) (one loader each).
+    /// `load_many`, so specs that pin a map of the same name must agree on
+    /// it, contents included (refused before any syscall otherwise: which
+    /// spec created the pin would depend on thread timing); to keep
+    /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
+    /// (one loader each).
     pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
         }
+        self.check_shared_pins(specs)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let results: Vec<Result<Collection, LoadError>> = self.run(|| {
             // As in load_many: a collection's maps are split over threads
@@ -372,6 +376,48 @@ impl Loader {
                 .collect()
         })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
+    }
+
+    /// The specs of one `load_all` share a map pinned by name (the first to
+    /// create the pin wins, the others open it), so they must agree on it:
+    /// otherwise which spec's attributes and contents the pin gets, and which
+    /// spec's error is reported, would depend on thread timing. Refused
+    /// before any syscall, naming the later spec and the earlier one.
+    fn check_shared_pins(&self, specs: &[CollectionSpec]) -> Result<(), LoadError> {
+        if self.pin_path.is_none() {
+            return Ok(());
+        }
+        let mut first: HashMap<&str, (usize, &MapSpec)> = HashMap::new();
+        for (index, spec) in specs.iter().enumerate() {
+            let pinned = spec.maps.values().filter(|m| {
+                m.autocreate
+                    && m.pinning == Pinning::ByName
+                    && !self.replacements.contains_key(&m.name)
+            });
+            for m in pinned {
+                let (earlier, theirs) = *first.entry(&m.name).or_insert((index, m));
+                if theirs == m {
+                    continue;
+                }
+                let differs = match theirs.compatible(m) {
+                    Err(e) => e
+                        .mismatches
+                        .iter()
+                        .map(|d| format!("{} {} here, {} there", d.attribute, d.found, d.expected))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Ok(()) => "the same attributes but other contents or BTF".into(),
+                };
+                return Err(in_instance(index)(LoadError::Invalid {
+                    map: m.name.clone(),
+                    what: format!(
+                        "pinned by name, as in spec {earlier}, but it differs ({differs}): \
+                         the specs of one load_all share a pinned map, so they must agree on it"
+                    ),
+                }));
+            }
+        }
+        Ok(())
     }
 
     /// Whether creating `spec`'s maps on several threads pays: at least two
@@ -1003,16 +1049,19 @@ impl<'s> Autoload<'s> {
 /// Why the kernel refuses map `t` in a slot of an outer map whose inner-map
 /// template is `template`, by its rule (`bpf_map_meta_equal`, and
 /// `array_map_meta_equal` for arrays): the same type, key size, value size
-/// and flags (as created: data sections get `BPF_F_MMAPABLE`), and for an
+/// and flags (as the kernel keeps them: data sections get `BPF_F_MMAPABLE`
+/// from the loader, and the kernel drops `BPF_F_RDONLY` and `BPF_F_WRONLY`,
+/// which only limit the fd, `bpf_map_flags_retain_permanent`), and for an
 /// array the same `max_entries` unless the template has `BPF_F_INNER_MAP`.
 /// (The kernel also compares special fields such as timers and spin locks,
 /// from BTF; those it reports itself.)
 fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
     let created = |m: &MapSpec| {
+        let kept = m.flags - (MapFlags::RDONLY | MapFlags::WRONLY);
         if m.is_global_data() {
-            m.flags | MapFlags::MMAPABLE
+            kept | MapFlags::MMAPABLE
         } else {
-            m.flags
+            kept
         }
     };
     let differ = |what: &str, theirs: String, template: String| {

@@ -595,6 +595,15 @@ fn slots_follow_the_kernels_inner_map_rule() {
     spec.maps.get_mut("inner_a").unwrap().map_type = MapType::PerCpuArray;
     refused(&spec, "its type is percpu_array, the template's array");
 
+    // BPF_F_RDONLY and BPF_F_WRONLY limit the fd only: the kernel does not
+    // keep them in the map's flags, so they do not count against the template.
+    let mut spec = base.clone();
+    spec.maps.get_mut("inner_a").unwrap().flags = MapFlags::RDONLY;
+    spec.maps.get_mut("inner_b").unwrap().flags = MapFlags::WRONLY;
+    spec.programs.clear();
+    spec.maps.get_mut("jmp_table").unwrap().contents.clear();
+    drop(Loader::new().load(&spec).unwrap());
+
     // BPF_F_INNER_MAP on the template and the maps: sizes may differ.
     let mut spec = base.clone();
     spec.maps

@@ -149,3 +149,57 @@ fn one_bad_spec_releases_every_collection_and_names_its_index() {
     assert_eq!(open_fds(), fds);
     assert!(fs.pins().is_empty());
 }
+
+/// Specs of one call share a map pinned by name, so they must agree on it:
+/// which spec created the pin would otherwise depend on thread timing (and
+/// with it the pin's contents and which spec's error is reported).
+#[test]
+fn specs_that_pin_one_name_differently_are_refused_before_any_syscall() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let loader = Loader::new().threads(2).pin_path(fs.path());
+    let fds = open_fds();
+    let mut specs = tenants(3);
+    for spec in &mut specs {
+        let values = spec.maps.get_mut("values").unwrap();
+        values.pinning = Pinning::ByName;
+        values.max_entries = 4;
+    }
+    let refused = |specs: &[CollectionSpec], expect: &str| {
+        fault_injection::count_calls();
+        let e = loader.load_all(specs).unwrap_err();
+        let calls = fault_injection::calls();
+        fault_injection::disarm();
+        assert!(matches!(e, LoadError::Instance { index: 2, .. }), "{e:?}");
+        assert_eq!(e.map(), "values");
+        assert!(e.to_string().contains(expect), "{e}");
+        assert_eq!(calls, 0, "refused before any syscall");
+        assert!(fs.pins().is_empty());
+    };
+    let mut sizes = specs.clone();
+    sizes[2].maps.get_mut("values").unwrap().max_entries = 8;
+    refused(
+        &sizes,
+        "pinned by name, as in spec 0, but it differs (max_entries 8 here, 4 there)",
+    );
+    let mut contents = specs.clone();
+    contents[2]
+        .maps
+        .get_mut("values")
+        .unwrap()
+        .contents
+        .push(MapEntry {
+            key: 0u32.to_le_bytes().to_vec(),
+            value: MapValue::Bytes(7u32.to_le_bytes().to_vec()),
+        });
+    refused(&contents, "the same attributes but other contents or BTF");
+
+    // Agreeing specs share the one pin.
+    let colls = loader.load_all(&specs).unwrap();
+    assert_eq!(fs.pins(), ["values"]);
+    let ids: Vec<u32> = colls.iter().map(|c| id(c, "values")).collect();
+    assert!(ids.iter().all(|&i| i == ids[0]), "{ids:?}");
+    drop((colls, loader)); // the loader keeps the object's BTF fd
+    std::fs::remove_file(fs.pin("values")).unwrap();
+    assert_eq!(open_fds(), fds);
+}
