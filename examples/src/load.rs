@@ -147,6 +147,14 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     spinner.finish_and_clear();
     let kernel_maps = kernel_maps?;
     let rate = |n: f64| if seconds > 0.0 { n / seconds } else { 0.0 };
+    // What an instance holds, counted on one (the counts above, for the fd
+    // limit, are upper bounds: programs whose autoload is false are not
+    // loaded).
+    let (maps_per_instance, programs_per_instance) = collections
+        .first()
+        .map_or((maps_per_instance, programs_per_instance), |c| {
+            (c.len(), c.program_names().count())
+        });
     let summary = Summary {
         instances,
         threads,

@@ -1901,3 +1901,24 @@ fn inspect_marks_programs_with_autoload_off() {
     let plain = run_ok(&["inspect"]);
     assert!(!plain.contains("autoload off"), "{plain}");
 }
+
+/// `load` counts what an instance holds: `SEC("?...")` programs (autoload
+/// off) are not loaded and not counted.
+#[test]
+fn load_counts_only_the_programs_it_loads() {
+    if !kernel() {
+        return;
+    }
+    let path = fixture("libbpf_rules/libbpf_rules.bpfel.o");
+    let path = path.to_str().expect("UTF-8 path");
+    let json = load_json(&[path, "--instances", "2"]);
+    assert_eq!(json.get("maps_per_instance").int(), 2);
+    assert_eq!(json.get("kernel_maps").int(), 4);
+    assert_eq!(json.get("programs_per_instance").int(), 1, "count only");
+    let text = run_ok(&["load", path, "--instances", "2"]);
+    assert!(text.contains("programs of instance 0 (1)"), "{text}");
+    assert!(
+        text.contains("2 maps and 1 programs per instance"),
+        "{text}"
+    );
+}
