@@ -568,7 +568,9 @@ impl Loader {
             ctx = Some(crate::program::LinkContext::new(spec)?);
         }
         let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
-        let loads = Autoload::new(spec);
+        // Which struct_ops programs a created map uses is known now, from
+        // the plans: a callback the kernel lacks was left out.
+        let loads = Autoload::attached(spec, attach.keys());
         let programs = match ctx.as_mut() {
             None => Vec::new(),
             Some(ctx) => spec
@@ -1010,40 +1012,51 @@ fn write_fd_slots<'a>(
 }
 
 /// Which programs of a collection a load loads, as libbpf decides: a
-/// struct_ops program that struct_ops maps refer to loads exactly when one of
-/// those maps is created; any other program when its `autoload` is set.
+/// struct_ops program that struct_ops maps refer to loads exactly when a
+/// created one uses it (libbpf's bpf_object_adjust_struct_ops_autoload); any
+/// other program when its `autoload` is set.
 struct Autoload<'s> {
-    /// Programs a created struct_ops map refers to.
+    /// Programs a created struct_ops map uses.
     created: std::collections::HashSet<&'s str>,
     /// Programs any struct_ops map refers to.
     named: std::collections::HashSet<&'s str>,
 }
 
 impl<'s> Autoload<'s> {
+    /// From the spec alone (before the kernel's structs are known): every
+    /// callback of a created map counts as used.
     fn new(spec: &'s CollectionSpec) -> Self {
-        let mut a = Autoload {
-            created: Default::default(),
-            named: Default::default(),
-        };
-        for m in spec.maps.values() {
-            for p in m
-                .struct_ops()
-                .into_iter()
-                .flat_map(|ops| ops.programs.values())
-            {
-                a.named.insert(p.as_str());
-                if m.autocreate {
-                    a.created.insert(p.as_str());
-                }
-            }
+        let created = spec.maps.values().filter(|m| m.autocreate);
+        Self::attached(spec, created.flat_map(callbacks))
+    }
+
+    /// With the programs the created maps' plans use (`attached`): a
+    /// callback the running kernel lacks was left out of its map, and its
+    /// program loads only if another created map uses it.
+    fn attached(spec: &'s CollectionSpec, attached: impl Iterator<Item = &'s String>) -> Self {
+        Autoload {
+            created: attached.map(String::as_str).collect(),
+            named: spec
+                .maps
+                .values()
+                .flat_map(callbacks)
+                .map(String::as_str)
+                .collect(),
         }
-        a
     }
 
     fn loads(&self, p: &ebpf_spec::ProgramSpec) -> bool {
         let name = p.name.as_str();
         self.created.contains(name) || (p.autoload && !self.named.contains(name))
     }
+}
+
+/// The programs a struct_ops map's callbacks are set to (none for another
+/// map).
+fn callbacks(m: &MapSpec) -> impl Iterator<Item = &String> {
+    m.struct_ops()
+        .into_iter()
+        .flat_map(|ops| ops.programs.values())
 }
 
 /// Why the kernel refuses map `t` in a slot of an outer map whose inner-map

@@ -147,8 +147,12 @@ pub(crate) fn plan(
         // ones included: the kernel checks it against the program's
         // expected attach type.
         let Some(&k) = kern_index.get(member) else {
-            // libbpf's rule: a member the kernel lacks is fine while unset.
-            if program.is_none() && bytes.iter().all(|&b| b == 0) {
+            // libbpf's rule (bpf_map__init_kern_struct_ops): a member the
+            // kernel lacks is left out while its bytes are zero, a callback
+            // set to a program included: one object then runs on kernels
+            // with and without that callback. The program is not loaded for
+            // this map (no `attach` entry); only if another created map uses it.
+            if bytes.iter().all(|&b| b == 0) {
                 continue;
             }
             return Err(invalid(format!(

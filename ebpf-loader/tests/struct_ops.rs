@@ -486,3 +486,50 @@ fn a_struct_ops_programs_maps_decide_whether_it_loads() {
     drop(coll);
     assert_eq!(open_fds(), fds);
 }
+
+/// libbpf's rule for a callback the running kernel lacks: left out of the
+/// map while its bytes are zero, program and all, so one object runs on
+/// kernels with and without it. Its program loads only if another created
+/// map uses it. (Here `spec_ca_new`'s `does_not_exist`, zeroed and given a
+/// program, stands for such a callback.)
+#[test]
+fn a_callback_the_kernel_lacks_is_left_out_with_its_program() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = spec();
+    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
+    spec.set_struct_ops_member("spec_ca_new", "does_not_exist", &[0; 4])
+        .unwrap();
+    spec.programs.insert(
+        "unused_ssthresh".into(),
+        fixture("struct_ops/struct_ops.bpfel.o").programs["unused_ssthresh"].clone(),
+    );
+    ops(&mut spec, "spec_ca_new")
+        .programs
+        .insert("does_not_exist".into(), "unused_ssthresh".into());
+    let coll = Loader::new().load(&spec).unwrap();
+    let loaded: Vec<_> = coll.program_names().collect();
+    assert!(
+        !loaded.contains(&"unused_ssthresh"),
+        "only the left-out callback uses it: {loaded:?}"
+    );
+    assert!(loaded.contains(&"new_ssthresh"), "{loaded:?}");
+    {
+        let link = coll.attach_struct_ops("spec_ca_new").unwrap().unwrap();
+        assert!(available("spec_ca_new"));
+        assert_eq!(connect_with("spec_ca_new").unwrap(), "spec_ca_new");
+        drop(link);
+    }
+    assert!(!available("spec_ca_new"));
+    drop(coll);
+
+    // Also set in spec_ca, a created map whose kernel struct has the member
+    // (`ssthresh`): then it loads.
+    ops(&mut spec, "spec_ca")
+        .programs
+        .insert("ssthresh".into(), "unused_ssthresh".into());
+    let coll = Loader::new().load(&spec).unwrap();
+    assert!(coll.program_fd("unused_ssthresh").is_some());
+    drop(coll);
+    assert_eq!(open_fds(), fds);
+}
