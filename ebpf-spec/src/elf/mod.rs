@@ -217,11 +217,24 @@ pub fn read_object_file(path: impl AsRef<Path>) -> Result<Vec<u8>, ParseError> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io(e)),
         };
-        if (data.len() + n) as u64 > MAX_OBJECT_FILE {
+        let need = data.len() + n;
+        if need as u64 > MAX_OBJECT_FILE {
             return Err(too_large());
+        }
+        if need > data.capacity() {
+            let target = grown_capacity(data.capacity(), need, MAX_OBJECT_FILE as usize);
+            data.reserve_exact(target - data.len());
         }
         data.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// The capacity `read_object_file` grows its buffer to when `need` bytes do
+/// not fit in `capacity`: doubling, as `Vec` would, but never past `max` (a
+/// regular file that grew after its length was read would otherwise get a
+/// buffer of up to twice the limit). `need <= max`.
+fn grown_capacity(capacity: usize, need: usize, max: usize) -> usize {
+    capacity.saturating_mul(2).max(need).min(max)
 }
 
 /// `struct bpf_map_def`, the first 20 bytes of every legacy definition.
@@ -2162,6 +2175,17 @@ fn index_key(index: u32, key_size: usize, order: ByteOrder) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_buffer_doubles_but_never_past_the_limit() {
+        const MAX: usize = 256 << 20;
+        assert_eq!(grown_capacity(0, 65536, MAX), 65536);
+        assert_eq!(grown_capacity(65536, 65537, MAX), 131072);
+        // A 192 MiB file that grew while read: 256 MiB, not 384.
+        assert_eq!(grown_capacity(192 << 20, (192 << 20) + 1, MAX), MAX);
+        assert_eq!(grown_capacity(MAX - 1, MAX, MAX), MAX);
+        assert_eq!(grown_capacity(usize::MAX / 2 + 1, 10, MAX), MAX);
+    }
 
     #[test]
     fn struct_ops_sections_with_and_without_libbpfs_optional_prefix() {
