@@ -1819,25 +1819,11 @@ impl<'d> Reader<'d> {
                 .data
                 .get(f.start as usize..f.end as usize)
                 .unwrap_or_default();
-            // libbpf's `SEC("?xdp")`: not loaded unless asked; the section
-            // is named without the `?` from here on, as in libbpf.
-            let (section, autoload) = match sec.name.strip_prefix('?') {
-                Some(rest) => (rest, false),
-                None => (sec.name, true),
-            };
-            let (program_type, attach_type, attach_to, sleepable) = if sec.name == ".text" {
-                (ProgramType::Unspec, None, None, false)
-            } else {
-                classify(section)
-            };
             // Functions may overlap and sections alias the same bytes; every
-            // function copies the license and its section's name.
+            // function copies the license and its section's name (twice at
+            // most: the attach target is a part of it).
             self.charge(
-                bytes.len()
-                    + license.len()
-                    + sec.name.len()
-                    + 2 * f.name.len()
-                    + attach_to.as_ref().map_or(0, String::len),
+                bytes.len() + license.len() + 2 * sec.name.len() + 2 * f.name.len(),
                 sec.name,
             )?;
             let instructions = self.instructions(bytes);
@@ -1895,21 +1881,15 @@ impl<'d> Reader<'d> {
                 });
             }
             relocations.sort_by_key(|r| r.instruction);
+            // Typed from the section name (`.text` is no program type), a
+            // `?` prefix (libbpf's `SEC("?xdp")`) stripped, autoload off.
             let spec = ProgramSpec {
-                name: f.name.to_owned(),
-                section: section.to_owned(),
-                program_type,
-                attach_type,
-                attach_to,
-                sleepable,
-                instructions,
-                license: license.to_owned(),
                 kernel_version,
                 relocations,
                 func_info,
                 line_info,
                 core_relocations,
-                autoload,
+                ..ProgramSpec::new(f.name, sec.name, instructions, license)
             };
             let dest = if sec.name == ".text" {
                 &mut text

@@ -421,6 +421,55 @@ pub struct ProgramSpec {
 }
 
 impl ProgramSpec {
+    /// A program of section `section`, typed from its name as the reader
+    /// types it ([`classify_section`](Self::classify_section), sleepable
+    /// `.s` forms included; a leading `?` is stripped and makes
+    /// [`autoload`](Self::autoload) false), with `instructions` and `license`;
+    /// no relocations or BTF records, kernel version 0.
+    ///
+    /// ```
+    /// use ebpf_spec::{AttachType, Instruction, ProgramSpec, ProgramType};
+    ///
+    /// let exit = vec![
+    ///     Instruction::new(0xb7, 0, 0, 0, 2), // r0 = XDP_PASS
+    ///     Instruction::new(0x95, 0, 0, 0, 0), // exit
+    /// ];
+    /// let p = ProgramSpec::new("pass", "xdp", exit.clone(), "GPL");
+    /// assert_eq!((p.program_type, p.attach_type), (ProgramType::Xdp, Some(AttachType::Xdp)));
+    /// assert!(p.autoload);
+    ///
+    /// let optional = ProgramSpec::new("fallback", "?xdp", exit, "GPL");
+    /// assert_eq!((optional.section.as_str(), optional.autoload), ("xdp", false));
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        section: &str,
+        instructions: Vec<Instruction>,
+        license: impl Into<String>,
+    ) -> Self {
+        let (section, autoload) = match section.strip_prefix('?') {
+            Some(rest) => (rest, false),
+            None => (section, true),
+        };
+        let (program_type, attach_type, attach_to, sleepable) = classify(section);
+        ProgramSpec {
+            name: name.into(),
+            section: section.to_owned(),
+            program_type,
+            attach_type,
+            attach_to,
+            sleepable,
+            instructions,
+            license: license.into(),
+            kernel_version: 0,
+            relocations: Vec::new(),
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            core_relocations: Vec::new(),
+            autoload,
+        }
+    }
+
     /// `self.deep_copy()`.
     pub fn copy(&self) -> Self {
         self.deep_copy()
