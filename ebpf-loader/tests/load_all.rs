@@ -30,6 +30,15 @@ fn tenants(n: u32) -> Vec<CollectionSpec> {
         .collect()
 }
 
+/// Gives `values` an initial entry at key 0.
+fn set_key_0(spec: &mut CollectionSpec, value: MapValue) {
+    let entry = MapEntry {
+        key: 0u32.to_le_bytes().to_vec(),
+        value,
+    };
+    spec.maps.get_mut("values").unwrap().contents.push(entry);
+}
+
 #[test]
 fn each_spec_gets_its_own_settings_and_maps() {
     let Some(_serial) = kernel() else { return };
@@ -129,15 +138,7 @@ fn one_bad_spec_releases_every_collection_and_names_its_index() {
 
     // Tenant 1 is refused before any syscall, for every tenant.
     let mut bad = specs.clone();
-    bad[1]
-        .maps
-        .get_mut("values")
-        .unwrap()
-        .contents
-        .push(MapEntry {
-            key: 0u32.to_le_bytes().to_vec(),
-            value: MapValue::Map("nowhere".into()),
-        });
+    set_key_0(&mut bad[1], MapValue::Map("nowhere".into()));
     fault_injection::count_calls();
     let e = loader.load_all(&bad).unwrap_err();
     let calls = fault_injection::calls();
@@ -183,15 +184,10 @@ fn specs_that_pin_one_name_differently_are_refused_before_any_syscall() {
         "pinned by name, as in spec 0, but it differs (max_entries 8 here, 4 there)",
     );
     let mut contents = specs.clone();
-    contents[2]
-        .maps
-        .get_mut("values")
-        .unwrap()
-        .contents
-        .push(MapEntry {
-            key: 0u32.to_le_bytes().to_vec(),
-            value: MapValue::Bytes(7u32.to_le_bytes().to_vec()),
-        });
+    set_key_0(
+        &mut contents[2],
+        MapValue::Bytes(7u32.to_le_bytes().to_vec()),
+    );
     refused(&contents, "the same attributes but other contents or BTF");
 
     // Agreeing specs share the one pin.
