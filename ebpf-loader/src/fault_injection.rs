@@ -45,6 +45,16 @@ pub fn fail_call(k: u64, errno: i32) {
     FAIL_AT.store(k, Ordering::SeqCst);
 }
 
+/// Makes the `k`-th bpf(2) call from now (1-based) panic instead of calling
+/// the kernel: what a bug in the loader would do at that point. The calls
+/// after it succeed again.
+pub fn panic_at_call(k: u64) {
+    fail_call(k, PANIC);
+}
+
+/// The `ERRNO` that means "panic" ([`panic_at_call`]).
+const PANIC: i32 = i32::MIN;
+
 /// How many bpf(2) calls were made since [`count_calls`] or [`fail_call`].
 pub fn calls() -> u64 {
     CALLS.load(Ordering::SeqCst)
@@ -65,6 +75,11 @@ pub fn disarm() {
 /// it is the armed one.
 pub(crate) fn next_call() -> Option<io::Error> {
     let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
-    (n == FAIL_AT.load(Ordering::SeqCst))
-        .then(|| io::Error::from_raw_os_error(ERRNO.load(Ordering::SeqCst)))
+    if n != FAIL_AT.load(Ordering::SeqCst) {
+        return None;
+    }
+    match ERRNO.load(Ordering::SeqCst) {
+        PANIC => panic!("fault injection: bpf(2) call {n} panics"),
+        errno => Some(io::Error::from_raw_os_error(errno)),
+    }
 }

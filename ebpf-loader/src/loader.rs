@@ -289,7 +289,7 @@ impl Loader {
         self.validate(spec)?;
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let results: Vec<Result<Collection, LoadError>> = self.run(|| {
+        let results: Vec<Outcome> = self.run(|| {
             // With at least one instance per thread, the instances keep every
             // thread busy; splitting a collection's maps too only adds
             // overhead.
@@ -297,9 +297,11 @@ impl Loader {
             (0..n)
                 .into_par_iter()
                 .map(|index| {
-                    let copy = spec.deep_copy();
-                    self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                        .map_err(in_instance(index))
+                    caught(|| {
+                        let copy = spec.deep_copy();
+                        self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
+                            .map_err(in_instance(index))
+                    })
                 })
                 .collect()
         })?;
@@ -358,7 +360,7 @@ impl Loader {
         }
         self.check_shared_pins(specs)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let results: Vec<Result<Collection, LoadError>> = self.run(|| {
+        let results: Vec<Outcome> = self.run(|| {
             // As in load_many: a collection's maps are split over threads
             // only when there are fewer collections than threads.
             let few = specs.len() < rayon::current_num_threads();
@@ -366,12 +368,14 @@ impl Loader {
                 .par_iter()
                 .enumerate()
                 .map(|(index, spec)| {
-                    let nested = few && self.worth_parallel(spec);
-                    self.prepare(spec)
-                        .and_then(|prepared| {
-                            self.instance(spec, &prepared, pin_dir.as_ref(), nested)
-                        })
-                        .map_err(in_instance(index))
+                    caught(|| {
+                        let nested = few && self.worth_parallel(spec);
+                        self.prepare(spec)
+                            .and_then(|prepared| {
+                                self.instance(spec, &prepared, pin_dir.as_ref(), nested)
+                            })
+                            .map_err(in_instance(index))
+                    })
                 })
                 .collect()
         })?;
@@ -1126,29 +1130,48 @@ fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
     }
 }
 
+/// One instance of `load_many` or `load_all`: its collection, its error, or
+/// the panic it raised.
+type Outcome = std::thread::Result<Result<Collection, LoadError>>;
+
+/// Runs one instance, catching a panic (a bug) so that [`gather`] can
+/// release the other instances before passing it on.
+fn caught(f: impl FnOnce() -> Result<Collection, LoadError>) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+}
+
 /// The end of `load_many` and `load_all`: the collections, or the first
 /// error with every collection released and the pins the call created
 /// removed; then the map-in-map slots of all of them (`specs[i]` is the spec
 /// of collection `i`). `name_instance`: whether a slot error names its
-/// instance.
+/// instance. A panic in an instance is resumed here, after the others are
+/// released the same way: all or nothing holds for bugs too.
 fn gather(
-    results: Vec<Result<Collection, LoadError>>,
+    results: Vec<Outcome>,
     specs: &[&CollectionSpec],
     name_instance: bool,
 ) -> Result<Vec<Collection>, LoadError> {
     let mut first = None;
+    let mut panic = None;
     let mut colls = Vec::with_capacity(results.len());
     let mut guard = PinGuard(Vec::new());
     for r in results {
         match r {
-            Ok(c) => {
+            Ok(Ok(c)) => {
                 guard.0.extend(c.pins_created.iter().cloned());
                 colls.push(c);
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 first.get_or_insert(e);
             }
+            Err(payload) => {
+                panic.get_or_insert(payload);
+            }
         }
+    }
+    if let Some(payload) = panic {
+        drop((colls, guard));
+        std::panic::resume_unwind(payload);
     }
     if let Some(e) = first {
         return Err(e);

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{BpfFs, fixture, kernel, open_fds};
-use ebpf_loader::{Loader, fault_injection};
+use ebpf_loader::{Collection, LoadError, Loader, fault_injection};
 use ebpf_spec::CollectionSpec;
 
 /// The errno injected: one no step of the loader treats as "try another way".
@@ -209,6 +209,75 @@ fn a_failure_anywhere_in_load_all_releases_every_collection() {
         assert_eq!(specs, before, "call {k}: the specs are unchanged");
     }
     eprintln!("load_all of 3 specs: {calls} positions tried");
+}
+
+/// A panic (a bug) at any bpf(2) call of a `load_all` or `load_many` with
+/// pins: it reaches the caller, after every collection of the call is
+/// released and every pin the call created removed.
+#[test]
+fn a_panic_in_one_instance_releases_every_collection_and_pin() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let fs = BpfFs::mount();
+    let mut spec = fixture("globals.bpfel.o");
+    spec.maps.get_mut("values").unwrap().pinning = ebpf_spec::Pinning::ByName;
+    let specs: Vec<CollectionSpec> = (0..3u32)
+        .map(|t| {
+            let mut s = spec.copy();
+            s.set_variable("sample_rate", &t.to_ne_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let loader = Loader::new().threads(2).pin_path(fs.path());
+    drop(loader.load_all(&specs).unwrap());
+    std::fs::remove_file(fs.pin("values")).unwrap();
+    let fds = open_fds();
+    fault_injection::count_calls();
+    drop(loader.load_all(&specs).unwrap());
+    let calls = fault_injection::calls();
+    std::fs::remove_file(fs.pin("values")).unwrap();
+    // The panics are expected: keep their messages out of the test output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut failures = Vec::new();
+    let mut fired = 0;
+    // Instances race for the pin (the losers reopen it), so the number of
+    // calls varies a little from one load to the next: a position past the
+    // end of a shorter load does not fire, and is not counted.
+    let mut at = |k: u64, what: &str, run: &dyn Fn() -> Result<Vec<Collection>, LoadError>| {
+        fault_injection::panic_at_call(k);
+        let result = catch_unwind(AssertUnwindSafe(run));
+        let panicked = fault_injection::fired();
+        fault_injection::disarm();
+        match (panicked, result) {
+            (true, Err(_)) => fired += 1,
+            (true, Ok(_)) => {
+                failures.push(format!("{what}, call {k}: no panic reached the caller"))
+            }
+            (false, result) => {
+                drop(result);
+                let _ = std::fs::remove_file(fs.pin("values"));
+            }
+        }
+        if open_fds() != fds || !fs.pins().is_empty() {
+            failures.push(format!(
+                "{what}, call {k}: fds {} (before {fds}), pins {:?}",
+                open_fds(),
+                fs.pins()
+            ));
+        }
+    };
+    for k in 1..=calls {
+        at(k, "load_all", &|| loader.load_all(&specs));
+        at(k, "load_many", &|| loader.load_many(&specs[0], 3));
+    }
+    std::panic::set_hook(hook);
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(fired as u64 >= calls, "{fired} of {calls} positions fired");
+    eprintln!(
+        "a panic at {fired} positions of load_all and load_many ({calls} calls): nothing left"
+    );
 }
 
 /// `BPF_MAP_DELETE_ELEM` of key 0, without the loader.
