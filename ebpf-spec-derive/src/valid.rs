@@ -32,40 +32,12 @@ pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
     }
 }
 
-/// std's types that own what their type arguments name (looked into by
-/// [`check_type`]).
-const STD_OWNERS: &[&str] = &[
-    "Vec",
-    "VecDeque",
-    "LinkedList",
-    "BinaryHeap",
-    "Option",
-    "Result",
-    "Box",
-    "Rc",
-    "Arc",
-    "Cell",
-    "RefCell",
-    "Mutex",
-    "RwLock",
-    "OnceLock",
-    "OnceCell",
-    "BTreeMap",
-    "BTreeSet",
-    "HashMap",
-    "HashSet",
-];
-
 /// Reports references and raw pointers in `ty`, at top level or inside the
-/// tuples, arrays and slices it is built from, and inside the type arguments
-/// of std's containers and pointers (`Vec<&T>`, `Option<*const T>`,
-/// `HashMap<K, &V>` ...), where they are certainly owned by the field.
+/// generic arguments, tuples, arrays and slices it is built from.
 ///
-/// Another type's arguments are not looked into: `Id<&'static str>` may use
-/// its argument as a tag only, and whether it copies deeply is its impl's
-/// business (the trait bound decides, with the same advice in its message).
-/// Nor are `PhantomData<...>` (it owns nothing), trait objects,
-/// `impl Trait`, function pointers, associated types and macros.
+/// `PhantomData<...>` is not looked into (it owns nothing); neither are trait
+/// objects, `impl Trait`, function pointers, associated types and macros (the
+/// trait bound decides those).
 fn check_type(ty: &Type, errors: &mut Errors) {
     match ty {
         Type::Reference(reference) => {
@@ -105,7 +77,7 @@ fn check_type(ty: &Type, errors: &mut Errors) {
             let Some(last) = path.path.segments.last() else {
                 return;
             };
-            if !STD_OWNERS.iter().any(|owner| last.ident == owner) {
+            if last.ident == "PhantomData" {
                 return;
             }
             for segment in &path.path.segments {
