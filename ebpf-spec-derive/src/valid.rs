@@ -38,6 +38,14 @@ pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
 /// `PhantomData<...>` is not looked into (it owns nothing); neither are trait
 /// objects, `impl Trait`, function pointers, associated types and macros (the
 /// trait bound decides those).
+///
+/// Any other type's arguments are looked into, a user's included: a
+/// reference there is refused even when the type only uses it as a tag
+/// (`Id<&'static str>` copied as a number). That false positive is kept on
+/// purpose: a user's impl that does not require `T: DeepCopy` would let a
+/// `Handle<&'a [u8]>` that holds the reference compile and share it, with
+/// nothing for the proof helper to see. A tag type can take `Id<str>` or
+/// `#[deep_copy(with = ...)]`.
 fn check_type(ty: &Type, errors: &mut Errors) {
     match ty {
         Type::Reference(reference) => {
