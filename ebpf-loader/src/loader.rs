@@ -514,13 +514,7 @@ impl Loader {
                         Some(p)
                             if !autoload.get_or_insert_with(|| Autoload::new(spec)).loads(p) =>
                         {
-                            return Err(LoadError::Invalid {
-                                map: m.name.clone(),
-                                what: format!(
-                                    "a slot refers to program `{target}`, which is not loaded \
-                                     (its autoload is false: a `?` section)"
-                                ),
-                            });
+                            return Err(not_loaded(m, p));
                         }
                         Some(_) => {}
                     }
@@ -575,6 +569,11 @@ impl Loader {
         // Which struct_ops programs a created map uses is known now, from
         // the plans: a callback the kernel lacks was left out.
         let loads = Autoload::attached(spec, attach.keys());
+        if ctx.is_some() {
+            // `validate` counted every callback of a created map as used; a
+            // prog-array slot may name one whose only callback was left out.
+            refuse_slots_of_unloaded(spec, &loads)?;
+        }
         let programs = match ctx.as_mut() {
             None => Vec::new(),
             Some(ctx) => spec
@@ -1052,6 +1051,39 @@ impl<'s> Autoload<'s> {
     fn loads(&self, p: &ebpf_spec::ProgramSpec) -> bool {
         let name = p.name.as_str();
         self.created.contains(name) || (p.autoload && !self.named.contains(name))
+    }
+}
+
+/// Refuses a prog-array slot that names a program `loads` does not load:
+/// the slot would otherwise be left empty without a word, where libbpf
+/// fails the load.
+fn refuse_slots_of_unloaded(spec: &CollectionSpec, loads: &Autoload<'_>) -> Result<(), LoadError> {
+    for m in spec.maps.values().filter(|m| m.autocreate) {
+        for e in &m.contents {
+            if let MapValue::Program(target) = &e.value
+                && let Some(p) = spec.programs.get(target)
+                && !loads.loads(p)
+            {
+                return Err(not_loaded(m, p));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A slot of `m` names program `p`, which the load does not load.
+fn not_loaded(m: &MapSpec, p: &ebpf_spec::ProgramSpec) -> LoadError {
+    let why = if p.program_type == ebpf_spec::ProgramType::StructOps {
+        "no created struct_ops map uses it; a callback the running kernel lacks is left out"
+    } else {
+        "its autoload is false: a `?` section"
+    };
+    LoadError::Invalid {
+        map: m.name.clone(),
+        what: format!(
+            "a slot refers to program `{}`, which is not loaded ({why})",
+            p.name
+        ),
     }
 }
 

@@ -533,3 +533,37 @@ fn a_callback_the_kernel_lacks_is_left_out_with_its_program() {
     drop(coll);
     assert_eq!(open_fds(), fds);
 }
+
+/// A prog-array slot naming a struct_ops program whose only callback was
+/// left out (the kernel lacks the member) is refused, as for a `?` program,
+/// rather than left empty.
+#[test]
+fn a_slot_naming_a_program_whose_callback_was_left_out_is_refused() {
+    use ebpf_spec::{MapEntry, MapSpec, MapType, MapValue};
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = fixture("struct_ops/struct_ops.bpfel.o");
+    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
+    spec.set_struct_ops_member("spec_ca_new", "does_not_exist", &[0; 4])
+        .unwrap();
+    ops(&mut spec, "spec_ca_new")
+        .programs
+        .insert("does_not_exist".into(), "unused_ssthresh".into());
+    let mut jumps = MapSpec::new("jumps", MapType::ProgArray, 4, 4, 2);
+    jumps.contents.push(MapEntry {
+        key: 0u32.to_ne_bytes().to_vec(),
+        value: MapValue::Program("unused_ssthresh".into()),
+    });
+    spec.maps.insert("jumps".into(), jumps);
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+    assert_eq!(e.map(), "jumps");
+    assert!(
+        e.to_string().contains(
+            "a slot refers to program `unused_ssthresh`, which is not loaded (no created \
+             struct_ops map uses it; a callback the running kernel lacks is left out)"
+        ),
+        "{e}"
+    );
+    assert_eq!(open_fds(), fds);
+}
