@@ -51,7 +51,9 @@ pub struct Loader {
 /// How a map of a collection came to be.
 enum Origin {
     Created,
-    PinCreated(PathBuf),
+    /// Pinned by this call: the pin is removed if this is dropped before a
+    /// collection takes it over (an error or a panic in between).
+    PinCreated(PinGuard),
     PinReused(PathBuf),
     Replaced,
 }
@@ -682,9 +684,9 @@ impl Loader {
             match r {
                 Ok((fd, origin)) => {
                     match origin {
-                        Origin::PinCreated(p) => {
-                            guard.0.push(p.clone());
-                            pins_created.push(p);
+                        Origin::PinCreated(mut created) => {
+                            pins_created.extend(created.0.iter().cloned());
+                            guard.0.append(&mut created.0);
                         }
                         Origin::PinReused(p) => {
                             pins_reused.push(p);
@@ -752,7 +754,7 @@ impl Loader {
         }
         let fd = self.create_fd(m, btf, data)?;
         match sys::obj_pin(fd.as_fd(), &c) {
-            Ok(()) => Ok((fd, Origin::PinCreated(path))),
+            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path])))),
             // Another loader pinned it first: use theirs, as a reuse.
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 drop(fd);

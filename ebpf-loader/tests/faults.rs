@@ -211,8 +211,8 @@ fn a_failure_anywhere_in_load_all_releases_every_collection() {
     eprintln!("load_all of 3 specs: {calls} positions tried");
 }
 
-/// A panic (a bug) at any bpf(2) call of a `load_all` or `load_many` with
-/// pins: it reaches the caller, after every collection of the call is
+/// A panic (a bug) at any bpf(2) call of a `load_all`, `load_many` or `load`
+/// with pins: it reaches the caller, after every collection of the call is
 /// released and every pin the call created removed.
 #[test]
 fn a_panic_in_one_instance_releases_every_collection_and_pin() {
@@ -222,6 +222,12 @@ fn a_panic_in_one_instance_releases_every_collection_and_pin() {
     let fs = BpfFs::mount();
     let mut spec = fixture("globals.bpfel.o");
     spec.maps.get_mut("values").unwrap().pinning = ebpf_spec::Pinning::ByName;
+    // A map created after the pinned one (by name): a panic there must
+    // release the pin already made.
+    spec.maps.insert(
+        "zz".into(),
+        ebpf_spec::MapSpec::new("zz", ebpf_spec::MapType::Array, 4, 4, 1),
+    );
     let specs: Vec<CollectionSpec> = (0..3u32)
         .map(|t| {
             let mut s = spec.copy();
@@ -271,12 +277,13 @@ fn a_panic_in_one_instance_releases_every_collection_and_pin() {
     for k in 1..=calls {
         at(k, "load_all", &|| loader.load_all(&specs));
         at(k, "load_many", &|| loader.load_many(&specs[0], 3));
+        at(k, "load", &|| loader.load(&specs[0]).map(|c| vec![c]));
     }
     std::panic::set_hook(hook);
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(fired as u64 >= calls, "{fired} of {calls} positions fired");
     eprintln!(
-        "a panic at {fired} positions of load_all and load_many ({calls} calls): nothing left"
+        "a panic at {fired} positions of load_all, load_many and load ({calls} calls): nothing left"
     );
 }
 
