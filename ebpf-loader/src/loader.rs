@@ -281,7 +281,8 @@ impl Loader {
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
     /// of the spec and its own maps (pinned maps are shared through their
-    /// pins), created concurrently. For instances with settings of their
+    /// pins, made by instance 0, which then runs before the others), created
+    /// concurrently. For instances with settings of their
     /// own, see [`load_all`](Self::load_all).
     ///
     /// # Errors
@@ -291,21 +292,19 @@ impl Loader {
         self.validate(spec)?;
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let results: Vec<Outcome> = self.run(|| {
-            // With at least one instance per thread, the instances keep every
-            // thread busy; splitting a collection's maps too only adds
-            // overhead.
-            let nested = n < rayon::current_num_threads() && self.worth_parallel(spec);
-            (0..n)
-                .into_par_iter()
-                .map(|index| {
-                    caught(|| {
-                        let copy = spec.deep_copy();
-                        self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                            .map_err(in_instance(index))
-                    })
-                })
-                .collect()
+        // Instance 0 makes the pins the others share (see `pinners_first`).
+        let first = if n > 1 && self.pins_any(spec) {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        // With at least one instance per thread, the instances keep every
+        // thread busy; splitting a collection's maps too only adds overhead.
+        let results = self.run_instances(n, &first, |index, threads| {
+            let nested = n < threads && self.worth_parallel(spec);
+            let copy = spec.deep_copy();
+            self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
+                .map_err(in_instance(index))
         })?;
         gather(results, &vec![spec; n], n > 1)
     }
@@ -350,80 +349,108 @@ impl Loader {
     /// All or nothing: if one spec is refused or fails to load, every
     /// collection of the call is released and the pins it created are
     /// removed; the error is [`LoadError::Instance`], with the index of the
-    /// spec. Maps pinned by name are shared through their pins, as with
-    /// `load_many`, so specs that pin a map of the same name must agree on
-    /// it, contents included (refused before any syscall otherwise: which
-    /// spec created the pin would depend on thread timing); to keep
-    /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
-    /// (one loader each).
+    /// spec.
+    ///
+    /// # Pins
+    /// Maps pinned by name are shared through their pins, as with
+    /// `load_many`. The first spec of the slice that pins a name makes the
+    /// pin (when it does not exist yet: it runs before the others), with its
+    /// attributes, contents and slots; the later ones reuse it, checked
+    /// compatible, and their contents for it are not written, as for any
+    /// reused pin. To keep tenants' pins apart, give each its own
+    /// [`pin_path`](Self::pin_path) (one loader each).
     pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
         }
-        self.check_shared_pins(specs)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let results: Vec<Outcome> = self.run(|| {
+        let first = self.pinners_first(specs);
+        let results = self.run_instances(specs.len(), &first, |index, threads| {
             // As in load_many: a collection's maps are split over threads
             // only when there are fewer collections than threads.
-            let few = specs.len() < rayon::current_num_threads();
-            specs
-                .par_iter()
-                .enumerate()
-                .map(|(index, spec)| {
-                    caught(|| {
-                        let nested = few && self.worth_parallel(spec);
-                        self.prepare(spec)
-                            .and_then(|prepared| {
-                                self.instance(spec, &prepared, pin_dir.as_ref(), nested)
-                            })
-                            .map_err(in_instance(index))
-                    })
-                })
-                .collect()
+            let spec = &specs[index];
+            let nested = specs.len() < threads && self.worth_parallel(spec);
+            self.prepare(spec)
+                .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
+                .map_err(in_instance(index))
         })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
     }
 
-    /// The specs of one `load_all` share a map pinned by name (the first to
-    /// create the pin wins, the others open it), so they must agree on it:
-    /// otherwise which spec's attributes and contents the pin gets, and which
-    /// spec's error is reported, would depend on thread timing. Refused
-    /// before any syscall, naming the later spec and the earlier one.
-    fn check_shared_pins(&self, specs: &[CollectionSpec]) -> Result<(), LoadError> {
-        if self.pin_path.is_none() {
-            return Ok(());
-        }
-        let mut first: HashMap<&str, (usize, &MapSpec)> = HashMap::new();
+    /// The maps of `spec` a load pins by name (not replaced, created).
+    fn pinned<'s>(&self, spec: &'s CollectionSpec) -> impl Iterator<Item = &'s MapSpec> {
+        let pin = self.pin_path.is_some();
+        spec.maps.values().filter(move |m| {
+            pin && m.autocreate
+                && m.pinning == Pinning::ByName
+                && !self.replacements.contains_key(&m.name)
+        })
+    }
+
+    /// Whether a load of `spec` pins a map.
+    fn pins_any(&self, spec: &CollectionSpec) -> bool {
+        self.pinned(spec).next().is_some()
+    }
+
+    /// The specs of one call that must run before the others, in order:
+    /// for each name that several of them pin, the first of those. It makes
+    /// the pin (when it does not exist yet), with its attributes, contents
+    /// and slots, and the others reuse it, checked compatible, as a later
+    /// call would: the result does not depend on which thread is faster.
+    fn pinners_first(&self, specs: &[CollectionSpec]) -> Vec<usize> {
+        // Name -> (the first spec pinning it, whether another one does too).
+        let mut first: HashMap<&str, (usize, bool)> = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
-            let pinned = spec.maps.values().filter(|m| {
-                m.autocreate
-                    && m.pinning == Pinning::ByName
-                    && !self.replacements.contains_key(&m.name)
-            });
-            for m in pinned {
-                let (earlier, theirs) = *first.entry(&m.name).or_insert((index, m));
-                if theirs == m {
-                    continue;
-                }
-                let differs = match theirs.compatible(m) {
-                    Err(e) => e
-                        .mismatches
-                        .iter()
-                        .map(|d| format!("{} {} here, {} there", d.attribute, d.found, d.expected))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Ok(()) => "the same attributes but other contents or BTF".into(),
-                };
-                return Err(in_instance(index)(LoadError::Invalid {
-                    map: m.name.clone(),
-                    what: format!(
-                        "pinned by name, as in spec {earlier}, but it differs ({differs}): \
-                         the specs of one load_all share a pinned map, so they must agree on it"
-                    ),
-                }));
+            for m in self.pinned(spec) {
+                first
+                    .entry(&m.name)
+                    .and_modify(|(at, shared)| *shared |= *at != index)
+                    .or_insert((index, false));
             }
         }
-        Ok(())
+        let mut out: Vec<usize> = first
+            .into_values()
+            .filter(|&(_, shared)| shared)
+            .map(|(at, _)| at)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Runs `one(i, threads)` for instance `i` of a call, for every `i` below
+    /// `n`, on the loader's threads (`threads`: how many): first those in
+    /// `first`, one after the other, then the others concurrently; if one of
+    /// the first fails, the others do not run. Each runs under
+    /// [`caught`]. The outcomes come back in instance order.
+    fn run_instances(
+        &self,
+        n: usize,
+        first: &[usize],
+        one: impl Fn(usize, usize) -> Result<Collection, LoadError> + Sync,
+    ) -> Result<Vec<Outcome>, LoadError> {
+        self.run(|| {
+            let threads = rayon::current_num_threads();
+            let mut early = vec![false; n];
+            let mut done: Vec<(usize, Outcome)> = Vec::with_capacity(n);
+            for &i in first {
+                early[i] = true;
+                let outcome = caught(|| one(i, threads));
+                let failed = !matches!(outcome, Ok(Ok(_)));
+                done.push((i, outcome));
+                if failed {
+                    return in_order(done);
+                }
+            }
+            let early = &early;
+            let rest: Vec<(usize, Outcome)> = (0..n)
+                .into_par_iter()
+                .filter(|&i| !early[i])
+                .map(|i| (i, caught(|| one(i, threads))))
+                .collect();
+            done.extend(rest);
+            in_order(done)
+        })
     }
 
     /// Whether creating `spec`'s maps on several threads pays: at least two
@@ -1162,6 +1189,12 @@ fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
         index,
         source: Box::new(e),
     }
+}
+
+/// The outcomes of [`Loader::run_instances`], by instance.
+fn in_order(mut done: Vec<(usize, Outcome)>) -> Vec<Outcome> {
+    done.sort_unstable_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// One instance of `load_many` or `load_all`: its collection, its error, or
