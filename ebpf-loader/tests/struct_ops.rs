@@ -487,6 +487,20 @@ fn a_struct_ops_programs_maps_decide_whether_it_loads() {
     assert_eq!(open_fds(), fds);
 }
 
+/// The fixture with `spec_ca_new` created and its `does_not_exist` member
+/// zeroed and set to `unused_ssthresh`: a callback this kernel lacks, whose
+/// program nothing else uses.
+fn with_left_out_callback() -> CollectionSpec {
+    let mut spec = fixture("struct_ops/struct_ops.bpfel.o");
+    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
+    spec.set_struct_ops_member("spec_ca_new", "does_not_exist", &[0; 4])
+        .unwrap();
+    ops(&mut spec, "spec_ca_new")
+        .programs
+        .insert("does_not_exist".into(), "unused_ssthresh".into());
+    spec
+}
+
 /// libbpf's rule for a callback the running kernel lacks: left out of the
 /// map while its bytes are zero, program and all, so one object runs on
 /// kernels with and without it. Its program loads only if another created
@@ -496,17 +510,7 @@ fn a_struct_ops_programs_maps_decide_whether_it_loads() {
 fn a_callback_the_kernel_lacks_is_left_out_with_its_program() {
     let Some(_serial) = kernel() else { return };
     let fds = open_fds();
-    let mut spec = spec();
-    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
-    spec.set_struct_ops_member("spec_ca_new", "does_not_exist", &[0; 4])
-        .unwrap();
-    spec.programs.insert(
-        "unused_ssthresh".into(),
-        fixture("struct_ops/struct_ops.bpfel.o").programs["unused_ssthresh"].clone(),
-    );
-    ops(&mut spec, "spec_ca_new")
-        .programs
-        .insert("does_not_exist".into(), "unused_ssthresh".into());
+    let mut spec = with_left_out_callback();
     let coll = Loader::new().load(&spec).unwrap();
     let loaded: Vec<_> = coll.program_names().collect();
     assert!(
@@ -542,13 +546,7 @@ fn a_slot_naming_a_program_whose_callback_was_left_out_is_refused() {
     use ebpf_spec::{MapEntry, MapSpec, MapType, MapValue};
     let Some(_serial) = kernel() else { return };
     let fds = open_fds();
-    let mut spec = fixture("struct_ops/struct_ops.bpfel.o");
-    spec.maps.get_mut("spec_ca_new").unwrap().autocreate = true;
-    spec.set_struct_ops_member("spec_ca_new", "does_not_exist", &[0; 4])
-        .unwrap();
-    ops(&mut spec, "spec_ca_new")
-        .programs
-        .insert("does_not_exist".into(), "unused_ssthresh".into());
+    let mut spec = with_left_out_callback();
     let mut jumps = MapSpec::new("jumps", MapType::ProgArray, 4, 4, 2);
     jumps.contents.push(MapEntry {
         key: 0u32.to_ne_bytes().to_vec(),
