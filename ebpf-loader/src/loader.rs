@@ -273,10 +273,7 @@ impl Loader {
         } else {
             self.instance(spec, &prepared, pin_dir.as_ref(), false)?
         };
-        let mut guard = PinGuard(coll.pins_created.clone());
-        fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false)?;
-        guard.0.clear();
-        Ok(coll)
+        with_slots(spec, coll)
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
@@ -300,10 +297,11 @@ impl Loader {
         };
         // With at least one instance per thread, the instances keep every
         // thread busy; splitting a collection's maps too only adds overhead.
-        let results = self.run_instances(n, &first, |index, threads| {
-            let nested = n < threads && self.worth_parallel(spec);
+        let results = self.run_instances(n, &first, |index, alone, threads| {
+            let nested = (alone || n < threads) && self.worth_parallel(spec);
             let copy = spec.deep_copy();
             self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
+                .and_then(|c| if alone { with_slots(spec, c) } else { Ok(c) })
                 .map_err(in_instance(index))
         })?;
         gather(results, &vec![spec; n], n > 1)
@@ -349,29 +347,36 @@ impl Loader {
     /// All or nothing: if one spec is refused or fails to load, every
     /// collection of the call is released and the pins it created are
     /// removed; the error is [`LoadError::Instance`], with the index of the
-    /// spec.
+    /// spec. What can be refused without the kernel is checked for every
+    /// spec first, in order; after that, the error is the first in index
+    /// order among the specs that ran (those that make shared pins run
+    /// first, and if one of them fails the others do not run).
     ///
     /// # Pins
     /// Maps pinned by name are shared through their pins, as with
     /// `load_many`. The first spec of the slice that pins a name makes the
-    /// pin (when it does not exist yet: it runs before the others), with its
-    /// attributes, contents and slots; the later ones reuse it, checked
-    /// compatible, and their contents for it are not written, as for any
-    /// reused pin. To keep tenants' pins apart, give each its own
-    /// [`pin_path`](Self::pin_path) (one loader each).
+    /// pin (when it does not exist yet): it runs before the others and fills
+    /// its map-in-map slots at once, so the pin has its attributes, contents
+    /// and slots, whatever the threads do. The later ones reuse it, checked
+    /// compatible (inner map included) as a later call would check them, and
+    /// their contents for it are not written, as for any reused pin. To keep
+    /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
+    /// (one loader each).
     pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
         }
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let first = self.pinners_first(specs);
-        let results = self.run_instances(specs.len(), &first, |index, threads| {
+        let results = self.run_instances(specs.len(), &first, |index, alone, threads| {
             // As in load_many: a collection's maps are split over threads
-            // only when there are fewer collections than threads.
+            // only when it runs alone or there are fewer collections than
+            // threads.
             let spec = &specs[index];
-            let nested = specs.len() < threads && self.worth_parallel(spec);
+            let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
             self.prepare(spec)
                 .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
+                .and_then(|c| if alone { with_slots(spec, c) } else { Ok(c) })
                 .map_err(in_instance(index))
         })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
@@ -418,16 +423,18 @@ impl Loader {
         out
     }
 
-    /// Runs `one(i, threads)` for instance `i` of a call, for every `i` below
-    /// `n`, on the loader's threads (`threads`: how many): first those in
-    /// `first`, one after the other, then the others concurrently; if one of
-    /// the first fails, the others do not run. Each runs under
-    /// [`caught`]. The outcomes come back in instance order.
+    /// Runs `one(i, alone, threads)` for instance `i` of a call, for every
+    /// `i` below `n`, on the loader's threads (`threads`: how many): first
+    /// those in `first`, one after the other (`alone`: they fill their
+    /// map-in-map slots at once, so the pins they make are complete before
+    /// others reuse and check them), then the others concurrently; if one of
+    /// the first fails, the others do not run. Each runs under [`caught`].
+    /// The outcomes come back in instance order.
     fn run_instances(
         &self,
         n: usize,
         first: &[usize],
-        one: impl Fn(usize, usize) -> Result<Collection, LoadError> + Sync,
+        one: impl Fn(usize, bool, usize) -> Result<Collection, LoadError> + Sync,
     ) -> Result<Vec<Outcome>, LoadError> {
         self.run(|| {
             let threads = rayon::current_num_threads();
@@ -435,7 +442,7 @@ impl Loader {
             let mut done: Vec<(usize, Outcome)> = Vec::with_capacity(n);
             for &i in first {
                 early[i] = true;
-                let outcome = caught(|| one(i, threads));
+                let outcome = caught(|| one(i, true, threads));
                 let failed = !matches!(outcome, Ok(Ok(_)));
                 done.push((i, outcome));
                 if failed {
@@ -446,7 +453,7 @@ impl Loader {
             let rest: Vec<(usize, Outcome)> = (0..n)
                 .into_par_iter()
                 .filter(|&i| !early[i])
-                .map(|i| (i, caught(|| one(i, threads))))
+                .map(|i| (i, caught(|| one(i, false, threads))))
                 .collect();
             done.extend(rest);
             in_order(done)
@@ -740,6 +747,7 @@ impl Loader {
             pins_created,
             pins_reused,
             reused,
+            slots_filled: false,
             bpffs: pin_dir.map(|d| d.path().to_owned()),
             struct_ops: prepared.struct_ops.clone(),
         })
@@ -1103,7 +1111,8 @@ fn refuse_slots_of_unloaded(spec: &CollectionSpec, loads: &Autoload<'_>) -> Resu
 /// A slot of `m` names program `p`, which the load does not load.
 fn not_loaded(m: &MapSpec, p: &ebpf_spec::ProgramSpec) -> LoadError {
     let why = if p.program_type == ebpf_spec::ProgramType::StructOps {
-        "no created struct_ops map uses it; a callback the running kernel lacks is left out"
+        "no created struct_ops map uses it: the maps naming it are not created, or the \
+         running kernel lacks the callback, which is then left out"
     } else {
         "its autoload is false: a `?` section"
     };
@@ -1191,6 +1200,16 @@ fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
     }
 }
 
+/// `coll` with its map-in-map slots filled now; on an error the pins it
+/// created are removed.
+fn with_slots(spec: &CollectionSpec, mut coll: Collection) -> Result<Collection, LoadError> {
+    let mut guard = PinGuard(coll.pins_created.clone());
+    fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false)?;
+    guard.0.clear();
+    coll.slots_filled = true;
+    Ok(coll)
+}
+
 /// The outcomes of [`Loader::run_instances`], by instance.
 fn in_order(mut done: Vec<(usize, Outcome)>) -> Vec<Outcome> {
     done.sort_unstable_by_key(|&(i, _)| i);
@@ -1267,6 +1286,7 @@ fn fill_slots_concurrently(
         .iter()
         .zip(specs)
         .enumerate()
+        .filter(|(_, (c, _))| !c.slots_filled)
         .flat_map(|(i, (c, spec))| {
             spec.maps
                 .values()

@@ -229,6 +229,36 @@ fn the_first_spec_that_pins_a_name_makes_the_pin() {
         drop(colls);
         std::fs::remove_file(fs.pin("outer_arr")).unwrap();
     }
+    // A later spec whose pinned outer map has another inner template is
+    // refused as a later call would refuse it: the first spec's slots are
+    // filled before the others run, so the pin is checked complete.
+    let outer = |value_size| {
+        let mut spec = CollectionSpec::default();
+        let mut outer = ebpf_spec::MapSpec::new("outer", ebpf_spec::MapType::ArrayOfMaps, 4, 4, 4);
+        outer.pinning = Pinning::ByName;
+        outer.inner_map = Some(Box::new(ebpf_spec::MapSpec::new(
+            "t",
+            ebpf_spec::MapType::Array,
+            4,
+            value_size,
+            2,
+        )));
+        outer.contents.push(MapEntry::at_index(
+            1,
+            MapValue::Map("inner".into()),
+            ebpf_spec::ByteOrder::NATIVE,
+        ));
+        spec.maps.insert("outer".into(), outer);
+        let inner = ebpf_spec::MapSpec::new("inner", ebpf_spec::MapType::Array, 4, value_size, 2);
+        spec.maps.insert("inner".into(), inner);
+        spec
+    };
+    for _ in 0..5 {
+        let e = loader.load_all(&[outer(4), outer(8)]).unwrap_err();
+        assert!(matches!(e, LoadError::Instance { index: 1, .. }), "{e:?}");
+        assert!(e.to_string().contains("inner_map.value_size"), "{e}");
+        assert!(fs.pins().is_empty());
+    }
     drop(loader); // it keeps the objects' BTF fds
     assert_eq!(open_fds(), fds);
 }

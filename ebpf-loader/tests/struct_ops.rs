@@ -559,7 +559,8 @@ fn a_slot_naming_a_program_whose_callback_was_left_out_is_refused() {
     assert!(
         e.to_string().contains(
             "a slot refers to program `unused_ssthresh`, which is not loaded (no created \
-             struct_ops map uses it; a callback the running kernel lacks is left out)"
+             struct_ops map uses it: the maps naming it are not created, or the running \
+             kernel lacks the callback, which is then left out)"
         ),
         "{e}"
     );
