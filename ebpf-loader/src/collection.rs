@@ -39,9 +39,9 @@ pub struct Collection {
     pub(crate) pins_reused: Vec<PathBuf>,
     /// Maps reused from a pin or a replacement (their slots are left as found).
     pub(crate) reused: Vec<String>,
-    /// Whether its map-in-map slots are filled already (an instance that
-    /// made pins others share fills them before the others run).
-    pub(crate) slots_filled: bool,
+    /// Outer maps whose slots are filled already: an instance that makes
+    /// pins others share fills the slots of those before the others run.
+    pub(crate) slots_filled: Vec<String>,
     /// The loader's pin path (a bpffs), if it had one.
     pub(crate) bpffs: Option<PathBuf>,
     /// The struct_ops maps' values, ready for the kernel but for the

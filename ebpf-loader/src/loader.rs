@@ -273,7 +273,7 @@ impl Loader {
         } else {
             self.instance(spec, &prepared, pin_dir.as_ref(), false)?
         };
-        with_slots(spec, coll)
+        with_slots(spec, coll, false)
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
@@ -301,7 +301,13 @@ impl Loader {
             let nested = (alone || n < threads) && self.worth_parallel(spec);
             let copy = spec.deep_copy();
             self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                .and_then(|c| if alone { with_slots(spec, c) } else { Ok(c) })
+                .and_then(|c| {
+                    if alone {
+                        with_slots(spec, c, true)
+                    } else {
+                        Ok(c)
+                    }
+                })
                 .map_err(in_instance(index))
         })?;
         gather(results, &vec![spec; n], n > 1)
@@ -376,7 +382,13 @@ impl Loader {
             let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
             self.prepare(spec)
                 .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
-                .and_then(|c| if alone { with_slots(spec, c) } else { Ok(c) })
+                .and_then(|c| {
+                    if alone {
+                        with_slots(spec, c, true)
+                    } else {
+                        Ok(c)
+                    }
+                })
                 .map_err(in_instance(index))
         })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
@@ -747,7 +759,7 @@ impl Loader {
             pins_created,
             pins_reused,
             reused,
-            slots_filled: false,
+            slots_filled: Vec::new(),
             bpffs: pin_dir.map(|d| d.path().to_owned()),
             struct_ops: prepared.struct_ops.clone(),
         })
@@ -1200,14 +1212,47 @@ fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
     }
 }
 
-/// `coll` with its map-in-map slots filled now; on an error the pins it
-/// created are removed.
-fn with_slots(spec: &CollectionSpec, mut coll: Collection) -> Result<Collection, LoadError> {
+/// `coll` with the slots of its outer maps filled now (only those it pinned,
+/// for others to reuse, with `pinned_only`); on an error the pins it created
+/// are removed.
+fn with_slots(
+    spec: &CollectionSpec,
+    mut coll: Collection,
+    pinned_only: bool,
+) -> Result<Collection, LoadError> {
     let mut guard = PinGuard(coll.pins_created.clone());
-    fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false)?;
+    let made_pin = |name: &str| {
+        coll.pins_created
+            .iter()
+            .any(|p| p.file_name().is_some_and(|f| f == name))
+    };
+    let now: Vec<String> = outer_maps(spec, &coll)
+        .into_iter()
+        .filter(|m| !pinned_only || made_pin(&m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false, &|_, m| {
+        now.contains(&m.name)
+    })?;
     guard.0.clear();
-    coll.slots_filled = true;
+    coll.slots_filled = now;
     Ok(coll)
+}
+
+/// The maps of `spec` whose slots a load fills in `coll`: created outer
+/// maps with maps in their contents (a map reused from a pin or a
+/// replacement keeps its slots).
+fn outer_maps<'s>(spec: &'s CollectionSpec, coll: &Collection) -> Vec<&'s MapSpec> {
+    spec.maps
+        .values()
+        .filter(|m| {
+            m.autocreate
+                && m.contents
+                    .iter()
+                    .any(|e| matches!(e.value, MapValue::Map(_)))
+                && !coll.reused.contains(&m.name)
+        })
+        .collect()
 }
 
 /// The outcomes of [`Loader::run_instances`], by instance.
@@ -1264,7 +1309,9 @@ fn gather(
     }
     // Every instance's slots at once: each fill waits for an RCU grace
     // period, and the waits overlap instead of adding up.
-    fill_slots_concurrently(specs, &colls, name_instance)?;
+    fill_slots_concurrently(specs, &colls, name_instance, &|c, m| {
+        !c.slots_filled.contains(&m.name)
+    })?;
     guard.0.clear();
     Ok(colls)
 }
@@ -1281,22 +1328,16 @@ fn fill_slots_concurrently(
     specs: &[&CollectionSpec],
     colls: &[Collection],
     name_instance: bool,
+    keep: &(dyn Fn(&Collection, &MapSpec) -> bool + Sync),
 ) -> Result<(), LoadError> {
     let jobs: Vec<(usize, &MapSpec)> = colls
         .iter()
         .zip(specs)
         .enumerate()
-        .filter(|(_, (c, _))| !c.slots_filled)
         .flat_map(|(i, (c, spec))| {
-            spec.maps
-                .values()
-                .filter(|m| {
-                    m.autocreate
-                        && m.contents
-                            .iter()
-                            .any(|e| matches!(e.value, MapValue::Map(_)))
-                        && !c.reused.contains(&m.name)
-                })
+            outer_maps(spec, c)
+                .into_iter()
+                .filter(move |m| keep(c, m))
                 .map(move |m| (i, m))
         })
         .collect();
