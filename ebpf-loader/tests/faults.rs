@@ -248,9 +248,8 @@ fn a_panic_in_one_instance_releases_every_collection_and_pin() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut failures = Vec::new();
     let mut fired = 0;
-    // Instances race for the pin (the losers reopen it), so the number of
-    // calls varies a little from one load to the next: a position past the
-    // end of a shorter load does not fire, and is not counted.
+    // `load` makes fewer calls than the loads of 3 counted here: a position
+    // past the end of a shorter load does not fire, and is not counted.
     let mut at = |k: u64, what: &str, run: &dyn Fn() -> Result<Vec<Collection>, LoadError>| {
         fault_injection::panic_at_call(k);
         let result = catch_unwind(AssertUnwindSafe(run));
