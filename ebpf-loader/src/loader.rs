@@ -362,8 +362,8 @@ impl Loader {
     /// Maps pinned by name are shared through their pins, as with
     /// `load_many`. The first spec of the slice that pins a name makes the
     /// pin (when it does not exist yet): it runs before the others and fills
-    /// its map-in-map slots at once, so the pin has its attributes, contents
-    /// and slots, whatever the threads do. The later ones reuse it, checked
+    /// the slots of the outer maps it pinned at once, so the pin has its
+    /// attributes, contents and slots, whatever the threads do. The later ones reuse it, checked
     /// compatible (inner map included) as a later call would check them, and
     /// their contents for it are not written, as for any reused pin. To keep
     /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
@@ -437,8 +437,8 @@ impl Loader {
 
     /// Runs `one(i, alone, threads)` for instance `i` of a call, for every
     /// `i` below `n`, on the loader's threads (`threads`: how many): first
-    /// those in `first`, one after the other (`alone`: they fill their
-    /// map-in-map slots at once, so the pins they make are complete before
+    /// those in `first`, one after the other (`alone`: they fill the slots of
+    /// the outer maps they pin at once, so those pins are complete before
     /// others reuse and check them), then the others concurrently; if one of
     /// the first fails, the others do not run. Each runs under [`caught`].
     /// The outcomes come back in instance order.
