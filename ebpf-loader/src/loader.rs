@@ -10,7 +10,7 @@ use ebpf_spec::{
     Pinning,
 };
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -273,7 +273,7 @@ impl Loader {
         } else {
             self.instance(spec, &prepared, pin_dir.as_ref(), false)?
         };
-        with_slots(spec, coll, false)
+        with_slots(spec, coll, None)
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
@@ -290,10 +290,15 @@ impl Loader {
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         // Instance 0 makes the pins the others share (see `pinners_first`).
-        let first = if n > 1 && self.pins_any(spec) {
-            vec![0]
+        let shared: HashSet<&str> = if n > 1 {
+            self.pinned(spec).map(|m| m.name.as_str()).collect()
         } else {
+            HashSet::new()
+        };
+        let first = if shared.is_empty() {
             Vec::new()
+        } else {
+            vec![0]
         };
         // With at least one instance per thread, the instances keep every
         // thread busy; splitting a collection's maps too only adds overhead.
@@ -303,7 +308,7 @@ impl Loader {
             self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
                 .and_then(|c| {
                     if alone {
-                        with_slots(spec, c, true)
+                        with_slots(spec, c, Some(&shared))
                     } else {
                         Ok(c)
                     }
@@ -373,7 +378,7 @@ impl Loader {
             self.validate(spec).map_err(in_instance(index))?;
         }
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        let first = self.pinners_first(specs);
+        let (first, shared) = self.pinners_first(specs);
         let results = self.run_instances(specs.len(), &first, |index, alone, threads| {
             // As in load_many: a collection's maps are split over threads
             // only when it runs alone or there are fewer collections than
@@ -384,7 +389,7 @@ impl Loader {
                 .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
                 .and_then(|c| {
                     if alone {
-                        with_slots(spec, c, true)
+                        with_slots(spec, c, Some(&shared))
                     } else {
                         Ok(c)
                     }
@@ -404,17 +409,13 @@ impl Loader {
         })
     }
 
-    /// Whether a load of `spec` pins a map.
-    fn pins_any(&self, spec: &CollectionSpec) -> bool {
-        self.pinned(spec).next().is_some()
-    }
-
     /// The specs of one call that must run before the others, in order:
     /// for each name that several of them pin, the first of those. It makes
     /// the pin (when it does not exist yet), with its attributes, contents
     /// and slots, and the others reuse it, checked compatible, as a later
     /// call would: the result does not depend on which thread is faster.
-    fn pinners_first(&self, specs: &[CollectionSpec]) -> Vec<usize> {
+    /// Also the names shared so.
+    fn pinners_first<'s>(&self, specs: &'s [CollectionSpec]) -> (Vec<usize>, HashSet<&'s str>) {
         // Name -> (the first spec pinning it, whether another one does too).
         let mut first: HashMap<&str, (usize, bool)> = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
@@ -425,14 +426,15 @@ impl Loader {
                     .or_insert((index, false));
             }
         }
-        let mut out: Vec<usize> = first
-            .into_values()
-            .filter(|&(_, shared)| shared)
-            .map(|(at, _)| at)
+        let shared: HashMap<&str, usize> = first
+            .into_iter()
+            .filter(|&(_, (_, shared))| shared)
+            .map(|(name, (at, _))| (name, at))
             .collect();
+        let mut out: Vec<usize> = shared.values().copied().collect();
         out.sort_unstable();
         out.dedup();
-        out
+        (out, shared.into_keys().collect())
     }
 
     /// Runs `one(i, alone, threads)` for instance `i` of a call, for every
@@ -649,8 +651,8 @@ impl Loader {
     }
 
     /// One instance: its maps, then its programs, then its prog-array slots
-    /// (map-in-map slots are filled by the caller, for every instance at
-    /// once).
+    /// (map-in-map slots are filled by the caller: [`with_slots`], and for
+    /// many instances at once [`gather`]).
     fn instance(
         &self,
         spec: &CollectionSpec,
@@ -1212,13 +1214,14 @@ fn in_instance(index: usize) -> impl Fn(LoadError) -> LoadError {
     }
 }
 
-/// `coll` with the slots of its outer maps filled now (only those it pinned,
-/// for others to reuse, with `pinned_only`); on an error the pins it created
-/// are removed.
+/// `coll` with the slots of its outer maps filled now: all of them, or with
+/// `shared`, only those it pinned under one of those names, for the other
+/// instances of the call to reuse; on an error the pins it created are
+/// removed.
 fn with_slots(
     spec: &CollectionSpec,
     mut coll: Collection,
-    pinned_only: bool,
+    shared: Option<&HashSet<&str>>,
 ) -> Result<Collection, LoadError> {
     let mut guard = PinGuard(coll.pins_created.clone());
     let made_pin = |name: &str| {
@@ -1228,7 +1231,7 @@ fn with_slots(
     };
     let now: Vec<String> = outer_maps(spec, &coll)
         .into_iter()
-        .filter(|m| !pinned_only || made_pin(&m.name))
+        .filter(|m| shared.is_none_or(|names| names.contains(m.name.as_str()) && made_pin(&m.name)))
         .map(|m| m.name.clone())
         .collect();
     fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false, &|_, m| {
@@ -1317,7 +1320,8 @@ fn gather(
 }
 
 /// Fills the map-in-map slots of every collection (outer maps reused from a
-/// pin or a replacement keep theirs); `specs[i]` is collection `i`'s spec.
+/// pin or a replacement keep theirs), of the outer maps `keep` accepts;
+/// `specs[i]` is collection `i`'s spec.
 /// Each fill is one batch update that waits
 /// for an RCU grace period in the kernel, so the fills run on threads of
 /// their own, all at once: the waits overlap instead of adding up. (They
