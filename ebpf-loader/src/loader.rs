@@ -302,19 +302,21 @@ impl Loader {
         };
         // With at least one instance per thread, the instances keep every
         // thread busy; splitting a collection's maps too only adds overhead.
-        let results = self.run_instances(n, &first, |index, alone, threads| {
-            let nested = (alone || n < threads) && self.worth_parallel(spec);
-            let copy = spec.deep_copy();
-            self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                .and_then(|c| {
-                    if alone {
-                        with_slots(spec, c, Some(&shared))
-                    } else {
-                        Ok(c)
-                    }
-                })
-                .map_err(in_instance(index))
-        })?;
+        let order = Order {
+            first: &first,
+            shared: &shared,
+        };
+        let results = self.run_instances(
+            n,
+            order,
+            |_| spec,
+            |index, alone, threads| {
+                let nested = (alone || n < threads) && self.worth_parallel(spec);
+                let copy = spec.deep_copy();
+                self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
+                    .map_err(in_instance(index))
+            },
+        )?;
         gather(results, &vec![spec; n], n > 1)
     }
 
@@ -379,23 +381,22 @@ impl Loader {
         }
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let (first, shared) = self.pinners_first(specs);
-        let results = self.run_instances(specs.len(), &first, |index, alone, threads| {
-            // As in load_many: a collection's maps are split over threads
-            // only when it runs alone or there are fewer collections than
-            // threads.
-            let spec = &specs[index];
-            let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
-            self.prepare(spec)
-                .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
-                .and_then(|c| {
-                    if alone {
-                        with_slots(spec, c, Some(&shared))
-                    } else {
-                        Ok(c)
-                    }
-                })
-                .map_err(in_instance(index))
-        })?;
+        let order = Order {
+            first: &first,
+            shared: &shared,
+        };
+        let spec_of = |index: usize| &specs[index];
+        let results =
+            self.run_instances(specs.len(), order, spec_of, |index, alone, threads| {
+                // As in load_many: a collection's maps are split over threads
+                // only when it runs alone or there are fewer collections than
+                // threads.
+                let spec = &specs[index];
+                let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
+                self.prepare(spec)
+                    .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
+                    .map_err(in_instance(index))
+            })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
     }
 
@@ -437,26 +438,32 @@ impl Loader {
         (out, shared.into_keys().collect())
     }
 
-    /// Runs `one(i, alone, threads)` for instance `i` of a call, for every
-    /// `i` below `n`, on the loader's threads (`threads`: how many): first
-    /// those in `first`, one after the other (`alone`: they fill the slots of
-    /// the outer maps they pin at once, so those pins are complete before
-    /// others reuse and check them), then the others concurrently; if one of
+    /// Runs `one(i, alone, threads)` for instance `i` of a call (whose spec
+    /// is `spec_of(i)`), for every `i` below `n`, on the loader's threads
+    /// (`threads`: how many): first those in `order.first`, one after the
+    /// other (`alone`), each then filling the slots of the outer maps it
+    /// pinned under `order.shared` names, so those pins are complete before
+    /// others reuse and check them; then the others concurrently. If one of
     /// the first fails, the others do not run. Each runs under [`caught`].
     /// The outcomes come back in instance order.
-    fn run_instances(
+    fn run_instances<'s>(
         &self,
         n: usize,
-        first: &[usize],
+        order: Order<'_>,
+        spec_of: impl Fn(usize) -> &'s CollectionSpec + Sync,
         one: impl Fn(usize, bool, usize) -> Result<Collection, LoadError> + Sync,
     ) -> Result<Vec<Outcome>, LoadError> {
         self.run(|| {
             let threads = rayon::current_num_threads();
             let mut early = vec![false; n];
             let mut done: Vec<(usize, Outcome)> = Vec::with_capacity(n);
-            for &i in first {
+            for &i in order.first {
                 early[i] = true;
-                let outcome = caught(|| one(i, true, threads));
+                let outcome = caught(|| {
+                    one(i, true, threads).and_then(|c| {
+                        with_slots(spec_of(i), c, Some(order.shared)).map_err(in_instance(i))
+                    })
+                });
                 let failed = !matches!(outcome, Ok(Ok(_)));
                 done.push((i, outcome));
                 if failed {
@@ -1256,6 +1263,15 @@ fn outer_maps<'s>(spec: &'s CollectionSpec, coll: &Collection) -> Vec<&'s MapSpe
                 && !coll.reused.contains(&m.name)
         })
         .collect()
+}
+
+/// Which instances of a call run first, alone (see
+/// [`Loader::pinners_first`]), and the pinned names they share with later
+/// ones.
+#[derive(Clone, Copy)]
+struct Order<'a> {
+    first: &'a [usize],
+    shared: &'a HashSet<&'a str>,
 }
 
 /// The outcomes of [`Loader::run_instances`], by instance.
