@@ -859,11 +859,17 @@ impl Loader {
         if m.map_type == MapType::PerfEventArray && max_entries == 0 {
             max_entries = self.possible_cpus().map_err(String::clone)?;
         }
-        let mut flags = m.flags;
-        if m.is_global_data() {
-            flags |= MapFlags::MMAPABLE;
-        }
-        Ok((max_entries, flags))
+        Ok((max_entries, create_flags(m)))
+    }
+}
+
+/// The flags `m` is created with: data-section arrays (`.kconfig` too, as
+/// libbpf does) get `BPF_F_MMAPABLE` (see [`Loader::fixups`]).
+fn create_flags(m: &MapSpec) -> MapFlags {
+    if m.is_global_data() {
+        m.flags | MapFlags::MMAPABLE
+    } else {
+        m.flags
     }
 }
 
@@ -1078,9 +1084,9 @@ fn write_fd_slots<'a>(
 /// other program when its `autoload` is set.
 struct Autoload<'s> {
     /// Programs a created struct_ops map uses.
-    created: std::collections::HashSet<&'s str>,
+    created: HashSet<&'s str>,
     /// Programs any struct_ops map refers to.
-    named: std::collections::HashSet<&'s str>,
+    named: HashSet<&'s str>,
 }
 
 impl<'s> Autoload<'s> {
@@ -1164,14 +1170,7 @@ fn callbacks(m: &MapSpec) -> impl Iterator<Item = &String> {
 /// (The kernel also compares special fields such as timers and spin locks,
 /// from BTF; those it reports itself.)
 fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
-    let created = |m: &MapSpec| {
-        let kept = m.flags - (MapFlags::RDONLY | MapFlags::WRONLY);
-        if m.is_global_data() {
-            kept | MapFlags::MMAPABLE
-        } else {
-            kept
-        }
-    };
+    let created = |m: &MapSpec| create_flags(m) - (MapFlags::RDONLY | MapFlags::WRONLY);
     let differ = |what: &str, theirs: String, template: String| {
         Some(format!("its {what} is {theirs}, the template's {template}"))
     };
