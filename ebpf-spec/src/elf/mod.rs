@@ -250,6 +250,9 @@ struct LegacyMapDef<O: zerocopy::ByteOrder> {
 
 const LEGACY_DEF_LEN: usize = 20;
 
+/// The section of `__arena` globals (clang's name for address space 1).
+const ARENA_SECTION: &str = ".addr_space.1";
+
 /// The largest data section (and so data-section map value) accepted: far above
 /// what the kernel creates (array values are limited to `KMALLOC_MAX_SIZE`,
 /// 4 MiB on x86-64), and a bound on what a `.bss` header can make us allocate.
@@ -301,6 +304,9 @@ enum SecKind {
         link: bool,
         optional: bool,
     },
+    /// `.addr_space.1`: `__arena` globals, the initial bytes of the object's
+    /// arena map.
+    Arena,
     Program,
     License,
     Version,
@@ -361,6 +367,9 @@ struct Reader<'d> {
     btf_ext: Option<crate::btf::BtfExt>,
     /// The legacy maps by offset in the `maps` section: (offset, name).
     legacy_at: Vec<(u64, &'d str)>,
+    /// The arena map that holds the `__arena` globals, when the object has
+    /// any: references into `.addr_space.1` are references into it.
+    arena: Option<String>,
     /// The size of the input.
     input_len: u64,
     /// What the spec may still materialise (see [`MAX_MATERIALISED`]).
@@ -390,6 +399,7 @@ fn section_kind(name: &str, sh_type: elf::SectionType, flags: u64) -> SecKind {
                 optional: name.starts_with('?'),
             }
         }
+        ARENA_SECTION => SecKind::Arena,
         ".data" => SecKind::Data {
             read_only: false,
             bss: false,
@@ -578,6 +588,7 @@ impl<'d> Reader<'d> {
             btf_raw: None,
             btf_ext: None,
             legacy_at: Vec::new(),
+            arena: None,
             input_len: data.len() as u64,
             budget: Cell::new(
                 MAX_MATERIALISED
@@ -614,7 +625,8 @@ impl<'d> Reader<'d> {
         for m in self.btf_maps()? {
             add(&mut maps, m)?;
         }
-        let (data_maps, variables) = self.data_sections()?;
+        let (data_maps, mut variables) = self.data_sections()?;
+        self.arena_globals(&mut maps, &mut variables)?;
         for m in data_maps {
             add(&mut maps, m)?;
         }
@@ -1584,6 +1596,84 @@ impl<'d> Reader<'d> {
         Ok((maps, vars))
     }
 
+    /// `.addr_space.1`, the `__arena` globals, read as libbpf reads them:
+    /// their bytes are the initial contents of the object's one arena map
+    /// (one entry with an empty key: arena keys are 0 bytes), their
+    /// variables belong to that map, and references to them are references
+    /// into it.
+    fn arena_globals(
+        &mut self,
+        maps: &mut BTreeMap<String, MapSpec>,
+        vars: &mut BTreeMap<String, VariableSpec>,
+    ) -> Result<(), ParseError> {
+        let Some(index) = self.sections.iter().position(|s| s.kind == SecKind::Arena) else {
+            return Ok(());
+        };
+        let sec = &self.sections[index];
+        if sec.size == 0 {
+            return Ok(());
+        }
+        let arenas: Vec<&String> = maps
+            .values()
+            .filter(|m| m.map_type == MapType::Arena)
+            .map(|m| &m.name)
+            .collect();
+        let name = match arenas[..] {
+            [name] => name.clone(),
+            [] => {
+                return Err(self.section_err(
+                    index,
+                    "holds `__arena` globals, but `.maps` declares no arena map to hold them",
+                ));
+            }
+            [a, b, ..] => {
+                return Err(self.section_err(
+                    index,
+                    format!(
+                        "holds `__arena` globals, but `{a}` and `{b}` are both arena maps: \
+                         which one holds them is ambiguous (libbpf allows one arena map per object)"
+                    ),
+                ));
+            }
+        };
+        if sec.size > MAX_DATA_SECTION {
+            return Err(self.section_err(
+                index,
+                format!(
+                    "{} bytes is larger than a data section can be ({MAX_DATA_SECTION})",
+                    sec.size
+                ),
+            ));
+        }
+        // No bytes in the file: all the globals are zero (as `.bss`).
+        let bss = sec.data.is_empty();
+        self.charge(sec.size, sec.name)?;
+        let bytes = if bss {
+            vec![0; sec.size as usize]
+        } else {
+            sec.data.to_vec()
+        };
+        let mut budget = sec.size;
+        for (i, sym) in self.object_symbols(index) {
+            let mut var = self.variable(index, i, sym, bss, false, &mut budget)?;
+            var.section.clone_from(&name);
+            if vars.insert(var.name.clone(), var).is_some() {
+                return Err(ParseError::Symbol {
+                    symbol: sym.display(i),
+                    what: "defined twice".into(),
+                });
+            }
+        }
+        if let Some(arena) = maps.get_mut(&name) {
+            arena.contents = vec![MapEntry {
+                key: Vec::new(),
+                value: MapValue::Bytes(bytes),
+            }];
+        }
+        self.arena = Some(name);
+        Ok(())
+    }
+
     fn variable(
         &self,
         index: usize,
@@ -2024,6 +2114,23 @@ impl<'d> Reader<'d> {
                 self.charge(self.sections[s].name.len(), sec.name)?;
                 RelocationTarget::Data {
                     map: self.sections[s].name.to_owned(),
+                    offset,
+                }
+            }
+            Some((_, SecKind::Arena)) => {
+                need_ld("arena")?;
+                // `arena_globals` ran first: the section has its map.
+                let map = self.arena.as_deref().ok_or_else(|| {
+                    reloc_err(format!(
+                        "`{}` is an `__arena` global, but no arena map holds them",
+                        sym.name
+                    ))
+                })?;
+                let offset = u32::try_from(sym.value)
+                    .map_err(|_| reloc_err(format!("arena offset {} is too large", sym.value)))?;
+                self.charge(map.len(), sec.name)?;
+                RelocationTarget::Data {
+                    map: map.to_owned(),
                     offset,
                 }
             }

@@ -157,7 +157,8 @@ kernel_enum! {
         UserRingBuf = 31 => "user_ringbuf",
         /// `BPF_MAP_TYPE_CGRP_STORAGE`
         CgrpStorage = 32 => "cgrp_storage",
-        /// `BPF_MAP_TYPE_ARENA`
+        /// `BPF_MAP_TYPE_ARENA`: pages shared by programs and user space;
+        /// the object's `__arena` globals are its contents.
         Arena = 33 => "arena",
     }
 }
@@ -583,7 +584,10 @@ pub struct MapSpec {
     pub map_extra: u64,
     /// For map-in-map types: the template the inner maps follow.
     pub inner_map: Option<Box<MapSpec>>,
-    /// Initial contents, written after creation.
+    /// Initial contents, written after creation. For an arena
+    /// ([`MapType::Arena`]), at most one entry, with an empty key (arena keys
+    /// are 0 bytes): the initial bytes of the object's `__arena` globals
+    /// (section `.addr_space.1`), which a loader writes into the arena.
     pub contents: Vec<MapEntry>,
     /// BTF type id of the key in the collection's BTF (0: none).
     pub btf_key_type_id: u32,

@@ -324,9 +324,12 @@ pub enum RelocationTarget {
         map: String,
     },
     /// An `ld_imm64` of an address in a data section (a global variable): the
-    /// loader puts the data map's fd and the offset.
+    /// loader puts the data map's fd and the offset. For an `__arena` global,
+    /// the map is the arena and the offset is among its globals (the loader
+    /// adds where it placed them in the arena).
     Data {
-        /// The data section's map (`.data`, `.rodata`, `.bss`, ...).
+        /// The data section's map (`.data`, `.rodata`, `.bss`, ...), or the
+        /// arena map.
         map: String,
         /// Offset of the symbol in the section; the instruction's `imm` adds to it.
         offset: u32,

@@ -27,9 +27,12 @@ use crate::DeepCopy;
 pub struct VariableSpec {
     /// The symbol's name.
     pub name: String,
-    /// The data section (and the name of its map): `.rodata`, `.data.custom` ...
+    /// The data section (and the name of its map): `.rodata`, `.data.custom`
+    /// ... For an `__arena` global (section `.addr_space.1`), the name of
+    /// the arena map that holds it, as libbpf reads it: the offset is then
+    /// among the arena's globals, wherever the loader places them.
     pub section: String,
-    /// Offset in the section, in bytes.
+    /// Offset in the section (or among the `__arena` globals), in bytes.
     pub offset: u32,
     /// Size in bytes.
     pub size: u32,

@@ -49,6 +49,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "struct_ops/struct_ops.bpfel.o",
     "libbpf_rules/libbpf_rules.bpfeb.o",
     "libbpf_rules/libbpf_rules.bpfel.o",
+    "arena/arena.bpfeb.o",
+    "arena/arena.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",

@@ -1,0 +1,165 @@
+//! `__arena` globals (fixture `arena/arena.bpf.c`, both byte orders, built
+//! with clang 19): the section `.addr_space.1` read as libbpf reads it. Its
+//! bytes are the arena map's contents (one entry, empty key), its symbols
+//! are variables of the arena map, and references to them are references
+//! into the arena. Objects libbpf refuses (`arena/refused/`) are refused
+//! naming the section.
+
+mod common;
+
+use common::fixture;
+use ebpf_spec::deep_copy::assert_deep_copy;
+use ebpf_spec::{
+    ByteOrder, CollectionSpec, MapFlags, MapType, MapValue, ParseError, RelocationTarget,
+};
+
+#[test]
+fn arena_globals_are_the_arena_maps_contents_and_variables() {
+    for name in ["arena/arena.bpfel.o", "arena/arena.bpfeb.o"] {
+        let spec = CollectionSpec::from_elf(&fixture(name)).unwrap();
+        assert_deep_copy(&spec, &spec.copy());
+        let u64b = |v: u64| match spec.byte_order {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        };
+        let u32b = |v: u32| match spec.byte_order {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        };
+        // No map for the section itself: `.bss` (an ordinary global) and
+        // the arena.
+        assert_eq!(
+            spec.maps.keys().collect::<Vec<_>>(),
+            [".bss", "arena"],
+            "{name}"
+        );
+        let arena = &spec.maps["arena"];
+        assert_eq!(
+            (
+                arena.map_type,
+                arena.key_size,
+                arena.value_size,
+                arena.max_entries,
+                arena.flags,
+                arena.freeze
+            ),
+            (MapType::Arena, 0, 0, 4, MapFlags::MMAPABLE, false),
+            "{name}"
+        );
+        // The section's 40 bytes, as the object holds them.
+        let mut image = Vec::new();
+        image.extend(u64b(5)); // counter
+        image.extend(u32b(3)); // step
+        image.extend(*b"tenant\0\0"); // tag
+        image.extend([0; 4]); // padding
+        image.extend(u64b(0)); // last
+        image.extend(u64b(0)); // page
+        assert_eq!(arena.contents.len(), 1, "{name}");
+        assert!(
+            arena.contents[0].key.is_empty(),
+            "{name}: arena keys are 0 bytes"
+        );
+        assert_eq!(
+            arena.contents[0].value,
+            MapValue::Bytes(image.clone()),
+            "{name}"
+        );
+
+        let vars: Vec<_> = spec
+            .variables
+            .values()
+            .map(|v| {
+                (
+                    v.name.as_str(),
+                    v.section.as_str(),
+                    v.offset,
+                    v.size,
+                    v.constant,
+                )
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("counter", "arena", 0, 8, false),
+                ("last", "arena", 24, 8, false),
+                ("page", "arena", 32, 8, false),
+                ("runs", ".bss", 0, 8, false),
+                ("step", "arena", 8, 4, false),
+                ("tag", "arena", 12, 8, false),
+            ],
+            "{name}"
+        );
+        for v in spec.variables.values().filter(|v| v.section == "arena") {
+            assert_eq!(v.value, image[v.range()], "{name}: {}", v.name);
+        }
+
+        // Every reference to a global is one into its map: the arena's at
+        // the global's offset among the globals.
+        let prog = &spec.programs["bump"];
+        let data: Vec<_> = prog
+            .relocations
+            .iter()
+            .filter_map(|r| match &r.target {
+                RelocationTarget::Data { map, offset } => Some((map.as_str(), *offset)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            data,
+            [
+                (".bss", 0),
+                ("arena", 8),
+                ("arena", 0),
+                ("arena", 24),
+                ("arena", 32),
+                ("arena", 32),
+                ("arena", 12),
+            ],
+            "{name}"
+        );
+        assert!(prog.relocations.iter().any(|r| matches!(
+            &r.target,
+            RelocationTarget::Map { map } if map == "arena"
+        )));
+        assert!(prog.relocations.iter().any(|r| matches!(
+            &r.target,
+            RelocationTarget::Extern { name, weak: true } if name == "bpf_arena_alloc_pages"
+        )));
+    }
+}
+
+#[test]
+fn a_variable_set_before_loading_keeps_its_size() {
+    let mut spec = CollectionSpec::from_elf(&fixture("arena/arena.bpfel.o")).unwrap();
+    let step = spec.variables.get_mut("step").unwrap();
+    step.set(&10u32.to_le_bytes()).unwrap();
+    assert!(step.set(&10u64.to_le_bytes()).is_err(), "4 bytes, not 8");
+    assert_eq!(spec.variables["step"].value, 10u32.to_le_bytes());
+}
+
+/// As libbpf: `__arena` globals need exactly one arena map to hold them.
+#[test]
+fn globals_without_one_arena_map_to_hold_them_are_refused() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arena/refused");
+    let cases = [
+        (
+            "no_arena_map",
+            "holds `__arena` globals, but `.maps` declares no arena map to hold them",
+        ),
+        (
+            "two_arenas",
+            "holds `__arena` globals, but `first` and `second` are both arena maps: which one \
+             holds them is ambiguous (libbpf allows one arena map per object)",
+        ),
+    ];
+    for (name, why) in cases {
+        let err = CollectionSpec::from_file(format!("{dir}/{name}.bpfel.o")).unwrap_err();
+        match &err {
+            ParseError::Section { section, what } => {
+                assert_eq!((section.as_str(), what.as_str()), (".addr_space.1", why));
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
