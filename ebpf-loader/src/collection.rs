@@ -47,6 +47,8 @@ pub struct Collection {
     /// The struct_ops maps' values, ready for the kernel but for the
     /// programs' fds (see [`Collection::attach_struct_ops`]).
     pub(crate) struct_ops: BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+    /// The arenas this collection created, mapped (see [`Collection::arena`]).
+    pub(crate) arenas: BTreeMap<String, crate::arena::Arena>,
 }
 
 impl Collection {
@@ -75,8 +77,20 @@ impl Collection {
         &self,
         var: &ebpf_spec::VariableSpec,
     ) -> Option<Result<Variable, VariableError>> {
+        if let Some(arena) = self.arenas.get(&var.section) {
+            return Some(Variable::in_arena(arena, var));
+        }
         let fd = self.maps.get(&var.section)?;
         Some(Variable::map(fd.as_fd(), var))
+    }
+
+    /// Arena map `name` as this process sees it: the memory its programs
+    /// share with it, where the `__arena` globals and the pages programs
+    /// allocate lie (`None` if the collection created no arena of that
+    /// name). The handle stays valid after the map is taken
+    /// ([`take_map`](Self::take_map)) or the collection dropped.
+    pub fn arena(&self, name: &str) -> Option<crate::Arena> {
+        self.arenas.get(name).cloned()
     }
 
     /// The names of the maps still in the collection, sorted.
@@ -264,6 +278,10 @@ impl Collection {
     /// program types that take one) with `BPF_PROG_TEST_RUN`, and returns
     /// its return value, the packet as it left it, and the mean run time.
     /// `None` if there is no such program.
+    ///
+    /// A `syscall` program takes no packet (`data` must be empty) and the
+    /// kernel runs it once per call: it is called `repeat` times, the last
+    /// return value is returned, and the time is measured here.
     pub fn test_run(
         &self,
         name: &str,
@@ -271,6 +289,22 @@ impl Collection {
         repeat: u32,
     ) -> Option<std::io::Result<TestRunOutput>> {
         let p = self.programs.get(name)?;
+        if p.info.prog_type == ebpf_spec::ProgramType::Syscall.raw() {
+            let runs = repeat.max(1);
+            let start = std::time::Instant::now();
+            let mut retval = 0;
+            for _ in 0..runs {
+                match crate::sys::prog_test_run(p.fd.as_fd(), data, &mut [], &[], 0, 0) {
+                    Ok(r) => retval = r.retval,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            return Some(Ok(TestRunOutput {
+                retval,
+                data: Vec::new(),
+                duration: start.elapsed() / runs,
+            }));
+        }
         // Room for programs that grow the packet (XDP may add head room).
         let mut out = vec![0u8; data.len() + 256];
         let out_buf: &mut [u8] = if data.is_empty() { &mut [] } else { &mut out };

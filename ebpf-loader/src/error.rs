@@ -41,6 +41,9 @@ pub enum Step {
     FillProgramSlots,
     /// Registering a struct_ops map's structure (its value, or its link).
     RegisterStructOps,
+    /// Mapping an arena into this process (`mmap`), which fixes its address
+    /// for the programs.
+    MapArena,
 }
 
 impl fmt::Display for Step {
@@ -62,6 +65,7 @@ impl fmt::Display for Step {
             Step::ProgramInfo => "reading the program's info",
             Step::FillProgramSlots => "filling the prog-array slots",
             Step::RegisterStructOps => "registering the struct_ops",
+            Step::MapArena => "mapping the arena",
         })
     }
 }

@@ -275,6 +275,75 @@ pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> 
     Ok(out)
 }
 
+/// Whether the verifier takes a map-value `ld_imm64` offset of 2^29 or more
+/// (kernel commit 12a1fe6e12db, "Do not limit maximum direct offset into
+/// arena map", newer than this machine's 6.18), which
+/// `__arena` globals at the end of a large arena need. Probed once per
+/// process as libbpf does: a program whose offset lies far past a 1-byte
+/// array value is refused either way; the verifier's message tells which
+/// check refused it.
+pub(crate) fn ldimm64_full_range_offsets() -> Result<bool, &'static String> {
+    static FULL: OnceLock<Result<bool, String>> = OnceLock::new();
+    FULL.get_or_init(probe_ldimm64_full_range).as_ref().copied()
+}
+
+fn probe_ldimm64_full_range() -> Result<bool, String> {
+    use ebpf_spec::Instruction;
+    use zerocopy::IntoBytes;
+    let map = crate::sys::map_create(&crate::sys::MapCreate {
+        map_type: ebpf_spec::MapType::Array.raw(),
+        key_size: 4,
+        value_size: 1,
+        max_entries: 1,
+        map_flags: 0,
+        inner_map_fd: None,
+        numa_node: 0,
+        name: "probe_ldimm64",
+        map_extra: 0,
+        btf: None,
+        btf_vmlinux_value_type_id: 0,
+    })
+    .map_err(|e| format!("probing ld_imm64 offsets: creating an array failed: {e}"))?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&map);
+    // r1 = &value + 2^30 (BPF_PSEUDO_MAP_VALUE); exit.
+    let insns = [
+        Instruction::new(Instruction::LD_IMM64, 1, 2, 0, fd),
+        Instruction::new(0, 0, 0, 0, 1 << 30),
+        Instruction::new(0x95, 0, 0, 0, 0),
+    ];
+    let mut log = vec![0u8; 4096];
+    let r = crate::sys::prog_load(
+        &crate::sys::ProgLoad {
+            prog_type: 1, // BPF_PROG_TYPE_SOCKET_FILTER
+            expected_attach_type: 0,
+            insns: insns.as_bytes(),
+            license: c"GPL",
+            kern_version: 0,
+            prog_flags: 0,
+            name: "probe_ldimm64",
+            btf: None,
+            func_info: (0, &[]),
+            line_info: (0, &[]),
+            attach_btf_id: 0,
+            attach_prog_fd: None,
+        },
+        &mut log,
+        1,
+    );
+    let text = String::from_utf8_lossy(log.split(|&b| b == 0).next().unwrap_or_default());
+    match r {
+        Ok(_) => {
+            Err("probing ld_imm64 offsets: a program reading far past a map value loaded".into())
+        }
+        Err(_) if text.contains("direct value offset of") => Ok(false),
+        Err(_) if text.contains("invalid access to map value pointer") => Ok(true),
+        Err((e, _)) => Err(format!(
+            "probing ld_imm64 offsets: unexpected refusal ({e}): {}",
+            text.trim()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

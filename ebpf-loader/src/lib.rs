@@ -67,6 +67,7 @@
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
 
+mod arena;
 mod collection;
 mod error;
 mod kernel;
@@ -78,6 +79,7 @@ mod struct_ops;
 mod sys;
 mod variable;
 
+pub use arena::{Arena, ArenaError};
 pub use collection::{Collection, ProgramInfo, StructOpsAttachment, TestRunOutput};
 pub use error::{LoadError, Step};
 pub use loader::Loader;

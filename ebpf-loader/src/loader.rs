@@ -50,10 +50,11 @@ pub struct Loader {
 
 /// How a map of a collection came to be.
 enum Origin {
-    Created,
+    /// Created by this call; an arena with its mapping.
+    Created(Option<crate::arena::Arena>),
     /// Pinned by this call: the pin is removed if this is dropped before a
     /// collection takes it over (an error or a panic in between).
-    PinCreated(PinGuard),
+    PinCreated(PinGuard, Option<crate::arena::Arena>),
     PinReused(PathBuf),
     Replaced,
 }
@@ -287,6 +288,24 @@ impl Loader {
     /// created are removed; the error names the instance.
     pub fn load_many(&self, spec: &CollectionSpec, n: usize) -> Result<Vec<Collection>, LoadError> {
         self.validate(spec)?;
+        if n > 1
+            && let Some(m) = spec.maps.values().find(|m| {
+                m.autocreate
+                    && m.map_type == MapType::Arena
+                    && m.map_extra != 0
+                    && !self.replacements.contains_key(&m.name)
+                    && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
+            })
+        {
+            return Err(LoadError::Invalid {
+                map: m.name.clone(),
+                what: format!(
+                    "{n} instances of an arena with a fixed address (map_extra {:#x}): each \
+                     instance maps its own arena, and only one fits at that address",
+                    m.map_extra
+                ),
+            });
+        }
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         // Instance 0 makes the pins the others share (see `pinners_first`).
@@ -577,6 +596,18 @@ impl Loader {
                     }
                 }
             }
+            if m.map_type == MapType::Arena
+                && !crate::arena::globals(m).is_empty()
+                && ((m.pinning == Pinning::ByName && self.pin_path.is_some())
+                    || self.replacements.contains_key(&m.name))
+            {
+                return Err(LoadError::Invalid {
+                    map: m.name.clone(),
+                    what: "an arena with `__arena` globals cannot be pinned by name or replaced: \
+                           the globals are written into the arena this load creates"
+                        .into(),
+                });
+            }
             if let Some(ops) = m.struct_ops() {
                 if m.pinning == Pinning::ByName || self.replacements.contains_key(&m.name) {
                     return Err(LoadError::Invalid {
@@ -734,21 +765,28 @@ impl Loader {
         let mut guard = PinGuard(Vec::new());
         let mut maps = std::collections::BTreeMap::new();
         let (mut pins_created, mut pins_reused, mut reused) = (Vec::new(), Vec::new(), Vec::new());
+        let mut arenas = std::collections::BTreeMap::new();
         let mut first_err = None;
         for (name, r) in opened {
             match r {
                 Ok((fd, origin)) => {
                     match origin {
-                        Origin::PinCreated(mut created) => {
+                        Origin::PinCreated(mut created, arena) => {
                             pins_created.extend(created.0.iter().cloned());
                             guard.0.append(&mut created.0);
+                            if let Some(arena) = arena {
+                                arenas.insert(name.clone(), arena);
+                            }
                         }
                         Origin::PinReused(p) => {
                             pins_reused.push(p);
                             reused.push(name.as_str());
                         }
                         Origin::Replaced => reused.push(name.as_str()),
-                        Origin::Created => {}
+                        Origin::Created(None) => {}
+                        Origin::Created(Some(arena)) => {
+                            arenas.insert(name.clone(), arena);
+                        }
                     }
                     maps.insert(name.clone(), fd);
                 }
@@ -771,6 +809,7 @@ impl Loader {
             slots_filled: Vec::new(),
             bpffs: pin_dir.map(|d| d.path().to_owned()),
             struct_ops: prepared.struct_ops.clone(),
+            arenas,
         })
     }
 
@@ -793,7 +832,8 @@ impl Loader {
             return Ok((fd, Origin::Replaced));
         }
         let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
-            return Ok((self.create_fd(m, btf, data)?, Origin::Created));
+            let (fd, arena) = self.create_fd(m, btf, data)?;
+            return Ok((fd, Origin::Created(arena)));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
             map: m.name.clone(),
@@ -808,9 +848,9 @@ impl Loader {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
         }
-        let fd = self.create_fd(m, btf, data)?;
+        let (fd, arena) = self.create_fd(m, btf, data)?;
         match sys::obj_pin(fd.as_fd(), &c) {
-            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path])))),
+            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path]), arena))),
             // Another loader pinned it first: use theirs, as a reuse.
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 drop(fd);
@@ -970,7 +1010,7 @@ fn create_struct_ops(
         source,
         hint: None,
     })?;
-    Ok((fd, Origin::Created))
+    Ok((fd, Origin::Created(None)))
 }
 
 /// The bytes of data-section map `m` with the values of its variables (and,

@@ -25,7 +25,15 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
     if let Some(what) = absurd_size(spec) {
         return Err(invalid(what));
     }
-    for (i, e) in spec.contents.iter().enumerate() {
+    if spec.map_type == MapType::Arena {
+        crate::arena::check_contents(spec).map_err(invalid)?;
+    }
+    let entries = if spec.map_type == MapType::Arena {
+        &[][..]
+    } else {
+        &spec.contents[..]
+    };
+    for (i, e) in entries.iter().enumerate() {
         if e.key.len() != spec.key_size as usize {
             return Err(invalid(format!(
                 "contents[{i}] has a {}-byte key, the map's keys are {} bytes",
@@ -97,7 +105,8 @@ impl Loader {
     /// hint. Nothing created by the call outlives an error.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
         validate(spec, false)?;
-        let fd = self.create_fd(spec, None, None)?;
+        // An arena's mapping is dropped: its address stays fixed.
+        let (fd, _arena) = self.create_fd(spec, None, None)?;
         MapData::from_fd(fd).map_err(|source| LoadError::Aya {
             map: spec.name.clone(),
             step: Step::Wrap,
@@ -106,29 +115,33 @@ impl Loader {
     }
 
     /// Creates a validated map and writes its byte contents (references to
-    /// other maps and programs are the collection's to write), then freezes it.
+    /// other maps and programs are the collection's to write), then freezes
+    /// it. An arena is mapped, with its globals (`data`, else its contents)
+    /// written in place.
     pub(crate) fn create_fd(
         &self,
         spec: &MapSpec,
         btf: Option<BorrowedFd<'_>>,
         data: Option<&[u8]>,
-    ) -> Result<OwnedFd, LoadError> {
+    ) -> Result<(OwnedFd, Option<crate::arena::Arena>), LoadError> {
         let invalid = |what: String| LoadError::Invalid {
             map: spec.name.clone(),
             what,
         };
         let inner = match &spec.inner_map {
-            Some(inner) if spec.map_type.is_map_in_map() => {
-                Some(self.create_fd(inner, btf, None).map_err(|e| match e {
-                    LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
-                        map: spec.name.clone(),
-                        step: Step::CreateInnerTemplate,
-                        source,
-                        hint,
-                    },
-                    other => other,
-                })?)
-            }
+            Some(inner) if spec.map_type.is_map_in_map() => Some(
+                self.create_fd(inner, btf, None)
+                    .map(|(fd, _)| fd)
+                    .map_err(|e| match e {
+                        LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
+                            map: spec.name.clone(),
+                            step: Step::CreateInnerTemplate,
+                            source,
+                            hint,
+                        },
+                        other => other,
+                    })?,
+            ),
             _ => None,
         };
 
@@ -162,6 +175,12 @@ impl Loader {
         // The template is only needed for the create call.
         drop(inner);
 
+        if spec.map_type == MapType::Arena {
+            let image = data.unwrap_or_else(|| crate::arena::globals(spec));
+            let arena = crate::arena::map(fd.as_fd(), spec, image)
+                .map_err(|e| syscall(Step::MapArena, e))?;
+            return Ok((fd, Some(arena)));
+        }
         match data {
             // A data section with its variables' values: its one entry, key 0.
             Some(value) => sys::map_update_elem(fd.as_fd(), &[0; 4], value),
@@ -171,7 +190,7 @@ impl Loader {
         if spec.freeze {
             sys::map_freeze(fd.as_fd()).map_err(|e| syscall(Step::Freeze, e))?;
         }
-        Ok(fd)
+        Ok((fd, None))
     }
 
     /// The number of possible CPUs (`/sys/devices/system/cpu/possible`), read
@@ -358,6 +377,11 @@ pub(crate) fn parse_cpu_list(text: &str) -> Option<u32> {
 fn hint(spec: &MapSpec, max_entries: u32, e: &io::Error) -> Option<String> {
     Some(match e.raw_os_error()? {
         libc::EPERM => "needs root or CAP_BPF".into(),
+        libc::EEXIST if spec.map_type == MapType::Arena => format!(
+            "something is mapped at the arena's address already ({:#x}, its map_extra): an \
+             arena with a fixed address can be loaded once per process",
+            spec.map_extra
+        ),
         libc::EINVAL | libc::E2BIG => match broken_rule(spec, max_entries) {
             Some(rule) => format!("the kernel's rule for a {}: {rule}", spec.map_type),
             None => format!(

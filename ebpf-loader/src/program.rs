@@ -677,14 +677,31 @@ fn data_site(
         .get(map)
         .ok_or_else(|| format!("data section `{map}`, which the collection has no map for"))?;
     let off = i64::from(insns[i].imm) + i64::from(offset);
-    if off < 0 || off >= i64::from(m.value_size.max(1)) {
-        return Err(format!(
-            "offset {off} lies outside data section `{map}` ({} bytes)",
-            m.value_size
-        ));
-    }
+    let imm = if m.map_type == ebpf_spec::MapType::Arena {
+        // An `__arena` global: at its offset among the globals, which lie
+        // where the loader writes them in the arena.
+        let len = crate::arena::globals(m).len();
+        if off < 0 || off >= len.max(1) as i64 {
+            return Err(format!(
+                "offset {off} lies outside the {len} bytes of `__arena` globals of arena `{map}`"
+            ));
+        }
+        let base = crate::arena::globals_offset(m, len)?;
+        // The kernel reads the second `imm` as an unsigned 32-bit offset.
+        u32::try_from(base + off as u64)
+            .map_err(|_| format!("offset {off} in arena `{map}` does not fit 32 bits"))?
+            as i32
+    } else {
+        if off < 0 || off >= i64::from(m.value_size.max(1)) {
+            return Err(format!(
+                "offset {off} lies outside data section `{map}` ({} bytes)",
+                m.value_size
+            ));
+        }
+        off as i32
+    };
     set_src(&mut insns[i], PSEUDO_MAP_VALUE);
-    insns[i + 1].imm = off as i32;
+    insns[i + 1].imm = imm;
     fd_sites.push(FdSite {
         instruction: i,
         map: map.to_owned(),

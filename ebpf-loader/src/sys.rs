@@ -293,6 +293,13 @@ pub(crate) struct ProgLoad<'a> {
 /// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
 /// On failure the error comes with the size the kernel says the whole log
 /// needs (`log_true_size`, 0 when the kernel does not say).
+/// The size of a memory page (`sysconf(_SC_PAGESIZE)`).
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system; no pointers.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
 pub(crate) fn prog_load(
     a: &ProgLoad<'_>,
     log: &mut [u8],
@@ -538,6 +545,18 @@ impl Mapping {
     /// kernel: read-only unless `writable` (a frozen map refuses a writable
     /// mapping).
     pub(crate) fn map(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
+        Self::map_at(fd, len, writable, 0)
+    }
+
+    /// As [`map`](Self::map), at address `at` when it is not 0 (an arena's
+    /// `map_extra`): never over an existing mapping (`MAP_FIXED_NOREPLACE`,
+    /// `EEXIST` if the range is taken).
+    pub(crate) fn map_at(
+        fd: BorrowedFd<'_>,
+        len: usize,
+        writable: bool,
+        at: u64,
+    ) -> io::Result<Mapping> {
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -547,12 +566,20 @@ impl Mapping {
         let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
         // SAFETY: a new mapping chosen by the kernel (no address hint), of a
         // valid fd; the result is checked before use.
+        let flags = libc::MAP_SHARED
+            | if at == 0 {
+                0
+            } else {
+                libc::MAP_FIXED_NOREPLACE
+            };
+        // SAFETY (with an address): MAP_FIXED_NOREPLACE never replaces an
+        // existing mapping; the kernel fails instead.
         let ptr = unsafe {
             libc::mmap(
-                std::ptr::null_mut(),
+                at as usize as *mut libc::c_void,
                 len,
                 prot,
-                libc::MAP_SHARED,
+                flags,
                 fd.as_raw_fd(),
                 0,
             )
@@ -560,9 +587,28 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        if at != 0 && ptr as usize as u64 != at {
+            // A kernel older than MAP_FIXED_NOREPLACE (4.17) took it as a hint.
+            // SAFETY: the mapping just made, unmapped once.
+            unsafe { libc::munmap(ptr, len) };
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("the kernel mapped it at {ptr:p}, not at {at:#x}"),
+            ));
+        }
         let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
         Ok(Mapping { ptr, len, writable })
+    }
+
+    /// The address of the mapping's first byte.
+    pub(crate) fn addr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Whether stores are allowed (the mapping was made writable).

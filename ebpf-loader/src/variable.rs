@@ -5,6 +5,7 @@ use crate::sys::Mapping;
 use ebpf_spec::VariableSpec;
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 /// A global variable of a loaded instance (`.data`, `.bss`, `.rodata`,
 /// `.data.*`, `.rodata.*`, `.kconfig`), seen in place: a write is what the
@@ -39,7 +40,7 @@ pub struct Variable {
     offset: usize,
     size: usize,
     constant: bool,
-    mapping: Mapping,
+    mapping: Arc<Mapping>,
 }
 
 /// Why a variable of a loaded collection cannot be mapped, read or written.
@@ -156,6 +157,33 @@ impl Variable {
             offset: var.offset as usize,
             size: var.size as usize,
             constant: !mapping.is_writable(),
+            mapping: Arc::new(mapping),
+        })
+    }
+
+    /// Variable `var`, an `__arena` global of `arena`: in the collection's
+    /// mapping of the arena (a second mapping of it would need the same
+    /// address).
+    pub(crate) fn in_arena(
+        arena: &crate::Arena,
+        var: &VariableSpec,
+    ) -> Result<Variable, VariableError> {
+        let (mapping, offset) =
+            arena
+                .variable(var.offset, var.size)
+                .ok_or_else(|| VariableError::Outside {
+                    name: var.name.clone(),
+                    section: var.section.clone(),
+                    offset: var.offset,
+                    size: var.size,
+                    value_size: arena.globals().len() as u32,
+                })?;
+        Ok(Variable {
+            name: var.name.clone(),
+            section: var.section.clone(),
+            offset,
+            size: var.size as usize,
+            constant: false,
             mapping,
         })
     }

@@ -1,0 +1,293 @@
+//! Arena maps (`BPF_MAP_TYPE_ARENA`): memory a program and this process
+//! share, page by page, and the `__arena` globals libbpf places in it.
+//!
+//! The verifier loads a program that uses an arena only once the arena has
+//! its address in user space, fixed by `map_extra` or by the first `mmap`.
+//! So the loader maps every arena it creates, writes the object's `__arena`
+//! globals (the arena map's contents) into it, and the collection keeps the
+//! mapping: a pointer a program stores in the arena is an address in it.
+
+use crate::sys::{self, Mapping};
+use ebpf_spec::{MapFlags, MapSpec, MapType, MapValue};
+use std::io;
+use std::ops::Range;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+
+/// An arena of a loaded collection, mapped into this process: from
+/// [`Collection::arena`](crate::Collection::arena).
+///
+/// The programs and this process see the same bytes. An `__arena` pointer a
+/// program stores is an address in this mapping
+/// ([`offset_of`](Self::offset_of) turns it into an offset), and the
+/// object's `__arena` globals lie at [`globals`](Self::globals) (read them
+/// by name with [`Collection::variable`](crate::Collection::variable)).
+/// Like [`Variable`](crate::Variable), reads and writes of 2, 4 or 8
+/// aligned bytes are single atomic accesses; others go byte by byte. The
+/// handle keeps the mapping (and so the arena) alive: it may outlive the
+/// collection and be shared between threads.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let spec = ebpf_spec::CollectionSpec::default();
+/// let coll = ebpf_loader::Loader::new().load(&spec)?;
+/// let arena = coll.arena("arena").expect("the object declares it");
+/// // A pointer the program left in the `__arena` global `head`:
+/// let head = coll.variable(&spec.variables["head"]).unwrap()?;
+/// let addr = u64::from_ne_bytes(head.read().try_into().unwrap());
+/// if let Some(at) = arena.offset_of(addr) {
+///     let mut value = [0u8; 4];
+///     arena.read(at, &mut value)?;
+///     println!("*head = {}", u32::from_ne_bytes(value));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Arena {
+    name: String,
+    mapping: Arc<Mapping>,
+    globals: Range<usize>,
+    segv_on_fault: bool,
+}
+
+/// Why bytes of an [`Arena`] cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArenaError {
+    /// The range lies outside the arena.
+    #[error("{len} bytes at offset {offset} lie outside arena `{arena}` ({size} bytes)")]
+    Outside {
+        /// The arena map.
+        arena: String,
+        /// The offset asked for.
+        offset: usize,
+        /// The number of bytes asked for.
+        len: usize,
+        /// The arena's size.
+        size: usize,
+    },
+    /// The arena has `BPF_F_SEGV_ON_FAULT`: touching a page no program has
+    /// allocated kills this process with `SIGSEGV`, so this handle does not
+    /// touch it (use [`Arena::as_ptr`], knowing which pages exist).
+    #[error(
+        "arena `{arena}` has BPF_F_SEGV_ON_FAULT: a page no program allocated would kill \
+         the process, so it is not read or written through this handle"
+    )]
+    SegvOnFault {
+        /// The arena map.
+        arena: String,
+    },
+}
+
+impl Arena {
+    /// The arena map's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address of the arena's first byte in this process. Pages come
+    /// into existence when a program allocates them
+    /// (`bpf_arena_alloc_pages`) or, without `BPF_F_SEGV_ON_FAULT`, when
+    /// this process first touches them (a zero page).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.mapping.addr()
+    }
+
+    /// Its size in bytes (`max_entries` pages).
+    pub fn len(&self) -> usize {
+        self.mapping.len()
+    }
+
+    /// Whether it has no bytes (never: the kernel refuses an empty arena).
+    pub fn is_empty(&self) -> bool {
+        self.mapping.len() == 0
+    }
+
+    /// Where the object's `__arena` globals lie, as offsets in the arena:
+    /// at its end where the kernel allows it (as libbpf places them, so that
+    /// the first pages can stay unallocated and a pointer into them is
+    /// never mistaken for NULL), at its start otherwise. Empty when the
+    /// object has none.
+    pub fn globals(&self) -> Range<usize> {
+        self.globals.clone()
+    }
+
+    /// The offset of address `addr` (an `__arena` pointer a program stored)
+    /// in the arena, `None` if it points elsewhere (or is NULL).
+    pub fn offset_of(&self, addr: u64) -> Option<usize> {
+        let start = self.as_ptr() as usize as u64;
+        let offset = addr.checked_sub(start)?;
+        usize::try_from(offset).ok().filter(|&o| o < self.len())
+    }
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`.
+    ///
+    /// # Errors
+    /// [`ArenaError::Outside`] if the range is not in the arena,
+    /// [`ArenaError::SegvOnFault`] if the arena has that flag.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ArenaError> {
+        self.check(offset, buf.len())?;
+        self.mapping.load(offset, buf);
+        Ok(())
+    }
+
+    /// Copies `data` to `offset`: the programs see it from then on.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), ArenaError> {
+        self.check(offset, data.len())?;
+        self.mapping.store(offset, data);
+        Ok(())
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result<(), ArenaError> {
+        if self.segv_on_fault {
+            return Err(ArenaError::SegvOnFault {
+                arena: self.name.clone(),
+            });
+        }
+        if offset.checked_add(len).is_none_or(|end| end > self.len()) {
+            return Err(ArenaError::Outside {
+                arena: self.name.clone(),
+                offset,
+                len,
+                size: self.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The mapping and the offset of `var`'s bytes in it, if they lie within
+    /// the globals.
+    pub(crate) fn variable(&self, offset: u32, size: u32) -> Option<(Arc<Mapping>, usize)> {
+        let start = self.globals.start.checked_add(offset as usize)?;
+        let end = start.checked_add(size as usize)?;
+        (end <= self.globals.end).then(|| (self.mapping.clone(), start))
+    }
+}
+
+/// The `__arena` globals of arena map `m`: its contents' one value (empty
+/// when it has none).
+pub(crate) fn globals(m: &MapSpec) -> &[u8] {
+    match m.contents.first().map(|e| &e.value) {
+        Some(MapValue::Bytes(b)) => b,
+        _ => &[],
+    }
+}
+
+/// Checks an arena's contents: at most one entry, with an empty key (arena
+/// keys are 0 bytes) and bytes for its value: the `__arena` globals.
+pub(crate) fn check_contents(m: &MapSpec) -> Result<(), String> {
+    match m.contents.as_slice() {
+        [] => Ok(()),
+        [e] if e.key.is_empty() && matches!(e.value, MapValue::Bytes(_)) => {
+            if !globals(m).is_empty() && m.flags.contains(MapFlags::SEGV_ON_FAULT) {
+                return Err(
+                    "its `__arena` globals cannot be written: with BPF_F_SEGV_ON_FAULT, this \
+                     process would be killed touching a page no program allocated"
+                        .into(),
+                );
+            }
+            Ok(())
+        }
+        [_] => Err(
+            "an arena's contents are its `__arena` globals: one entry, with an empty key and \
+             bytes for its value"
+                .into(),
+        ),
+        _ => Err(format!(
+            "an arena's contents are its `__arena` globals, one entry; it has {}",
+            m.contents.len()
+        )),
+    }
+}
+
+/// Where in arena `m` its `len` bytes of globals go, as libbpf places them:
+/// in the last pages when the verifier takes such large offsets, else at the
+/// start.
+pub(crate) fn globals_offset(m: &MapSpec, len: usize) -> Result<u64, String> {
+    placement(m.max_entries, sys::page_size(), len, || {
+        crate::kernel::ldimm64_full_range_offsets().map_err(String::clone)
+    })
+}
+
+/// [`globals_offset`] for an arena of `pages` pages of `page` bytes, with
+/// `at_end` saying whether the kernel takes offsets that far (asked only
+/// when there are globals).
+fn placement(
+    pages: u32,
+    page: u64,
+    len: usize,
+    at_end: impl FnOnce() -> Result<bool, String>,
+) -> Result<u64, String> {
+    let size = u64::from(pages) * page;
+    let need = (len as u64).next_multiple_of(page);
+    if need > size {
+        return Err(format!(
+            "the arena ({pages} pages of {page} bytes) is too small for its {len} bytes of \
+             `__arena` globals"
+        ));
+    }
+    if len == 0 || !at_end()? {
+        return Ok(0);
+    }
+    Ok(size - need)
+}
+
+/// Maps arena `m` (fd `fd`, just created) into this process, at its
+/// `map_extra` when set, and writes its globals (`image`: with the
+/// variables' values) at their offset.
+pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8]) -> io::Result<Arena> {
+    debug_assert_eq!(m.map_type, MapType::Arena);
+    let len = u64::from(m.max_entries) * sys::page_size();
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let mapping = Mapping::map_at(fd, len, true, m.map_extra)?;
+    let at = globals_offset(m, image.len()).map_err(io::Error::other)? as usize;
+    if !image.is_empty() {
+        // No program uses the arena yet: these stores are the first touch
+        // of the globals' pages, which the kernel allocates on the fault.
+        mapping.store(at, image);
+    }
+    Ok(Arena {
+        name: m.name.clone(),
+        mapping: Arc::new(mapping),
+        globals: at..at + image.len(),
+        segv_on_fault: m.flags.contains(MapFlags::SEGV_ON_FAULT),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placement;
+
+    #[test]
+    fn globals_go_in_the_last_pages_when_the_kernel_allows_it() {
+        let yes = || Ok(true);
+        let no = || Ok(false);
+        // 40 bytes: one page, the last of 4.
+        assert_eq!(placement(4, 4096, 40, yes), Ok(3 * 4096));
+        assert_eq!(placement(4, 4096, 40, no), Ok(0));
+        // Exactly two pages, and one byte more: three.
+        assert_eq!(placement(4, 4096, 8192, yes), Ok(2 * 4096));
+        assert_eq!(placement(4, 4096, 8193, yes), Ok(4096));
+        // All of it.
+        assert_eq!(placement(1, 4096, 4096, yes), Ok(0));
+        // No globals: nothing to place, the kernel is not asked.
+        assert_eq!(placement(4, 4096, 0, || panic!("asked")), Ok(0));
+        // Too small, whatever the kernel.
+        let e = placement(1, 4096, 4097, yes).unwrap_err();
+        assert!(
+            e.contains("1 pages of 4096 bytes) is too small for its 4097 bytes"),
+            "{e}"
+        );
+        assert!(placement(0, 4096, 1, no).is_err());
+        // A failed probe is the load's error.
+        assert_eq!(
+            placement(4, 4096, 40, || Err("no bpf".into())),
+            Err("no bpf".into())
+        );
+        // Large arenas: 4 GiB of 4 KiB pages.
+        assert_eq!(placement(1 << 20, 4096, 40, yes), Ok((1u64 << 32) - 4096));
+    }
+}

@@ -1,0 +1,304 @@
+//! Arenas and `__arena` globals against the real kernel (fixture
+//! `arena/arena.bpf.c`): the loader maps each arena it creates, writes the
+//! globals (with the values set in the spec) where libbpf puts them, points
+//! the programs' references at them, and the collection reads them, and the
+//! pages a program allocates, in place. Skips (with the reason) without
+//! bpf(2), fails under CI.
+
+mod common;
+
+use common::{BpfFs, fixture, kernel, open_fds};
+use ebpf_loader::{ArenaError, LoadError, Loader, Step, fault_injection};
+use ebpf_spec::{CollectionSpec, MapFlags, MapValue, Pinning};
+use std::os::fd::AsFd;
+
+/// The mappings of BPF maps this process holds (`/proc/self/maps`).
+fn map_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("bpf-map"))
+        .count()
+}
+
+fn read_u64(coll: &ebpf_loader::Collection, spec: &CollectionSpec, name: &str) -> u64 {
+    let v = coll.variable(&spec.variables[name]).unwrap().unwrap();
+    u64::from_ne_bytes(v.read().try_into().unwrap())
+}
+
+#[test]
+fn programs_and_this_process_share_the_arena_and_its_globals() {
+    let Some(_serial) = kernel() else { return };
+    let (fds, mappings) = (open_fds(), map_mappings());
+    let spec = fixture("arena/arena.bpfel.o");
+    let coll = Loader::new().load(&spec).unwrap();
+    let arena = coll.arena("arena").expect("the arena is mapped");
+    assert_eq!(arena.len(), 4 * 4096, "max_entries pages");
+    let globals = arena.globals();
+    assert_eq!(globals.len(), 40, "the section's bytes");
+    // libbpf's placement: the last page when the verifier takes such
+    // offsets, else the first. Either way the program must find them there.
+    assert!(
+        globals.start == 0 || globals.start == 3 * 4096,
+        "{globals:?}"
+    );
+
+    // Before any run: the object's values, in the arena.
+    assert_eq!(read_u64(&coll, &spec, "counter"), 5);
+    let mut bytes = [0u8; 8];
+    arena.read(globals.start, &mut bytes).unwrap();
+    assert_eq!(u64::from_ne_bytes(bytes), 5, "counter is the first global");
+    let tag = coll.variable(&spec.variables["tag"]).unwrap().unwrap();
+    assert_eq!(tag.read(), b"tenant\0\0");
+
+    // `bump`: counter += step; last = counter; one page allocated, 42 in it.
+    let run = coll.test_run("bump", &[], 1).unwrap().unwrap();
+    assert_eq!(
+        run.retval,
+        u32::from(b't'),
+        "tag[0], read through the arena"
+    );
+    assert_eq!(read_u64(&coll, &spec, "counter"), 8);
+    assert_eq!(read_u64(&coll, &spec, "last"), 8);
+    assert_eq!(read_u64(&coll, &spec, "runs"), 1, ".bss is as before");
+    let page = read_u64(&coll, &spec, "page");
+    let at = arena
+        .offset_of(page)
+        .expect("the program's pointer is in our mapping");
+    assert!(!globals.contains(&at), "the page is not the globals' page");
+    arena.read(at, &mut bytes[..4]).unwrap();
+    assert_eq!(u32::from_ne_bytes(bytes[..4].try_into().unwrap()), 42);
+
+    // This process writes; the program reads it on its next run.
+    let counter = coll.variable(&spec.variables["counter"]).unwrap().unwrap();
+    counter.write(&100u64.to_ne_bytes()).unwrap();
+    arena.write(at, &7u32.to_ne_bytes()).unwrap();
+    coll.test_run("bump", &[], 1).unwrap().unwrap();
+    assert_eq!(read_u64(&coll, &spec, "counter"), 103);
+    assert_eq!(read_u64(&coll, &spec, "page"), page, "allocated once");
+    arena.read(at, &mut bytes[..4]).unwrap();
+    assert_eq!(u32::from_ne_bytes(bytes[..4].try_into().unwrap()), 7);
+
+    // Bounds, and addresses outside the arena.
+    assert!(matches!(
+        arena.read(arena.len() - 2, &mut bytes[..4]),
+        Err(ArenaError::Outside { .. })
+    ));
+    assert_eq!(arena.offset_of(0), None);
+    assert_eq!(arena.offset_of(page + arena.len() as u64), None);
+
+    // The handles keep the mapping (and the arena) after the collection.
+    drop(coll);
+    assert_eq!(counter.read(), 103u64.to_ne_bytes());
+    drop((counter, tag));
+    arena.read(at, &mut bytes[..4]).unwrap();
+    drop(arena);
+    assert_eq!(
+        (open_fds(), map_mappings()),
+        (fds, mappings),
+        "nothing left"
+    );
+}
+
+#[test]
+fn each_instance_has_its_own_arena_with_the_globals_its_spec_sets() {
+    let Some(_serial) = kernel() else { return };
+    let (fds, mappings) = (open_fds(), map_mappings());
+    let spec = fixture("arena/arena.bpfel.o");
+    let specs: Vec<CollectionSpec> = (1..=3u32)
+        .map(|step| {
+            let mut s = spec.copy();
+            s.variables
+                .get_mut("step")
+                .unwrap()
+                .set(&(step * 10).to_ne_bytes())
+                .unwrap();
+            s
+        })
+        .collect();
+    let colls = Loader::new().load_all(&specs).unwrap();
+    for (i, coll) in colls.iter().enumerate() {
+        coll.test_run("bump", &[], 1).unwrap().unwrap();
+        coll.test_run("bump", &[], 1).unwrap().unwrap();
+        assert_eq!(
+            read_u64(coll, &specs[i], "counter"),
+            5 + 2 * 10 * (i as u64 + 1),
+            "instance {i}"
+        );
+    }
+    let starts: std::collections::HashSet<usize> = colls
+        .iter()
+        .map(|c| c.arena("arena").unwrap().as_ptr() as usize)
+        .collect();
+    assert_eq!(starts.len(), 3, "three arenas, three mappings");
+    drop(colls);
+
+    let many = Loader::new().load_many(&spec, 4).unwrap();
+    many[2].test_run("bump", &[], 1).unwrap().unwrap();
+    let counters: Vec<u64> = many.iter().map(|c| read_u64(c, &spec, "counter")).collect();
+    assert_eq!(counters, [5, 5, 8, 5]);
+    drop(many);
+    assert_eq!((open_fds(), map_mappings()), (fds, mappings));
+}
+
+/// `map_extra` fixes the arena's address in user space: the loader maps it
+/// there, and never over something already mapped.
+#[test]
+fn an_arena_with_a_fixed_address_is_mapped_there_once_per_process() {
+    let Some(_serial) = kernel() else { return };
+    let (fds, mappings) = (open_fds(), map_mappings());
+    let mut spec = fixture("arena/arena.bpfel.o");
+    let addr: u64 = 0x1000_0000_0000;
+    spec.maps.get_mut("arena").unwrap().map_extra = addr;
+    let coll = Loader::new().load(&spec).unwrap();
+    let arena = coll.arena("arena").unwrap();
+    assert_eq!(arena.as_ptr() as usize as u64, addr);
+    coll.test_run("bump", &[], 1).unwrap().unwrap();
+    assert_eq!(read_u64(&coll, &spec, "counter"), 8);
+
+    // A second instance would go where the first is: refused up front for
+    // `load_many`, and by the kernel (EEXIST) for a second load, which
+    // releases what it created.
+    let e = Loader::new().load_many(&spec, 2).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Invalid { map, .. } if map == "arena"),
+        "{e:?}"
+    );
+    let e = Loader::new().load(&spec).unwrap_err();
+    match &e {
+        LoadError::Syscall {
+            map,
+            step: Step::MapArena,
+            source,
+            hint: Some(hint),
+        } => {
+            assert_eq!(map, "arena");
+            assert_eq!(source.raw_os_error(), Some(libc::EEXIST));
+            assert!(hint.contains("once per process"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        read_u64(&coll, &spec, "counter"),
+        8,
+        "the first is untouched"
+    );
+    drop((arena, coll));
+    let again = Loader::new().load(&spec).unwrap();
+    assert_eq!(read_u64(&again, &spec, "counter"), 5);
+    drop(again);
+    assert_eq!((open_fds(), map_mappings()), (fds, mappings));
+}
+
+#[test]
+fn what_cannot_hold_arena_globals_is_refused_before_any_syscall() {
+    let Some(_serial) = kernel() else { return };
+    let base = fixture("arena/arena.bpfel.o");
+    let fs = BpfFs::mount();
+    let other = Loader::new()
+        .create_map(&base.maps[".bss"])
+        .unwrap()
+        .fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .unwrap();
+    let mut cases: Vec<(&str, Loader, CollectionSpec, &str)> = Vec::new();
+
+    let mut spec = base.copy();
+    spec.maps.get_mut("arena").unwrap().pinning = Pinning::ByName;
+    cases.push((
+        "pinned",
+        Loader::new().pin_path(fs.path()),
+        spec,
+        "cannot be pinned by name or replaced",
+    ));
+    cases.push((
+        "replaced",
+        Loader::new().replace_map("arena", other),
+        base.copy(),
+        "cannot be pinned by name or replaced",
+    ));
+    let mut spec = base.copy();
+    spec.maps.get_mut("arena").unwrap().flags |= MapFlags::SEGV_ON_FAULT;
+    cases.push(("segv on fault", Loader::new(), spec, "BPF_F_SEGV_ON_FAULT"));
+    let mut spec = base.copy();
+    let arena = spec.maps.get_mut("arena").unwrap();
+    arena.contents.push(arena.contents[0].clone());
+    cases.push(("two entries", Loader::new(), spec, "one entry; it has 2"));
+    let mut spec = base.copy();
+    spec.maps.get_mut("arena").unwrap().contents[0].value = MapValue::Program("bump".into());
+    cases.push(("not bytes", Loader::new(), spec, "bytes for its value"));
+    let mut spec = base.copy();
+    spec.maps.get_mut("arena").unwrap().max_entries = 0;
+    cases.push((
+        "no pages",
+        Loader::new(),
+        spec,
+        "too small for its 40 bytes",
+    ));
+
+    for (case, loader, spec, why) in cases {
+        fault_injection::count_calls();
+        let e = loader.load(&spec).unwrap_err();
+        let calls = fault_injection::calls();
+        fault_injection::disarm();
+        assert!(e.to_string().contains(why), "{case}: {e}");
+        // The placement probe may run once per process, before the first
+        // arena is linked; nothing else reaches the kernel.
+        assert!(calls <= 2, "{case}: {calls} bpf(2) calls");
+    }
+    assert!(fs.pins().is_empty());
+}
+
+/// Without `__arena` globals an arena may be shared: pinned, or handed over
+/// with `replace_map`; the programs then use the existing arena.
+#[test]
+fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = fixture("arena/arena.bpfel.o");
+    spec.maps.get_mut("arena").unwrap().flags |= MapFlags::SEGV_ON_FAULT;
+    spec.maps.get_mut("arena").unwrap().contents.clear();
+    spec.variables.retain(|_, v| v.section != "arena");
+    // `touch` uses the arena, not the globals.
+    spec.programs.remove("bump");
+    let mut first = Loader::new().load(&spec).unwrap();
+    let arena = first.arena("arena").unwrap();
+    assert!(arena.globals().is_empty());
+    assert!(matches!(
+        arena.read(0, &mut [0u8; 4]),
+        Err(ArenaError::SegvOnFault { .. })
+    ));
+    let shared = match first.take_map("arena").unwrap().unwrap() {
+        aya::maps::Map::Unsupported(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let fd = shared.fd().as_fd().try_clone_to_owned().unwrap();
+    // Its address is fixed: the second collection's programs load on it.
+    let second = Loader::new().replace_map("arena", fd).load(&spec).unwrap();
+    assert!(
+        second.arena("arena").is_none(),
+        "mapped by its creator only"
+    );
+    for coll in [&first, &second] {
+        assert_eq!(coll.test_run("touch", &[], 2).unwrap().unwrap().retval, 0);
+    }
+    drop((first, second, shared, arena));
+
+    // Pinned: the load that makes the pin maps the arena; one that reuses
+    // the pin runs its programs on it.
+    let fs = BpfFs::mount();
+    spec.maps.get_mut("arena").unwrap().pinning = Pinning::ByName;
+    let maker = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
+    let user = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
+    assert!(maker.arena("arena").is_some() && user.arena("arena").is_none());
+    assert_eq!(
+        (maker.pins_created().len(), user.pins_reused().len()),
+        (1, 1)
+    );
+    for coll in [&maker, &user] {
+        assert_eq!(coll.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+    }
+    drop((maker, user));
+    assert_eq!(open_fds(), fds);
+}
