@@ -91,7 +91,11 @@ impl Loader {
     /// `BPF_F_MMAPABLE`. A map-in-map needs `inner_map`: the template is
     /// created, used, and closed. Contents that name other maps or programs
     /// need a whole collection ([`Loader::load`]), and are refused here.
-    /// Pinning is [`Loader::load`]'s job too.
+    /// Pinning is [`Loader::load`]'s job too. An arena is mapped while it is
+    /// created, which fixes its user address (programs need it fixed) and
+    /// writes its contents (`__arena` globals), then unmapped: to map it
+    /// again, give it a `map_extra` address; a collection keeps its arenas
+    /// mapped ([`Collection::arena`](crate::Collection::arena)).
     ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with

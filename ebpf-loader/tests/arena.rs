@@ -302,3 +302,43 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
     drop((maker, user));
     assert_eq!(open_fds(), fds);
 }
+
+/// Every bpf(2) call of a `load_many` of 3 arena instances fails in turn:
+/// nothing is left, neither fds nor the arenas' mappings.
+#[test]
+fn every_call_of_an_arena_load_fails_in_turn_and_no_mapping_is_left() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("arena/arena.bpfel.o");
+    let loader = Loader::new().threads(2);
+    // Warm up: the placement probe and the BTF fd are made once.
+    drop(loader.load_many(&spec, 3).unwrap());
+    let (fds, mappings) = (open_fds(), map_mappings());
+    fault_injection::count_calls();
+    drop(loader.load_many(&spec, 3).unwrap());
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    assert!(
+        calls >= 3 * 4,
+        "3 instances of 2 maps and 2 programs: {calls}"
+    );
+    for k in 1..=calls {
+        fault_injection::fail_call(k, libc::EIO);
+        let result = loader.load_many(&spec, 3);
+        let fired = fault_injection::fired();
+        fault_injection::disarm();
+        assert!(fired, "call {k} of {calls} was made");
+        let e = result
+            .err()
+            .unwrap_or_else(|| panic!("call {k} failed, yet the load succeeded"));
+        assert!(
+            e.to_string().contains("Input/output error") || e.errno() == Some(libc::EIO),
+            "call {k}: {e}"
+        );
+        assert_eq!(
+            (open_fds(), map_mappings()),
+            (fds, mappings),
+            "call {k} ({e}): something was left"
+        );
+    }
+    eprintln!("{calls} positions: nothing left");
+}
