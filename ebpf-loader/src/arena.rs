@@ -27,19 +27,31 @@ use std::sync::Arc;
 /// handle keeps the mapping (and so the arena) alive: it may outlive the
 /// collection and be shared between threads.
 ///
-/// ```no_run
+/// (Needs bpf(2): skipped without it, unless `CI` is set.)
+/// ```
+/// use ebpf_loader::Loader;
+/// use ebpf_spec::CollectionSpec;
+///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let spec = ebpf_spec::CollectionSpec::default();
-/// let coll = ebpf_loader::Loader::new().load(&spec)?;
+/// # let probe = ebpf_spec::MapSpec::new("probe", ebpf_spec::MapType::Array, 4, 4, 1);
+/// # if std::env::var_os("CI").is_none() && Loader::new().create_map(&probe).is_err() { return Ok(()) }
+/// // `__arena u64 counter = 5; __arena int *page;` and a program that adds
+/// // `step` to `counter` and once allocates a page, 42 in its first int.
+/// let spec = CollectionSpec::from_elf(include_bytes!(
+///     "../../ebpf-spec/tests/fixtures/arena/arena.bpfel.o"
+/// ))?;
+/// let coll = Loader::new().load(&spec)?;
+/// coll.test_run("bump", &[], 1).unwrap()?;
+/// let counter = coll.variable(&spec.variables["counter"]).unwrap()?;
+/// assert_eq!(counter.read(), 8u64.to_ne_bytes());
+/// // Follow the pointer the program left in `page`.
 /// let arena = coll.arena("arena").expect("the object declares it");
-/// // A pointer the program left in the `__arena` global `head`:
-/// let head = coll.variable(&spec.variables["head"]).unwrap()?;
-/// let addr = u64::from_ne_bytes(head.read().try_into().unwrap());
-/// if let Some(at) = arena.offset_of(addr) {
-///     let mut value = [0u8; 4];
-///     arena.read(at, &mut value)?;
-///     println!("*head = {}", u32::from_ne_bytes(value));
-/// }
+/// let page = coll.variable(&spec.variables["page"]).unwrap()?;
+/// let addr = u64::from_ne_bytes(page.read().try_into().unwrap());
+/// let at = arena.offset_of(addr).expect("a pointer into the arena");
+/// let mut value = [0u8; 4];
+/// arena.read(at, &mut value)?;
+/// assert_eq!(i32::from_ne_bytes(value), 42);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
