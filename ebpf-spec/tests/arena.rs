@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fixture;
+use common::{Layout, ShField, fixture};
 use ebpf_spec::deep_copy::assert_deep_copy;
 use ebpf_spec::{
     ByteOrder, CollectionSpec, MapFlags, MapType, MapValue, ParseError, RelocationTarget,
@@ -130,14 +130,54 @@ fn arena_globals_are_the_arena_maps_contents_and_variables() {
 }
 
 #[test]
-fn a_variable_set_before_loading_keeps_its_size() {
+fn arena_globals_are_set_like_other_globals() {
     let mut spec = CollectionSpec::from_elf(&fixture("arena/arena.bpfel.o")).unwrap();
     let step = spec.variables.get_mut("step").unwrap();
     step.set(&10u32.to_le_bytes()).unwrap();
     assert!(step.set(&10u64.to_le_bytes()).is_err(), "4 bytes, not 8");
     assert_eq!(spec.variables["step"].value, 10u32.to_le_bytes());
+
+    // `set_variable` writes the arena's globals too, within their bytes.
+    spec.set_variable("tag", b"other\0\0\0").unwrap();
+    let MapValue::Bytes(globals) = &spec.maps["arena"].contents[0].value else {
+        panic!("bytes")
+    };
+    assert_eq!(globals.len(), 40);
+    assert_eq!(&globals[12..20], b"other\0\0\0");
+    assert_eq!(spec.variables["tag"].value, b"other\0\0\0");
+    assert_eq!(spec.maps["arena"].contents.len(), 1);
+    // Without the globals' bytes there is nowhere to write: refused, and
+    // nothing changes (no entry is made up).
+    let mut bare = spec.copy();
+    bare.maps.get_mut("arena").unwrap().contents.clear();
+    let e = bare
+        .set_variable("counter", &1u64.to_le_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(e, ebpf_spec::SetError::OutsideSection { ref map, .. } if map == "arena"),
+        "{e:?}"
+    );
+    assert!(bare.maps["arena"].contents.is_empty());
+    assert_eq!(bare.variables["counter"].value, 5u64.to_le_bytes());
 }
 
+/// A second `.addr_space.1` (the fixture's `.bss` renamed: its header
+/// pointed at the name of the first) is refused: the references to its
+/// globals would otherwise land in the arena.
+#[test]
+fn a_second_arena_section_is_refused() {
+    let mut bytes = fixture("arena/arena.bpfel.o");
+    let layout = Layout::parse(&bytes);
+    let (bss, arena) = (layout.section(".bss"), layout.section(".addr_space.1"));
+    let (at, _) = layout.sh_field(arena.index, ShField::Name);
+    let name = u64::from(common::get_u32(&bytes, at, layout.endian));
+    layout.set_sh(&mut bytes, bss.index, ShField::Name, name);
+    let err = CollectionSpec::from_elf(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, ParseError::Section { section, .. } if section == ".addr_space.1"),
+        "{err:?}"
+    );
+}
 /// As libbpf: `__arena` globals need exactly one arena map to hold them.
 #[test]
 fn globals_without_one_arena_map_to_hold_them_are_refused() {

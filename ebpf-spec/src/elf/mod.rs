@@ -507,6 +507,7 @@ impl<'d> Reader<'d> {
                     | SecKind::Version
                     | SecKind::Btf
                     | SecKind::BtfExt
+                    | SecKind::Arena
             );
             if unique && sections.iter().any(|s: &Section<'_>| s.kind == kind) {
                 // Only one would be read: the other's maps or types lost.

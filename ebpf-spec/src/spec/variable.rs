@@ -108,8 +108,9 @@ impl VariableSpec {
 
 /// Writes `value` (`var.size` bytes) at `var`'s place in the single entry of
 /// its data section's map, creating the entry (zero-filled) if the section had
-/// none (`.bss`). Checks everything before changing anything: on an error the
-/// map is as it was.
+/// none (`.bss`). An arena's entry holds its `__arena` globals, and bounds
+/// them: it is never created here. Checks everything before changing
+/// anything: on an error the map is as it was.
 pub(crate) fn write_into_section(
     map: &mut MapSpec,
     var: &VariableSpec,
@@ -123,7 +124,15 @@ pub(crate) fn write_into_section(
         size: var.size,
     };
     debug_assert_eq!(value.len(), range.len());
-    if range.end > map.value_size as usize {
+    let capacity = if map.map_type == super::MapType::Arena {
+        match map.contents.first().map(|e| &e.value) {
+            Some(MapValue::Bytes(globals)) => globals.len(),
+            _ => 0,
+        }
+    } else {
+        map.value_size as usize
+    };
+    if range.end > capacity {
         return Err(outside(map));
     }
     match map.contents.first() {
