@@ -83,3 +83,30 @@ pub(crate) fn next_call() -> Option<io::Error> {
         errno => Some(io::Error::from_raw_os_error(errno)),
     }
 }
+
+/// Where loads place `__arena` globals from now on, whatever the kernel
+/// probe says: `Some(true)` in the arena's last pages, `Some(false)` at its
+/// start, `None` as the probe says (the default). Lets a kernel that takes
+/// only small offsets test the end placement with a small arena.
+pub fn place_arena_globals_at_end(at_end: Option<bool>) {
+    PLACEMENT.store(
+        match at_end {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        },
+        Ordering::SeqCst,
+    );
+}
+
+/// See [`place_arena_globals_at_end`]: 0 none, 1 start, 2 end.
+static PLACEMENT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The placement forced by [`place_arena_globals_at_end`], if any.
+pub(crate) fn arena_globals_at_end() -> Option<bool> {
+    match PLACEMENT.load(Ordering::SeqCst) {
+        1 => Some(false),
+        2 => Some(true),
+        _ => None,
+    }
+}

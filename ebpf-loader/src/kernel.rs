@@ -277,14 +277,16 @@ pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> 
 
 /// Whether the verifier takes a map-value `ld_imm64` offset of 2^29 or more
 /// (kernel commit 12a1fe6e12db, "Do not limit maximum direct offset into
-/// arena map", newer than this machine's 6.18), which
-/// `__arena` globals at the end of a large arena need. Probed once per
-/// process as libbpf does: a program whose offset lies far past a 1-byte
-/// array value is refused either way; the verifier's message tells which
-/// check refused it.
-pub(crate) fn ldimm64_full_range_offsets() -> Result<bool, &'static String> {
-    static FULL: OnceLock<Result<bool, String>> = OnceLock::new();
-    FULL.get_or_init(probe_ldimm64_full_range).as_ref().copied()
+/// arena map", newer than this machine's 6.18), which `__arena` globals at
+/// the end of a large arena need. Probed once per process as libbpf does: a
+/// program whose offset lies far past a 1-byte array value is refused
+/// either way; the verifier's message tells which check refused it. As with
+/// libbpf, a probe that fails (no memory, no fds) means no: the globals then
+/// go at the arena's start, which every kernel takes. The answer is kept,
+/// so every load of the process places them alike.
+pub(crate) fn ldimm64_full_range_offsets() -> bool {
+    static FULL: OnceLock<bool> = OnceLock::new();
+    *FULL.get_or_init(|| probe_ldimm64_full_range().unwrap_or(false))
 }
 
 fn probe_ldimm64_full_range() -> Result<bool, String> {

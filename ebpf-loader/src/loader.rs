@@ -289,13 +289,7 @@ impl Loader {
     pub fn load_many(&self, spec: &CollectionSpec, n: usize) -> Result<Vec<Collection>, LoadError> {
         self.validate(spec)?;
         if n > 1
-            && let Some(m) = spec.maps.values().find(|m| {
-                m.autocreate
-                    && m.map_type == MapType::Arena
-                    && m.map_extra != 0
-                    && !self.replacements.contains_key(&m.name)
-                    && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
-            })
+            && let Some(m) = self.fixed_arenas(spec).next()
         {
             return Err(LoadError::Invalid {
                 map: m.name.clone(),
@@ -395,8 +389,21 @@ impl Loader {
     /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
     /// (one loader each).
     pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
+        let mut fixed = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
+            for m in self.fixed_arenas(spec) {
+                if let Some(first) = fixed.insert(m.map_extra, index) {
+                    return Err(in_instance(index)(LoadError::Invalid {
+                        map: m.name.clone(),
+                        what: format!(
+                            "spec {first} has an arena at the same fixed address (map_extra \
+                             {:#x}): only one fits there",
+                            m.map_extra
+                        ),
+                    }));
+                }
+            }
         }
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let (first, shared) = self.pinners_first(specs);
@@ -417,6 +424,18 @@ impl Loader {
                     .map_err(in_instance(index))
             })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
+    }
+
+    /// The arenas of `spec` a load creates at a fixed address (`map_extra`):
+    /// one instance of each fits in a process.
+    fn fixed_arenas<'s>(&self, spec: &'s CollectionSpec) -> impl Iterator<Item = &'s MapSpec> {
+        spec.maps.values().filter(move |m| {
+            m.autocreate
+                && m.map_type == MapType::Arena
+                && m.map_extra != 0
+                && !self.replacements.contains_key(&m.name)
+                && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
+        })
     }
 
     /// The maps of `spec` a load pins by name (not replaced, created).

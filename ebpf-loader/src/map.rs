@@ -91,11 +91,8 @@ impl Loader {
     /// `BPF_F_MMAPABLE`. A map-in-map needs `inner_map`: the template is
     /// created, used, and closed. Contents that name other maps or programs
     /// need a whole collection ([`Loader::load`]), and are refused here.
-    /// Pinning is [`Loader::load`]'s job too. An arena is mapped while it is
-    /// created, which fixes its user address (programs need it fixed) and
-    /// writes its contents (`__arena` globals), then unmapped: to map it
-    /// again, give it a `map_extra` address; a collection keeps its arenas
-    /// mapped ([`Collection::arena`](crate::Collection::arena)).
+    /// Pinning is [`Loader::load`]'s job too. An arena is created with
+    /// [`create_arena`](Self::create_arena), which keeps it mapped.
     ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with
@@ -108,9 +105,52 @@ impl Loader {
     /// template); [`LoadError::Syscall`] naming the step, with the errno and a
     /// hint. Nothing created by the call outlives an error.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
+        if spec.map_type == MapType::Arena {
+            return Err(LoadError::Invalid {
+                map: spec.name.clone(),
+                what: "an arena is created with Loader::create_arena, which returns its \
+                       mapping: its address is fixed by the first mapping, so this process \
+                       could not map it again"
+                    .into(),
+            });
+        }
         validate(spec, false)?;
-        // An arena's mapping is dropped: its address stays fixed.
-        let (fd, _arena) = self.create_fd(spec, None, None)?;
+        let (fd, _) = self.create_fd(spec, None, None)?;
+        self.wrap(spec, fd)
+    }
+
+    /// Creates arena `spec` (`BPF_MAP_TYPE_ARENA`) on its own, mapped into
+    /// this process (at its `map_extra` when set), with its contents (the
+    /// `__arena` globals of an object, if any) written in place: the map and
+    /// the mapping. One arena shared by several collections is made this way
+    /// and handed to each load with [`replace_map`](Self::replace_map) (the
+    /// objects must then have no `__arena` globals: those are written into
+    /// the arena a load creates).
+    ///
+    /// # Errors
+    /// As [`create_map`](Self::create_map); [`LoadError::Invalid`] if `spec`
+    /// is not an arena, [`LoadError::Syscall`] at [`Step::MapArena`] if the
+    /// mapping fails (`EEXIST`: something is mapped at its `map_extra`).
+    pub fn create_arena(&self, spec: &MapSpec) -> Result<(MapData, crate::Arena), LoadError> {
+        if spec.map_type != MapType::Arena {
+            return Err(LoadError::Invalid {
+                map: spec.name.clone(),
+                what: format!(
+                    "a {} is not an arena: use Loader::create_map",
+                    spec.map_type
+                ),
+            });
+        }
+        validate(spec, false)?;
+        let (fd, arena) = self.create_fd(spec, None, None)?;
+        let arena = arena.ok_or_else(|| LoadError::Invalid {
+            map: spec.name.clone(),
+            what: "the arena was created but not mapped".into(),
+        })?;
+        Ok((self.wrap(spec, fd)?, arena))
+    }
+
+    fn wrap(&self, spec: &MapSpec, fd: OwnedFd) -> Result<MapData, LoadError> {
         MapData::from_fd(fd).map_err(|source| LoadError::Aya {
             map: spec.name.clone(),
             step: Step::Wrap,

@@ -184,6 +184,36 @@ fn an_arena_with_a_fixed_address_is_mapped_there_once_per_process() {
         "the first is untouched"
     );
     drop((arena, coll));
+
+    // `load_all`: two specs at one address are refused before any syscall
+    // (naming the second); at two addresses, each arena is where it asked.
+    let mut other = spec.copy();
+    fault_injection::count_calls();
+    let e = Loader::new()
+        .load_all(&[spec.copy(), other.copy()])
+        .unwrap_err();
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    match &e {
+        LoadError::Instance { index: 1, source } => {
+            assert!(
+                source
+                    .to_string()
+                    .contains("spec 0 has an arena at the same fixed address")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(calls, 0);
+    let second: u64 = 0x2000_0000_0000;
+    other.maps.get_mut("arena").unwrap().map_extra = second;
+    let both = Loader::new().load_all(&[spec.copy(), other]).unwrap();
+    let at: Vec<u64> = both
+        .iter()
+        .map(|c| c.arena("arena").unwrap().as_ptr() as usize as u64)
+        .collect();
+    assert_eq!(at, [addr, second]);
+    drop(both);
     let again = Loader::new().load(&spec).unwrap();
     assert_eq!(read_u64(&again, &spec, "counter"), 5);
     drop(again);
@@ -285,6 +315,40 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
     }
     drop((first, second, shared, arena));
 
+    // One arena made alone, for several collections: `create_arena` keeps
+    // it mapped (`create_map` would lose the mapping, so it refuses).
+    let alone = &spec.maps["arena"];
+    let e = Loader::new().create_map(alone).unwrap_err();
+    assert!(e.to_string().contains("Loader::create_arena"), "{e}");
+    let mut plain = spec.copy();
+    plain
+        .maps
+        .get_mut("arena")
+        .unwrap()
+        .flags
+        .remove(MapFlags::SEGV_ON_FAULT);
+    let (map, shared_arena) = Loader::new().create_arena(&plain.maps["arena"]).unwrap();
+    assert_eq!(
+        (shared_arena.len(), shared_arena.globals()),
+        (4 * 4096, 0..0)
+    );
+    shared_arena.write(4096, &77u32.to_ne_bytes()).unwrap();
+    let mut back = [0u8; 4];
+    shared_arena.read(4096, &mut back).unwrap();
+    assert_eq!(u32::from_ne_bytes(back), 77);
+    let tenants: Vec<_> = (0..2)
+        .map(|_| {
+            let fd = map.fd().as_fd().try_clone_to_owned().unwrap();
+            Loader::new().replace_map("arena", fd).load(&plain).unwrap()
+        })
+        .collect();
+    for coll in &tenants {
+        assert_eq!(coll.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+    }
+    let e = Loader::new().create_arena(&spec.maps[".bss"]).unwrap_err();
+    assert!(e.to_string().contains("not an arena"), "{e}");
+    drop((tenants, map, shared_arena));
+
     // Pinned: the load that makes the pin maps the arena; one that reuses
     // the pin runs its programs on it.
     let fs = BpfFs::mount();
@@ -341,4 +405,43 @@ fn every_call_of_an_arena_load_fails_in_turn_and_no_mapping_is_left() {
         );
     }
     eprintln!("{calls} positions: nothing left");
+}
+
+/// Puts the placement back to the probe's even when an assertion fails.
+struct ProbedPlacement;
+
+impl Drop for ProbedPlacement {
+    fn drop(&mut self) {
+        fault_injection::place_arena_globals_at_end(None);
+    }
+}
+
+/// Both of libbpf's placements, forced (this kernel takes the small offsets
+/// of a 4-page arena, whatever the probe says): the programs' references,
+/// the loader's writes and the collection's reads agree on each.
+#[test]
+fn globals_work_at_the_start_and_in_the_last_page_alike() {
+    let Some(_serial) = kernel() else { return };
+    let _reset = ProbedPlacement;
+    let spec = fixture("arena/arena.bpfel.o");
+    for (at_end, start) in [(true, 3 * 4096), (false, 0)] {
+        fault_injection::place_arena_globals_at_end(Some(at_end));
+        let coll = Loader::new().load(&spec).unwrap();
+        let arena = coll.arena("arena").unwrap();
+        assert_eq!(arena.globals(), start..start + 40, "at_end {at_end}");
+        let mut bytes = [0u8; 8];
+        arena.read(start, &mut bytes).unwrap();
+        assert_eq!(u64::from_ne_bytes(bytes), 5, "at_end {at_end}: counter");
+        let run = coll.test_run("bump", &[], 1).unwrap().unwrap();
+        assert_eq!(run.retval, u32::from(b't'), "at_end {at_end}: tag[0]");
+        arena.read(start, &mut bytes).unwrap();
+        assert_eq!(u64::from_ne_bytes(bytes), 8, "at_end {at_end}: counter");
+        arena.read(start + 24, &mut bytes).unwrap();
+        assert_eq!(u64::from_ne_bytes(bytes), 8, "at_end {at_end}: last");
+        assert_eq!(read_u64(&coll, &spec, "counter"), 8, "at_end {at_end}");
+        let page = arena.offset_of(read_u64(&coll, &spec, "page")).unwrap();
+        assert!(!arena.globals().contains(&page), "at_end {at_end}: {page}");
+        arena.read(page, &mut bytes[..4]).unwrap();
+        assert_eq!(&bytes[..4], 42i32.to_ne_bytes(), "at_end {at_end}");
+    }
 }
