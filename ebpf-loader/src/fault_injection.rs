@@ -1,6 +1,7 @@
 //! Test support (feature `fault-injection`): make the k-th bpf(2) call the
 //! loader makes fail, to prove that every step of a load cleans up after
-//! itself.
+//! itself; and force where `__arena` globals go
+//! ([`place_arena_globals_at_end`]), to test both placements on any kernel.
 //!
 //! The counter is process-wide (a load uses several threads), so tests that
 //! arm it must not run loads concurrently with each other.
