@@ -86,6 +86,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    die_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
@@ -102,6 +103,17 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Output piped into a reader that stops early (`| head`) ends the program
+/// quietly, as it ends `cat`: Rust ignores SIGPIPE, and `println!` then
+/// panics on the broken pipe; the default action is restored instead.
+fn die_on_broken_pipe() {
+    // SAFETY: sets the disposition of one signal to its default, before any
+    // thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1922,3 +1922,35 @@ fn load_counts_only_the_programs_it_loads() {
         "{text}"
     );
 }
+
+// ------------------------------------------------------------ broken pipe
+
+/// `ebpf-examples inspect --json | head -c 10`: the reader is gone before
+/// the output is written. The program ends as `cat` would (SIGPIPE), with
+/// nothing on stderr, where it used to panic ("failed printing to stdout").
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) writes two new fds into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds are new and owned here, once each.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    for args in [&["inspect", "--json"][..], &["inspect"][..]] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ebpf-examples"))
+            .args(args)
+            .stdout(write.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+}
