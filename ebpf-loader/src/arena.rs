@@ -27,6 +27,12 @@ use std::sync::Arc;
 /// handle keeps the mapping (and so the arena) alive: it may outlive the
 /// collection and be shared between threads.
 ///
+/// Touching a page allocates it: the first read or write of a page no
+/// program has allocated makes the kernel allocate a zero page there for
+/// good, and `bpf_arena_alloc_pages` no longer hands it out (reading a
+/// whole 4 GiB arena commits 4 GiB). Read and write where the globals are
+/// and where the programs' pointers lead.
+///
 /// (Needs bpf(2): skipped without it, unless `CI` is set.)
 /// ```
 /// use ebpf_loader::Loader;
@@ -132,7 +138,8 @@ impl Arena {
         usize::try_from(offset).ok().filter(|&o| o < self.len())
     }
 
-    /// Copies `buf.len()` bytes at `offset` into `buf`.
+    /// Copies `buf.len()` bytes at `offset` into `buf`. A page no program
+    /// allocated is allocated by this read (see [`Arena`]).
     ///
     /// # Errors
     /// [`ArenaError::Outside`] if the range is not in the arena,
@@ -143,7 +150,8 @@ impl Arena {
         Ok(())
     }
 
-    /// Copies `data` to `offset`: the programs see it from then on.
+    /// Copies `data` to `offset`: the programs see it from then on. A page
+    /// no program allocated is allocated by this write (see [`Arena`]).
     ///
     /// # Errors
     /// As [`read`](Self::read).
@@ -194,7 +202,16 @@ pub(crate) fn check_contents(m: &MapSpec) -> Result<(), String> {
     match m.contents.as_slice() {
         [] => Ok(()),
         [e] if e.key.is_empty() && matches!(e.value, MapValue::Bytes(_)) => {
-            if !globals(m).is_empty() && m.flags.contains(MapFlags::SEGV_ON_FAULT) {
+            let page = sys::page_size();
+            let len = globals(m).len();
+            if (len as u64).next_multiple_of(page) > u64::from(m.max_entries) * page {
+                return Err(format!(
+                    "the arena ({} pages of {page} bytes) is too small for its {len} bytes of \
+                     `__arena` globals",
+                    m.max_entries
+                ));
+            }
+            if len != 0 && m.flags.contains(MapFlags::SEGV_ON_FAULT) {
                 return Err(
                     "its `__arena` globals cannot be written: with BPF_F_SEGV_ON_FAULT, this \
                      process would be killed touching a page no program allocated"
@@ -213,6 +230,29 @@ pub(crate) fn check_contents(m: &MapSpec) -> Result<(), String> {
             m.contents.len()
         )),
     }
+}
+
+/// The addresses arena `m` takes in this process when its `map_extra` fixes
+/// them (else `None`).
+pub(crate) fn fixed_range(m: &MapSpec) -> Option<Range<u64>> {
+    let len = u64::from(m.max_entries).saturating_mul(sys::page_size());
+    (m.map_extra != 0).then(|| m.map_extra..m.map_extra.saturating_add(len))
+}
+
+/// The first two of `arenas` (each with the index of its spec) whose fixed
+/// addresses overlap: only one of them can be mapped.
+pub(crate) fn overlapping<'s>(
+    arenas: impl Iterator<Item = (usize, &'s MapSpec)>,
+) -> Option<[(usize, &'s MapSpec, Range<u64>); 2]> {
+    let mut ranges: Vec<_> = arenas
+        .filter_map(|(i, m)| Some((i, m, fixed_range(m)?)))
+        .collect();
+    ranges.sort_by_key(|(_, _, r)| (r.start, r.end));
+    // Sorted by start, a range that overlaps a later one overlaps the next.
+    ranges
+        .windows(2)
+        .find(|w| w[1].2.start < w[0].2.end)
+        .map(|w| [w[0].clone(), w[1].clone()])
 }
 
 /// Where in arena `m` its `len` bytes of globals go, as libbpf places them:
@@ -251,15 +291,48 @@ fn placement(
     Ok(size - need)
 }
 
+/// The offset of each arena's globals in `spec` (see [`globals_offset`]),
+/// worked out once per load: the programs' references and the bytes written
+/// use the same. `data` holds the globals with the variables' values where
+/// they differ from the contents.
+pub(crate) fn placements(
+    spec: &ebpf_spec::CollectionSpec,
+    data: &std::collections::HashMap<String, Vec<u8>>,
+) -> Result<std::collections::HashMap<String, u64>, crate::LoadError> {
+    spec.maps
+        .values()
+        .filter(|m| m.autocreate && m.map_type == MapType::Arena)
+        .map(|m| {
+            let len = data.get(&m.name).map_or(globals(m).len(), Vec::len);
+            let at = globals_offset(m, len).map_err(|what| crate::LoadError::Invalid {
+                map: m.name.clone(),
+                what,
+            })?;
+            Ok((m.name.clone(), at))
+        })
+        .collect()
+}
+
 /// Maps arena `m` (fd `fd`, just created) into this process, at its
 /// `map_extra` when set, and writes its globals (`image`: with the
-/// variables' values) at their offset.
-pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8]) -> io::Result<Arena> {
+/// variables' values) at offset `at` (from [`placements`]).
+pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8], at: u64) -> io::Result<Arena> {
     debug_assert_eq!(m.map_type, MapType::Arena);
     let len = u64::from(m.max_entries) * sys::page_size();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let end = at
+        .checked_add(image.len() as u64)
+        .filter(|&e| e <= len as u64);
+    let at = usize::try_from(at)
+        .ok()
+        .filter(|_| end.is_some())
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{} bytes of globals at offset {at} lie outside the {len}-byte arena",
+                image.len()
+            ))
+        })?;
     let mapping = Mapping::map_at(fd, len, true, m.map_extra)?;
-    let at = globals_offset(m, image.len()).map_err(io::Error::other)? as usize;
     if !image.is_empty() {
         // No program uses the arena yet: these stores are the first touch
         // of the globals' pages, which the kernel allocates on the fault.

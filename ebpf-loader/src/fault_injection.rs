@@ -88,7 +88,9 @@ pub(crate) fn next_call() -> Option<io::Error> {
 /// Where loads place `__arena` globals from now on, whatever the kernel
 /// probe says: `Some(true)` in the arena's last pages, `Some(false)` at its
 /// start, `None` as the probe says (the default). Lets a kernel that takes
-/// only small offsets test the end placement with a small arena.
+/// only small offsets test the end placement with a small arena. A load
+/// reads it once, before it links the programs: the programs and the
+/// arenas of one call agree whatever it is set to meanwhile.
 pub fn place_arena_globals_at_end(at_end: Option<bool>) {
     PLACEMENT.store(
         match at_end {

@@ -62,6 +62,26 @@ enum Origin {
 /// A map opened for a collection, or why it could not be.
 type Opened = Result<(OwnedFd, Origin), LoadError>;
 
+/// Two arenas whose fixed addresses overlap (`b` is the one refused).
+fn overlap_err(
+    a: (usize, &MapSpec, std::ops::Range<u64>),
+    b: (usize, &MapSpec, std::ops::Range<u64>),
+) -> LoadError {
+    let spec = if a.0 == b.0 {
+        String::new()
+    } else {
+        format!(" of spec {}", a.0)
+    };
+    LoadError::Invalid {
+        map: b.1.name.clone(),
+        what: format!(
+            "its fixed addresses ({:#x}..{:#x}, from map_extra) overlap those of arena `{}`{spec} \
+             ({:#x}..{:#x}): only one can be mapped there",
+            b.2.start, b.2.end, a.1.name, a.2.start, a.2.end
+        ),
+    }
+}
+
 /// Removes the pins a failed call created (pins that existed before stay).
 struct PinGuard(Vec<PathBuf>);
 
@@ -389,21 +409,15 @@ impl Loader {
     /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
     /// (one loader each).
     pub fn load_all(&self, specs: &[CollectionSpec]) -> Result<Vec<Collection>, LoadError> {
-        let mut fixed = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
-            for m in self.fixed_arenas(spec) {
-                if let Some(first) = fixed.insert(m.map_extra, index) {
-                    return Err(in_instance(index)(LoadError::Invalid {
-                        map: m.name.clone(),
-                        what: format!(
-                            "spec {first} has an arena at the same fixed address (map_extra \
-                             {:#x}): only one fits there",
-                            m.map_extra
-                        ),
-                    }));
-                }
-            }
+        }
+        let fixed = specs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, spec)| self.fixed_arenas(spec).map(move |m| (i, m)));
+        if let Some([a, b]) = crate::arena::overlapping(fixed) {
+            return Err(in_instance(b.0)(overlap_err(a, b)));
         }
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         let (first, shared) = self.pinners_first(specs);
@@ -540,6 +554,9 @@ impl Loader {
     fn validate(&self, spec: &CollectionSpec) -> Result<(), LoadError> {
         // Built when a prog-array slot needs it.
         let mut autoload: Option<Autoload<'_>> = None;
+        if let Some([a, b]) = crate::arena::overlapping(self.fixed_arenas(spec).map(|m| (0, m))) {
+            return Err(overlap_err(a, b));
+        }
         // Maps with autocreate false are not created: nothing to check.
         for m in spec.maps.values().filter(|m| m.autocreate) {
             validate(m, true)?;
@@ -668,9 +685,12 @@ impl Loader {
                 data.insert(m.name.clone(), bytes);
             }
         }
+        let arena_at = crate::arena::placements(spec, &data)?;
         let mut ctx = None;
         if !self.maps_only {
-            ctx = Some(crate::program::LinkContext::new(spec)?);
+            let mut c = crate::program::LinkContext::new(spec)?;
+            c.arena_at.clone_from(&arena_at);
+            ctx = Some(c);
         }
         let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
         // Which struct_ops programs a created map uses is known now, from
@@ -704,6 +724,7 @@ impl Loader {
             data,
             programs,
             struct_ops,
+            arena_at,
         })
     }
 
@@ -766,7 +787,8 @@ impl Loader {
                 return create_struct_ops(m, plan, btf);
             }
             let value = prepared.data.get(&m.name).map(Vec::as_slice);
-            self.open_map(m, value, pin_dir, btf)
+            let arena_at = prepared.arena_at.get(&m.name).copied();
+            self.open_map(m, (value, arena_at), pin_dir, btf)
         };
         let opened: Vec<(&String, Opened)> = if parallel {
             spec.maps
@@ -835,7 +857,7 @@ impl Loader {
     fn open_map(
         &self,
         m: &MapSpec,
-        data: Option<&[u8]>,
+        (data, arena_at): (Option<&[u8]>, Option<u64>),
         pin_dir: Option<&PinDir>,
         btf: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Opened {
@@ -851,7 +873,7 @@ impl Loader {
             return Ok((fd, Origin::Replaced));
         }
         let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
-            let (fd, arena) = self.create_fd(m, btf, data)?;
+            let (fd, arena) = self.create_fd(m, btf, data, arena_at)?;
             return Ok((fd, Origin::Created(arena)));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
@@ -867,7 +889,7 @@ impl Loader {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
         }
-        let (fd, arena) = self.create_fd(m, btf, data)?;
+        let (fd, arena) = self.create_fd(m, btf, data, arena_at)?;
         match sys::obj_pin(fd.as_fd(), &c) {
             Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path]), arena))),
             // Another loader pinned it first: use theirs, as a reuse.
@@ -942,6 +964,8 @@ struct Prepared {
     programs: Vec<crate::program::Linked>,
     /// The struct_ops maps, made ready for the running kernel, by name.
     struct_ops: std::collections::BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+    /// Where each arena's `__arena` globals go (the programs point there).
+    arena_at: HashMap<String, u64>,
 }
 
 /// The struct_ops maps of `spec` made ready for the running kernel, and

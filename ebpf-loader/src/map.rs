@@ -115,7 +115,7 @@ impl Loader {
             });
         }
         validate(spec, false)?;
-        let (fd, _) = self.create_fd(spec, None, None)?;
+        let (fd, _) = self.create_fd(spec, None, None, None)?;
         self.wrap(spec, fd)
     }
 
@@ -142,7 +142,7 @@ impl Loader {
             });
         }
         validate(spec, false)?;
-        let (fd, arena) = self.create_fd(spec, None, None)?;
+        let (fd, arena) = self.create_fd(spec, None, None, None)?;
         let arena = arena.ok_or_else(|| LoadError::Invalid {
             map: spec.name.clone(),
             what: "the arena was created but not mapped".into(),
@@ -161,12 +161,14 @@ impl Loader {
     /// Creates a validated map and writes its byte contents (references to
     /// other maps and programs are the collection's to write), then freezes
     /// it. An arena is mapped, with its globals (`data`, else its contents)
-    /// written in place.
+    /// written at `arena_at` (for a collection: where its programs point),
+    /// else where [`crate::arena::globals_offset`] says.
     pub(crate) fn create_fd(
         &self,
         spec: &MapSpec,
         btf: Option<BorrowedFd<'_>>,
         data: Option<&[u8]>,
+        arena_at: Option<u64>,
     ) -> Result<(OwnedFd, Option<crate::arena::Arena>), LoadError> {
         let invalid = |what: String| LoadError::Invalid {
             map: spec.name.clone(),
@@ -174,7 +176,7 @@ impl Loader {
         };
         let inner = match &spec.inner_map {
             Some(inner) if spec.map_type.is_map_in_map() => Some(
-                self.create_fd(inner, btf, None)
+                self.create_fd(inner, btf, None, None)
                     .map(|(fd, _)| fd)
                     .map_err(|e| match e {
                         LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
@@ -221,7 +223,11 @@ impl Loader {
 
         if spec.map_type == MapType::Arena {
             let image = data.unwrap_or_else(|| crate::arena::globals(spec));
-            let arena = crate::arena::map(fd.as_fd(), spec, image)
+            let at = match arena_at {
+                Some(at) => at,
+                None => crate::arena::globals_offset(spec, image.len()).map_err(invalid)?,
+            };
+            let arena = crate::arena::map(fd.as_fd(), spec, image, at)
                 .map_err(|e| syscall(Step::MapArena, e))?;
             return Ok((fd, Some(arena)));
         }

@@ -73,6 +73,10 @@ pub(crate) struct LinkContext {
     /// The ids of the types `.ksyms` lists in `local` (the `__ksym` externs).
     ksyms: std::collections::HashSet<u32>,
     cache: CoreCandidateCache,
+    /// Where the loader places each arena's `__arena` globals (offset in the
+    /// arena), worked out once per load so that programs and the arena's
+    /// bytes agree.
+    pub(crate) arena_at: HashMap<String, u64>,
 }
 
 impl LinkContext {
@@ -115,6 +119,7 @@ impl LinkContext {
             local,
             ksyms,
             cache: CoreCandidateCache::new(),
+            arena_at: HashMap::new(),
         })
     }
 }
@@ -346,16 +351,32 @@ pub(crate) fn link(
                 }
                 RelocationTarget::Data { map, offset } => {
                     wide(&insns)?;
-                    data_site(spec, &mut insns, &mut fd_sites, i, map, *offset)
-                        .map_err(|what| err(at(&what)))?;
+                    data_site(
+                        spec,
+                        &ctx.arena_at,
+                        &mut insns,
+                        &mut fd_sites,
+                        i,
+                        map,
+                        *offset,
+                    )
+                    .map_err(|what| err(at(&what)))?;
                 }
                 RelocationTarget::Extern { name, weak } => {
                     if let Some(var) = kconfig_var(spec, name) {
                         // `__kconfig` externs live in `.kconfig`, which the
                         // loader fills from the running kernel.
                         wide(&insns)?;
-                        data_site(spec, &mut insns, &mut fd_sites, i, ".kconfig", var.offset)
-                            .map_err(|what| err(at(&what)))?;
+                        data_site(
+                            spec,
+                            &ctx.arena_at,
+                            &mut insns,
+                            &mut fd_sites,
+                            i,
+                            ".kconfig",
+                            var.offset,
+                        )
+                        .map_err(|what| err(at(&what)))?;
                     } else {
                         if insns[i].is_ld_imm64() {
                             wide(&insns)?;
@@ -664,8 +685,10 @@ fn set_src(insn: &mut Instruction, src: u8) {
 
 /// Points the `ld_imm64` at `i` at byte `offset` (plus its own `imm`) of
 /// data map `map`.
+#[allow(clippy::too_many_arguments)]
 fn data_site(
     spec: &CollectionSpec,
+    arena_at: &HashMap<String, u64>,
     insns: &mut [Instruction],
     fd_sites: &mut Vec<FdSite>,
     i: usize,
@@ -686,7 +709,10 @@ fn data_site(
                 "offset {off} lies outside the {len} bytes of `__arena` globals of arena `{map}`"
             ));
         }
-        let base = crate::arena::globals_offset(m, len)?;
+        let base = match arena_at.get(map) {
+            Some(&at) => at,
+            None => crate::arena::globals_offset(m, len)?,
+        };
         // The kernel reads the second `imm` as an unsigned 32-bit offset.
         u32::try_from(base + off as u64)
             .map_err(|_| format!("offset {off} in arena `{map}` does not fit 32 bits"))?

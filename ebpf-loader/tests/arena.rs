@@ -199,12 +199,37 @@ fn an_arena_with_a_fixed_address_is_mapped_there_once_per_process() {
             assert!(
                 source
                     .to_string()
-                    .contains("spec 0 has an arena at the same fixed address")
+                    .contains("overlap those of arena `arena` of spec 0"),
+                "{source}"
             )
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(calls, 0);
+    // Overlapping, not equal: refused alike, in one spec as across specs.
+    other.maps.get_mut("arena").unwrap().map_extra = addr + 3 * 4096;
+    let e = Loader::new()
+        .load_all(&[spec.copy(), other.copy()])
+        .unwrap_err();
+    assert!(matches!(e, LoadError::Instance { index: 1, .. }), "{e:?}");
+    let mut two = spec.copy();
+    let mut near = two.maps["arena"].clone();
+    near.name = "near".into();
+    near.contents.clear();
+    near.map_extra = addr + 3 * 4096;
+    two.maps.insert("near".into(), near.clone());
+    fault_injection::count_calls();
+    let e = Loader::new().load(&two).unwrap_err();
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    assert_eq!(calls, 0);
+    assert!(
+        e.to_string().contains("overlap those of arena `arena` (0x"),
+        "{e}"
+    );
+    // Adjacent is fine: 4 pages from `addr` end where `near` starts.
+    two.maps.get_mut("near").unwrap().map_extra = addr + 4 * 4096;
+    drop(Loader::new().load(&two).unwrap());
     let second: u64 = 0x2000_0000_0000;
     other.maps.get_mut("arena").unwrap().map_extra = second;
     let both = Loader::new().load_all(&[spec.copy(), other]).unwrap();
@@ -263,9 +288,20 @@ fn what_cannot_hold_arena_globals_is_refused_before_any_syscall() {
     cases.push((
         "no pages",
         Loader::new(),
-        spec,
+        spec.copy(),
         "too small for its 40 bytes",
     ));
+    cases.push((
+        "no pages, maps only",
+        Loader::new().maps_only(true),
+        spec.copy(),
+        "too small for its 40 bytes",
+    ));
+    let e = Loader::new().create_arena(&spec.maps["arena"]).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Invalid { what, .. } if what.contains("too small")),
+        "{e:?}"
+    );
 
     for (case, loader, spec, why) in cases {
         fault_injection::count_calls();
@@ -444,4 +480,35 @@ fn globals_work_at_the_start_and_in_the_last_page_alike() {
         arena.read(page, &mut bytes[..4]).unwrap();
         assert_eq!(&bytes[..4], 42i32.to_ne_bytes(), "at_end {at_end}");
     }
+}
+
+/// The placement is decided once per load, before linking: changed
+/// meanwhile (here by another thread, as fast as it can), the programs and
+/// the globals they read still agree. Before, link and creation each asked,
+/// and about one load in four read zeros.
+#[test]
+fn one_placement_per_load_whatever_changes_meanwhile() {
+    let Some(_serial) = kernel() else { return };
+    let _reset = ProbedPlacement;
+    let spec = fixture("arena/arena.bpfel.o");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut at_end = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                at_end = !at_end;
+                fault_injection::place_arena_globals_at_end(Some(at_end));
+            }
+        });
+        let mut ends = 0;
+        for i in 0..200 {
+            let coll = Loader::new().load(&spec).unwrap();
+            let run = coll.test_run("bump", &[], 1).unwrap().unwrap();
+            assert_eq!(run.retval, u32::from(b't'), "load {i}: tag[0]");
+            assert_eq!(read_u64(&coll, &spec, "counter"), 8, "load {i}");
+            ends += usize::from(coll.arena("arena").unwrap().globals().start != 0);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{ends} of 200 loads placed the globals at the end");
+    });
 }
