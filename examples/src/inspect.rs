@@ -235,6 +235,10 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
         println!();
         println!("sub-programs in .text: {}", functions.join(", "));
     }
+    if !spec.variables.is_empty() {
+        println!();
+        print_variables(spec);
+    }
     let externs = externs(spec);
     if !externs.is_empty() {
         println!();
@@ -260,6 +264,56 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
             );
         }
     }
+}
+
+/// The global variables a user sets before loading (`set_variable`): where
+/// each lies and its value as the object has it.
+fn print_variables(spec: &CollectionSpec) {
+    /// Bytes of a value shown; longer ones end with their size.
+    const SHOWN: usize = 16;
+    println!("variables ({}):", spec.variables.len());
+    let mut table = Table::new(&[
+        ("NAME", Align::Left),
+        ("SECTION", Align::Left),
+        ("OFFSET", Align::Right),
+        ("SIZE", Align::Right),
+        ("VALUE", Align::Left),
+    ]);
+    for v in spec.variables.values() {
+        let mut value = if v.section == ".kconfig" {
+            "(from the running kernel)".to_owned()
+        } else {
+            let hex: String = v
+                .value
+                .iter()
+                .take(SHOWN)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if v.value.len() > SHOWN {
+                format!("{hex}... ({} bytes)", v.value.len())
+            } else {
+                hex
+            }
+        };
+        if v.constant && v.section != ".kconfig" {
+            value.push_str(" (constant)");
+        }
+        // An `__arena` global belongs to its arena map.
+        let section = match spec.maps.get(&v.section) {
+            Some(m) if m.map_type == ebpf_spec::MapType::Arena => {
+                format!("{} (__arena)", v.section)
+            }
+            _ => v.section.clone(),
+        };
+        table.row(vec![
+            v.name.clone(),
+            section,
+            v.offset.to_string(),
+            v.size.to_string(),
+            value,
+        ]);
+    }
+    table.print();
 }
 
 /// The externs the programs refer to, as `name (kind[, weak])`.

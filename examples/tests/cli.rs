@@ -871,6 +871,84 @@ fn inspect_lists_the_kernel_symbols_an_object_needs() {
     assert!(!text.contains("kernel symbols"), "none needed:\n{text}");
 }
 
+/// The rows of the `variables (N):` table, split on whitespace runs of two
+/// or more (a cell may hold one space).
+fn variable_rows(text: &str) -> Vec<Vec<String>> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("variables ("));
+    let title = lines
+        .next()
+        .unwrap_or_else(|| panic!("no variables table:\n{text}"));
+    let n: usize = title
+        .trim_start_matches("variables (")
+        .trim_end_matches("):")
+        .parse()
+        .unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .skip(1) // the header
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            l.trim()
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), n, "{text}");
+    rows
+}
+
+#[test]
+fn inspect_shows_the_variables_a_user_can_set() {
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/globals.bpfel.o"]);
+    let rows = variable_rows(&text);
+    assert_eq!(rows.len(), 12);
+    let row = |name: &str| -> Vec<&str> {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .iter()
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(
+        row("sample_rate"),
+        ["sample_rate", ".rodata", "0", "4", "07000000 (constant)"]
+    );
+    assert_eq!(row("counter"), ["counter", ".data", "0", "4", "44332211"]);
+    assert_eq!(row("hits"), ["hits", ".bss", "0", "8", "0000000000000000"]);
+    assert_eq!(
+        row("CONFIG_BPF_SYSCALL"),
+        [
+            "CONFIG_BPF_SYSCALL",
+            ".kconfig",
+            "0",
+            "1",
+            "(from the running kernel)"
+        ]
+    );
+    // `__arena` globals: in their arena map.
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/arena/arena.bpfel.o"]);
+    let rows = variable_rows(&text);
+    let tag = rows.iter().find(|r| r[0] == "tag").unwrap();
+    assert_eq!(tag[1..], ["arena (__arena)", "12", "8", "74656e616e740000"]);
+    // A long value is cut after 16 bytes, with its size.
+    let text = run_ok(&[
+        "inspect",
+        "../ebpf-spec/tests/fixtures/libxdp/xdp-dispatcher.o",
+    ]);
+    let rows = variable_rows(&text);
+    let conf = rows.iter().find(|r| r[0] == "conf").unwrap();
+    assert_eq!(
+        conf[4],
+        format!("{}... (124 bytes) (constant)", "00".repeat(16))
+    );
+    // No globals: no table.
+    let text = run_ok(&["inspect", "../ebpf-spec/tests/fixtures/map_in_map.bpfel.o"]);
+    assert!(!text.contains("variables ("), "{text}");
+}
+
 #[test]
 fn inspect_says_what_each_struct_ops_map_is_made_of() {
     let text = run_ok(&[
