@@ -13,7 +13,15 @@ use std::path::Path;
 fn fixtures() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut files = Vec::new();
-    for d in [dir.clone(), dir.join("libxdp"), dir.join("ksyms")] {
+    for d in [
+        dir.clone(),
+        dir.join("libxdp"),
+        dir.join("ksyms"),
+        dir.join("core"),
+        dir.join("struct_ops"),
+        dir.join("libbpf_rules"),
+        dir.join("arena"),
+    ] {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "o") {
@@ -30,8 +38,9 @@ fn every_fixture_round_trips_through_json() {
     let files = fixtures();
     assert_eq!(
         files.len(),
-        18 + 15 + 2,
-        "9 fixtures in 2 byte orders, 15 libxdp objects, ksyms in 2 byte orders"
+        18 + 15 + 5 * 2,
+        "9 fixtures and ksyms, core, struct_ops, libbpf_rules and arena in 2 byte orders; \
+         15 libxdp objects"
     );
     for path in files {
         let spec = CollectionSpec::from_file(&path).unwrap();
