@@ -346,6 +346,32 @@ fn probe_ldimm64_full_range() -> Result<bool, String> {
     }
 }
 
+/// Whether this process has the capabilities bpf(2) asks for (`CAP_BPF`, or
+/// `CAP_SYS_ADMIN` on kernels before it), from `CapEff` in
+/// `/proc/self/status`; `None` when it cannot be read.
+pub(crate) fn has_bpf_capability() -> Option<bool> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1 << CAP_BPF) != 0 || caps & (1 << CAP_SYS_ADMIN) != 0)
+}
+
+/// The kernel's lockdown mode (`integrity`, `confidentiality`) when one is
+/// in force, from `/sys/kernel/security/lockdown` (`none [integrity]
+/// confidentiality`: the bracketed one).
+pub(crate) fn lockdown() -> Option<String> {
+    let text = std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?;
+    let mode = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))?;
+    (mode != "none").then(|| mode.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -24,7 +24,7 @@ use crate::inspect::{Align, Table, one_line};
 use crate::progress;
 use aya::maps::MapData;
 use ebpf_loader::{Collection, LoadError, Loader};
-use ebpf_spec::{CollectionSpec, MapValue};
+use ebpf_spec::{CollectionSpec, MapSpec, MapType, MapValue};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::os::fd::BorrowedFd;
@@ -176,15 +176,23 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line for a failed load; EPERM gets the privilege advice.
+/// One line for a failed load. EPERM gets the privilege advice when bpf(2)
+/// is not permitted at all (a 1-entry array cannot be created either); when
+/// it is, the kernel refused this one thing (lockdown refuses fentry, fexit
+/// and lsm programs to root too), as the loader's hint says.
 pub(crate) fn load_error(err: LoadError) -> String {
-    if is_eperm(&err) {
+    if !is_eperm(&err) {
+        return one_line(&err);
+    }
+    let probe = MapSpec::new("eperm_probe", MapType::Array, 4, 4, 1);
+    if Loader::new().create_map(&probe).is_ok() {
+        // Permitted: the loader's hint says why the kernel refused.
+        one_line(&err)
+    } else {
         format!(
             "loading needs bpf(2): run as root or grant CAP_BPF ({})",
             one_line(&err)
         )
-    } else {
-        one_line(&err)
     }
 }
 
