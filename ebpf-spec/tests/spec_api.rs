@@ -94,6 +94,27 @@ fn set_variable_is_all_or_nothing() {
     assert!(spec.set_variable("greeting", b"howdy\0").is_err());
     assert_eq!(spec.variables["greeting"].value, b"hello\0");
 
+    // A `__kconfig` extern's value is the running kernel's: setting one
+    // (through the spec or the variable) is refused, not silently dropped.
+    let mut spec = globals();
+    for e in [
+        spec.set_variable("LINUX_KERNEL_VERSION", &[1, 0, 0, 0])
+            .unwrap_err(),
+        spec.variables
+            .get_mut("LINUX_KERNEL_VERSION")
+            .unwrap()
+            .set(&[1, 0, 0, 0])
+            .unwrap_err(),
+    ] {
+        assert_eq!(
+            e,
+            SetError::FromKernel {
+                name: "LINUX_KERNEL_VERSION".into()
+            }
+        );
+    }
+    assert_eq!(spec, globals());
+
     // A wrong size changes nothing either.
     let mut spec = globals();
     assert!(matches!(

@@ -76,10 +76,22 @@ pub enum SetError {
         /// The variable's size.
         size: u32,
     },
+    /// The variable is a `__kconfig` extern (section `.kconfig`): a loader
+    /// takes its value from the running kernel's configuration, so a value
+    /// set here would be ignored.
+    #[error(
+        "variable `{name}` is a `__kconfig` extern: its value comes from the running kernel's \
+         configuration when the object is loaded, and cannot be set"
+    )]
+    FromKernel {
+        /// The variable.
+        name: String,
+    },
 }
 
 impl VariableSpec {
-    /// Replaces the value; `value` must be exactly `size` bytes.
+    /// Replaces the value; `value` must be exactly `size` bytes, and the
+    /// variable not a `__kconfig` extern ([`SetError::FromKernel`]).
     pub fn set(&mut self, value: &[u8]) -> Result<(), SetError> {
         self.check(value)?;
         self.value.clear();
@@ -87,8 +99,13 @@ impl VariableSpec {
         Ok(())
     }
 
-    /// Whether `value` may be set: exactly `size` bytes.
+    /// Whether `value` may be set: exactly `size` bytes, and not `.kconfig`.
     pub(crate) fn check(&self, value: &[u8]) -> Result<(), SetError> {
+        if self.section == ".kconfig" {
+            return Err(SetError::FromKernel {
+                name: self.name.clone(),
+            });
+        }
         if value.len() != self.size as usize {
             return Err(SetError::WrongSize {
                 name: self.name.clone(),
