@@ -122,6 +122,19 @@ pub enum LoadError {
         /// Why they could not start.
         what: String,
     },
+    /// The object was built for the other byte order (`-target bpfeb` on a
+    /// little-endian machine, or the reverse): the kernel reads programs,
+    /// BTF and map contents in its own. No syscall was made.
+    #[error(
+        "the object is {object}, this machine is {host}: the kernel takes programs and BTF \
+         in its own byte order (rebuild it with `clang -target bpf`, which picks the host's)"
+    )]
+    ByteOrder {
+        /// The object's byte order.
+        object: ebpf_spec::ByteOrder,
+        /// This machine's.
+        host: ebpf_spec::ByteOrder,
+    },
     /// The pin path cannot be used.
     #[error("pin path {}: {what}", path.display())]
     PinPath {
@@ -180,6 +193,7 @@ impl LoadError {
             LoadError::Incompatible { source, .. } => &source.map,
             LoadError::Instance { source, .. } => source.map(),
             LoadError::PinPath { .. }
+            | LoadError::ByteOrder { .. }
             | LoadError::Btf { .. }
             | LoadError::Threads { .. }
             | LoadError::Program { .. } => "",
@@ -202,7 +216,7 @@ impl LoadError {
             | LoadError::Incompatible { step, .. }
             | LoadError::Aya { step, .. }
             | LoadError::Program { step, .. } => Some(*step),
-            LoadError::Invalid { .. } => Some(Step::Validate),
+            LoadError::Invalid { .. } | LoadError::ByteOrder { .. } => Some(Step::Validate),
             LoadError::Instance { source, .. } => source.step(),
             _ => None,
         }

@@ -552,6 +552,12 @@ impl Loader {
 
     /// Everything that can be refused without the kernel.
     fn validate(&self, spec: &CollectionSpec) -> Result<(), LoadError> {
+        if spec.byte_order != ebpf_spec::ByteOrder::NATIVE {
+            return Err(LoadError::ByteOrder {
+                object: spec.byte_order,
+                host: ebpf_spec::ByteOrder::NATIVE,
+            });
+        }
         // Built when a prog-array slot needs it.
         let mut autoload: Option<Autoload<'_>> = None;
         if let Some([a, b]) = crate::arena::overlapping(self.fixed_arenas(spec).map(|m| (0, m))) {

@@ -638,3 +638,40 @@ fn slots_follow_the_kernels_inner_map_rule() {
     drop(Loader::new().load(&spec).unwrap());
     assert_eq!(open_fds(), fds);
 }
+
+/// An object built for the other byte order is refused before any syscall,
+/// saying so: before, its BTF reached the kernel, which answered with a
+/// bare "btf_header not found".
+#[test]
+fn an_object_of_the_other_byte_order_is_refused_before_any_syscall() {
+    let Some(_serial) = kernel() else { return };
+    let other = if cfg!(target_endian = "little") {
+        "globals.bpfeb.o"
+    } else {
+        "globals.bpfel.o"
+    };
+    let spec = fixture(other);
+    ebpf_loader::fault_injection::count_calls();
+    let errors = [
+        Loader::new().load(&spec).unwrap_err(),
+        Loader::new().maps_only(true).load(&spec).unwrap_err(),
+        Loader::new().load_many(&spec, 2).unwrap_err(),
+    ];
+    assert_eq!(ebpf_loader::fault_injection::calls(), 0);
+    for e in errors {
+        assert!(matches!(e, LoadError::ByteOrder { .. }), "{e:?}");
+        assert_eq!(e.step(), Some(Step::Validate));
+        assert!(
+            e.to_string().contains("this machine is little-endian")
+                || e.to_string().contains("this machine is big-endian"),
+            "{e}"
+        );
+    }
+    let e = Loader::new()
+        .load_all(&[fixture("globals.bpfel.o"), spec])
+        .unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Instance { index: 1, source } if matches!(**source, LoadError::ByteOrder { .. })),
+        "{e:?}"
+    );
+}

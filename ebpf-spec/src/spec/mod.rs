@@ -32,6 +32,16 @@ pub enum ByteOrder {
     Big,
 }
 
+impl std::fmt::Display for ByteOrder {
+    /// `little-endian` or `big-endian`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ByteOrder::Little => "little-endian",
+            ByteOrder::Big => "big-endian",
+        })
+    }
+}
+
 impl ByteOrder {
     /// The byte order of the machine this runs on.
     pub const NATIVE: ByteOrder = if cfg!(target_endian = "little") {
