@@ -327,7 +327,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         steps: steps_out(&steps),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&out).map_err(one_line)?);
+        outln!("{}", serde_json::to_string(&out).map_err(one_line)?);
     } else {
         let slot_maps = spec
             .maps
@@ -460,15 +460,18 @@ fn ratio(r: f64) -> String {
 
 /// `slot_maps`: how many map-in-map maps of the object have slots to fill.
 fn print_table(out: &Output, steps: &[Step], slot_maps: usize) {
-    println!(
+    outln!(
         "object: {}: {} bytes, {} maps, {} programs",
-        out.object, out.object_bytes, out.maps, out.programs
+        out.object,
+        out.object_bytes,
+        out.maps,
+        out.programs
     );
-    println!(
+    outln!(
         "{} timed samples per step after a warm-up; times are per run (per collection for load_many)",
         out.iterations
     );
-    println!();
+    outln!();
     let mut table = Table::new(&[
         ("STEP", Align::Left),
         ("MEDIAN", Align::Right),
@@ -487,27 +490,27 @@ fn print_table(out: &Output, steps: &[Step], slot_maps: usize) {
     }
     table.print();
     if let Some(why) = &out.load_skipped {
-        println!("  load steps skipped: {why}");
+        outln!("  load steps skipped: {why}");
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "RATIO: the step's median over its baseline's, both from this run. parse and copy count in clones"
     );
-    println!(
+    outln!(
         "of the object's bytes (the least a step that reads them all can cost); the load steps count in"
     );
-    println!("1-entry ARRAY maps (the cheapest kernel map there is).");
+    outln!("1-entry ARRAY maps (the cheapest kernel map there is).");
     if slot_maps > 0 && out.load_skipped.is_none() {
-        println!(
+        outln!(
             "note: the slots of {slot_maps} map-in-map map(s) are written per collection, and the kernel waits for an"
         );
-        println!(
+        outln!(
             "RCU grace period after each such write (milliseconds): that wait dominates load here; load_many"
         );
-        println!("overlaps the waits of its instances.");
+        outln!("overlaps the waits of its instances.");
     }
     if out.debug_build {
-        println!(
+        outln!(
             "note: this is a debug build: build with --release for representative parse and copy figures"
         );
     }

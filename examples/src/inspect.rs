@@ -135,7 +135,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let out = Output::new(&spec);
     if args.json {
         let text = serde_json::to_string_pretty(&out).map_err(one_line)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         print_tables(&spec, &out, &source);
     }
@@ -157,11 +157,11 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
     } else {
         spec.license.as_str()
     };
-    println!("object: {source}");
-    println!("{order}, license \"{license}\"");
-    println!();
+    outln!("object: {source}");
+    outln!("{order}, license \"{license}\"");
+    outln!();
 
-    println!("maps ({}):", out.maps.len());
+    outln!("maps ({}):", out.maps.len());
     let mut maps = Table::new(&[
         ("NAME", Align::Left),
         ("TYPE", Align::Left),
@@ -197,9 +197,9 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
         ]);
     }
     maps.print();
-    println!();
+    outln!();
 
-    println!("programs ({}):", out.programs.len());
+    outln!("programs ({}):", out.programs.len());
     let mut programs = Table::new(&[
         ("NAME", Align::Left),
         ("SECTION", Align::Left),
@@ -224,7 +224,7 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
     }
     programs.print();
     if optional {
-        println!("(`?`: autoload off, as libbpf's `SEC(\"?...\")`: not loaded unless set)");
+        outln!("(`?`: autoload off, as libbpf's `SEC(\"?...\")`: not loaded unless set)");
     }
     if !spec.functions.is_empty() {
         let functions: Vec<String> = spec
@@ -232,17 +232,17 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
             .values()
             .map(|f| format!("{} ({} instructions)", f.name, f.instructions.len()))
             .collect();
-        println!();
-        println!("sub-programs in .text: {}", functions.join(", "));
+        outln!();
+        outln!("sub-programs in .text: {}", functions.join(", "));
     }
     if !spec.variables.is_empty() {
-        println!();
+        outln!();
         print_variables(spec);
     }
     let externs = externs(spec);
     if !externs.is_empty() {
-        println!();
-        println!("kernel symbols it needs: {}", externs.join(", "));
+        outln!();
+        outln!("kernel symbols it needs: {}", externs.join(", "));
     }
     for (name, map) in &spec.maps {
         if let Some(ops) = map.struct_ops() {
@@ -256,8 +256,8 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
             } else {
                 " (optional: not created unless its autocreate is set)"
             };
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "struct_ops `{name}`{optional}: a {} of {}",
                 ops.type_name,
                 members.join(", ")
@@ -271,7 +271,7 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
 fn print_variables(spec: &CollectionSpec) {
     /// Bytes of a value shown; longer ones end with their size.
     const SHOWN: usize = 16;
-    println!("variables ({}):", spec.variables.len());
+    outln!("variables ({}):", spec.variables.len());
     let mut table = Table::new(&[
         ("NAME", Align::Left),
         ("SECTION", Align::Left),
@@ -367,7 +367,7 @@ impl Table {
 
     pub(crate) fn print(&self) {
         if self.rows.is_empty() {
-            println!("  (none)");
+            outln!("  (none)");
             return;
         }
         let widths: Vec<usize> = self
@@ -394,7 +394,7 @@ impl Table {
                     Align::Right => format!("{cell:>w$}"),
                 })
                 .collect();
-            println!("  {}", line.join("  ").trim_end());
+            outln!("  {}", line.join("  ").trim_end());
         }
     }
 }

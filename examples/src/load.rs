@@ -167,7 +167,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
 
     if args.json {
-        println!("{}", serde_json::to_string(&summary).map_err(one_line)?);
+        outln!("{}", serde_json::to_string(&summary).map_err(one_line)?);
     } else {
         print_report(args, &spec, &source, &collections, &summary)?;
     }
@@ -243,9 +243,9 @@ fn print_report(
     collections: &[Collection],
     s: &Summary,
 ) -> Result<(), String> {
-    println!("object: {source}");
+    outln!("object: {source}");
     if args.maps_only {
-        println!("programs: not loaded (--maps-only)");
+        outln!("programs: not loaded (--maps-only)");
         let empty_slots: Vec<&str> = spec
             .maps
             .values()
@@ -257,13 +257,13 @@ fn print_report(
             .map(|m| m.name.as_str())
             .collect();
         if !empty_slots.is_empty() {
-            println!(
+            outln!(
                 "prog-array slots: left empty in {} (they need programs)",
                 empty_slots.join(", ")
             );
         }
     }
-    println!();
+    outln!();
 
     let first = &collections[0];
     let mut headers = vec![
@@ -277,7 +277,7 @@ fn print_report(
     if args.pin.is_some() {
         headers.push(("PIN", Align::Left));
     }
-    println!("maps of instance 0 ({}):", s.maps_per_instance);
+    outln!("maps of instance 0 ({}):", s.maps_per_instance);
     let mut table = Table::new(&headers);
     for m in spec.maps.values().filter(|m| m.autocreate) {
         let fd = first
@@ -304,11 +304,11 @@ fn print_report(
         table.row(row);
     }
     table.print();
-    println!();
+    outln!();
 
     if !args.maps_only {
         let loaded: Vec<&str> = first.program_names().collect();
-        println!("programs of instance 0 ({}):", loaded.len());
+        outln!("programs of instance 0 ({}):", loaded.len());
         let mut table = Table::new(&[
             ("NAME", Align::Left),
             ("TYPE", Align::Left),
@@ -331,18 +331,18 @@ fn print_report(
             ]);
         }
         table.print();
-        println!();
+        outln!();
     }
 
     if let Some(dir) = &args.pin {
         let created: usize = collections.iter().map(|c| c.pins_created().len()).sum();
         let reused: usize = collections.iter().map(|c| c.pins_reused().len()).sum();
-        println!(
+        outln!(
             "pins under {}: {created} created, {reused} reused",
             dir.display()
         );
     }
-    println!(
+    outln!(
         "{} instances on {} threads: {} maps and {} programs per instance, {} kernel maps \
          in total, loaded in {:.6} s ({:.0} maps/s, {:.1} µs per instance)",
         s.instances,

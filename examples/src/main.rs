@@ -6,6 +6,9 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+#[macro_use]
+mod output;
+
 mod bench;
 mod default_object;
 mod inspect;
@@ -97,10 +100,17 @@ fn main() -> ExitCode {
         Command::Load(args) => load::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    };
+    match output::finish() {
+        None => code,
+        Some(e) => {
+            eprintln!("error: writing the output: {e}");
             ExitCode::FAILURE
         }
     }

@@ -135,19 +135,19 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let position = original.reader().position();
 
-    println!(
+    outln!(
         "1. cilium/ebpf's shape: `{}`, {} extra bytes behind a reader (Arc<Mutex<Cursor>>)",
         original.name,
         EXTRA.len()
     );
     print_check(n, how, &go);
-    println!(
+    outln!(
         "   read on {n} threads at once: {}/{n} copies read all {} bytes ({})",
         go.full_reads,
         EXTRA.len(),
         bytes_read(&reads)
     );
-    println!(
+    outln!(
         "   original afterwards: {} (read position {position} of {})",
         if go.original_unchanged {
             "unchanged"
@@ -190,17 +190,17 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         original_unchanged: *map == snapshot,
     };
 
-    println!(
+    outln!(
         "2. ebpf_spec::MapSpec `{REAL_MAP}` of the embedded object: {} extra bytes ({})",
         map.extra.bytes().len(),
         describe(fields)
     );
     print_check(n, how, &real);
-    println!(
+    outln!(
         "   extra.iproute2() on {n} threads at once: {}/{n} copies read the original's fields and bytes",
         real.full_reads
     );
-    println!(
+    outln!(
         "   original afterwards: {}",
         if real.original_unchanged {
             "unchanged"
@@ -211,11 +211,11 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 
     let ok = go.holds(n) && real.holds(n);
     if ok {
-        println!(
+        outln!(
             "verdict: OK: every copy read all its bytes, the originals are unchanged, and no buffer is shared"
         );
     } else if args.shallow && !go.holds(n) {
-        println!(
+        outln!(
             "verdict: RACE: shallow copies share one reader: {} of {n} read short and the original is drained; \
              deep_copy (without --shallow) prevents it{}",
             n - go.full_reads,
@@ -226,7 +226,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             }
         );
     } else {
-        println!(
+        outln!(
             "verdict: RACE: copies by {how} share memory with the original or read short: the guarantee is broken"
         );
     }
@@ -275,7 +275,7 @@ fn check_all<T: DeepCopy + PartialEq>(original: &T, copies: &[T]) -> (usize, Opt
 /// One line for the proof helper's result over all copies.
 fn print_check(n: usize, how: &str, o: &Outcome) {
     match &o.first_bad {
-        None => println!(
+        None => outln!(
             "   {n} copies by {how}; check_deep_copy (assert_deep_copy's check): {n}/{n} equal, no buffer shared"
         ),
         Some(report) => {
@@ -294,7 +294,7 @@ fn print_check(n: usize, how: &str, o: &Outcome) {
             } else {
                 format!("each shares {} with the original", shared.join(", "))
             };
-            println!(
+            outln!(
                 "   {n} copies by {how}; check_deep_copy (assert_deep_copy's check): {}/{n} sound: {why}",
                 o.sound
             );

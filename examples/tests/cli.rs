@@ -2032,3 +2032,33 @@ fn output_into_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+/// Output that cannot be written (`> /dev/full`) is one error line and a
+/// failing exit, where `println!` panicked.
+#[test]
+fn output_that_cannot_be_written_is_one_error_line() {
+    let commands: [&[&str]; 4] = [
+        &["inspect"],
+        &["inspect", "--json"],
+        &["race"],
+        &["bench", "--no-load", "--iterations", "3"],
+    ];
+    for args in commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ebpf-examples"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+            ["error: writing the output: No space left on device (os error 28)"],
+            "{args:?}"
+        );
+    }
+}
