@@ -123,11 +123,15 @@ pub enum LoadError {
         what: String,
     },
     /// The object was built for the other byte order (`-target bpfeb` on a
-    /// little-endian machine, or the reverse): the kernel reads programs,
-    /// BTF and map contents in its own. No syscall was made.
+    /// little-endian machine, or the reverse): the kernel reads BTF, map
+    /// contents and data sections (the values of globals) in its own byte
+    /// order, and these are kept as the object has them. No syscall was
+    /// made. (Before this check, such an object without BTF loaded with its
+    /// globals' bytes swapped.)
     #[error(
-        "the object is {object}, this machine is {host}: the kernel takes programs and BTF \
-         in its own byte order (rebuild it with `clang -target bpf`, which picks the host's)"
+        "the object is {object}, this machine is {host}: its BTF, map contents and globals \
+         are in the wrong byte order for this kernel (rebuild it with `clang -target bpf`, \
+         which picks the host's)"
     )]
     ByteOrder {
         /// The object's byte order.

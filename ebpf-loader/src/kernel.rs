@@ -346,34 +346,45 @@ fn probe_ldimm64_full_range() -> Result<bool, String> {
     }
 }
 
-/// Whether this process has the capabilities bpf(2) asks for (`CAP_BPF`, or
-/// `CAP_SYS_ADMIN` on kernels before it), from `CapEff` in
-/// `/proc/self/status`; `None` when it cannot be read.
-pub(crate) fn has_bpf_capability() -> Option<bool> {
+/// Whether this process surely lacks no capability bpf(2) checks: it has
+/// CAP_SYS_ADMIN (which stands for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)
+/// in `CapEff` of `/proc/self/status`, in the initial user namespace (an
+/// identity `/proc/self/uid_map`: capabilities in a namespace of its own
+/// count for nothing with bpf(2)). False when either cannot be read.
+pub(crate) fn fully_privileged() -> bool {
     const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_BPF: u32 = 39;
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
-    let caps = u64::from_str_radix(hex, 16).ok()?;
-    Some(caps & (1 << CAP_BPF) != 0 || caps & (1 << CAP_SYS_ADMIN) != 0)
+    let caps = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim();
+            u64::from_str_radix(hex, 16).ok()
+        });
+    let initial_namespace =
+        std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| is_identity_uid_map(&map));
+    initial_namespace && caps.is_some_and(|c| c & (1 << CAP_SYS_ADMIN) != 0)
 }
 
-/// The kernel's lockdown mode (`integrity`, `confidentiality`) when one is
-/// in force, from `/sys/kernel/security/lockdown` (`none [integrity]
-/// confidentiality`: the bracketed one).
-pub(crate) fn lockdown() -> Option<String> {
-    let text = std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?;
-    let mode = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))?;
-    (mode != "none").then(|| mode.to_owned())
+/// Whether a `uid_map` is the initial namespace's: every uid to itself.
+fn is_identity_uid_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_initial_namespace_maps_every_uid_to_itself() {
+        use super::is_identity_uid_map;
+        assert!(is_identity_uid_map("         0          0 4294967295\n"));
+        // `unshare -Ur`: root inside, the user's uid outside.
+        assert!(!is_identity_uid_map("         0       1000          1\n"));
+        assert!(!is_identity_uid_map("0 0 65536\n"));
+        assert!(!is_identity_uid_map(""));
+    }
+
     #[test]
     fn kallsyms_lines() {
         use super::kallsyms_lookup as find;

@@ -957,32 +957,26 @@ fn verifier_log(attr: &sys::ProgLoad<'_>) -> VerifierLog {
     }
 }
 
-/// What EPERM from `BPF_PROG_LOAD` means, given whether the process has
-/// `CAP_BPF` and the kernel's lockdown mode: a missing privilege, or a
-/// kernel that forbids the program to anyone.
-fn eperm_hint(capable: Option<bool>, lockdown: Option<&str>) -> String {
-    match (capable, lockdown) {
-        (Some(true), Some(mode)) => format!(
-            "the process has CAP_BPF, so the kernel forbids this program itself: lockdown \
-             ({mode}) forbids fentry, fexit, fmod_ret and lsm programs, and others that read \
-             kernel memory, to root too"
-        ),
-        (Some(true), None) => "the process has CAP_BPF, so the kernel forbids this program \
-                               itself (some types also need CAP_PERFMON or CAP_NET_ADMIN)"
-            .into(),
-        _ => {
-            "needs root or CAP_BPF (and CAP_PERFMON or CAP_NET_ADMIN for some program types)".into()
-        }
+/// What EPERM from `BPF_PROG_LOAD` means. Only a process that surely lacks
+/// no capability (`fully_privileged`: CAP_SYS_ADMIN in the initial user
+/// namespace, which stands for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) is
+/// told that the kernel refuses the program itself; any other gets the
+/// privileges to ask for.
+fn eperm_hint(fully_privileged: bool) -> String {
+    if fully_privileged {
+        "no capability is missing (CAP_SYS_ADMIN in the initial user namespace): the kernel \
+         refuses this program itself; some kernels refuse tracing programs (fentry, fexit, \
+         fmod_ret, lsm) to everyone"
+            .into()
+    } else {
+        "needs root or CAP_BPF (and CAP_PERFMON or CAP_NET_ADMIN for some program types)".into()
     }
 }
 
 /// What an errno from `BPF_PROG_LOAD` most likely means.
 fn hint(linked: &Linked, e: &io::Error) -> String {
     match e.raw_os_error() {
-        Some(libc::EPERM) => eperm_hint(
-            crate::kernel::has_bpf_capability(),
-            crate::kernel::lockdown().as_deref(),
-        ),
+        Some(libc::EPERM) => eperm_hint(crate::kernel::fully_privileged()),
         Some(libc::EACCES) => "the verifier rejected the program".into(),
         Some(libc::EINVAL) => format!(
             "the kernel rejects the load attributes (type {}, expected attach type {}, attach_btf_id {})",
@@ -1058,14 +1052,8 @@ mod tests {
     #[test]
     fn eperm_says_whether_privilege_or_the_kernel_is_missing() {
         use super::eperm_hint;
-        assert!(eperm_hint(Some(false), None).starts_with("needs root or CAP_BPF"));
-        assert!(eperm_hint(None, Some("integrity")).starts_with("needs root or CAP_BPF"));
-        let locked = eperm_hint(Some(true), Some("integrity"));
-        assert!(
-            locked.contains("lockdown (integrity) forbids fentry"),
-            "{locked}"
-        );
-        assert!(eperm_hint(Some(true), None).contains("the kernel forbids this program itself"));
+        assert!(eperm_hint(false).starts_with("needs root or CAP_BPF (and CAP_PERFMON"));
+        assert!(eperm_hint(true).starts_with("no capability is missing"));
     }
 
     use super::*;

@@ -269,3 +269,13 @@ fn data_section_maps_and_btf_capable_types() {
     assert!(!MapType::ArrayOfMaps.accepts_btf_types());
     assert!(!MapType::PerfEventArray.accepts_btf_types());
 }
+
+/// A spec built by hand is in the host's byte order: loadable where it is
+/// built.
+#[test]
+fn the_default_byte_order_is_the_hosts() {
+    assert_eq!(ByteOrder::default(), ByteOrder::NATIVE);
+    assert_eq!(CollectionSpec::default().byte_order, ByteOrder::NATIVE);
+    assert_eq!(ByteOrder::Little.to_string(), "little-endian");
+    assert_eq!(ByteOrder::Big.to_string(), "big-endian");
+}

@@ -185,6 +185,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     let baseline_map = MapSpec::new("bench_baseline", MapType::Array, 4, 4, 1);
     let load_skipped = if args.no_load {
         Some("--no-load".to_owned())
+    } else if spec.byte_order != ebpf_spec::ByteOrder::NATIVE {
+        Some(format!(
+            "the object is {}, this machine is {}: it cannot be loaded here",
+            spec.byte_order,
+            ebpf_spec::ByteOrder::NATIVE
+        ))
     } else {
         match loader.create_map(&baseline_map) {
             Ok(map) => {

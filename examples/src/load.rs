@@ -178,15 +178,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 
 /// One line for a failed load. EPERM gets the privilege advice when bpf(2)
 /// is not permitted at all (a 1-entry array cannot be created either); when
-/// it is, the kernel refused this one thing (lockdown refuses fentry, fexit
-/// and lsm programs to root too), as the loader's hint says.
+/// it is, the loader's own hint says what is missing: a capability some
+/// program types need, or nothing (the kernel refuses the program itself).
 pub(crate) fn load_error(err: LoadError) -> String {
     if !is_eperm(&err) {
         return one_line(&err);
     }
     let probe = MapSpec::new("eperm_probe", MapType::Array, 4, 4, 1);
     if Loader::new().create_map(&probe).is_ok() {
-        // Permitted: the loader's hint says why the kernel refused.
+        // Permitted: the loader's hint says what is missing.
         one_line(&err)
     } else {
         format!(

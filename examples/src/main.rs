@@ -127,8 +127,9 @@ fn die_on_broken_pipe() {
     }
 }
 
-/// Help and version go where clap sends them; a usage error becomes one line
-/// on stderr (clap's message, its tip, and where to find help) and exit code 2.
+/// Help and version go where clap sends them (a failed write is one error
+/// line and exit code 1); a usage error becomes one line on stderr (clap's
+/// message, its tip, and where to find help) and exit code 2.
 fn usage_error(err: &clap::Error) -> ExitCode {
     if matches!(
         err.kind(),
@@ -136,7 +137,18 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        err.exit();
+        let printed = err.print().and_then(|()| {
+            use std::io::Write;
+            std::io::stdout().flush()?;
+            std::io::stderr().flush()
+        });
+        if let Err(e) = printed {
+            eprintln!("error: writing the output: {e}");
+            return ExitCode::FAILURE;
+        }
+        // clap's codes: 0 for help and version asked for, 2 for help shown
+        // because a command is missing.
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
     }
     eprintln!("{}", one_line_usage(&err.render().to_string()));
     ExitCode::from(2)

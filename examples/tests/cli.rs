@@ -2037,11 +2037,14 @@ fn output_into_a_closed_pipe_ends_quietly() {
 /// failing exit, where `println!` panicked.
 #[test]
 fn output_that_cannot_be_written_is_one_error_line() {
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 7] = [
         &["inspect"],
         &["inspect", "--json"],
         &["race"],
         &["bench", "--no-load", "--iterations", "3"],
+        &["--help"],
+        &["--version"],
+        &["inspect", "--help"],
     ];
     for args in commands {
         let full = std::fs::OpenOptions::new()
@@ -2061,4 +2064,27 @@ fn output_that_cannot_be_written_is_one_error_line() {
             "{args:?}"
         );
     }
+}
+
+/// `bench` of an object of the other byte order times parse and copy and
+/// says why the load steps are skipped, where it used to fail.
+#[test]
+fn bench_of_the_other_byte_order_skips_the_load_steps() {
+    let other = if cfg!(target_endian = "little") {
+        "../ebpf-spec/tests/fixtures/globals.bpfeb.o"
+    } else {
+        "../ebpf-spec/tests/fixtures/globals.bpfel.o"
+    };
+    let text = run_ok(&["bench", other, "--iterations", "3"]);
+    assert!(
+        text.lines().any(|l| l
+            .trim_start()
+            .starts_with("load steps skipped: the object is")
+            && l.ends_with("it cannot be loaded here")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("parse ")),
+        "{text}"
+    );
 }

@@ -21,15 +21,22 @@ use crate::DeepCopy;
 use std::collections::BTreeMap;
 
 /// The byte order of an object (and of the bytes in its specs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum ByteOrder {
     /// Little-endian (`bpfel`).
-    #[default]
     Little,
     /// Big-endian (`bpfeb`).
     Big,
+}
+
+/// The host's ([`ByteOrder::NATIVE`]): a spec built by hand is loadable on
+/// the machine that builds it.
+impl Default for ByteOrder {
+    fn default() -> Self {
+        ByteOrder::NATIVE
+    }
 }
 
 impl std::fmt::Display for ByteOrder {
@@ -215,8 +222,10 @@ impl CollectionSpec {
     /// changes.
     ///
     /// # Errors
-    /// If there is no such variable, `value` is not exactly its size, or the
-    /// variable lies outside its section's map.
+    /// If there is no such variable, `value` is not exactly its size, the
+    /// variable lies outside its section's map, or it is a `__kconfig`
+    /// extern, whose value a loader takes from the kernel
+    /// ([`SetError::FromKernel`]).
     pub fn set_variable(&mut self, name: &str, value: &[u8]) -> Result<(), SetError> {
         let var = self
             .variables
