@@ -1547,15 +1547,7 @@ impl<'d> Reader<'d> {
             if sec.size == 0 {
                 continue;
             }
-            if sec.size > MAX_DATA_SECTION {
-                return Err(self.section_err(
-                    index,
-                    format!(
-                        "{} bytes is larger than a data section can be ({MAX_DATA_SECTION})",
-                        sec.size
-                    ),
-                ));
-            }
+            self.check_data_size(index)?;
             let value_size = sec.size as u32;
             self.charge(2 * sec.name.len(), sec.name)?;
             let mut spec = MapSpec::new(sec.name, MapType::Array, 4, value_size, 1);
@@ -1576,19 +1568,7 @@ impl<'d> Reader<'d> {
             {
                 spec.btf_value_type_id = id;
             }
-            // Variables do not overlap: their sizes add up to at most the
-            // section's, so a file where they overlap cannot make us copy the
-            // section once per variable.
-            let mut budget = sec.size;
-            for (i, sym) in self.object_symbols(index) {
-                let var = self.variable(index, i, sym, bss, read_only, &mut budget)?;
-                if vars.insert(var.name.clone(), var).is_some() {
-                    return Err(ParseError::Symbol {
-                        symbol: sym.display(i),
-                        what: "defined twice".into(),
-                    });
-                }
-            }
+            self.section_variables(index, bss, read_only, sec.name, &mut vars)?;
             maps.push(spec);
         }
         if let Some(m) = self.kconfig(&mut vars)? {
@@ -1637,15 +1617,7 @@ impl<'d> Reader<'d> {
                 ));
             }
         };
-        if sec.size > MAX_DATA_SECTION {
-            return Err(self.section_err(
-                index,
-                format!(
-                    "{} bytes is larger than a data section can be ({MAX_DATA_SECTION})",
-                    sec.size
-                ),
-            ));
-        }
+        self.check_data_size(index)?;
         // No bytes in the file: all the globals are zero (as `.bss`).
         let bss = sec.data.is_empty();
         self.charge(sec.size, sec.name)?;
@@ -1654,17 +1626,7 @@ impl<'d> Reader<'d> {
         } else {
             sec.data.to_vec()
         };
-        let mut budget = sec.size;
-        for (i, sym) in self.object_symbols(index) {
-            let mut var = self.variable(index, i, sym, bss, false, &mut budget)?;
-            var.section.clone_from(&name);
-            if vars.insert(var.name.clone(), var).is_some() {
-                return Err(ParseError::Symbol {
-                    symbol: sym.display(i),
-                    what: "defined twice".into(),
-                });
-            }
-        }
+        self.section_variables(index, bss, false, &name, vars)?;
         if let Some(arena) = maps.get_mut(&name) {
             arena.contents = vec![MapEntry {
                 key: Vec::new(),
@@ -1672,6 +1634,47 @@ impl<'d> Reader<'d> {
             }];
         }
         self.arena = Some(name);
+        Ok(())
+    }
+
+    /// Refuses a data section (or `.addr_space.1`) too large to be one.
+    fn check_data_size(&self, index: usize) -> Result<(), ParseError> {
+        let size = self.sections[index].size;
+        if size > MAX_DATA_SECTION {
+            return Err(self.section_err(
+                index,
+                format!("{size} bytes is larger than a data section can be ({MAX_DATA_SECTION})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The variables of data section `index` into `vars`, each in the map
+    /// named `map` (the section's own, or the arena's for `__arena` ones).
+    fn section_variables(
+        &self,
+        index: usize,
+        bss: bool,
+        constant: bool,
+        map: &str,
+        vars: &mut BTreeMap<String, VariableSpec>,
+    ) -> Result<(), ParseError> {
+        // Variables do not overlap: their sizes add up to at most the
+        // section's, so a file where they overlap cannot make us copy the
+        // section once per variable.
+        let mut budget = self.sections[index].size;
+        for (i, sym) in self.object_symbols(index) {
+            let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
+            if var.section != map {
+                var.section = map.to_owned();
+            }
+            if vars.insert(var.name.clone(), var).is_some() {
+                return Err(ParseError::Symbol {
+                    symbol: sym.display(i),
+                    what: "defined twice".into(),
+                });
+            }
+        }
         Ok(())
     }
 
