@@ -12,7 +12,7 @@ use ebpf_spec::{MapFlags, MapSpec, MapType, MapValue};
 use std::io;
 use std::ops::Range;
 use std::os::fd::BorrowedFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 /// An arena of a loaded collection, mapped into this process: from
 /// [`Collection::arena`](crate::Collection::arena).
@@ -313,6 +313,55 @@ pub(crate) fn placements(
         .collect()
 }
 
+/// The arenas this process has mapped, by kernel map id, so that a
+/// collection that reuses one (a pin, a replacement) sees it through the
+/// same mapping: an arena is mapped at one address per process. A mapping
+/// keeps its arena alive, so an id whose mapping lives is still that arena.
+static MAPPED: Mutex<Vec<(u32, Weak<Mapping>)>> = Mutex::new(Vec::new());
+
+fn register(id: u32, mapping: &Arc<Mapping>) {
+    let mut mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
+    mapped.retain(|(_, m)| m.strong_count() > 0);
+    mapped.push((id, Arc::downgrade(mapping)));
+}
+
+fn mapped(id: u32) -> Option<Arc<Mapping>> {
+    let mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
+    mapped
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, m)| m.upgrade())
+}
+
+/// This process's view of an existing arena `fd` (reused from a pin or
+/// given with `replace_map`): the mapping of the collection or
+/// `create_arena` call of this process that made or mapped it, else a new
+/// one at the arena's `map_extra`; `None` when neither exists (an arena
+/// another process mapped where it chose: no other process can learn
+/// where). Its globals, if any, are its maker's: none are shown.
+pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>> {
+    let info = sys::map_info(fd)?;
+    let segv_on_fault =
+        MapFlags::from_bits_retain(info.map_flags).contains(MapFlags::SEGV_ON_FAULT);
+    let arena = |mapping| Arena {
+        name: name.to_owned(),
+        mapping,
+        globals: 0..0,
+        segv_on_fault,
+    };
+    if let Some(mapping) = mapped(info.id) {
+        return Ok(Some(arena(mapping)));
+    }
+    if info.map_extra == 0 {
+        return Ok(None);
+    }
+    let len = u64::from(info.max_entries) * sys::page_size();
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let mapping = Arc::new(Mapping::map_at(fd, len, true, info.map_extra)?);
+    register(info.id, &mapping);
+    Ok(Some(arena(mapping)))
+}
+
 /// Maps arena `m` (fd `fd`, just created) into this process, at its
 /// `map_extra` when set, and writes its globals (`image`: with the
 /// variables' values) at offset `at` (from [`placements`]).
@@ -332,7 +381,8 @@ pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8], at: u64) -> io:
                 image.len()
             ))
         })?;
-    let mapping = Mapping::map_at(fd, len, true, m.map_extra)?;
+    let mapping = Arc::new(Mapping::map_at(fd, len, true, m.map_extra)?);
+    register(sys::map_info(fd)?.id, &mapping);
     if !image.is_empty() {
         // No program uses the arena yet: these stores are the first touch
         // of the globals' pages, which the kernel allocates on the fault.
@@ -340,7 +390,7 @@ pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8], at: u64) -> io:
     }
     Ok(Arena {
         name: m.name.clone(),
-        mapping: Arc::new(mapping),
+        mapping,
         globals: at..at + image.len(),
         segv_on_fault: m.flags.contains(MapFlags::SEGV_ON_FAULT),
     })

@@ -86,9 +86,15 @@ impl Collection {
 
     /// Arena map `name` as this process sees it: the memory its programs
     /// share with it, where the `__arena` globals and the pages programs
-    /// allocate lie (`None` if the collection created no arena of that
-    /// name). The handle stays valid after the map is taken
-    /// ([`take_map`](Self::take_map)) or the collection dropped.
+    /// allocate lie. An arena the collection created is mapped by it; one
+    /// it reused (a pin, a replacement) is seen through this process's
+    /// mapping of it (the collection or
+    /// [`create_arena`](crate::Loader::create_arena) that made or mapped
+    /// it) or else mapped at its `map_extra`. `None` if there is no such
+    /// arena, or it was mapped by another process where that process chose
+    /// (an address nobody else can learn). The handle stays valid after the
+    /// map is taken ([`take_map`](Self::take_map)) or the collection
+    /// dropped.
     pub fn arena(&self, name: &str) -> Option<crate::Arena> {
         self.arenas.get(name).cloned()
     }

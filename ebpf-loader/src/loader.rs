@@ -50,17 +50,31 @@ pub struct Loader {
 
 /// How a map of a collection came to be.
 enum Origin {
-    /// Created by this call; an arena with its mapping.
-    Created(Option<crate::arena::Arena>),
+    Created,
     /// Pinned by this call: the pin is removed if this is dropped before a
     /// collection takes it over (an error or a panic in between).
-    PinCreated(PinGuard, Option<crate::arena::Arena>),
+    PinCreated(PinGuard),
     PinReused(PathBuf),
     Replaced,
 }
 
-/// A map opened for a collection, or why it could not be.
-type Opened = Result<(OwnedFd, Origin), LoadError>;
+/// A map opened for a collection (an arena with this process's mapping of
+/// it, when there is one), or why it could not be.
+type Opened = Result<(OwnedFd, Origin, Option<crate::arena::Arena>), LoadError>;
+
+/// This process's view of arena `m` reused from a pin or a replacement (see
+/// [`crate::arena::reused`]); `None` for other maps.
+fn reused_arena(m: &MapSpec, fd: &OwnedFd) -> Result<Option<crate::arena::Arena>, LoadError> {
+    if m.map_type != MapType::Arena {
+        return Ok(None);
+    }
+    crate::arena::reused(fd.as_fd(), &m.name).map_err(|source| LoadError::Syscall {
+        map: m.name.clone(),
+        step: Step::MapArena,
+        source,
+        hint: None,
+    })
+}
 
 /// Two arenas whose fixed addresses overlap (`b` is the one refused).
 fn overlap_err(
@@ -816,24 +830,21 @@ impl Loader {
         let mut first_err = None;
         for (name, r) in opened {
             match r {
-                Ok((fd, origin)) => {
+                Ok((fd, origin, arena)) => {
                     match origin {
-                        Origin::PinCreated(mut created, arena) => {
+                        Origin::PinCreated(mut created) => {
                             pins_created.extend(created.0.iter().cloned());
                             guard.0.append(&mut created.0);
-                            if let Some(arena) = arena {
-                                arenas.insert(name.clone(), arena);
-                            }
                         }
                         Origin::PinReused(p) => {
                             pins_reused.push(p);
                             reused.push(name.as_str());
                         }
                         Origin::Replaced => reused.push(name.as_str()),
-                        Origin::Created(None) => {}
-                        Origin::Created(Some(arena)) => {
-                            arenas.insert(name.clone(), arena);
-                        }
+                        Origin::Created => {}
+                    }
+                    if let Some(arena) = arena {
+                        arenas.insert(name.clone(), arena);
                     }
                     maps.insert(name.clone(), fd);
                 }
@@ -876,19 +887,21 @@ impl Loader {
         if let Some(fd) = self.replacements.get(&m.name) {
             let fd = fd.try_clone().map_err(|e| syscall(Step::Info, e))?;
             self.check_compatible(m, &fd, Step::Info)?;
-            return Ok((fd, Origin::Replaced));
+            let arena = reused_arena(m, &fd)?;
+            return Ok((fd, Origin::Replaced, arena));
         }
         let (Some(dir), Pinning::ByName) = (pin_dir, m.pinning) else {
             let (fd, arena) = self.create_fd(m, btf, data, arena_at)?;
-            return Ok((fd, Origin::Created(arena)));
+            return Ok((fd, Origin::Created, arena));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
             map: m.name.clone(),
             what,
         })?;
-        let reuse = |fd: OwnedFd| -> Result<(OwnedFd, Origin), LoadError> {
+        let reuse = |fd: OwnedFd| -> Opened {
             self.check_compatible(m, &fd, Step::OpenPin)?;
-            Ok((fd, Origin::PinReused(path.clone())))
+            let arena = reused_arena(m, &fd)?;
+            Ok((fd, Origin::PinReused(path.clone()), arena))
         };
         match sys::obj_get(&c) {
             Ok(fd) => return reuse(fd),
@@ -897,7 +910,7 @@ impl Loader {
         }
         let (fd, arena) = self.create_fd(m, btf, data, arena_at)?;
         match sys::obj_pin(fd.as_fd(), &c) {
-            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path]), arena))),
+            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path])), arena)),
             // Another loader pinned it first: use theirs, as a reuse.
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 drop(fd);
@@ -1059,7 +1072,7 @@ fn create_struct_ops(
         source,
         hint: None,
     })?;
-    Ok((fd, Origin::Created(None)))
+    Ok((fd, Origin::Created, None))
 }
 
 /// The bytes of data-section map `m` with the values of its variables (and,

@@ -340,12 +340,17 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
         other => panic!("{other:?}"),
     };
     let fd = shared.fd().as_fd().try_clone_to_owned().unwrap();
-    // Its address is fixed: the second collection's programs load on it.
+    // Its address is fixed: the second collection's programs load on it,
+    // and it sees the arena through the first one's mapping.
     let second = Loader::new().replace_map("arena", fd).load(&spec).unwrap();
-    assert!(
-        second.arena("arena").is_none(),
-        "mapped by its creator only"
-    );
+    let again = second.arena("arena").expect("this process maps it");
+    assert_eq!(again.as_ptr(), arena.as_ptr());
+    assert!(again.globals().is_empty());
+    assert!(matches!(
+        again.read(0, &mut [0u8; 4]),
+        Err(ArenaError::SegvOnFault { .. })
+    ));
+    drop(again);
     for coll in [&first, &second] {
         assert_eq!(coll.test_run("touch", &[], 2).unwrap().unwrap().retval, 0);
     }
@@ -380,18 +385,26 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
         .collect();
     for coll in &tenants {
         assert_eq!(coll.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+        // Each sees what was written through `create_arena`'s mapping.
+        let view = coll.arena("arena").unwrap();
+        assert_eq!(view.as_ptr(), shared_arena.as_ptr());
+        view.read(4096, &mut back).unwrap();
+        assert_eq!(u32::from_ne_bytes(back), 77);
     }
     let e = Loader::new().create_arena(&spec.maps[".bss"]).unwrap_err();
     assert!(e.to_string().contains("not an arena"), "{e}");
     drop((tenants, map, shared_arena));
 
     // Pinned: the load that makes the pin maps the arena; one that reuses
-    // the pin runs its programs on it.
+    // the pin in this process shares that mapping.
     let fs = BpfFs::mount();
     spec.maps.get_mut("arena").unwrap().pinning = Pinning::ByName;
     let maker = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
     let user = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
-    assert!(maker.arena("arena").is_some() && user.arena("arena").is_none());
+    assert_eq!(
+        maker.arena("arena").unwrap().as_ptr(),
+        user.arena("arena").unwrap().as_ptr()
+    );
     assert_eq!(
         (maker.pins_created().len(), user.pins_reused().len()),
         (1, 1)
@@ -400,6 +413,29 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
         assert_eq!(coll.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
     }
     drop((maker, user));
+    // Once no mapping of it is left in this process (as for another
+    // process), a reuse cannot learn where it was mapped: no view, but
+    // its programs still load on it.
+    let late = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
+    assert!(late.arena("arena").is_none());
+    assert_eq!(late.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+    drop(late);
+    std::fs::remove_file(fs.pin("arena")).unwrap();
+
+    // With map_extra, a reuse maps it there itself.
+    let addr: u64 = 0x3000_0000_0000;
+    spec.maps.get_mut("arena").unwrap().map_extra = addr;
+    drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+    let mappings = map_mappings();
+    let late = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
+    assert_eq!(late.pins_reused().len(), 1);
+    let view = late.arena("arena").expect("mapped at its map_extra");
+    assert_eq!(view.as_ptr() as usize as u64, addr);
+    assert_eq!(map_mappings(), mappings + 1);
+    assert_eq!(late.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+    drop((view, late));
+    assert_eq!(map_mappings(), mappings);
+    std::fs::remove_file(fs.pin("arena")).unwrap();
     assert_eq!(open_fds(), fds);
 }
 
