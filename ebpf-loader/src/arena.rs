@@ -319,18 +319,9 @@ pub(crate) fn placements(
 /// keeps its arena alive, so an id whose mapping lives is still that arena.
 static MAPPED: Mutex<Vec<(u32, Weak<Mapping>)>> = Mutex::new(Vec::new());
 
-fn register(id: u32, mapping: &Arc<Mapping>) {
-    let mut mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
+fn register(mapped: &mut Vec<(u32, Weak<Mapping>)>, id: u32, mapping: &Arc<Mapping>) {
     mapped.retain(|(_, m)| m.strong_count() > 0);
     mapped.push((id, Arc::downgrade(mapping)));
-}
-
-fn mapped(id: u32) -> Option<Arc<Mapping>> {
-    let mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
-    mapped
-        .iter()
-        .find(|(i, _)| *i == id)
-        .and_then(|(_, m)| m.upgrade())
 }
 
 /// This process's view of an existing arena `fd` (reused from a pin or
@@ -349,7 +340,13 @@ pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>
         globals: 0..0,
         segv_on_fault,
     };
-    if let Some(mapping) = mapped(info.id) {
+    // Held while mapping: instances reusing one arena at once map it once.
+    let mut mapped = MAPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let live = mapped
+        .iter()
+        .find(|(i, _)| *i == info.id)
+        .and_then(|(_, m)| m.upgrade());
+    if let Some(mapping) = live {
         return Ok(Some(arena(mapping)));
     }
     if info.map_extra == 0 {
@@ -358,7 +355,7 @@ pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>
     let len = u64::from(info.max_entries) * sys::page_size();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mapping = Arc::new(Mapping::map_at(fd, len, true, info.map_extra)?);
-    register(info.id, &mapping);
+    register(&mut mapped, info.id, &mapping);
     Ok(Some(arena(mapping)))
 }
 
@@ -382,7 +379,12 @@ pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8], at: u64) -> io:
             ))
         })?;
     let mapping = Arc::new(Mapping::map_at(fd, len, true, m.map_extra)?);
-    register(sys::map_info(fd)?.id, &mapping);
+    let id = sys::map_info(fd)?.id;
+    register(
+        &mut MAPPED.lock().unwrap_or_else(|e| e.into_inner()),
+        id,
+        &mapping,
+    );
     if !image.is_empty() {
         // No program uses the arena yet: these stores are the first touch
         // of the globals' pages, which the kernel allocates on the fault.

@@ -548,3 +548,48 @@ fn one_placement_per_load_whatever_changes_meanwhile() {
         eprintln!("{ends} of 200 loads placed the globals at the end");
     });
 }
+
+/// Loads on several threads that reuse one pinned arena with a fixed
+/// address, none of this process mapping it yet: the first maps it there,
+/// the others share that mapping (mapping it again there would fail).
+#[test]
+fn loads_racing_to_reuse_one_fixed_arena_share_one_mapping() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = fixture("arena/arena.bpfel.o");
+    let arena = spec.maps.get_mut("arena").unwrap();
+    arena.contents.clear();
+    arena.pinning = Pinning::ByName;
+    arena.map_extra = 0x4000_0000_0000;
+    spec.variables.retain(|_, v| v.section != "arena");
+    spec.programs.remove("bump");
+    for round in 0..10 {
+        // Made and left pinned, unmapped: as another process leaves it.
+        drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+        let mappings = map_mappings();
+        let barrier = std::sync::Barrier::new(4);
+        let colls: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Loader::new().pin_path(fs.path()).load(&spec)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let colls: Vec<_> = colls
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("round {round}: {e}")))
+            .collect();
+        let at: std::collections::HashSet<_> = colls
+            .iter()
+            .map(|c| c.arena("arena").unwrap().as_ptr() as usize)
+            .collect();
+        assert_eq!(at.len(), 1, "round {round}: one mapping");
+        assert_eq!(map_mappings(), mappings + 1, "round {round}");
+        drop(colls);
+        std::fs::remove_file(fs.pin("arena")).unwrap();
+    }
+}
