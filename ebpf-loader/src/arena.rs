@@ -125,7 +125,8 @@ impl Arena {
     /// at its end where the kernel allows it (as libbpf places them, so that
     /// the first pages can stay unallocated and a pointer into them is
     /// never mistaken for NULL), at its start otherwise. Empty when the
-    /// object has none.
+    /// object has none, and for an arena the collection reused (a pin, a
+    /// replacement: those have no globals).
     pub fn globals(&self) -> Range<usize> {
         self.globals.clone()
     }
@@ -315,8 +316,10 @@ pub(crate) fn placements(
 
 /// The arenas this process has mapped, by kernel map id, so that a
 /// collection that reuses one (a pin, a replacement) sees it through the
-/// same mapping: an arena is mapped at one address per process. A mapping
-/// keeps its arena alive, so an id whose mapping lives is still that arena.
+/// same mapping: an arena has one user address, fixed by its first mapping
+/// (or its `map_extra`), and a second mapping at that address in one
+/// process would collide with the first. A mapping keeps its arena alive,
+/// so an id whose mapping lives is still that arena.
 static MAPPED: Mutex<Vec<(u32, Weak<Mapping>)>> = Mutex::new(Vec::new());
 
 fn register(mapped: &mut Vec<(u32, Weak<Mapping>)>, id: u32, mapping: &Arc<Mapping>) {
@@ -329,7 +332,9 @@ fn register(mapped: &mut Vec<(u32, Weak<Mapping>)>, id: u32, mapping: &Arc<Mappi
 /// `create_arena` call of this process that made or mapped it, else a new
 /// one at the arena's `map_extra`; `None` when neither exists (an arena
 /// another process mapped where it chose: no other process can learn
-/// where). Its globals, if any, are its maker's: none are shown.
+/// where), or when the mapping fails (something else is mapped there, a
+/// read-only fd): the view is optional, the programs load either way. Its
+/// globals, if any, are its maker's: none are shown.
 pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>> {
     let info = sys::map_info(fd)?;
     let segv_on_fault =
@@ -354,7 +359,10 @@ pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>
     }
     let len = u64::from(info.max_entries) * sys::page_size();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    let mapping = Arc::new(Mapping::map_at(fd, len, true, info.map_extra)?);
+    let Ok(mapping) = Mapping::map_at(fd, len, true, info.map_extra) else {
+        return Ok(None);
+    };
+    let mapping = Arc::new(mapping);
     register(&mut mapped, info.id, &mapping);
     Ok(Some(arena(mapping)))
 }

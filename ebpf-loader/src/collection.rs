@@ -91,8 +91,9 @@ impl Collection {
     /// mapping of it (the collection or
     /// [`create_arena`](crate::Loader::create_arena) that made or mapped
     /// it) or else mapped at its `map_extra`. `None` if there is no such
-    /// arena, or it was mapped by another process where that process chose
-    /// (an address nobody else can learn). The handle stays valid after the
+    /// arena, if it was mapped by another process where that process chose
+    /// (an address nobody else can learn), or if mapping it failed
+    /// (something else is mapped at its `map_extra`). The handle stays valid after the
     /// map is taken ([`take_map`](Self::take_map)) or the collection
     /// dropped.
     pub fn arena(&self, name: &str) -> Option<crate::Arena> {

@@ -913,7 +913,9 @@ impl Loader {
             Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path])), arena)),
             // Another loader pinned it first: use theirs, as a reuse.
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                drop(fd);
+                // Ours goes, its mapping too (an arena at a fixed address:
+                // theirs is mapped there next).
+                drop((fd, arena));
                 reuse(sys::obj_get(&c).map_err(|e| syscall(Step::OpenPin, e))?)
             }
             Err(e) => Err(syscall(Step::Pin, e)),

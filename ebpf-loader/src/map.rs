@@ -109,8 +109,8 @@ impl Loader {
             return Err(LoadError::Invalid {
                 map: spec.name.clone(),
                 what: "an arena is created with Loader::create_arena, which returns its \
-                       mapping: its address is fixed by the first mapping, so this process \
-                       could not map it again"
+                       mapping: its user address is fixed by the first mapping, and without a \
+                       map_extra nobody could learn it to map it again"
                     .into(),
             });
         }

@@ -340,7 +340,8 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
         other => panic!("{other:?}"),
     };
     let fd = shared.fd().as_fd().try_clone_to_owned().unwrap();
-    // Its address is fixed: the second collection's programs load on it,
+    // Its address was fixed by the first mapping: the second collection's
+    // programs load on it,
     // and it sees the arena through the first one's mapping.
     let second = Loader::new().replace_map("arena", fd).load(&spec).unwrap();
     let again = second.arena("arena").expect("this process maps it");
@@ -431,6 +432,10 @@ fn an_arena_without_globals_can_be_shared_and_segv_on_fault_is_respected() {
     assert_eq!(late.pins_reused().len(), 1);
     let view = late.arena("arena").expect("mapped at its map_extra");
     assert_eq!(view.as_ptr() as usize as u64, addr);
+    assert!(matches!(
+        view.read(0, &mut [0u8; 4]),
+        Err(ArenaError::SegvOnFault { .. })
+    ));
     assert_eq!(map_mappings(), mappings + 1);
     assert_eq!(late.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
     drop((view, late));
@@ -592,4 +597,74 @@ fn loads_racing_to_reuse_one_fixed_arena_share_one_mapping() {
         drop(colls);
         std::fs::remove_file(fs.pin("arena")).unwrap();
     }
+}
+
+/// A reused arena whose view cannot be made still loads: something else
+/// (here an anonymous mapping) holds its `map_extra`, so there is no view.
+/// And a load that loses the race to pin a fixed arena drops its own arena
+/// and mapping before it maps the winner's (it collided with its own).
+#[test]
+fn a_reused_arena_loads_without_a_view_and_a_lost_pin_race_maps_the_winner() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let fs = BpfFs::mount();
+    let addr: u64 = 0x5000_0000_0000;
+    let mut spec = fixture("arena/arena.bpfel.o");
+    let arena = spec.maps.get_mut("arena").unwrap();
+    arena.contents.clear();
+    arena.pinning = Pinning::ByName;
+    arena.map_extra = addr;
+    spec.variables.retain(|_, v| v.section != "arena");
+    spec.programs.remove("bump");
+    drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+
+    // Something else at the address.
+    let len = 4 * 4096;
+    // SAFETY: a new anonymous mapping at a free address, unmapped below.
+    let other = unsafe {
+        libc::mmap(
+            addr as usize as *mut libc::c_void,
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(other as usize as u64, addr);
+    let coll = Loader::new().pin_path(fs.path()).load(&spec).unwrap();
+    assert!(coll.arena("arena").is_none());
+    assert_eq!(coll.test_run("touch", &[], 1).unwrap().unwrap().retval, 0);
+    drop(coll);
+    // SAFETY: the mapping made above, unmapped once.
+    assert_eq!(unsafe { libc::munmap(other, len) }, 0);
+
+    // The pin exists, but opening it fails (ENOENT injected at each call in
+    // turn): the load creates its own arena at the address, loses the race
+    // to pin it, and reuses the pin. It never collides with itself.
+    let loader = Loader::new().pin_path(fs.path());
+    fault_injection::count_calls();
+    drop(loader.load(&spec).unwrap());
+    let calls = fault_injection::calls();
+    let mut raced = 0;
+    for k in 1..=calls {
+        fault_injection::fail_call(k, libc::ENOENT);
+        let result = loader.load(&spec);
+        fault_injection::disarm();
+        match result {
+            Ok(coll) => {
+                assert_eq!(coll.pins_reused().len(), 1, "call {k}");
+                let view = coll.arena("arena").expect("the winner's, mapped");
+                assert_eq!(view.as_ptr() as usize as u64, addr, "call {k}");
+                raced += 1;
+            }
+            Err(e) => assert!(!e.to_string().contains("File exists"), "call {k}: {e}"),
+        }
+    }
+    // The opening of the pin is one of them (an ENOENT elsewhere may be
+    // taken as an empty answer too).
+    assert!(raced >= 1, "{raced}");
+    std::fs::remove_file(fs.pin("arena")).unwrap();
+    drop(loader); // its BTF fd
+    assert_eq!(open_fds(), fds);
 }
