@@ -159,7 +159,10 @@ fn an_arena_with_a_fixed_address_is_mapped_there_once_per_process() {
     // A second instance would go where the first is: refused up front for
     // `load_many`, and by the kernel (EEXIST) for a second load, which
     // releases what it created.
+    fault_injection::count_calls();
     let e = Loader::new().load_many(&spec, 2).unwrap_err();
+    assert_eq!(fault_injection::calls(), 0, "refused before any syscall");
+    fault_injection::disarm();
     assert!(
         matches!(&e, LoadError::Invalid { map, .. } if map == "arena"),
         "{e:?}"
@@ -309,9 +312,8 @@ fn what_cannot_hold_arena_globals_is_refused_before_any_syscall() {
         let calls = fault_injection::calls();
         fault_injection::disarm();
         assert!(e.to_string().contains(why), "{case}: {e}");
-        // The placement probe may run once per process, before the first
-        // arena is linked; nothing else reaches the kernel.
-        assert!(calls <= 2, "{case}: {calls} bpf(2) calls");
+        // All refused while checking the spec, before the placement probe.
+        assert_eq!(calls, 0, "{case}: {calls} bpf(2) calls");
     }
     assert!(fs.pins().is_empty());
 }
