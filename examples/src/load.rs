@@ -304,6 +304,26 @@ fn print_report(
         table.row(row);
     }
     table.print();
+    // Arenas: where this process sees them (each instance maps its own).
+    for m in spec.maps.values().filter(|m| m.autocreate) {
+        if let Some(arena) = first.arena(&m.name) {
+            let globals = arena.globals();
+            let globals = if globals.is_empty() {
+                "no __arena globals".to_owned()
+            } else {
+                format!(
+                    "__arena globals at offsets {}..{}",
+                    globals.start, globals.end
+                )
+            };
+            outln!(
+                "arena `{}` of instance 0: {} bytes mapped at {:p}, {globals}",
+                m.name,
+                arena.len(),
+                arena.as_ptr()
+            );
+        }
+    }
     outln!();
 
     if !args.maps_only {

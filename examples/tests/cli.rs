@@ -2088,3 +2088,38 @@ fn bench_of_the_other_byte_order_skips_the_load_steps() {
         "{text}"
     );
 }
+
+/// `load` of an object with an arena says where instance 0 sees it and where
+/// its `__arena` globals lie; an object without one says nothing of arenas.
+#[test]
+fn load_shows_where_an_arena_is_mapped() {
+    if !kernel() {
+        return;
+    }
+    let text = run_ok(&[
+        "load",
+        "../ebpf-spec/tests/fixtures/arena/arena.bpfel.o",
+        "--instances",
+        "2",
+    ]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("arena `arena` of instance 0: "))
+        .unwrap_or_else(|| panic!("no arena line:\n{text}"));
+    let rest = line
+        .strip_prefix("arena `arena` of instance 0: 16384 bytes mapped at 0x")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (addr, globals) = rest.split_once(", ").unwrap();
+    assert!(u64::from_str_radix(addr, 16).unwrap() != 0, "{line}");
+    // Offset 0 or the last page, as the kernel allows (tests/arena.rs).
+    assert!(
+        [
+            "__arena globals at offsets 0..40",
+            "__arena globals at offsets 12288..12328"
+        ]
+        .contains(&globals),
+        "{line}"
+    );
+    let text = run_ok(&["load", "--instances", "1"]);
+    assert!(!text.contains("arena `"), "{text}");
+}
