@@ -314,6 +314,10 @@ pub(crate) fn placements(
         .collect()
 }
 
+/// Held while a load opens, or makes and pins, a pinned arena at a fixed
+/// address (see `Loader::open_map`).
+pub(crate) static FIXED_PIN_TURN: Mutex<()> = Mutex::new(());
+
 /// The arenas this process has mapped, by kernel map id, so that a
 /// collection that reuses one (a pin, a replacement) sees it through the
 /// same mapping: an arena has one user address, fixed by its first mapping
@@ -332,9 +336,10 @@ fn register(mapped: &mut Vec<(u32, Weak<Mapping>)>, id: u32, mapping: &Arc<Mappi
 /// `create_arena` call of this process that made or mapped it, else a new
 /// one at the arena's `map_extra`; `None` when neither exists (an arena
 /// another process mapped where it chose: no other process can learn
-/// where), or when the mapping fails (something else is mapped there, a
-/// read-only fd): the view is optional, the programs load either way. Its
-/// globals, if any, are its maker's: none are shown.
+/// where), or when something else is mapped there or the fd is read-only:
+/// the view is optional, the programs load either way (other mapping
+/// errors, such as no memory, are the load's). Its globals, if any, are its
+/// maker's: none are shown.
 pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>> {
     let info = sys::map_info(fd)?;
     let segv_on_fault =
@@ -359,10 +364,20 @@ pub(crate) fn reused(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Arena>
     }
     let len = u64::from(info.max_entries) * sys::page_size();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    let Ok(mapping) = Mapping::map_at(fd, len, true, info.map_extra) else {
-        return Ok(None);
+    let mapping = match Mapping::map_at(fd, len, true, info.map_extra) {
+        Ok(mapping) => Arc::new(mapping),
+        // Something else is there, or the fd is read-only: no view.
+        Err(e)
+            if e.kind() == io::ErrorKind::AddrInUse
+                || matches!(
+                    e.raw_os_error(),
+                    Some(libc::EEXIST | libc::EACCES | libc::EPERM)
+                ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     };
-    let mapping = Arc::new(mapping);
     register(&mut mapped, info.id, &mapping);
     Ok(Some(arena(mapping)))
 }

@@ -898,6 +898,14 @@ impl Loader {
             map: m.name.clone(),
             what,
         })?;
+        // A pinned arena at a fixed address: loads of this process that race
+        // to make it take turns, or the losers, mapping theirs where the
+        // winner's is, would fail before they found its pin.
+        let _turn = (m.map_type == MapType::Arena && m.map_extra != 0).then(|| {
+            crate::arena::FIXED_PIN_TURN
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        });
         let reuse = |fd: OwnedFd| -> Opened {
             self.check_compatible(m, &fd, Step::OpenPin)?;
             let arena = reused_arena(m, &fd)?;

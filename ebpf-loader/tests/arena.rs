@@ -556,9 +556,10 @@ fn one_placement_per_load_whatever_changes_meanwhile() {
     });
 }
 
-/// Loads on several threads that reuse one pinned arena with a fixed
-/// address, none of this process mapping it yet: the first maps it there,
-/// the others share that mapping (mapping it again there would fail).
+/// Loads on several threads that reuse (or make) one pinned arena with a
+/// fixed address, none of this process mapping it yet: the first maps it
+/// there, the others share that mapping (mapping it again there would
+/// fail, and failed before the loads took turns with such an arena).
 #[test]
 fn loads_racing_to_reuse_one_fixed_arena_share_one_mapping() {
     let Some(_serial) = kernel() else { return };
@@ -570,9 +571,12 @@ fn loads_racing_to_reuse_one_fixed_arena_share_one_mapping() {
     arena.map_extra = 0x4000_0000_0000;
     spec.variables.retain(|_, v| v.section != "arena");
     spec.programs.remove("bump");
-    for round in 0..10 {
-        // Made and left pinned, unmapped: as another process leaves it.
-        drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+    for round in 0..20 {
+        // Even rounds: made and left pinned, unmapped, as another process
+        // leaves it. Odd rounds: no pin yet, the racers make it.
+        if round % 2 == 0 {
+            drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+        }
         let mappings = map_mappings();
         let barrier = std::sync::Barrier::new(4);
         let colls: Vec<_> = std::thread::scope(|s| {

@@ -304,9 +304,22 @@ fn print_report(
         table.row(row);
     }
     table.print();
-    // Arenas: where this process sees them (each instance maps its own).
-    for m in spec.maps.values().filter(|m| m.autocreate) {
-        if let Some(arena) = first.arena(&m.name) {
+    // Arenas: where this process sees instance 0's (a pinned or replaced
+    // one is shared; the others are each instance's own).
+    for m in spec
+        .maps
+        .values()
+        .filter(|m| m.autocreate && m.map_type == ebpf_spec::MapType::Arena)
+    {
+        let Some(arena) = first.arena(&m.name) else {
+            outln!(
+                "arena `{}` of instance 0: not mapped in this process (reused, mapped by \
+                 another process where it chose)",
+                m.name
+            );
+            continue;
+        };
+        {
             let globals = arena.globals();
             let globals = if globals.is_empty() {
                 "no __arena globals".to_owned()
