@@ -203,15 +203,8 @@ pub(crate) fn check_contents(m: &MapSpec) -> Result<(), String> {
     match m.contents.as_slice() {
         [] => Ok(()),
         [e] if e.key.is_empty() && matches!(e.value, MapValue::Bytes(_)) => {
-            let page = sys::page_size();
             let len = globals(m).len();
-            if (len as u64).next_multiple_of(page) > u64::from(m.max_entries) * page {
-                return Err(format!(
-                    "the arena ({} pages of {page} bytes) is too small for its {len} bytes of \
-                     `__arena` globals",
-                    m.max_entries
-                ));
-            }
+            room(m.max_entries, sys::page_size(), len)?;
             if len != 0 && m.flags.contains(MapFlags::SEGV_ON_FAULT) {
                 return Err(
                     "its `__arena` globals cannot be written: with BPF_F_SEGV_ON_FAULT, this \
@@ -278,6 +271,16 @@ fn placement(
     len: usize,
     at_end: impl FnOnce() -> Result<bool, String>,
 ) -> Result<u64, String> {
+    let (size, need) = room(pages, page, len)?;
+    if len == 0 || !at_end()? {
+        return Ok(0);
+    }
+    Ok(size - need)
+}
+
+/// The arena's size and the whole pages `len` bytes of globals take, or why
+/// they do not fit in an arena of `pages` pages of `page` bytes.
+fn room(pages: u32, page: u64, len: usize) -> Result<(u64, u64), String> {
     let size = u64::from(pages) * page;
     let need = (len as u64).next_multiple_of(page);
     if need > size {
@@ -286,10 +289,7 @@ fn placement(
              `__arena` globals"
         ));
     }
-    if len == 0 || !at_end()? {
-        return Ok(0);
-    }
-    Ok(size - need)
+    Ok((size, need))
 }
 
 /// The offset of each arena's globals in `spec` (see [`globals_offset`]),

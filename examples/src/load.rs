@@ -319,23 +319,21 @@ fn print_report(
             );
             continue;
         };
-        {
-            let globals = arena.globals();
-            let globals = if globals.is_empty() {
-                "no __arena globals".to_owned()
-            } else {
-                format!(
-                    "__arena globals at offsets {}..{}",
-                    globals.start, globals.end
-                )
-            };
-            outln!(
-                "arena `{}` of instance 0: {} bytes mapped at {:p}, {globals}",
-                m.name,
-                arena.len(),
-                arena.as_ptr()
-            );
-        }
+        let globals = arena.globals();
+        let globals = if globals.is_empty() {
+            "no __arena globals".to_owned()
+        } else {
+            format!(
+                "__arena globals at offsets {}..{}",
+                globals.start, globals.end
+            )
+        };
+        outln!(
+            "arena `{}` of instance 0: {} bytes mapped at {:p}, {globals}",
+            m.name,
+            arena.len(),
+            arena.as_ptr()
+        );
     }
     outln!();
 
