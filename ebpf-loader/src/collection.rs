@@ -7,6 +7,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How much a packet may grow in [`Collection::test_run`]: an skb's largest
+/// length (64 KiB) and a page.
+const TEST_RUN_ROOM: usize = 64 * 1024 + 4096;
+
 /// The maps created (or reused from pins) for one collection, by name.
 ///
 /// Each map is an owned file descriptor; [`take_map`](Collection::take_map)
@@ -312,8 +316,11 @@ impl Collection {
                 duration: start.elapsed() / runs,
             }));
         }
-        // Room for programs that grow the packet (XDP may add head room).
-        let mut out = vec![0u8; data.len() + 256];
+        // Room for programs that grow the packet: the kernel fails the run
+        // (ENOSPC) when the packet no longer fits the buffer, losing its
+        // result. An skb grows to 64 KiB at most (`bpf_skb_change_tail`), an
+        // XDP frame within its page (`bpf_xdp_adjust_head`/`_tail`).
+        let mut out = vec![0u8; data.len() + TEST_RUN_ROOM];
         let out_buf: &mut [u8] = if data.is_empty() { &mut [] } else { &mut out };
         Some(
             crate::sys::prog_test_run(p.fd.as_fd(), data, out_buf, &[], repeat, 0).map(|r| {

@@ -119,8 +119,10 @@ impl KernelMap {
     /// Reads `fd`'s attributes and, for a map-in-map, those of the map in its
     /// first filled slot: the kernel does not report an outer map's template,
     /// but every map in its slots was checked against it. `template` is the
-    /// spec's: with `BPF_F_INNER_MAP` the inner maps' sizes may differ from
-    /// it, so the size is not compared then.
+    /// spec's: the kernel compares an inner map's size with the template's
+    /// for arrays only, and not when the template has `BPF_F_INNER_MAP`
+    /// (`bpf_map_meta_equal`, `array_map_meta_equal`), so otherwise the
+    /// slot's size says nothing of the template's and is not compared.
     fn read(fd: std::os::fd::BorrowedFd<'_>, template: Option<&MapSpec>) -> std::io::Result<Self> {
         let info = sys::map_info(fd)?;
         let inner = match template {
@@ -135,7 +137,7 @@ impl KernelMap {
                     );
                     spec.flags = MapFlags::from_bits_retain(i.map_flags);
                     spec.map_extra = i.map_extra;
-                    if t.flags.contains(MapFlags::INNER_MAP) {
+                    if !size_checked_against_template(t) {
                         spec.max_entries = t.max_entries;
                     }
                     spec
@@ -217,6 +219,12 @@ impl Loader {
     /// Uses `map` (an existing map's fd) instead of creating map `name`, after
     /// the same compatibility check as for a pin. Each loaded collection gets
     /// its own duplicate of the fd.
+    ///
+    /// A load refuses, before any syscall, a replacement it would not use: a
+    /// name its spec (for [`load_all`](Self::load_all), every spec of the
+    /// call) has no map of, or only one with `autocreate` false. A
+    /// misspelled name would otherwise create a private map where a shared
+    /// one was meant.
     pub fn replace_map(mut self, name: impl Into<String>, map: OwnedFd) -> Self {
         self.replacements.insert(name.into(), map);
         self
@@ -299,6 +307,7 @@ impl Loader {
     /// pinned.
     pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
         self.validate(spec)?;
+        self.check_replacements_used(&[spec])?;
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
         // Small collections are created on the calling thread: a hop to the
@@ -322,6 +331,7 @@ impl Loader {
     /// created are removed; the error names the instance.
     pub fn load_many(&self, spec: &CollectionSpec, n: usize) -> Result<Vec<Collection>, LoadError> {
         self.validate(spec)?;
+        self.check_replacements_used(&[spec])?;
         if n > 1
             && let Some(m) = self.fixed_arenas(spec).next()
         {
@@ -426,6 +436,9 @@ impl Loader {
         for (index, spec) in specs.iter().enumerate() {
             self.validate(spec).map_err(in_instance(index))?;
         }
+        if !specs.is_empty() {
+            self.check_replacements_used(&specs.iter().collect::<Vec<_>>())?;
+        }
         let fixed = specs
             .iter()
             .enumerate()
@@ -452,6 +465,47 @@ impl Loader {
                     .map_err(in_instance(index))
             })?;
         gather(results, &specs.iter().collect::<Vec<_>>(), true)
+    }
+
+    /// Refuses a replacement ([`replace_map`](Self::replace_map)) that no spec
+    /// of the call would use: no map of that name, or none that is created.
+    fn check_replacements_used(&self, specs: &[&CollectionSpec]) -> Result<(), LoadError> {
+        let mut unused: Vec<&String> = self
+            .replacements
+            .keys()
+            .filter(|name| {
+                !specs
+                    .iter()
+                    .any(|s| s.maps.get(name.as_str()).is_some_and(|m| m.autocreate))
+            })
+            .collect();
+        unused.sort();
+        let Some(name) = unused.first() else {
+            return Ok(());
+        };
+        let exists = specs.iter().any(|s| s.maps.contains_key(name.as_str()));
+        let (who, has) = if specs.len() == 1 {
+            ("the collection", "has no map of that name")
+        } else {
+            ("no spec of the call", "has a map of that name")
+        };
+        let why = if exists {
+            format!(
+                "{who} {} it (autocreate is false)",
+                if specs.len() == 1 {
+                    "does not create"
+                } else {
+                    "creates"
+                }
+            )
+        } else {
+            format!("{who} {has}")
+        };
+        let what = format!("replace_map gives a map for it, but {why}: it would not be used");
+        Err(LoadError::Invalid {
+            map: (*name).clone(),
+            what,
+        })
     }
 
     /// The arenas of `spec` a load creates at a fixed address (`map_extra`):
@@ -665,7 +719,9 @@ impl Loader {
                 });
             }
             if let Some(ops) = m.struct_ops() {
-                if m.pinning == Pinning::ByName || self.replacements.contains_key(&m.name) {
+                if (m.pinning == Pinning::ByName && self.pin_path.is_some())
+                    || self.replacements.contains_key(&m.name)
+                {
                     return Err(LoadError::Invalid {
                         map: m.name.clone(),
                         what: "a struct_ops map cannot be pinned by name or replaced: its \
@@ -951,9 +1007,13 @@ impl Loader {
             m.value_size,
             max_entries,
         );
-        effective.flags = flags;
+        effective.flags = kept_by_kernel(flags);
         effective.map_extra = m.map_extra;
-        effective.inner_map = m.inner_map.clone();
+        effective.inner_map = m.inner_map.as_ref().map(|t| {
+            let mut t = t.clone();
+            t.flags = kept_by_kernel(t.flags);
+            t
+        });
         effective
             .compatible(&kernel)
             .map_err(|source| LoadError::Incompatible { step, source })
@@ -975,6 +1035,19 @@ impl Loader {
 
 /// The flags `m` is created with: data-section arrays (`.kconfig` too, as
 /// libbpf does) get `BPF_F_MMAPABLE` (see [`Loader::fixups`]).
+/// `flags` as the kernel keeps them: `BPF_F_RDONLY` and `BPF_F_WRONLY` belong
+/// to the creating fd, not to the map, and map info never reports them
+/// (`bpf_map_flags_retain_permanent`).
+fn kept_by_kernel(flags: MapFlags) -> MapFlags {
+    flags - (MapFlags::RDONLY | MapFlags::WRONLY)
+}
+
+/// Whether the kernel requires an inner map's `max_entries` to be the
+/// template's: for arrays whose template lacks `BPF_F_INNER_MAP` only.
+fn size_checked_against_template(template: &MapSpec) -> bool {
+    template.map_type == MapType::Array && !template.flags.contains(MapFlags::INNER_MAP)
+}
+
 fn create_flags(m: &MapSpec) -> MapFlags {
     if m.is_global_data() {
         m.flags | MapFlags::MMAPABLE
@@ -1282,7 +1355,7 @@ fn callbacks(m: &MapSpec) -> impl Iterator<Item = &String> {
 /// (The kernel also compares special fields such as timers and spin locks,
 /// from BTF; those it reports itself.)
 fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
-    let created = |m: &MapSpec| create_flags(m) - (MapFlags::RDONLY | MapFlags::WRONLY);
+    let created = |m: &MapSpec| kept_by_kernel(create_flags(m));
     let differ = |what: &str, theirs: String, template: String| {
         Some(format!("its {what} is {theirs}, the template's {template}"))
     };
@@ -1310,10 +1383,7 @@ fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
             format!("{:#x}", created(t).bits()),
             format!("{:#x}", created(template).bits()),
         )
-    } else if t.map_type == MapType::Array
-        && !template.flags.contains(MapFlags::INNER_MAP)
-        && t.max_entries != template.max_entries
-    {
+    } else if size_checked_against_template(template) && t.max_entries != template.max_entries {
         Some(format!(
             "its max_entries is {}, the template's {} (an array's must match unless the \
              template has BPF_F_INNER_MAP)",

@@ -261,6 +261,9 @@ fn write_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
     if count == 0 {
         return Ok(());
     }
+    if spec.map_type.is_per_cpu() {
+        return write_per_cpu_contents(spec, fd);
+    }
     let mut keys = Vec::with_capacity(spec.contents.len() * spec.key_size as usize);
     let mut values = Vec::with_capacity(spec.contents.len() * spec.value_size as usize);
     for e in &spec.contents {
@@ -275,6 +278,25 @@ fn write_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
             _ => None,
         })
     })
+}
+
+/// Writes the byte contents of a per-CPU map, whose every update takes a
+/// value per possible CPU, each rounded up to 8 bytes: the spec's value goes
+/// to every CPU. One update per entry, through one buffer of one entry's
+/// values (the values of every entry at once would be entries x CPUs long).
+fn write_per_cpu_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
+    let cpus = crate::kernel::possible_cpus().map_err(|e| io::Error::other(e.clone()))?;
+    let stride = (spec.value_size as usize).next_multiple_of(8);
+    let mut values = vec![0u8; stride * cpus as usize];
+    for e in &spec.contents {
+        if let MapValue::Bytes(v) = &e.value {
+            for slot in values.chunks_exact_mut(stride) {
+                slot[..v.len()].copy_from_slice(v);
+            }
+            sys::map_update_elem(fd.as_fd(), &e.key, &values)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `count` entries held back to back in `keys` and `values` with one

@@ -160,6 +160,67 @@ fn contents_are_written_and_read_back_through_aya() {
     assert_eq!(a.get(&1, 0).unwrap(), 5);
 }
 
+/// A per-CPU map's update takes a value per possible CPU: the spec's value
+/// goes to every CPU of its own key (it once went to the next CPU of the key
+/// before, and the last keys got bytes from past the end of the buffer).
+#[test]
+fn per_cpu_contents_give_every_cpu_the_value() {
+    use aya::maps::{PerCpuArray, PerCpuHashMap};
+    let Some(_serial) = kernel() else { return };
+    let loader = Loader::new();
+    let cpus = loader.possible_cpus().unwrap() as usize;
+    let value = |i: u8| vec![0x10 + i; 12];
+    let with_contents = |ty: MapType| {
+        let mut m = spec("pcpu", ty, 4, 12, 8);
+        for i in 0..3u8 {
+            m.contents.push(MapEntry::at_index(
+                u32::from(i) * 2,
+                MapValue::Bytes(value(i)),
+                ebpf_spec::ByteOrder::NATIVE,
+            ));
+        }
+        m
+    };
+    let array: PerCpuArray<_, [u8; 12]> = Map::PerCpuArray(
+        loader
+            .create_map(&with_contents(MapType::PerCpuArray))
+            .unwrap(),
+    )
+    .try_into()
+    .unwrap();
+    for key in 0..8u32 {
+        let per_cpu = array.get(&key, 0).unwrap();
+        assert_eq!(per_cpu.len(), cpus);
+        let expect = if key % 2 == 0 && key < 6 {
+            value(key as u8 / 2)
+        } else {
+            vec![0; 12]
+        };
+        for (cpu, v) in per_cpu.iter().enumerate() {
+            assert_eq!(v.to_vec(), expect, "key {key}, cpu {cpu}");
+        }
+    }
+    for ty in [MapType::PerCpuHash, MapType::LruPerCpuHash] {
+        let map = loader.create_map(&with_contents(ty)).unwrap();
+        let map = if ty == MapType::PerCpuHash {
+            Map::PerCpuHashMap(map)
+        } else {
+            Map::PerCpuLruHashMap(map)
+        };
+        let hash: PerCpuHashMap<_, u32, [u8; 12]> = map.try_into().unwrap();
+        assert_eq!(hash.keys().count(), 3, "{ty}");
+        for i in 0..3u8 {
+            let per_cpu = hash.get(&(u32::from(i) * 2), 0).unwrap();
+            assert_eq!(per_cpu.len(), cpus);
+            assert!(
+                per_cpu.iter().all(|v| v.to_vec() == value(i)),
+                "{ty}: key {}",
+                i * 2
+            );
+        }
+    }
+}
+
 #[test]
 fn data_sections_are_written_frozen_and_mmapable() {
     let Some(_serial) = kernel() else { return };

@@ -355,6 +355,119 @@ fn replacements_are_used_after_a_compatibility_check() {
 }
 
 #[test]
+fn a_replacement_the_load_would_not_use_is_refused_before_any_syscall() {
+    use ebpf_loader::fault_injection;
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("legacy_maps.bpfel.o");
+    let existing = Loader::new().create_map(&spec.maps["legacy_hash"]).unwrap();
+    let fds = open_fds();
+    let fd = || existing.fd().as_fd().try_clone_to_owned().unwrap();
+    let mut not_created = spec.clone();
+    not_created.maps.get_mut("legacy_hash").unwrap().autocreate = false;
+    fault_injection::count_calls();
+    let errors = [
+        // A misspelled name would have created a private map silently.
+        Loader::new()
+            .replace_map("legacy_hsah", fd())
+            .load(&spec)
+            .map(drop),
+        Loader::new()
+            .replace_map("legacy_hsah", fd())
+            .load_many(&spec, 2)
+            .map(drop),
+        Loader::new()
+            .replace_map("legacy_hash", fd())
+            .load(&not_created)
+            .map(drop),
+        Loader::new()
+            .replace_map("legacy_hsah", fd())
+            .load_all(&[spec.clone(), not_created.clone()])
+            .map(drop),
+    ]
+    .map(|r| r.unwrap_err().to_string());
+    assert_eq!(fault_injection::calls(), 0, "{errors:?}");
+    fault_injection::disarm();
+    assert_eq!(
+        errors[0],
+        "map `legacy_hsah`: replace_map gives a map for it, but the collection has no map of \
+         that name: it would not be used"
+    );
+    assert_eq!(errors[1], errors[0]);
+    assert_eq!(
+        errors[2],
+        "map `legacy_hash`: replace_map gives a map for it, but the collection does not create \
+         it (autocreate is false): it would not be used"
+    );
+    assert!(
+        errors[3].contains("no spec of the call has a map of that name"),
+        "{}",
+        errors[3]
+    );
+    assert_eq!(open_fds(), fds);
+    // Used by one spec of a load_all is used (maps only: the programs of
+    // the other spec need the map it does not create).
+    let both = Loader::new()
+        .maps_only(true)
+        .replace_map("legacy_hash", fd())
+        .load_all(&[spec.clone(), not_created])
+        .unwrap();
+    assert_eq!(id(&both[0], "legacy_hash"), existing.info().unwrap().id());
+    assert!(both[1].map_fd("legacy_hash").is_none());
+}
+
+/// What the kernel keeps of a map is what a reuse compares: a pinned map
+/// made read-only for user space (`BPF_F_RDONLY`, which the kernel does not
+/// keep) and a pinned outer map whose slot holds a hash of another size than
+/// its template (the kernel compares sizes for array inner maps only) are
+/// reused by the spec that made them, also by `load_many`.
+#[test]
+fn pins_are_reused_as_the_kernel_keeps_them() {
+    use ebpf_spec::{MapEntry, MapFlags, MapValue};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let fds = open_fds();
+    let mut spec = CollectionSpec::default();
+    let mut ro = MapSpec::new("ro", MapType::Hash, 4, 8, 16);
+    ro.flags = MapFlags::RDONLY;
+    ro.pinning = Pinning::ByName;
+    spec.maps.insert("ro".into(), ro);
+    let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 4);
+    outer.pinning = Pinning::ByName;
+    let mut template = MapSpec::new("t", MapType::Hash, 4, 4, 8);
+    template.flags = MapFlags::WRONLY;
+    outer.inner_map = Some(Box::new(template));
+    outer.contents.push(MapEntry::at_index(
+        0,
+        MapValue::Map("big".into()),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    spec.maps.insert("outer".into(), outer);
+    let mut big = MapSpec::new("big", MapType::Hash, 4, 4, 16);
+    big.flags = MapFlags::WRONLY;
+    spec.maps.insert("big".into(), big);
+
+    let loader = Loader::new().pin_path(fs.path());
+    let many = loader.load_many(&spec, 3).unwrap();
+    assert_eq!(many[0].pins_created().len(), 2);
+    assert_eq!(many[2].pins_reused().len(), 2);
+    let again = loader.load(&spec).unwrap();
+    assert_eq!(id(&again, "ro"), id(&many[0], "ro"));
+    assert_eq!(id(&again, "outer"), id(&many[0], "outer"));
+
+    // A real difference is still found.
+    let mut other = spec.clone();
+    other.maps.get_mut("ro").unwrap().max_entries = 32;
+    let e = loader.load(&other).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("max_entries is 16 but 32 was expected"),
+        "{e}"
+    );
+    drop((many, again));
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
 fn btf_is_loaded_once_and_gives_storage_maps_their_types() {
     let Some(_serial) = kernel() else { return };
     let spec = fixture("btf_maps.bpfel.o");

@@ -323,7 +323,7 @@ fn instances_attached_to_their_own_sockets_count_only_their_own_traffic() {
     let mut attached = Vec::new();
     for coll in &instances {
         let info = coll.aya_program_info("sock_main").unwrap().unwrap();
-        let mut filter = SocketFilter::from_program_info(info, "sock_main".into()).unwrap();
+        let filter = SocketFilter::from_program_info(info, "sock_main".into()).unwrap();
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
@@ -352,6 +352,33 @@ fn instances_attached_to_their_own_sockets_count_only_their_own_traffic() {
         let counted = u64::from_ne_bytes(bytes.try_into().unwrap());
         assert_eq!(counted, sends(i) as u64, "instance {i} counted its own");
     }
+}
+
+/// A program that grows the packet by more than a little still gets its
+/// result and packet back (the kernel fails the run with ENOSPC when the
+/// packet outgrows the buffer given for it).
+#[test]
+fn test_run_returns_a_packet_the_program_grew() {
+    let Some(_serial) = kernel() else { return };
+    let mut grow = trivial("grow");
+    grow.program_type = ProgramType::Xdp;
+    grow.section = "xdp".into();
+    grow.func_info.clear();
+    grow.line_info.clear();
+    // r2 = 1024; call bpf_xdp_adjust_tail(ctx, 1024); r0 = XDP_PASS; exit
+    grow.instructions = vec![
+        Instruction::new(0xb7, 2, 0, 0, 1024),
+        Instruction::new(0x85, 0, 0, 0, 65),
+        Instruction::new(0xb7, 0, 0, 0, 2),
+        Instruction::new(0x95, 0, 0, 0, 0),
+    ];
+    let mut spec = CollectionSpec::default();
+    spec.programs.insert("grow".into(), grow);
+    let coll = Loader::new().load(&spec).unwrap();
+    let run = coll.test_run("grow", &PACKET, 1).unwrap().unwrap();
+    assert_eq!(run.retval, 2);
+    assert_eq!(run.data.len(), PACKET.len() + 1024);
+    assert_eq!(run.data[..PACKET.len()], PACKET);
 }
 
 #[test]

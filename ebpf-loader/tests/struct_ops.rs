@@ -374,11 +374,22 @@ fn what_the_kernel_cannot_take_is_refused_before_any_syscall_naming_it() {
         "{what}"
     );
 
+    // Pinning by name is refused where it would be acted on: with a pin
+    // path. Without one, `Pinning::ByName` means nothing, as for any map.
     let mut spec = self::spec();
     spec.maps.get_mut("spec_ca").unwrap().pinning = ebpf_spec::Pinning::ByName;
-    let (map, what) = invalid(&spec);
-    assert_eq!(map, "spec_ca");
-    assert!(what.contains("cannot be pinned"), "{what}");
+    let fs = common::BpfFs::mount();
+    match Loader::new().pin_path(fs.path()).load(&spec).unwrap_err() {
+        LoadError::Invalid { map, what } => {
+            assert_eq!(map, "spec_ca");
+            assert!(what.contains("cannot be pinned"), "{what}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(fs.pins().is_empty());
+    let coll = Loader::new().load(&spec).unwrap();
+    assert!(coll.map_fd("spec_ca").is_some());
+    drop(coll);
 
     let other = Loader::new().create_map(&ebpf_spec::MapSpec::new(
         "other",

@@ -169,6 +169,22 @@ impl MapType {
         matches!(self, Self::ArrayOfMaps | Self::HashOfMaps)
     }
 
+    /// Maps with a value per possible CPU (`PERCPU_HASH`, `PERCPU_ARRAY`,
+    /// `LRU_PERCPU_HASH`, `PERCPU_CGROUP_STORAGE`): user space reads and
+    /// writes all of a key's values at once, each rounded up to 8 bytes.
+    ///
+    /// ```
+    /// use ebpf_spec::MapType;
+    /// assert!(MapType::PerCpuArray.is_per_cpu());
+    /// assert!(!MapType::Array.is_per_cpu());
+    /// ```
+    pub fn is_per_cpu(self) -> bool {
+        matches!(
+            self,
+            Self::PerCpuHash | Self::PerCpuArray | Self::LruPerCpuHash | Self::PerCpuCgroupStorage
+        )
+    }
+
     /// Whether the kernel takes BTF key and value type ids for this type of
     /// map (libbpf's list: fd arrays, stack traces, queues, stacks, ring
     /// buffers and arenas do not).
@@ -584,7 +600,9 @@ pub struct MapSpec {
     pub map_extra: u64,
     /// For map-in-map types: the template the inner maps follow.
     pub inner_map: Option<Box<MapSpec>>,
-    /// Initial contents, written after creation. For an arena
+    /// Initial contents, written after creation. For a per-CPU map
+    /// ([`MapType::is_per_cpu`]), a value (`value_size` bytes) is the initial
+    /// value on every CPU. For an arena
     /// ([`MapType::Arena`]), at most one entry, with an empty key (arena keys
     /// are 0 bytes): the initial bytes of the object's `__arena` globals
     /// (section `.addr_space.1`), which a loader writes into the arena.
