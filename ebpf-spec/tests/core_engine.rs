@@ -770,3 +770,107 @@ fn hostile_targets_end_with_errors() {
     let r = run(&[mov(0)], &[relo(0, a, "0", K::TypeSize)], &local, &local);
     assert!(matches!(reason(r), R::Btf(_)), "a chain error");
 }
+
+/// `struct s { u32 arr[4]; }` locally, `struct s { int pad; u32 arr[8]; }`
+/// in the target.
+fn array_member_types(target_len: u32, target_elem: (&str, u32)) -> (Btf, Btf, u32) {
+    let mut l = BtfBuilder::new();
+    let u32_ = l.int("unsigned int", 4, false);
+    let int = l.int("int", 4, true);
+    let arr = l.array(u32_, int, 4);
+    let s = l.structure("s", 16, &[("arr", arr, 0, 0)]);
+    let mut t = BtfBuilder::new();
+    let elem = t.int(target_elem.0, target_elem.1, false);
+    let int = t.int("int", 4, true);
+    let arr = t.array(elem, int, target_len);
+    t.structure(
+        "s",
+        4 + target_len * target_elem.1,
+        &[("pad", int, 0, 0), ("arr", arr, 32, 0)],
+    );
+    (btf(&l), btf(&t), s)
+}
+
+/// A load from an array field moves one element: what must match is the
+/// element's size, not the array's (libbpf's `bpf_core_calc_field_relo`).
+/// A longer array in the target is relocated; an element of another size
+/// is poisoned (a 4-byte load of a u64 would read half of it).
+#[test]
+fn loads_from_array_fields_compare_element_sizes() {
+    let relo_arr = |s| [relo(0, s, "0:0", K::FieldByteOffset)];
+    let (local, target, s) = array_member_types(8, ("unsigned int", 4));
+    let (out, report) = run(&[ldx(0x61, 0)], &relo_arr(s), &local, &target).unwrap();
+    assert!(report.poisoned.is_empty(), "{:?}", report.poisoned);
+    assert_eq!(
+        out[0],
+        ldx(0x61, 4),
+        "a 4-byte load at the field's new offset"
+    );
+    // An element of the array, by index: the same rule.
+    let (out, report) = run(
+        &[ldx(0x61, 8)],
+        &[relo(0, s, "0:0:2", K::FieldByteOffset)],
+        &local,
+        &target,
+    )
+    .unwrap();
+    assert!(report.poisoned.is_empty(), "{:?}", report.poisoned);
+    assert_eq!(out[0], ldx(0x61, 12));
+
+    // Two u64 where there were four u32: the array is as large, but a
+    // load of one element is not.
+    let (local, target, s) = array_member_types(2, ("unsigned long long", 8));
+    let (out, report) = run(&[ldx(0x61, 0)], &relo_arr(s), &local, &target).unwrap();
+    assert_eq!(out[0], POISON, "{:?}", out[0]);
+    assert_eq!(report.poisoned[0].reason, PoisonReason::MemorySize);
+}
+
+/// A row of an array of arrays: `int m[2][3]` locally, `int m[2][5]` in the
+/// target, a load of `m[1][0]` moves from offset 12 to 20 and stays 4 bytes.
+#[test]
+fn loads_from_a_row_of_an_array_of_arrays_keep_the_element_size() {
+    let build = |cols: u32| {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, true);
+        let row = b.array(int, int, cols);
+        let m = b.array(row, int, 2);
+        let s = b.structure("s", 8 * cols, &[("m", m, 0, 0)]);
+        (btf(&b), s)
+    };
+    let ((local, s), (target, _)) = (build(3), build(5));
+    let (out, report) = run(
+        &[ldx(0x61, 12)],
+        &[relo(0, s, "0:0:1", K::FieldByteOffset)],
+        &local,
+        &target,
+    )
+    .unwrap();
+    assert!(report.poisoned.is_empty(), "{:?}", report.poisoned);
+    assert_eq!(out[0], ldx(0x61, 20));
+}
+
+/// An access string's index times a large type's size overflows 64 bits
+/// (2^31 elements of 2^30 bytes, in bits): a typed error, as libbpf refuses
+/// it, never a panic nor a wrapped offset. At the root and in a flexible
+/// array, whose index has no bound.
+#[test]
+fn an_index_whose_offset_overflows_is_a_typed_error() {
+    let mut l = BtfBuilder::new();
+    let int = l.int("int", 4, true);
+    let big = l.structure("big", 1 << 30, &[("a", int, 0, 0)]);
+    let flex = l.array(big, int, 0);
+    let s = l.structure("s", 8, &[("n", int, 0, 0), ("data", flex, 64, 0)]);
+    let local = btf(&l);
+    for (ty, access) in [(big, "2147483648:0"), (s, "0:1:2147483648")] {
+        let r = run(
+            &[mov(0)],
+            &[relo(0, ty, access, K::FieldByteOffset)],
+            &local,
+            &local,
+        );
+        assert!(
+            matches!(reason(r), R::TooComplex(_)),
+            "{access}: a typed error"
+        );
+    }
+}

@@ -440,6 +440,16 @@ impl<'a> Spec<'a> {
             .ok_or(Reason::TooComplex("bit offset overflows 32 bits"))?;
         Ok(())
     }
+
+    /// Moves on by `index` elements of `size` bytes (an index from the
+    /// access string, unbounded for a flexible array).
+    fn add_elements(&mut self, index: u32, size: u32) -> Result<(), Reason> {
+        let bits = u64::from(index)
+            .checked_mul(u64::from(size))
+            .and_then(|b| b.checked_mul(8))
+            .ok_or(Reason::TooComplex("bit offset overflows 32 bits"))?;
+        self.add_bits(bits)
+    }
 }
 
 /// libbpf's `struct bpf_core_relo_res`.
@@ -688,7 +698,7 @@ impl<'l, 't> Ctx<'l, 't> {
                 });
                 ts.raw.push(la.idx);
                 let sz = target.size_of(targ_id)?;
-                ts.add_bits(u64::from(la.idx) * u64::from(sz) * 8)?;
+                ts.add_elements(la.idx, sz)?;
             }
         }
         Ok(Some(ts))
@@ -1162,7 +1172,7 @@ fn parse_spec<'a>(btf: &'a Btf, relo: &CoreRelocation) -> Result<Spec<'a>, Reaso
     }
 
     let sz = btf.size_of(id)?;
-    spec.add_bits(u64::from(first) * u64::from(sz) * 8)?;
+    spec.add_elements(first, sz)?;
     for i in 1..spec.raw.len() {
         let t = btf.skip_mods(id)?;
         id = t.id();
@@ -1204,7 +1214,7 @@ fn parse_spec<'a>(btf: &'a Btf, relo: &CoreRelocation) -> Result<Spec<'a>, Reaso
                 name: None,
             });
             let sz = btf.size_of(id)?;
-            spec.add_bits(u64::from(idx) * u64::from(sz) * 8)?;
+            spec.add_elements(idx, sz)?;
         } else {
             return Err(invalid(format!(
                 "index {idx} at position {i}: [{id}] is a {}, neither a struct, union nor array",
@@ -1213,6 +1223,24 @@ fn parse_spec<'a>(btf: &'a Btf, relo: &CoreRelocation) -> Result<Spec<'a>, Reaso
         }
     }
     Ok(spec)
+}
+
+/// The size a load or store of field type `id` moves: of one element for an
+/// array (of arrays), as libbpf has it ("for arrays we care about individual
+/// element sizes, not the overall array size"), so that an array of another
+/// length is no reason to refuse, and elements of another size are.
+fn element_size(btf: &Btf, id: u32) -> Result<u32, Reason> {
+    let mut t = btf.skip_mods(id)?;
+    for _ in 0..MAX_RESOLVE_DEPTH {
+        let TypeData::Array(a) = t.data() else {
+            return Ok(btf.size_of(t.id())?);
+        };
+        t = btf.skip_mods(a.elem)?;
+    }
+    Err(Reason::Btf(BtfError::ChainTooLong {
+        id,
+        max: MAX_RESOLVE_DEPTH,
+    }))
 }
 
 /// libbpf's `bpf_core_calc_field_relo`.
@@ -1240,7 +1268,7 @@ fn calc_field(kind: CoreRelocationKind, spec: Option<&Spec<'_>>) -> Result<Field
         return match kind {
             K::FieldByteOffset => Ok(FieldVal {
                 val: u64::from(bit_offset / 8),
-                field_sz: sz,
+                field_sz: element_size(btf, acc.type_id)?,
                 type_id: acc.type_id,
                 validate: true,
             }),
@@ -1300,7 +1328,7 @@ fn calc_field(kind: CoreRelocationKind, spec: Option<&Spec<'_>>) -> Result<Field
     out.val = match kind {
         K::FieldByteOffset => {
             if !bitfield {
-                out.field_sz = byte_sz;
+                out.field_sz = element_size(btf, field_type_id)?;
                 out.type_id = field_type_id;
             }
             u64::from(byte_off)
