@@ -45,7 +45,7 @@ fn records_with_larger_record_sizes_are_read_and_tails_skipped() {
             assert_eq!(t.func_info.len(), 2);
             assert_eq!((t.func_info[1].insn_off, t.func_info[1].type_id), (24, 2));
             assert_eq!(t.core_relos.len(), 2);
-            assert_eq!(t.core_relos[0].access, "0:1");
+            assert_eq!(&*t.core_relos[0].access, "0:1");
             assert_eq!(t.core_relos[0].kind, CoreRelocationKind::FieldByteOffset);
             assert_eq!(t.core_relos[1].kind, CoreRelocationKind::Unknown(99));
             let x = ext.section("xdp").unwrap();

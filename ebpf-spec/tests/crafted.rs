@@ -6,6 +6,7 @@
 //! flags with unknown bits. And iproute2's map-in-map rules on the iproute2
 //! fixture with fields patched.
 
+mod btf_support;
 mod common;
 
 use common::craft::{
@@ -598,5 +599,72 @@ fn iproute2_two_inner_maps_in_one_slot() {
         ];
         expected.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(slots, expected);
+    }
+}
+
+// ------------------------------------------------------------ .BTF.ext strings
+
+/// A `.BTF` with one long string, and a `.BTF.ext` whose `n` CO-RE records
+/// (of section `socket`, at `insn_off`) all name it as their access string.
+fn shared_access_string(long: usize, n: usize, insn_off: u32) -> (Vec<u8>, Vec<u8>) {
+    use btf_support::{BtfBuilder as Tb, ExtBuilder};
+    let mut b = Tb::new();
+    b.int("int", 4, true);
+    let sec = b.str("socket");
+    let s = b.str(&"0".repeat(long));
+    let blob = b.build(ebpf_spec::ByteOrder::Little);
+    let ext = ExtBuilder {
+        core: vec![(sec, (0..n).map(|_| vec![insn_off, 1, s, 0]).collect())],
+        ..Default::default()
+    };
+    (blob, ext.build(ebpf_spec::ByteOrder::Little))
+}
+
+/// 600 CO-RE records naming one 512 KiB access string: a copy per record
+/// was 300 MiB from half a MiB of input, before anything was charged. The
+/// records share the string, and the spec's copies are charged before they
+/// are made: within the budget whether the records fall in a function (the
+/// spec would copy them: refused) or not.
+#[test]
+fn records_that_share_an_access_string_do_not_multiply_it() {
+    use ebpf_spec::btf::{Btf, BtfExt};
+    let (blob, ext) = shared_access_string(512 << 10, 600, 0);
+    let ((), stats) = measure(|| {
+        let btf = Btf::parse(&blob, ebpf_spec::ByteOrder::Little).unwrap();
+        let parsed = BtfExt::parse(&ext, ebpf_spec::ByteOrder::Little, &btf).unwrap();
+        assert_eq!(parsed.section("socket").unwrap().core_relos.len(), 600);
+    });
+    assert!(
+        (stats.total as u64) < 8 << 20,
+        "{} bytes allocated to parse {} bytes",
+        stats.total,
+        blob.len() + ext.len()
+    );
+    for insn_off in [0, 8000] {
+        let (blob, ext) = shared_access_string(512 << 10, 600, insn_off);
+        let mut c = Craft::new(Endianness::Little);
+        c.license();
+        let sec = c.section(
+            "socket",
+            SectionKind::Text,
+            &insn(Endianness::Little, 0x95, 0, 0, 0, 0),
+        );
+        c.symbol("prog", sec, 0, 8, common::craft::GLOBAL_FUNC);
+        c.section(".BTF", SectionKind::Other, &blob);
+        c.section(".BTF.ext", SectionKind::Other, &ext);
+        let data = c.write();
+        let (r, stats) = measure(|| CollectionSpec::from_elf(&data).map(drop));
+        assert!(
+            (stats.total as u64) <= budget(data.len()),
+            "records at {insn_off}: {} bytes allocated, budget {}; {r:?}",
+            stats.total,
+            budget(data.len())
+        );
+        if insn_off == 0 {
+            let e = r.unwrap_err();
+            assert!(matches!(e, ParseError::TooLarge { .. }), "{e}");
+        } else {
+            r.unwrap();
+        }
     }
 }

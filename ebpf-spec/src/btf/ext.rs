@@ -4,8 +4,9 @@
 use super::records::{CoreRelocation, CoreRelocationKind, FuncInfo, LineInfo};
 use super::{Btf, BtfError};
 use crate::spec::ByteOrder;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U16, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
@@ -102,8 +103,10 @@ pub struct CoreReloRecord {
     pub type_id: u32,
     /// Offset of the access string in the BTF string section.
     pub access_str_off: u32,
-    /// The access string.
-    pub access: String,
+    /// The access string, shared by the records that name the same offset:
+    /// a section's records may all point at one long string, and a copy per
+    /// record would grow with their product.
+    pub access: Arc<str>,
     /// The relocation kind.
     pub kind: CoreRelocationKind,
 }
@@ -161,10 +164,20 @@ impl ExtSection {
             .map(|r| CoreRelocation {
                 instruction: slot(r.insn_off) - insns.start,
                 type_id: r.type_id,
-                access: r.access.clone(),
+                access: r.access.to_string(),
                 kind: r.kind,
             })
             .collect()
+    }
+
+    /// The bytes [`core_relocations`](Self::core_relocations) of `insns`
+    /// allocates, counted before it does.
+    pub(crate) fn core_relocations_size(&self, insns: Range<usize>) -> usize {
+        self.core_relos
+            .iter()
+            .filter(|r| insns.contains(&slot(r.insn_off)))
+            .map(|r| size_of::<CoreRelocation>() + r.access.len())
+            .sum()
     }
 }
 
@@ -304,19 +317,28 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
             core.core_relo_len.get(),
             "core_relo",
         )?;
+        // Each access string is read (and its end searched for) once.
+        let mut strings: HashMap<u32, Arc<str>> = HashMap::new();
         read_info::<O, RawCoreRelo<O>>(relos, "core_relo", btf, |sec, r| {
             let insn_off = insn_off(r.insn_off.get(), "core_relo", sec)?;
             let access_str_off = r.access_str_off.get();
-            let access = btf.string_at(access_str_off).ok_or_else(|| {
-                err(format!(
-                    "core_relo of section {sec:?}: access string offset {access_str_off} is not a string of the BTF"
-                ))
-            })?;
+            let access = match strings.get(&access_str_off) {
+                Some(a) => Arc::clone(a),
+                None => {
+                    let a: Arc<str> = btf.string_at(access_str_off).ok_or_else(|| {
+                        err(format!(
+                            "core_relo of section {sec:?}: access string offset {access_str_off} is not a string of the BTF"
+                        ))
+                    })?.into();
+                    strings.insert(access_str_off, Arc::clone(&a));
+                    a
+                }
+            };
             section(&mut sections, sec).core_relos.push(CoreReloRecord {
                 insn_off,
                 type_id: r.type_id.get(),
                 access_str_off,
-                access: access.to_owned(),
+                access,
                 kind: CoreRelocationKind::from_raw(r.kind.get()),
             });
             Ok(())

@@ -1925,23 +1925,18 @@ impl<'d> Reader<'d> {
                 match self.btf_ext.as_ref().and_then(|ext| ext.section(sec.name)) {
                     Some(ext) => {
                         let slots = (f.start / 8) as usize..(f.end / 8) as usize;
-                        let (fi, li, cr) = (
-                            ext.func_infos(slots.clone()),
-                            ext.line_infos(slots.clone()),
-                            ext.core_relocations(slots),
-                        );
-                        // Overlapping functions would copy the same records.
+                        let (fi, li) =
+                            (ext.func_infos(slots.clone()), ext.line_infos(slots.clone()));
+                        // Overlapping functions would copy the same records;
+                        // the access strings, which records share in the
+                        // section, are charged before they are copied.
                         self.charge(
                             fi.len() * size_of::<crate::btf::FuncInfo>()
                                 + li.len() * size_of::<crate::btf::LineInfo>()
-                                + cr.iter()
-                                    .map(|r| {
-                                        size_of::<crate::btf::CoreRelocation>() + r.access.len()
-                                    })
-                                    .sum::<usize>(),
+                                + ext.core_relocations_size(slots.clone()),
                             sec.name,
                         )?;
-                        (fi, li, cr)
+                        (fi, li, ext.core_relocations(slots))
                     }
                     None => Default::default(),
                 };
