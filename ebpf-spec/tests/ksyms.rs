@@ -2,6 +2,8 @@
 //! whether they are weak, and `btf::ksyms_for_kernel` rewrites `.ksyms` as
 //! libbpf does, in both byte orders, touching nothing else.
 
+mod btf_support;
+
 use ebpf_spec::btf::{Btf, Kind, Linkage, TypeData, ksyms_for_kernel, types_are_compat};
 use ebpf_spec::{ByteOrder, CollectionSpec, RelocationTarget};
 
@@ -282,4 +284,25 @@ proptest::proptest! {
             proptest::prop_assert!(Btf::parse(&fixed, order).is_ok());
         }
     }
+}
+
+/// BTF names are offsets into the strings: a `.ksyms` DATASEC may be named
+/// by the tail of a longer string (`x.ksyms` + 1). The loader's quick check
+/// must see it, or the `.ksyms` rewrite is skipped and the kernel refuses
+/// the BTF.
+#[test]
+fn a_ksyms_name_that_is_the_tail_of_another_string_is_seen() {
+    use btf_support::{BtfBuilder, info, kind};
+    use ebpf_spec::btf::mentions_ksyms;
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4, true);
+    let proto = b.func_proto(int, &[("", int)]);
+    let f = b.func("bpf_kfunc", proto, 2);
+    let shared = b.str("x.ksyms");
+    b.raw(shared + 1, info(kind::DATASEC, false, 1), 0, &[f, 0, 0]);
+    let blob = b.build(ByteOrder::Little);
+    let btf = Btf::parse(&blob, ByteOrder::Little).unwrap();
+    assert!(btf.find(".ksyms", Kind::Datasec).is_some());
+    assert!(ksyms_for_kernel(&btf, &blob).unwrap().is_some());
+    assert!(mentions_ksyms(&blob, ByteOrder::Little));
 }

@@ -27,7 +27,9 @@ const VAR_RECORD_LEN: usize = 16;
 /// Whether BTF `blob`'s string section holds the name `.ksyms`: a check,
 /// without parsing, of whether [`ksyms_for_kernel`] may have anything to do
 /// (a loader runs it on every object's BTF before loading it). `false` for a
-/// blob whose header cannot be read.
+/// blob whose header cannot be read. A name is an offset into the strings,
+/// so `.ksyms` may be the tail of a longer string (`x.ksyms`): any string
+/// that ends with it counts.
 ///
 /// ```
 /// use ebpf_spec::btf::mentions_ksyms;
@@ -48,7 +50,7 @@ pub fn mentions_ksyms(blob: &[u8], order: ByteOrder) -> bool {
     };
     strings.is_some_and(|s| {
         s.split(|&b| b == 0)
-            .any(|name| name == KSYMS_SECTION.as_bytes())
+            .any(|name| name.ends_with(KSYMS_SECTION.as_bytes()))
     })
 }
 
