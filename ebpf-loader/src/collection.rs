@@ -53,9 +53,24 @@ pub struct Collection {
     pub(crate) struct_ops: BTreeMap<String, Arc<crate::struct_ops::Plan>>,
     /// The arenas this collection created, mapped (see [`Collection::arena`]).
     pub(crate) arenas: BTreeMap<String, crate::arena::Arena>,
+    /// Why the kernel refused the object's BTF, if it did.
+    pub(crate) btf_refused: Option<Arc<crate::BtfRefused>>,
 }
 
 impl Collection {
+    /// Why the kernel refused the object's BTF, if it did: the collection
+    /// was then loaded without it, as libbpf does when nothing in the object
+    /// needs BTF (a struct_ops map or a local-storage map does, and then the
+    /// load fails with [`LoadError::Btf`](crate::LoadError::Btf) instead).
+    /// Its programs then have no func_info or line_info (verifier logs
+    /// without source lines) and its maps no BTF key and value types.
+    ///
+    /// Only a refusal of the BTF itself (`EINVAL`, with the kernel's log) is
+    /// passed over; any other error of `BPF_BTF_LOAD` fails the load.
+    pub fn btf_refused(&self) -> Option<&crate::BtfRefused> {
+        self.btf_refused.as_deref()
+    }
+
     /// The file descriptor of map `name`.
     pub fn map_fd(&self, name: &str) -> Option<BorrowedFd<'_>> {
         self.maps.get(name).map(|fd| fd.as_fd())

@@ -249,6 +249,22 @@ impl LoadError {
 }
 
 /// The last lines of a kernel log, for a one-line error.
+/// The kernel refused an object's BTF (`EINVAL` from `BPF_BTF_LOAD`), and
+/// the collection was loaded without it, as libbpf does when nothing needs
+/// it: see [`Collection::btf_refused`](crate::Collection::btf_refused).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the kernel refused the object's BTF ({source}{}); loaded without it: programs have no func_info or line_info, maps no BTF types",
+    last_lines(log)
+)]
+pub struct BtfRefused {
+    /// The error of `BPF_BTF_LOAD`.
+    #[source]
+    pub source: io::Error,
+    /// The kernel's log: why it refused the BTF.
+    pub log: String,
+}
+
 fn last_lines(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     let tail = &lines[lines.len().saturating_sub(3)..];

@@ -81,7 +81,7 @@ mod variable;
 
 pub use arena::{Arena, ArenaError};
 pub use collection::{Collection, ProgramInfo, StructOpsAttachment, TestRunOutput};
-pub use error::{LoadError, Step};
+pub use error::{BtfRefused, LoadError, Step};
 pub use loader::Loader;
 pub use program::VerifierLog;
 pub use variable::{Variable, VariableError};

@@ -45,7 +45,7 @@ pub struct Loader {
     targets: HashMap<String, crate::program::ProgramTarget>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
-    btf_cache: Mutex<Vec<(Vec<u8>, Arc<OwnedFd>)>>,
+    btf_cache: Mutex<Vec<(Vec<u8>, KernelBtf)>>,
 }
 
 /// How a map of a collection came to be.
@@ -790,13 +790,24 @@ impl Loader {
                 .collect::<Result<_, _>>()?,
         };
         let parsed = ctx.as_ref().and_then(|c| c.local());
-        let btf = spec
-            .btf
-            .as_ref()
-            .map(|b| self.btf_fd(&kernel_btf(spec, b, parsed)?))
-            .transpose()?;
+        let (btf, btf_refused) = match &spec.btf {
+            None => (None, None),
+            Some(b) => match self.btf_fd(&kernel_btf(spec, b, parsed)?)? {
+                Ok(fd) => (Some(fd), None),
+                // As libbpf: the collection loads without BTF, unless a map
+                // cannot be made without it.
+                Err(refused) if needs_btf(spec, &struct_ops) => {
+                    return Err(LoadError::Btf {
+                        source: std::io::Error::from_raw_os_error(libc::EINVAL),
+                        log: refused.log.clone(),
+                    });
+                }
+                Err(refused) => (None, Some(refused)),
+            },
+        };
         Ok(Prepared {
             btf,
+            btf_refused,
             data,
             programs,
             struct_ops,
@@ -837,15 +848,23 @@ impl Loader {
 
     /// The kernel's fd for this BTF blob: loaded once per distinct content
     /// and shared by every map and instance that needs it.
-    fn btf_fd(&self, blob: &[u8]) -> Result<Arc<OwnedFd>, LoadError> {
+    /// The kernel's fd of BTF `blob`, or why the kernel refused it (EINVAL,
+    /// with its log). Both are kept: a blob is loaded once per loader.
+    /// Any other error is the load's, and not kept.
+    fn btf_fd(&self, blob: &[u8]) -> Result<KernelBtf, LoadError> {
         let mut cache = self.btf_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, fd)) = cache.iter().find(|(b, _)| b.as_slice() == blob) {
-            return Ok(fd.clone());
+        if let Some((_, btf)) = cache.iter().find(|(b, _)| b.as_slice() == blob) {
+            return Ok(btf.clone());
         }
-        let fd =
-            Arc::new(sys::btf_load(blob).map_err(|(source, log)| LoadError::Btf { source, log })?);
-        cache.push((blob.to_vec(), fd.clone()));
-        Ok(fd)
+        let btf = match sys::btf_load(blob) {
+            Ok(fd) => Ok(Arc::new(fd)),
+            Err((source, log)) if source.raw_os_error() == Some(libc::EINVAL) => {
+                Err(Arc::new(crate::BtfRefused { source, log }))
+            }
+            Err((source, log)) => return Err(LoadError::Btf { source, log }),
+        };
+        cache.push((blob.to_vec(), btf.clone()));
+        Ok(btf)
     }
 
     /// Creates (or opens) every map of `spec`; slots that name maps are
@@ -924,6 +943,7 @@ impl Loader {
             bpffs: pin_dir.map(|d| d.path().to_owned()),
             struct_ops: prepared.struct_ops.clone(),
             arenas,
+            btf_refused: prepared.btf_refused.clone(),
         })
     }
 
@@ -1056,10 +1076,35 @@ fn create_flags(m: &MapSpec) -> MapFlags {
     }
 }
 
+/// An object's BTF as the kernel took it: its fd, or why it was refused.
+type KernelBtf = Result<Arc<OwnedFd>, Arc<crate::BtfRefused>>;
+
+/// Whether a map of `spec` cannot be made without the object's BTF: a
+/// struct_ops map (its value type is found through it) or a local-storage
+/// map (the kernel requires its BTF types).
+fn needs_btf(
+    spec: &CollectionSpec,
+    struct_ops: &std::collections::BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+) -> bool {
+    spec.maps.values().filter(|m| m.autocreate).any(|m| {
+        struct_ops.contains_key(&m.name)
+            || matches!(
+                m.map_type,
+                MapType::SkStorage
+                    | MapType::InodeStorage
+                    | MapType::TaskStorage
+                    | MapType::CgrpStorage
+            )
+    })
+}
+
 /// What every instance of a collection shares (see [`Loader::prepare`]).
 struct Prepared {
     /// The object's BTF in the kernel (from the loader's cache).
     btf: Option<Arc<OwnedFd>>,
+    /// Why the kernel refused the object's BTF, when the load goes on
+    /// without it.
+    btf_refused: Option<Arc<crate::BtfRefused>>,
     /// Data-section maps whose bytes differ from the spec's contents.
     data: HashMap<String, Vec<u8>>,
     /// The programs, linked.

@@ -494,6 +494,70 @@ fn btf_is_loaded_once_and_gives_storage_maps_their_types() {
     assert!(coll.map_fd(".kconfig").is_some());
 }
 
+/// The kernel refuses some BTF clang makes from plain C: globals of size 0
+/// leave a DATASEC entry of size 0 at the end of `.bss` ("Invalid offset").
+/// As libbpf does, the loader goes on without BTF when no map needs it, and
+/// says so on every collection; the BTF is tried once per loader. A spec
+/// with a map that cannot be made without BTF fails with the kernel's log.
+#[test]
+fn an_object_whose_btf_the_kernel_refuses_loads_without_it() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("btf_refused/btf_refused.bpfel.o");
+    let fds = open_fds();
+    let loader = Loader::new();
+    let coll = loader.load(&spec).unwrap();
+    let refused = coll.btf_refused().expect("the kernel refused the BTF");
+    assert_eq!(refused.source.raw_os_error(), Some(libc::EINVAL));
+    assert!(refused.log.contains("Invalid offset"), "{}", refused.log);
+    assert!(
+        refused.to_string().contains("loaded without it"),
+        "{refused}"
+    );
+    let run = coll.test_run("count", &[0u8; 64], 5).unwrap().unwrap();
+    assert_eq!(run.retval, 3, "the .rodata constant");
+    let packets = coll
+        .variable(&spec.variables["packets"])
+        .unwrap()
+        .unwrap()
+        .read();
+    assert_eq!(u64::from_ne_bytes(packets.try_into().unwrap()), 5);
+    assert_eq!(coll.program_info("count").unwrap().btf_id, 0, "no BTF");
+
+    let many = loader.load_many(&spec, 4).unwrap();
+    assert!(many.iter().all(|c| c.btf_refused().is_some()));
+    drop((coll, many));
+    // A loader's second load of an object makes fewer bpf(2) calls than its
+    // first, by the BTF it keeps: one BPF_BTF_LOAD for an accepted BTF, two
+    // for a refused one (the second asks for the kernel's log).
+    let saved = |spec: &CollectionSpec| {
+        let calls = |loader: &Loader| {
+            ebpf_loader::fault_injection::count_calls();
+            drop(loader.load(spec).unwrap());
+            let calls = ebpf_loader::fault_injection::calls();
+            ebpf_loader::fault_injection::disarm();
+            calls
+        };
+        let loader = Loader::new();
+        let first = calls(&loader);
+        first - calls(&loader)
+    };
+    assert_eq!(saved(&fixture("globals.bpfel.o")), 1);
+    assert_eq!(saved(&spec), 2, "the refused BTF is tried once per loader");
+
+    // A map that needs BTF: the load fails, with the kernel's reason.
+    let mut needs = spec.clone();
+    needs.maps.insert(
+        "storage".into(),
+        MapSpec::new("storage", MapType::SkStorage, 4, 8, 0),
+    );
+    let e = Loader::new().load(&needs).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Btf { log, .. } if log.contains("Invalid offset")),
+        "{e:?}"
+    );
+    assert_eq!(open_fds(), fds);
+}
+
 #[test]
 fn a_btf_blob_the_kernel_refuses_is_reported_with_its_log() {
     let Some(_serial) = kernel() else { return };

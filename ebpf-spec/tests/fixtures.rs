@@ -1260,6 +1260,48 @@ const LIBXDP: &[Libxdp] = &[
 /// Every object of Debian's libxdp1 (copied, see libxdp/README.md): every
 /// map's attributes, every data section, every program; relocations are in
 /// `RELOCATIONS`.
+/// Globals of size 0 (`btf_refused/`: `struct empty {} empty_var;` and
+/// `int arr0[0];`): variables of size 0 at the end of `.bss`, where clang
+/// put them (their DATASEC entries make the kernel refuse the BTF; the
+/// loader's tests load the object without it).
+#[test]
+fn globals_of_size_zero() {
+    for (spec, order) in both("btf_refused/btf_refused") {
+        let at = |n: &str| {
+            let v = &spec.variables[n];
+            (v.section.as_str(), v.offset, v.size, v.value.clone())
+        };
+        assert_eq!(at("packets"), (".bss", 0, 8, vec![0; 8]));
+        assert_eq!(at("empty_var"), (".bss", 8, 0, vec![]));
+        assert_eq!(at("arr0"), (".bss", 8, 0, vec![]));
+        let three = match order {
+            ByteOrder::Little => 3u32.to_le_bytes(),
+            ByteOrder::Big => 3u32.to_be_bytes(),
+        };
+        assert_eq!(at("rate"), (".rodata", 0, 4, three.to_vec()));
+        assert!(spec.variables["rate"].constant);
+        assert_eq!(spec.variables.len(), 4);
+        let maps: Vec<_> = spec
+            .maps
+            .values()
+            .map(|m| (m.name.as_str(), m.map_type, m.value_size, m.freeze))
+            .collect();
+        assert_eq!(
+            maps,
+            [
+                (".bss", MapType::Array, 8, false),
+                (".rodata", MapType::Array, 4, true)
+            ]
+        );
+        assert_eq!(spec.programs.keys().collect::<Vec<_>>(), ["count"]);
+        assert_eq!(
+            spec.programs["count"].program_type,
+            ProgramType::SocketFilter
+        );
+        assert_eq!(spec.license, "Dual BSD/GPL");
+    }
+}
+
 #[test]
 fn libxdp_objects() {
     let mut files: Vec<_> = std::fs::read_dir(format!("{DIR}/libxdp"))

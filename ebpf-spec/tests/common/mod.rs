@@ -51,6 +51,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "libbpf_rules/libbpf_rules.bpfel.o",
     "arena/arena.bpfeb.o",
     "arena/arena.bpfel.o",
+    "btf_refused/btf_refused.bpfeb.o",
+    "btf_refused/btf_refused.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
