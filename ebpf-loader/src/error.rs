@@ -266,7 +266,7 @@ pub struct BtfRefused {
 }
 
 fn last_lines(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let tail = &lines[lines.len().saturating_sub(3)..];
     if tail.is_empty() {
         String::new()

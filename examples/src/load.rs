@@ -167,6 +167,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
 
     if args.json {
+        if let Some(refused) = collections.first().and_then(Collection::btf_refused) {
+            eprintln!("warning: {}", one_line(refused));
+        }
         outln!("{}", serde_json::to_string(&summary).map_err(one_line)?);
     } else {
         print_report(args, &spec, &source, &collections, &summary)?;
@@ -244,6 +247,10 @@ fn print_report(
     s: &Summary,
 ) -> Result<(), String> {
     outln!("object: {source}");
+    let first = &collections[0];
+    if let Some(refused) = first.btf_refused() {
+        outln!("BTF: {}", one_line(refused));
+    }
     if args.maps_only {
         outln!("programs: not loaded (--maps-only)");
         let empty_slots: Vec<&str> = spec
@@ -265,7 +272,6 @@ fn print_report(
     }
     outln!();
 
-    let first = &collections[0];
     let mut headers = vec![
         ("NAME", Align::Left),
         ("TYPE", Align::Left),

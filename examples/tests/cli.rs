@@ -1512,6 +1512,38 @@ fn load_json_on_the_default_object() {
     assert_eq!(json.get("programs_per_instance").int(), 0);
 }
 
+/// An object whose BTF the kernel refuses loads without it (as libbpf
+/// does), and `load` says so: a line of the report, a warning on stderr
+/// beside `--json` (whose schema stays as it is).
+#[test]
+fn load_says_when_the_kernel_refused_the_btf() {
+    if !kernel() {
+        return;
+    }
+    let object = "../ebpf-spec/tests/fixtures/btf_refused/btf_refused.bpfel.o";
+    let text = run_ok(&["load", "--instances", "2", object]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("BTF: "))
+        .unwrap_or_else(|| panic!("no BTF line: {text}"));
+    assert!(line.contains("Invalid offset"), "{line}");
+    assert!(line.contains("loaded without it"), "{line}");
+    assert!(!line.contains('\t'), "{line:?}");
+
+    let out = run(&["load", "--instances", "2", "--json", object]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("warning: the kernel refused the object's BTF"),
+        "{err}"
+    );
+
+    // An object whose BTF is accepted has no such line.
+    let text = run_ok(&["load", "--instances", "2"]);
+    assert!(!text.contains("BTF: "), "{text}");
+}
+
 #[test]
 fn load_of_struct_ops_names_the_program_no_map_refers_to() {
     if !kernel() {
