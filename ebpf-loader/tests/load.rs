@@ -558,6 +558,28 @@ fn an_object_whose_btf_the_kernel_refuses_loads_without_it() {
     assert_eq!(open_fds(), fds);
 }
 
+/// An object linked from two files, each with a `static int cnt`: the
+/// kernel takes its BTF (the statics keep their offsets), and each file's
+/// function counts in its own static, with the global `step` set by name.
+#[test]
+fn statics_of_one_name_from_linked_files_each_keep_their_own() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("linked/linked.bpfel.o");
+    assert!(
+        spec.set_variable("cnt", &[0; 4]).is_err(),
+        "no variable `cnt`"
+    );
+    spec.set_variable("step", &5i32.to_ne_bytes()).unwrap();
+    let coll = Loader::new().load(&spec).unwrap();
+    assert!(coll.btf_refused().is_none(), "{:?}", coll.btf_refused());
+    let run = |p: &str| coll.test_run(p, &[0u8; 64], 1).unwrap().unwrap().retval;
+    // cnt of linked_a starts at 1 and steps by 1; cnt of linked_b starts at
+    // 7 and steps by `step`.
+    assert_eq!([run("prog_a"), run("prog_a")], [2, 3]);
+    assert_eq!([run("prog_b"), run("prog_b")], [12, 17]);
+    assert_eq!(run("prog_a"), 4);
+}
+
 #[test]
 fn a_btf_blob_the_kernel_refuses_is_reported_with_its_log() {
     let Some(_serial) = kernel() else { return };

@@ -668,3 +668,47 @@ fn records_that_share_an_access_string_do_not_multiply_it() {
         }
     }
 }
+
+// ------------------------------------------------------------ variable names
+
+/// A name is one variable. Statics of one name (objects linked from several
+/// files) are none, whichever sections they are in; a global of that name
+/// is the variable, before or after them; two globals are refused, naming
+/// the symbol.
+#[test]
+fn variables_of_one_name() {
+    let object = |symbols: &[(&str, u64, common::craft::Info)]| {
+        let mut c = Craft::new(Endianness::Little);
+        c.license();
+        let data = c.section(".data", SectionKind::Data, &[1, 0, 0, 0, 2, 0, 0, 0]);
+        let bss = c.nobits(".bss", 8);
+        for &(section, value, info) in symbols {
+            let sec = if section == ".data" { data } else { bss };
+            c.symbol("cnt", sec, value, 4, info);
+        }
+        CollectionSpec::from_elf(&c.write())
+    };
+    let statics = object(&[(".data", 0, LOCAL_OBJECT), (".bss", 4, LOCAL_OBJECT)]).unwrap();
+    assert!(statics.variables.is_empty(), "{:?}", statics.variables);
+    assert_eq!(
+        statics.maps[".data"].contents[0].value,
+        MapValue::Bytes(vec![1, 0, 0, 0, 2, 0, 0, 0]),
+        "their bytes stay"
+    );
+    for order in [
+        [(".data", 4, GLOBAL_OBJECT), (".data", 0, LOCAL_OBJECT)],
+        [(".data", 0, LOCAL_OBJECT), (".data", 4, GLOBAL_OBJECT)],
+    ] {
+        let spec = object(&[order[0], order[1], (".bss", 0, LOCAL_OBJECT)]).unwrap();
+        let v = &spec.variables["cnt"];
+        assert_eq!(
+            (v.section.as_str(), v.offset, v.value.as_slice()),
+            (".data", 4, &[2, 0, 0, 0][..])
+        );
+    }
+    let e = object(&[(".data", 0, GLOBAL_OBJECT), (".bss", 0, GLOBAL_OBJECT)]).unwrap_err();
+    assert!(
+        matches!(&e, ParseError::Symbol { symbol, what } if symbol.contains("cnt") && what == "defined twice"),
+        "{e:?}"
+    );
+}

@@ -1302,6 +1302,67 @@ fn globals_of_size_zero() {
     }
 }
 
+/// Two files linked by `bpftool gen object` (`linked/`), each with a `static
+/// int cnt` in `.data`: the linker keeps both, at offsets 0 and 8, with one
+/// name. Neither is a variable (the name does not say which); the global
+/// `step` between them is, and the BTF keeps the statics' offsets.
+#[test]
+fn statics_of_one_name_from_linked_files() {
+    let spec = parse("linked/linked.bpfel.o");
+    assert_eq!(spec.variables.keys().collect::<Vec<_>>(), ["step"]);
+    let step = &spec.variables["step"];
+    assert_eq!(
+        (step.section.as_str(), step.offset, step.size),
+        (".data", 4, 4)
+    );
+    let data = &spec.maps[".data"];
+    assert_eq!(data.value_size, 12);
+    let words: Vec<i32> = [1, 3, 7].to_vec();
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    assert_eq!(data.contents[0].value, MapValue::Bytes(bytes));
+    assert_eq!(
+        spec.programs.keys().collect::<Vec<_>>(),
+        ["prog_a", "prog_b"]
+    );
+    assert_eq!(
+        spec.functions.keys().collect::<Vec<_>>(),
+        ["bump_a", "bump_b"]
+    );
+    // Each file's function refers to its own static, by offset (the
+    // symbol's, plus the instruction's immediate).
+    let data_refs = |f: &str| -> Vec<i64> {
+        let f = &spec.functions[f];
+        f.relocations
+            .iter()
+            .filter_map(|r| match &r.target {
+                RelocationTarget::Data { map, offset } if map == ".data" => {
+                    Some(i64::from(*offset) + i64::from(f.instructions[r.instruction].imm))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(data_refs("bump_a"), [0], "cnt of linked_a.bpf.c");
+    assert_eq!(
+        data_refs("bump_b"),
+        [4, 8],
+        "step, and cnt of linked_b.bpf.c"
+    );
+    // The DATASEC keeps the statics where the linker put them.
+    let btf =
+        ebpf_spec::btf::Btf::parse(&spec.btf.as_ref().unwrap().btf, ByteOrder::Little).unwrap();
+    let id = btf.find(".data", ebpf_spec::btf::Kind::Datasec).unwrap();
+    let ebpf_spec::btf::TypeData::Datasec { vars, .. } = btf.ty(id).unwrap().data() else {
+        panic!("not a DATASEC")
+    };
+    let entries: Vec<(Option<&str>, u32)> =
+        vars.iter().map(|v| (btf.name(v.ty), v.offset)).collect();
+    assert_eq!(
+        entries,
+        [(Some("cnt"), 0), (Some("step"), 4), (Some("cnt"), 8)]
+    );
+}
+
 #[test]
 fn libxdp_objects() {
     let mut files: Vec<_> = std::fs::read_dir(format!("{DIR}/libxdp"))

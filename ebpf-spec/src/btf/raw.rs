@@ -49,6 +49,7 @@ pub(crate) struct VarSecinfo<O: zerocopy::ByteOrder> {
 }
 
 /// `btf_var`'s linkage values.
+pub(crate) const VAR_STATIC: u32 = 0;
 pub(crate) const VAR_GLOBAL_ALLOCATED: u32 = 1;
 pub(crate) const VAR_GLOBAL_EXTERN: u32 = 2;
 

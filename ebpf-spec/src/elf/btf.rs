@@ -11,7 +11,9 @@
 //! panic or a huge allocation.
 
 use super::ParseError;
-use crate::btf::raw::{RawType, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VarRecord, VarSecinfo};
+use crate::btf::raw::{
+    RawType, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VarRecord, VarSecinfo,
+};
 use crate::btf::{Btf, BtfError, Kind, Type, TypeData, VarSecInfo};
 use crate::spec::ByteOrder;
 use zerocopy::FromBytes;
@@ -161,9 +163,16 @@ impl ObjectBtf {
                     offsets.push(None);
                     continue;
                 }
-                offsets.push(var_offset(sec, self.name(var.name_off())?));
                 let (rec, _) = VarRecord::<O>::mut_from_prefix(self.record(blob, &var)?)
                     .map_err(|_| truncated(&var))?;
+                // Statics keep the offsets clang or the linker gave them, as
+                // libbpf keeps them: their names need not be unique (each
+                // file linked into the object may have a `static int cnt`).
+                if rec.linkage.get() == VAR_STATIC {
+                    offsets.push(None);
+                    continue;
+                }
+                offsets.push(var_offset(sec, self.name(var.name_off())?));
                 // The kernel accepts only static and allocated variables.
                 if rec.linkage.get() == VAR_GLOBAL_EXTERN {
                     rec.linkage.set(VAR_GLOBAL_ALLOCATED);

@@ -20,7 +20,7 @@ use btf::ObjectBtf;
 use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, Rel as _, SectionHeader as _, Sym as _};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use zerocopy::byteorder::{BigEndian, I16, I32, LittleEndian, U32};
@@ -374,6 +374,19 @@ struct Reader<'d> {
     input_len: u64,
     /// What the spec may still materialise (see [`MAX_MATERIALISED`]).
     budget: Cell<u64>,
+    /// How each variable name has been defined so far (see
+    /// [`Reader::section_variables`]).
+    var_names: RefCell<HashMap<String, NameUse>>,
+}
+
+/// How a variable name has been defined: by a global symbol, by one static
+/// (local) symbol, or by several statics (objects linked from several files
+/// keep each file's `static int cnt`), which makes it no variable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameUse {
+    Global,
+    Local,
+    Ambiguous,
 }
 
 fn elf_err(e: object::read::Error) -> ParseError {
@@ -595,6 +608,7 @@ impl<'d> Reader<'d> {
                 MAX_MATERIALISED
                     .saturating_add(MATERIALISED_PER_INPUT_BYTE.saturating_mul(data.len() as u64)),
             ),
+            var_names: RefCell::new(HashMap::new()),
         };
         if let Some(s) = reader.sections.iter().find(|s| s.kind == SecKind::Btf) {
             reader.btf = Some(ObjectBtf::parse(s.data, order)?);
@@ -1651,6 +1665,12 @@ impl<'d> Reader<'d> {
 
     /// The variables of data section `index` into `vars`, each in the map
     /// named `map` (the section's own, or the arena's for `__arena` ones).
+    ///
+    /// A name is one variable. Objects linked from several files may hold
+    /// several statics of one name (each file's `static int cnt`): the name
+    /// does not say which, so none of them is a variable (a global of that
+    /// name is); their bytes stay in their sections. Two globals of one name
+    /// are refused.
     fn section_variables(
         &self,
         index: usize,
@@ -1668,11 +1688,30 @@ impl<'d> Reader<'d> {
             if var.section != map {
                 var.section = map.to_owned();
             }
-            if vars.insert(var.name.clone(), var).is_some() {
-                return Err(ParseError::Symbol {
-                    symbol: sym.display(i),
-                    what: "defined twice".into(),
-                });
+            let local = sym.bind == elf::STB_LOCAL;
+            let mut names = self.var_names.borrow_mut();
+            let seen = names.get(&var.name).copied();
+            match (seen, local) {
+                (None, _) | (Some(NameUse::Local | NameUse::Ambiguous), false) => {
+                    let name_use = if local {
+                        NameUse::Local
+                    } else {
+                        NameUse::Global
+                    };
+                    names.insert(var.name.clone(), name_use);
+                    vars.insert(var.name.clone(), var);
+                }
+                (Some(NameUse::Global | NameUse::Ambiguous), true) => {}
+                (Some(NameUse::Local), true) => {
+                    names.insert(var.name.clone(), NameUse::Ambiguous);
+                    vars.remove(&var.name);
+                }
+                (Some(NameUse::Global), false) => {
+                    return Err(ParseError::Symbol {
+                        symbol: sym.display(i),
+                        what: "defined twice".into(),
+                    });
+                }
             }
         }
         Ok(())

@@ -117,7 +117,11 @@ pub struct CollectionSpec {
     pub programs: BTreeMap<String, ProgramSpec>,
     /// Functions of `.text` that programs call (bpf-to-bpf), by name.
     pub functions: BTreeMap<String, ProgramSpec>,
-    /// Global variables of the data sections, by name.
+    /// Global variables of the data sections, by name. Statics are
+    /// variables too, but for statics that share a name (an object linked
+    /// from several files, each with its `static int cnt`): the name does
+    /// not say which, so none of them is one, and a global of that name is
+    /// (their bytes stay in their sections).
     pub variables: BTreeMap<String, VariableSpec>,
     /// The object's BTF, if it has any.
     pub btf: Option<BtfSpec>,

@@ -53,6 +53,7 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "arena/arena.bpfel.o",
     "btf_refused/btf_refused.bpfeb.o",
     "btf_refused/btf_refused.bpfel.o",
+    "linked/linked.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
