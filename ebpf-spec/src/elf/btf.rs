@@ -16,6 +16,7 @@ use crate::btf::raw::{
 };
 use crate::btf::{Btf, BtfError, Kind, Type, TypeData, VarSecInfo};
 use crate::spec::ByteOrder;
+use std::collections::HashMap;
 use zerocopy::FromBytes;
 use zerocopy::byteorder::{BigEndian, LittleEndian};
 
@@ -29,20 +30,35 @@ pub(crate) struct ObjectBtf {
     /// The ids of the DATASECs: the reader looks them up by name, once per
     /// data section, and fixes each up.
     datasecs: Vec<u32>,
+    /// The first DATASEC of each name, when there are too many to walk
+    /// once per data section (an object may have thousands).
+    datasec_index: Option<HashMap<Vec<u8>, u32>>,
 }
+
+/// How many DATASECs an object has before they are looked up in an index
+/// rather than walked (a walk of a few costs less than building one).
+const DATASEC_INDEX_FROM: usize = 64;
 
 impl ObjectBtf {
     pub fn parse(data: &[u8], order: ByteOrder) -> Result<Self, ParseError> {
         let (btf, invalid) =
             Btf::parse_deferring_checks(data, order).map_err(|fault| btf_err(fault.terse()))?;
-        let datasecs = btf
+        let datasecs: Vec<u32> = btf
             .ids()
             .filter(|&id| btf.kind(id) == Some(Kind::Datasec))
             .collect();
+        let datasec_index = (datasecs.len() > DATASEC_INDEX_FROM).then(|| {
+            let mut index = HashMap::new();
+            for &id in &datasecs {
+                index.entry(btf.name_bytes(id).to_vec()).or_insert(id);
+            }
+            index
+        });
         Ok(ObjectBtf {
             btf,
             invalid,
             datasecs,
+            datasec_index,
         })
     }
 
@@ -100,15 +116,17 @@ impl ObjectBtf {
 
     /// The DATASEC with this name, its id and variables, if any.
     pub fn datasec(&self, name: &str) -> Option<(u32, &[VarSecInfo])> {
-        self.datasecs.iter().find_map(|&id| {
-            if self.btf.name_bytes(id) != name.as_bytes() {
-                return None;
-            }
-            match self.btf.ty(id)?.data() {
-                TypeData::Datasec { vars, .. } => Some((id, vars)),
-                _ => None,
-            }
-        })
+        let id = match &self.datasec_index {
+            Some(index) => *index.get(name.as_bytes())?,
+            None => *self
+                .datasecs
+                .iter()
+                .find(|&&id| self.btf.name_bytes(id) == name.as_bytes())?,
+        };
+        match self.btf.ty(id)?.data() {
+            TypeData::Datasec { vars, .. } => Some((id, vars)),
+            _ => None,
+        }
     }
 
     /// The id of the first VAR named `name`.

@@ -349,6 +349,11 @@ struct Function<'d> {
     end: u64,
 }
 
+/// How many sections and symbols an object has before the BTF fix-up looks
+/// names up in indexes rather than by walking them (building an index costs
+/// more than a few walks).
+const INDEX_FROM: usize = 256;
+
 struct Reader<'d> {
     endian: Endianness,
     order: ByteOrder,
@@ -675,26 +680,56 @@ impl<'d> Reader<'d> {
         let (Some(btf), Some(raw)) = (&self.btf, self.btf_raw.as_mut()) else {
             return Ok(());
         };
+        // Lookups by name: a walk for the usual few sections and symbols;
+        // indexes past that, so that the fix-up stays linear (an object may
+        // have thousands of data sections, each with its DATASEC).
         let sections = &self.sections;
         let symbols = &self.symbols;
         let objects = &self.objects;
+        let large = sections.len() + symbols.len() > INDEX_FROM;
+        let section_index: Option<HashMap<&str, usize>> = large.then(|| {
+            let mut by_name = HashMap::new();
+            for (i, s) in sections.iter().enumerate() {
+                by_name.entry(s.name).or_insert(i);
+            }
+            by_name
+        });
+        let object_index: Option<HashMap<(usize, &str), u64>> = large.then(|| {
+            let mut by_name = HashMap::new();
+            for (index, list) in objects.iter().enumerate() {
+                for &i in list {
+                    let sym = &symbols[i];
+                    by_name.entry((index, sym.name)).or_insert(sym.value);
+                }
+            }
+            by_name
+        });
+        let find_section = |name: &str| match &section_index {
+            Some(by_name) => by_name.get(name).copied(),
+            None => sections.iter().position(|s| s.name == name),
+        };
         let section_size = |name: &str| {
             if name == ".kconfig" {
                 return maps.get(name).map(|m| m.value_size);
             }
-            let s = sections.iter().find(|s| s.name == name)?;
-            u32::try_from(s.size).ok()
+            u32::try_from(sections[find_section(name)?].size).ok()
         };
         let var_offset = |sec: &str, var: &str| {
             if let Some(v) = variables.get(var).filter(|v| v.section == sec) {
                 return Some(v.offset);
             }
-            let index = sections.iter().position(|s| s.name == sec)?;
-            objects[index]
-                .iter()
-                .map(|&i| &symbols[i])
-                .find(|s| s.name == var)
-                .and_then(|s| u32::try_from(s.value).ok())
+            let index = find_section(sec)?;
+            let value = match &object_index {
+                Some(by_name) => *by_name.get(&(index, var))?,
+                None => {
+                    objects[index]
+                        .iter()
+                        .map(|&i| &symbols[i])
+                        .find(|s| s.name == var)?
+                        .value
+                }
+            };
+            u32::try_from(value).ok()
         };
         btf.fixup_datasecs(&mut raw.btf, section_size, var_offset)
     }
