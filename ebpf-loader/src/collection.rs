@@ -293,11 +293,20 @@ impl Collection {
             return Some(pinned_info(p, dir));
         }
         let id = p.info.id;
-        Some(
-            aya::programs::loaded_programs()
-                .find(|p| p.as_ref().map_or(true, |p| p.id() == id))
-                .unwrap_or(Err(aya::programs::ProgramError::UnexpectedProgramType)),
-        )
+        // A walk of every program of the system: one that another process
+        // unloads meanwhile (ENOENT) or that this one may not open is no
+        // reason to fail, unless ours is not found.
+        let mut last_err = None;
+        for info in aya::programs::loaded_programs() {
+            match info {
+                Ok(info) if info.id() == id => return Some(Ok(info)),
+                Ok(_) => {}
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Some(Err(last_err.unwrap_or(
+            aya::programs::ProgramError::UnexpectedProgramType,
+        )))
     }
 
     /// Runs program `name` once per `repeat` on `data` (a packet, for the

@@ -381,6 +381,45 @@ fn test_run_returns_a_packet_the_program_grew() {
     assert_eq!(run.data[..PACKET.len()], PACKET);
 }
 
+/// Without a pin path, `aya_program_info` walks every program of the
+/// system: programs another thread loads and unloads meanwhile (one of them
+/// may vanish between the kernel listing its id and the walk opening it) are
+/// no reason to fail.
+#[test]
+fn aya_program_info_is_found_while_other_programs_come_and_go() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("globals.bpfel.o");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut churn = CollectionSpec::default();
+                churn.programs.insert("churn".into(), trivial("churn"));
+                let loader = Loader::new();
+                started.wait();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let many = loader.load_many(&churn, 64).unwrap();
+                    drop(many);
+                }
+            });
+        }
+        started.wait();
+        // Loaded while the others churn: programs with lower ids, which the
+        // walk passes on its way to this one, vanish during the walks.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let coll = Loader::new().load(&spec).unwrap();
+        let result = (0..1000).try_for_each(|i| {
+            coll.aya_program_info("get_rate")
+                .unwrap()
+                .map(drop)
+                .map_err(|e| format!("walk {i}: {e}"))
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result.unwrap();
+    });
+}
+
 #[test]
 fn kconfig_externs_get_the_running_kernels_values() {
     let Some(_serial) = kernel() else { return };
