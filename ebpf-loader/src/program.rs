@@ -861,9 +861,9 @@ pub(crate) fn load(
         attach_prog_fd: target,
     };
     let fail = |source: io::Error, log: Option<VerifierLog>| {
-        let mut what = hint(linked, &source);
         // A call of a weak kfunc the kernel lacks was reachable: say which.
         let text = log.as_ref().map_or("", |l| l.text());
+        let mut what = hint(linked, &source, !text.trim().is_empty());
         let reached: Vec<&str> = linked
             .missing_kfuncs
             .iter()
@@ -974,10 +974,15 @@ fn eperm_hint(fully_privileged: bool) -> String {
 }
 
 /// What an errno from `BPF_PROG_LOAD` most likely means.
-fn hint(linked: &Linked, e: &io::Error) -> String {
+/// What the errno of a refused load means. `logged`: the verifier wrote a
+/// log, so it ran and refused the program (EINVAL then comes from the
+/// verifier, e.g. a GPL-only helper called under another license, not from
+/// the load attributes).
+fn hint(linked: &Linked, e: &io::Error, logged: bool) -> String {
     match e.raw_os_error() {
         Some(libc::EPERM) => eperm_hint(crate::kernel::fully_privileged()),
         Some(libc::EACCES) => "the verifier rejected the program".into(),
+        Some(libc::EINVAL) if logged => "the verifier rejected the program".into(),
         Some(libc::EINVAL) => format!(
             "the kernel rejects the load attributes (type {}, expected attach type {}, attach_btf_id {})",
             linked.prog_type,

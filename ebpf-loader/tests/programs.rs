@@ -207,6 +207,62 @@ fn a_program_the_verifier_rejects_comes_back_with_its_log() {
     assert_eq!(open_fds(), fds);
 }
 
+/// EINVAL from a verifier that ran (here: a GPL-only helper under another
+/// license) is the verifier's refusal, with its log, not a complaint about
+/// the load attributes; EINVAL without a log is.
+#[test]
+fn einval_says_whether_the_verifier_or_the_attributes_refused() {
+    let Some(_serial) = kernel() else { return };
+    let mut gpl_only = trivial("gpl_only");
+    gpl_only.program_type = ProgramType::Kprobe;
+    gpl_only.section = "kprobe/x".into();
+    gpl_only.func_info.clear();
+    gpl_only.line_info.clear();
+    gpl_only.license = "Proprietary".into();
+    // r1 = r10 - 8; r2 = 8; r3 = 0; call bpf_probe_read_kernel; r0 = 0; exit
+    gpl_only.instructions = vec![
+        Instruction::new(0xbf, 1, 10, 0, 0),
+        Instruction::new(0x07, 1, 0, 0, -8),
+        Instruction::new(0xb7, 2, 0, 0, 8),
+        Instruction::new(0xb7, 3, 0, 0, 0),
+        Instruction::new(0x85, 0, 0, 0, 113),
+        Instruction::new(0xb7, 0, 0, 0, 0),
+        Instruction::new(0x95, 0, 0, 0, 0),
+    ];
+    let mut spec = CollectionSpec::default();
+    spec.programs.insert("gpl_only".into(), gpl_only.clone());
+    let e = Loader::new().load(&spec).unwrap_err();
+    let LoadError::Program { what, log, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    assert!(
+        log.as_ref().unwrap().text().contains("GPL"),
+        "{:?}",
+        log.as_ref().map(|l| l.last_lines(3))
+    );
+    assert!(what.contains("the verifier rejected the program"), "{what}");
+    assert!(!what.contains("load attributes"), "{what}");
+
+    // The same under GPL loads.
+    gpl_only.license = "GPL".into();
+    spec.programs.insert("gpl_only".into(), gpl_only);
+    Loader::new().load(&spec).unwrap();
+
+    // An attach type this program type cannot have: refused before the
+    // verifier runs, without a log.
+    let mut wrong = trivial("wrong");
+    wrong.program_type = ProgramType::CgroupSockAddr;
+    wrong.attach_type = Some(ebpf_spec::AttachType::XdpDevmap);
+    wrong.func_info.clear();
+    wrong.line_info.clear();
+    let mut spec = CollectionSpec::default();
+    spec.programs.insert("wrong".into(), wrong);
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    assert!(e.to_string().contains("load attributes"), "{e}");
+}
+
 #[test]
 fn a_log_longer_than_the_first_buffer_is_fetched_whole() {
     let Some(_serial) = kernel() else { return };
