@@ -381,7 +381,7 @@ struct Reader<'d> {
     budget: Cell<u64>,
     /// How each variable name has been defined so far (see
     /// [`Reader::section_variables`]).
-    var_names: RefCell<HashMap<String, NameUse>>,
+    var_names: RefCell<HashMap<&'d str, NameUse>>,
 }
 
 /// How a variable name has been defined: by a global symbol, by one static
@@ -1725,7 +1725,7 @@ impl<'d> Reader<'d> {
             }
             let local = sym.bind == elf::STB_LOCAL;
             let mut names = self.var_names.borrow_mut();
-            let seen = names.get(&var.name).copied();
+            let seen = names.get(sym.name).copied();
             match (seen, local) {
                 (None, _) | (Some(NameUse::Local | NameUse::Ambiguous), false) => {
                     let name_use = if local {
@@ -1733,12 +1733,12 @@ impl<'d> Reader<'d> {
                     } else {
                         NameUse::Global
                     };
-                    names.insert(var.name.clone(), name_use);
+                    names.insert(sym.name, name_use);
                     vars.insert(var.name.clone(), var);
                 }
                 (Some(NameUse::Global | NameUse::Ambiguous), true) => {}
                 (Some(NameUse::Local), true) => {
-                    names.insert(var.name.clone(), NameUse::Ambiguous);
+                    names.insert(sym.name, NameUse::Ambiguous);
                     vars.remove(&var.name);
                 }
                 (Some(NameUse::Global), false) => {
