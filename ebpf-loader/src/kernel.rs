@@ -219,60 +219,312 @@ fn parse_config(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The value of `.kconfig` extern `name` (`size` bytes, in the host's byte
-/// order), as libbpf computes it: `LINUX_KERNEL_VERSION` from the release;
-/// `CONFIG_X` from the kernel's configuration, where `y` is 1 and `m` is 2
-/// (libbpf's `enum libbpf_tristate`), numbers are numbers and quoted strings
-/// are copied NUL-padded. Options that are not set are 0, as for libbpf's
-/// `__weak` externs. Other names are refused.
-pub(crate) fn kconfig_value(name: &str, size: usize) -> Result<Vec<u8>, String> {
-    let mut out = vec![0u8; size];
-    let int = |v: u64, out: &mut [u8]| {
-        let bytes = v.to_ne_bytes();
-        let n = out.len().min(8);
-        if cfg!(target_endian = "little") {
-            out[..n].copy_from_slice(&bytes[..n]);
-        } else {
-            out[..n].copy_from_slice(&bytes[8 - n..]);
-        }
+/// How libbpf reads a `.kconfig` extern's type (`find_kcfg_type`): it
+/// decides which of the kernel's values the extern can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kcfg {
+    /// `bool`: `y` or `n`, 0 or 1.
+    Bool,
+    /// Any 1-byte integer (`char`, `__u8`): `y`, `n` or `m` as that
+    /// character, or a number that fits.
+    Char {
+        /// Whether a negative value fits (`signed char`).
+        signed: bool,
+    },
+    /// An integer of 2, 4 or 8 bytes: a number.
+    Int {
+        /// Whether a negative value fits.
+        signed: bool,
+    },
+    /// `enum libbpf_tristate`: `n`, `y`, `m` as 0, 1, 2.
+    Tristate,
+    /// An array of 1-byte integers: a string, NUL-terminated.
+    CharArray,
+    /// Anything else: refused, as libbpf refuses it.
+    Unknown,
+}
+
+/// The [`Kcfg`] of type `id` of `btf` (typedefs and modifiers skipped).
+pub(crate) fn kcfg_type(btf: &ebpf_spec::btf::Btf, id: u32) -> Kcfg {
+    use ebpf_spec::btf::{Int, Kind, TypeData};
+    let one = |id: u32| -> Option<(Kcfg, u32)> {
+        let t = btf.ty(btf.skip_mods_and_typedefs(id).ok()?)?;
+        Some(match t.data() {
+            TypeData::Int(i) if i.encoding & Int::BOOL != 0 => (
+                if i.size == 1 {
+                    Kcfg::Bool
+                } else {
+                    Kcfg::Unknown
+                },
+                0,
+            ),
+            TypeData::Int(i) if i.size == 1 => (
+                Kcfg::Char {
+                    signed: i.encoding & Int::SIGNED != 0,
+                },
+                0,
+            ),
+            TypeData::Int(i) if matches!(i.size, 2 | 4 | 8) => (
+                Kcfg::Int {
+                    signed: i.encoding & Int::SIGNED != 0,
+                },
+                0,
+            ),
+            _ if matches!(t.kind(), Kind::Enum | Kind::Enum64)
+                && t.name() == Some("libbpf_tristate")
+                && (t.kind() == Kind::Enum64 || t.size_or_type() == 4) =>
+            {
+                (Kcfg::Tristate, 0)
+            }
+            TypeData::Array(a) if a.nelems > 0 => (Kcfg::Unknown, a.elem),
+            _ => (Kcfg::Unknown, 0),
+        })
     };
-    if name == "LINUX_KERNEL_VERSION" {
-        let release = release()?;
-        let code = version_code(release)
-            .ok_or_else(|| format!("cannot read a version from kernel release `{release}`"))?;
-        int(code.into(), &mut out);
+    match one(id) {
+        Some((Kcfg::Unknown, elem)) if elem != 0 => match one(elem) {
+            Some((Kcfg::Char { .. }, _)) => Kcfg::CharArray,
+            _ => Kcfg::Unknown,
+        },
+        Some((kind, _)) => kind,
+        None => Kcfg::Unknown,
+    }
+}
+
+/// The value of `.kconfig` extern `name` of type `ty` (`size` bytes, in the
+/// host's byte order), as libbpf computes it (`bpf_object__resolve_externs`,
+/// `set_kcfg_value_*`):
+///
+/// - `LINUX_KERNEL_VERSION` from the release; `LINUX_HAS_BPF_COOKIE`, 1 if
+///   the kernel has `bpf_get_attach_cookie` (probed once per process);
+///   `LINUX_HAS_SYSCALL_WRAPPER`, 1 if it has the architecture's syscall
+///   wrappers (`__x64_sys_bpf` in `/proc/kallsyms` on x86-64; libbpf opens a
+///   kprobe there, and says 0 where kprobes cannot be opened); another
+///   `LINUX_` name is 0 if `weak`, else refused;
+/// - `CONFIG_X` from the kernel's configuration: `y`/`n`/`m` into a bool
+///   (not `m`), a char (the character) or an `enum libbpf_tristate` (1, 0,
+///   2); a number into an integer or char it fits; a quoted string into a
+///   char array, NUL-terminated and cut to fit. An option the kernel does
+///   not set is 0 if `weak`, else refused;
+/// - any other name is refused.
+pub(crate) fn kconfig_value(
+    name: &str,
+    size: usize,
+    ty: Kcfg,
+    weak: bool,
+) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; size];
+    if ty == Kcfg::Unknown {
+        return Err(format!(
+            "`.kconfig` extern `{name}` has a type libbpf does not fill (bool, char, a 2-, 4- or \
+             8-byte integer, enum libbpf_tristate, or a char array)"
+        ));
+    }
+    if let Some(virt) = name.strip_prefix("LINUX_") {
+        let value = match virt {
+            "KERNEL_VERSION" => {
+                let release = release()?;
+                let code = version_code(release).ok_or_else(|| {
+                    format!("cannot read a version from kernel release `{release}`")
+                })?;
+                u64::from(code)
+            }
+            "HAS_BPF_COOKIE" => u64::from(has_bpf_cookie()),
+            "HAS_SYSCALL_WRAPPER" => u64::from(has_syscall_wrapper()?),
+            _ if weak => return Ok(out),
+            _ => {
+                return Err(format!(
+                    "`.kconfig` extern `{name}` is no value libbpf provides (LINUX_KERNEL_VERSION, \
+                     LINUX_HAS_BPF_COOKIE, LINUX_HAS_SYSCALL_WRAPPER); declared __weak it reads 0"
+                ));
+            }
+        };
+        set_kcfg_number(name, ty, value, &mut out)?;
         return Ok(out);
     }
     if !name.starts_with("CONFIG_") {
         return Err(format!(
-            "`.kconfig` extern `{name}` is neither LINUX_KERNEL_VERSION nor a CONFIG_ option"
+            "`.kconfig` extern `{name}` is neither a CONFIG_ option nor a LINUX_ value"
         ));
     }
     let Some(value) = config()?.get(name) else {
-        return Ok(out);
-    };
-    match value.as_str() {
-        "y" => int(1, &mut out),
-        "m" => int(2, &mut out),
-        "n" => {}
-        v if v.starts_with('"') => {
-            let s = v.trim_matches('"').as_bytes();
-            let n = s.len().min(size.saturating_sub(1));
-            out[..n].copy_from_slice(&s[..n]);
+        if weak {
+            return Ok(out);
         }
-        v => {
-            let n = if let Some(hex) = v.strip_prefix("0x") {
-                u64::from_str_radix(hex, 16)
-            } else if let Some(neg) = v.strip_prefix('-') {
-                neg.parse::<u64>().map(|n| n.wrapping_neg())
-            } else {
-                v.parse::<u64>()
+        return Err(format!(
+            "`.kconfig` extern `{name}` is not set in the running kernel's configuration \
+             (declared __weak it reads 0)"
+        ));
+    };
+    let implies = |what: &str| {
+        format!("`.kconfig` extern `{name}`: the kernel's value `{value}` needs {what} type")
+    };
+    match value.as_bytes() {
+        [c @ (b'y' | b'n' | b'm')] => match ty {
+            Kcfg::Bool if *c == b'm' => return Err(implies("a tristate or char")),
+            Kcfg::Bool => out[0] = u8::from(*c == b'y'),
+            Kcfg::Char { .. } => out[0] = *c,
+            Kcfg::Tristate => {
+                let tri: u64 = match c {
+                    b'y' => 1,
+                    b'm' => 2,
+                    _ => 0,
+                };
+                write_ne(tri, &mut out);
             }
-            .map_err(|_| format!("cannot read `{name}={v}` from the kernel's configuration"))?;
-            int(n, &mut out);
+            _ => return Err(implies("a bool, tristate or char")),
+        },
+        [b'"', inner @ .., b'"'] => {
+            if ty != Kcfg::CharArray {
+                return Err(implies("a char array"));
+            }
+            let n = inner.len().min(size.saturating_sub(1));
+            out[..n].copy_from_slice(&inner[..n]);
+        }
+        _ => {
+            let n = parse_config_number(value).ok_or_else(|| {
+                format!("cannot read `{name}={value}` from the kernel's configuration")
+            })?;
+            if !matches!(ty, Kcfg::Int { .. } | Kcfg::Char { .. }) {
+                return Err(implies("an integer"));
+            }
+            set_kcfg_number(name, ty, n, &mut out)?;
         }
     }
     Ok(out)
+}
+
+/// Writes number `v` into `out` (an extern of type `ty`), refusing a value
+/// that does not fit, as libbpf does (`set_kcfg_value_num`,
+/// `is_kcfg_value_in_range`).
+fn set_kcfg_number(name: &str, ty: Kcfg, v: u64, out: &mut [u8]) -> Result<(), String> {
+    let signed = match ty {
+        Kcfg::Int { signed } | Kcfg::Char { signed } => signed,
+        Kcfg::Bool if v <= 1 => false,
+        Kcfg::Bool => return Err(format!("`.kconfig` extern `{name}`: {v} is not a bool")),
+        _ => {
+            return Err(format!(
+                "`.kconfig` extern `{name}`: the number {v} needs an integer, char or bool type"
+            ));
+        }
+    };
+    let bits = out.len() * 8;
+    if !matches!(out.len(), 1 | 2 | 4 | 8) {
+        return Err(format!(
+            "`.kconfig` extern `{name}` is {} bytes: a number needs 1, 2, 4 or 8",
+            out.len()
+        ));
+    }
+    let fits = bits == 64
+        || if signed {
+            v.wrapping_add(1 << (bits - 1)) < (1 << bits)
+        } else {
+            v >> bits == 0
+        };
+    if !fits {
+        return Err(format!(
+            "`.kconfig` extern `{name}`: the kernel's value {} does not fit in {} bytes",
+            if signed {
+                (v as i64).to_string()
+            } else {
+                v.to_string()
+            },
+            out.len()
+        ));
+    }
+    write_ne(v, out);
+    Ok(())
+}
+
+/// The low `out.len()` bytes of `v`, in the host's byte order.
+fn write_ne(v: u64, out: &mut [u8]) {
+    let bytes = v.to_ne_bytes();
+    let n = out.len().min(8);
+    if cfg!(target_endian = "little") {
+        out[..n].copy_from_slice(&bytes[..n]);
+    } else {
+        out[..n].copy_from_slice(&bytes[8 - n..]);
+    }
+}
+
+/// A number of the kernel's configuration as libbpf reads it (`strtoull`
+/// with base 0): decimal, `0x` hexadecimal, `0` octal, a leading `-`
+/// wrapping around.
+fn parse_config_number(v: &str) -> Option<u64> {
+    let (negative, v) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let n = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()?
+    } else if v.len() > 1 && v.starts_with('0') {
+        u64::from_str_radix(&v[1..], 8).ok()?
+    } else {
+        v.parse::<u64>().ok()?
+    };
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
+/// Whether the kernel has `bpf_get_attach_cookie`, as libbpf probes it
+/// (`probe_kern_bpf_cookie`): a tracepoint program calling it loads. Once
+/// per process; a probe that fails means no.
+fn has_bpf_cookie() -> bool {
+    static COOKIE: OnceLock<bool> = OnceLock::new();
+    *COOKIE.get_or_init(|| {
+        use ebpf_spec::Instruction;
+        use zerocopy::IntoBytes;
+        // call bpf_get_attach_cookie; exit
+        let insns = [
+            Instruction::new(0x85, 0, 0, 0, 174),
+            Instruction::new(0x95, 0, 0, 0, 0),
+        ];
+        crate::sys::prog_load(
+            &crate::sys::ProgLoad {
+                prog_type: ebpf_spec::ProgramType::Tracepoint.raw(),
+                expected_attach_type: 0,
+                insns: insns.as_bytes(),
+                license: c"GPL",
+                kern_version: 0,
+                prog_flags: 0,
+                name: "probe_cookie",
+                btf: None,
+                func_info: (0, &[]),
+                line_info: (0, &[]),
+                attach_btf_id: 0,
+                attach_prog_fd: None,
+            },
+            &mut [],
+            0,
+        )
+        .is_ok()
+    })
+}
+
+/// Whether the kernel has the architecture's syscall wrappers
+/// (`__<arch>_sys_bpf`, libbpf's `arch_specific_syscall_pfx`), read from
+/// `/proc/kallsyms`; `false` on architectures libbpf knows none for.
+fn has_syscall_wrapper() -> Result<bool, String> {
+    let prefix = if cfg!(target_arch = "x86_64") {
+        "x64"
+    } else if cfg!(target_arch = "x86") {
+        "ia32"
+    } else if cfg!(target_arch = "s390x") {
+        "s390x"
+    } else if cfg!(target_arch = "arm") {
+        "arm"
+    } else if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+        "mips"
+    } else if cfg!(any(target_arch = "riscv32", target_arch = "riscv64")) {
+        "riscv"
+    } else if cfg!(any(target_arch = "powerpc", target_arch = "powerpc64")) {
+        "powerpc"
+    } else if cfg!(target_arch = "loongarch64") {
+        "loongarch"
+    } else {
+        return Ok(false);
+    };
+    Ok(kallsyms_address(&format!("__{prefix}_sys_bpf"))?.is_some())
 }
 
 /// Whether the verifier takes a map-value `ld_imm64` offset of 2^29 or more

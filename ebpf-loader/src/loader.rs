@@ -1203,6 +1203,18 @@ fn create_struct_ops(
     Ok((fd, Origin::Created, None))
 }
 
+/// The type of `.kconfig` extern `name`: its VAR's in the DATASEC.
+fn kconfig_type_id(btf: &ebpf_spec::btf::Btf, name: &str) -> Option<u32> {
+    let sec = btf.find(".kconfig", ebpf_spec::btf::Kind::Datasec)?;
+    let ebpf_spec::btf::TypeData::Datasec { vars, .. } = btf.ty(sec)?.data() else {
+        return None;
+    };
+    vars.iter()
+        .filter_map(|v| btf.ty(v.ty))
+        .find(|var| var.name() == Some(name))?
+        .target()
+}
+
 /// The bytes of data-section map `m` with the values of its variables (and,
 /// for `.kconfig`, the running kernel's), or `None` when they are what the
 /// spec's contents already hold.
@@ -1224,10 +1236,25 @@ fn section_bytes(spec: &CollectionSpec, m: &MapSpec) -> Result<Option<Vec<u8>>, 
         _ => None,
     };
     let mut bytes = current.map_or_else(|| vec![0; m.value_size as usize], <[u8]>::to_vec);
+    // `.kconfig` externs: their types (from the object's BTF) decide which
+    // of the kernel's values they can hold.
+    let kconfig_btf = match (&*m.name, &spec.btf) {
+        (".kconfig", Some(b)) => Some(
+            ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
+                .map_err(|e| invalid(format!("the object's BTF: {e}")))?,
+        ),
+        _ => None,
+    };
     for v in vars {
         let range = v.range();
         let value = if m.name == ".kconfig" {
-            crate::kernel::kconfig_value(&v.name, v.size as usize).map_err(&invalid)?
+            let ty = kconfig_btf
+                .as_ref()
+                .and_then(|btf| kconfig_type_id(btf, &v.name).map(|id| (btf, id)))
+                .map_or(crate::kernel::Kcfg::Unknown, |(btf, id)| {
+                    crate::kernel::kcfg_type(btf, id)
+                });
+            crate::kernel::kconfig_value(&v.name, v.size as usize, ty, v.weak).map_err(&invalid)?
         } else {
             v.value.clone()
         };

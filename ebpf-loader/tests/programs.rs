@@ -515,6 +515,120 @@ fn kconfig_externs_get_the_running_kernels_values() {
     );
 }
 
+/// The running kernel's configuration, as its file says it (`CONFIG_X` to
+/// `y`, a number, a quoted string).
+fn kernel_config() -> std::collections::HashMap<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open("/proc/config.gz").unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `.kconfig` externs get what libbpf gives them, by their type: `y` as the
+/// character in a char, 1 in an `enum libbpf_tristate` or a bool, numbers
+/// and strings as the configuration has them, 0 for weak externs the kernel
+/// lacks (a `CONFIG_` option or a `LINUX_` value libbpf does not know), and
+/// libbpf's own `LINUX_HAS_BPF_COOKIE` and `LINUX_HAS_SYSCALL_WRAPPER`
+/// (which `BPF_KSYSCALL` and USDT programs declare).
+#[test]
+fn kconfig_externs_hold_what_libbpf_gives_them_by_type() {
+    let Some(_serial) = kernel() else { return };
+    if std::fs::metadata("/proc/config.gz").is_err() {
+        eprintln!("skipping: no /proc/config.gz to compare with");
+        return;
+    }
+    let config = kernel_config();
+    let spec = fixture("kconfig/kconfig.bpfel.o");
+    assert!(spec.variables["CONFIG_NO_SUCH_OPTION_X"].weak);
+    assert!(!spec.variables["CONFIG_HZ"].weak);
+    let coll = Loader::new().load(&spec).unwrap();
+    let run = |p: &str| coll.test_run(p, &PACKET, 1).unwrap().unwrap().retval;
+    assert_eq!(config["CONFIG_BPF_SYSCALL"], "y");
+    assert_eq!(run("kc_char"), u32::from(b'y'));
+    assert_eq!(
+        run("kc_tristate"),
+        u32::from(config["CONFIG_BPF_JIT"] == "y")
+    );
+    assert_eq!(run("kc_bool"), 1);
+    assert_eq!(run("kc_int"), config["CONFIG_HZ"].parse::<u32>().unwrap());
+    let localversion = config["CONFIG_LOCALVERSION"]
+        .trim_matches('"')
+        .as_bytes()
+        .to_vec();
+    assert_eq!(
+        run("kc_string"),
+        u32::from(*localversion.get(1).unwrap_or(&0))
+    );
+    assert_eq!(run("kc_weak_unset"), 3);
+    assert_eq!(run("kc_weak_linux"), 5);
+    // This kernel (6.18) has bpf_get_attach_cookie, and x86-64 syscall
+    // wrappers where it has syscalls in kallsyms.
+    assert_eq!(run("kc_cookie"), 1);
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let wrapper = kallsyms
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("__x64_sys_bpf"));
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(run("kc_wrapper"), u32::from(wrapper));
+    }
+}
+
+/// What libbpf refuses to fill, the loader refuses before any program is
+/// loaded, naming the extern: a strong extern of an option the kernel does
+/// not set, a value that does not fit its type, `y` into an int, a string
+/// into an integer, a strong `LINUX_` extern libbpf does not provide.
+#[test]
+fn kconfig_externs_libbpf_refuses_are_refused_naming_them() {
+    let Some(_serial) = kernel() else { return };
+    if std::fs::metadata("/proc/config.gz").is_err() {
+        eprintln!("skipping: no /proc/config.gz to compare with");
+        return;
+    }
+    let cases = [
+        (
+            "strong_unset",
+            "CONFIG_NO_SUCH_OPTION_X",
+            "not set in the running kernel",
+        ),
+        ("out_of_range", "CONFIG_HZ", "does not fit in 1 bytes"),
+        (
+            "y_into_int",
+            "CONFIG_BPF_SYSCALL",
+            "needs a bool, tristate or char type",
+        ),
+        (
+            "string_into_int",
+            "CONFIG_LOCALVERSION",
+            "needs a char array type",
+        ),
+        (
+            "unknown_linux",
+            "LINUX_HAS_SOMETHING_NEW",
+            "no value libbpf provides",
+        ),
+    ];
+    let fds = open_fds();
+    for (object, name, why) in cases {
+        let spec = fixture(&format!("kconfig/refused/{object}.bpfel.o"));
+        let e = Loader::new().load(&spec).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::Invalid { map, .. } if map == ".kconfig"),
+            "{object}: {e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("`{name}`")) && text.contains(why),
+            "{object}: {text}"
+        );
+    }
+    assert_eq!(open_fds(), fds);
+}
+
 #[test]
 fn func_info_and_line_info_reach_the_kernel() {
     let Some(_serial) = kernel() else { return };

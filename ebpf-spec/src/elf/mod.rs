@@ -1818,6 +1818,7 @@ impl<'d> Reader<'d> {
             size: size as u32,
             value,
             constant,
+            weak: sym.bind == elf::STB_WEAK,
         })
     }
 
@@ -1838,6 +1839,13 @@ impl<'d> Reader<'d> {
         let Some((_, ds)) = btf.datasec(".kconfig") else {
             return Ok(None);
         };
+        // An extern's undefined symbol says whether it is `__weak`.
+        let weak_externs: std::collections::HashSet<&str> = self
+            .symbols
+            .iter()
+            .filter(|s| s.section.is_none() && s.bind == elf::STB_WEAK)
+            .map(|s| s.name)
+            .collect();
         let mut offset: u32 = 0;
         for entry in ds {
             let var = btf.ty(entry.ty)?;
@@ -1859,6 +1867,7 @@ impl<'d> Reader<'d> {
                 });
             }
             self.charge(size as usize + 2 * name.len() + 8, ".kconfig")?;
+            let weak = weak_externs.contains(name);
             vars.insert(
                 name.to_owned(),
                 VariableSpec {
@@ -1868,6 +1877,7 @@ impl<'d> Reader<'d> {
                     size,
                     value: vec![0; size as usize],
                     constant: true,
+                    weak,
                 },
             );
             offset = offset

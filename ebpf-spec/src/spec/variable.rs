@@ -16,7 +16,7 @@ use crate::DeepCopy;
 /// use ebpf_spec::VariableSpec;
 /// let mut v = VariableSpec {
 ///     name: "sample_rate".into(), section: ".rodata".into(), offset: 0, size: 4,
-///     value: vec![7, 0, 0, 0], constant: true,
+///     value: vec![7, 0, 0, 0], constant: true, weak: false,
 /// };
 /// v.set(&13u32.to_le_bytes()).unwrap();
 /// assert_eq!(v.value, [13, 0, 0, 0]);
@@ -41,6 +41,11 @@ pub struct VariableSpec {
     pub value: Vec<u8>,
     /// In a read-only section (`.rodata*`, `.kconfig`): frozen after load.
     pub constant: bool,
+    /// Declared `__weak`. For a `.kconfig` extern this decides what a
+    /// loader does when the kernel has no value for it, as libbpf does: a
+    /// weak one reads 0, a strong one is refused.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub weak: bool,
 }
 
 /// Why a variable could not be set.

@@ -54,6 +54,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "btf_refused/btf_refused.bpfeb.o",
     "btf_refused/btf_refused.bpfel.o",
     "linked/linked.bpfel.o",
+    "kconfig/kconfig.bpfeb.o",
+    "kconfig/kconfig.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
