@@ -248,7 +248,6 @@ impl LoadError {
     }
 }
 
-/// The last lines of a kernel log, for a one-line error.
 /// The kernel refused an object's BTF (`EINVAL` from `BPF_BTF_LOAD`), and
 /// the collection was loaded without it, as libbpf does when nothing needs
 /// it: see [`Collection::btf_refused`](crate::Collection::btf_refused).
@@ -265,6 +264,7 @@ pub struct BtfRefused {
     pub log: String,
 }
 
+/// The last lines of a kernel log, for a one-line error.
 fn last_lines(log: &str) -> String {
     let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let tail = &lines[lines.len().saturating_sub(3)..];

@@ -796,7 +796,7 @@ impl Loader {
                 Ok(fd) => (Some(fd), None),
                 // As libbpf: the collection loads without BTF, unless a map
                 // cannot be made without it.
-                Err(refused) if needs_btf(spec, &struct_ops) => {
+                Err(refused) if needs_btf(spec, &struct_ops, &self.replacements) => {
                     return Err(LoadError::Btf {
                         source: std::io::Error::from_raw_os_error(libc::EINVAL),
                         log: refused.log.clone(),
@@ -846,11 +846,10 @@ impl Loader {
         Ok(coll)
     }
 
-    /// The kernel's fd for this BTF blob: loaded once per distinct content
-    /// and shared by every map and instance that needs it.
     /// The kernel's fd of BTF `blob`, or why the kernel refused it (EINVAL,
-    /// with its log). Both are kept: a blob is loaded once per loader.
-    /// Any other error is the load's, and not kept.
+    /// with its log): loaded once per distinct content and loader, and
+    /// shared by every map, program and instance that needs it. Any other
+    /// error is the load's, and not kept.
     fn btf_fd(&self, blob: &[u8]) -> Result<KernelBtf, LoadError> {
         let mut cache = self.btf_cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, btf)) = cache.iter().find(|(b, _)| b.as_slice() == blob) {
@@ -987,7 +986,10 @@ impl Loader {
             let arena = reused_arena(m, &fd)?;
             Ok((fd, Origin::PinReused(path.clone()), arena))
         };
-        match sys::obj_get(&c) {
+        // A map read-only (or write-only) for user space stays so through
+        // its pin: the kernel keeps that per fd, not in the map.
+        let access = (m.flags & (MapFlags::RDONLY | MapFlags::WRONLY)).bits();
+        match sys::obj_get(&c, access) {
             Ok(fd) => return reuse(fd),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
@@ -1000,7 +1002,7 @@ impl Loader {
                 // Ours goes, its mapping too (an arena at a fixed address:
                 // theirs is mapped there next).
                 drop((fd, arena));
-                reuse(sys::obj_get(&c).map_err(|e| syscall(Step::OpenPin, e))?)
+                reuse(sys::obj_get(&c, access).map_err(|e| syscall(Step::OpenPin, e))?)
             }
             Err(e) => Err(syscall(Step::Pin, e)),
         }
@@ -1042,8 +1044,9 @@ impl Loader {
     /// `max_entries` and flags after the fix-ups that go into the create
     /// attributes (never into the caller's spec): perf event arrays with
     /// `max_entries` 0 get the number of possible CPUs, data-section arrays
-    /// (`.kconfig` too, as libbpf does) get `BPF_F_MMAPABLE`: their
-    /// variables can be read and written in place ([`Collection::variable`]).
+    /// (`.kconfig` too) get `BPF_F_MMAPABLE`: their variables can be read
+    /// and written in place ([`Collection::variable`]). libbpf sets it only
+    /// on sections with a global that is neither static nor hidden.
     pub(crate) fn fixups(&self, m: &MapSpec) -> Result<(u32, MapFlags), String> {
         let mut max_entries = m.max_entries;
         if m.map_type == MapType::PerfEventArray && max_entries == 0 {
@@ -1053,8 +1056,6 @@ impl Loader {
     }
 }
 
-/// The flags `m` is created with: data-section arrays (`.kconfig` too, as
-/// libbpf does) get `BPF_F_MMAPABLE` (see [`Loader::fixups`]).
 /// `flags` as the kernel keeps them: `BPF_F_RDONLY` and `BPF_F_WRONLY` belong
 /// to the creating fd, not to the map, and map info never reports them
 /// (`bpf_map_flags_retain_permanent`).
@@ -1063,11 +1064,22 @@ fn kept_by_kernel(flags: MapFlags) -> MapFlags {
 }
 
 /// Whether the kernel requires an inner map's `max_entries` to be the
-/// template's: for arrays whose template lacks `BPF_F_INNER_MAP` only.
+/// template's: for arrays whose template lacks `BPF_F_INNER_MAP`, and for
+/// XSKMAPs always (`array_map_meta_equal`, `xsk_map_meta_equal`; seen on
+/// this kernel: other types of inner map may differ in size).
 fn size_checked_against_template(template: &MapSpec) -> bool {
-    template.map_type == MapType::Array && !template.flags.contains(MapFlags::INNER_MAP)
+    match template.map_type {
+        MapType::Array => !template.flags.contains(MapFlags::INNER_MAP),
+        MapType::XskMap => true,
+        _ => false,
+    }
 }
 
+/// The flags `m` is created with: every data-section array (`.kconfig` too)
+/// gets `BPF_F_MMAPABLE`, so that each of its variables can be read and
+/// written in place ([`Collection::variable`]). libbpf sets it only on
+/// sections with a global that is neither static nor hidden; the programs
+/// see no difference. See [`Loader::fixups`].
 fn create_flags(m: &MapSpec) -> MapFlags {
     if m.is_global_data() {
         m.flags | MapFlags::MMAPABLE
@@ -1079,23 +1091,28 @@ fn create_flags(m: &MapSpec) -> MapFlags {
 /// An object's BTF as the kernel took it: its fd, or why it was refused.
 type KernelBtf = Result<Arc<OwnedFd>, Arc<crate::BtfRefused>>;
 
-/// Whether a map of `spec` cannot be made without the object's BTF: a
-/// struct_ops map (its value type is found through it) or a local-storage
-/// map (the kernel requires its BTF types).
+/// Whether a map of `spec` the load may create cannot be made without the
+/// object's BTF: a struct_ops map (its value type is found through it) or a
+/// local-storage map (the kernel requires its BTF types). A replaced map is
+/// not created; a pinned one may be.
 fn needs_btf(
     spec: &CollectionSpec,
     struct_ops: &std::collections::BTreeMap<String, Arc<crate::struct_ops::Plan>>,
+    replacements: &HashMap<String, OwnedFd>,
 ) -> bool {
-    spec.maps.values().filter(|m| m.autocreate).any(|m| {
-        struct_ops.contains_key(&m.name)
-            || matches!(
-                m.map_type,
-                MapType::SkStorage
-                    | MapType::InodeStorage
-                    | MapType::TaskStorage
-                    | MapType::CgrpStorage
-            )
-    })
+    spec.maps
+        .values()
+        .filter(|m| m.autocreate && !replacements.contains_key(&m.name))
+        .any(|m| {
+            struct_ops.contains_key(&m.name)
+                || matches!(
+                    m.map_type,
+                    MapType::SkStorage
+                        | MapType::InodeStorage
+                        | MapType::TaskStorage
+                        | MapType::CgrpStorage
+                )
+        })
 }
 
 /// What every instance of a collection shares (see [`Loader::prepare`]).
@@ -1458,7 +1475,7 @@ fn inner_mismatch(template: &MapSpec, t: &MapSpec) -> Option<String> {
     } else if size_checked_against_template(template) && t.max_entries != template.max_entries {
         Some(format!(
             "its max_entries is {}, the template's {} (an array's must match unless the \
-             template has BPF_F_INNER_MAP)",
+             template has BPF_F_INNER_MAP, an XSKMAP's always)",
             t.max_entries, template.max_entries
         ))
     } else {

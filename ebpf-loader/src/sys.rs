@@ -211,10 +211,13 @@ pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<(
     bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(drop)
 }
 
-/// `BPF_OBJ_GET`: opens the object pinned at `path`.
-pub(crate) fn obj_get(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+/// `BPF_OBJ_GET`: opens the object pinned at `path`, with `file_flags`
+/// (`BPF_F_RDONLY` or `BPF_F_WRONLY`: what user space may do through the new
+/// fd; 0 for both).
+pub(crate) fn obj_get(path: &std::ffi::CStr, file_flags: u32) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
     attr.__bindgen_anon_4.pathname = path.as_ptr() as u64;
+    attr.__bindgen_anon_4.file_flags = file_flags;
     let fd = bpf(bpf_cmd::BPF_OBJ_GET, &mut attr)?;
     // SAFETY: on success BPF_OBJ_GET returns a new fd that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })

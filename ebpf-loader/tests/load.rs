@@ -467,6 +467,96 @@ fn pins_are_reused_as_the_kernel_keeps_them() {
     assert_eq!(open_fds(), fds);
 }
 
+/// The kernel compares an XSKMAP inner map's size with its template's, as
+/// an array's: a pinned outer map whose XSKMAPs have 8 entries is not reused
+/// by a spec whose template has 4 (the kernel would refuse its XSKMAPs in
+/// it). A hash inner map's size is not compared.
+#[test]
+fn a_pinned_outer_map_of_xskmaps_is_reused_only_with_their_size() {
+    use ebpf_spec::{MapEntry, MapValue};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let spec_of = |ty: MapType, size: u32| {
+        let mut spec = CollectionSpec::default();
+        let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 2);
+        outer.pinning = Pinning::ByName;
+        outer.inner_map = Some(Box::new(MapSpec::new("t", ty, 4, 4, size)));
+        outer.contents.push(MapEntry::at_index(
+            0,
+            MapValue::Map("inner".into()),
+            ebpf_spec::ByteOrder::NATIVE,
+        ));
+        spec.maps.insert("outer".into(), outer);
+        spec.maps
+            .insert("inner".into(), MapSpec::new("inner", ty, 4, 4, size));
+        spec
+    };
+    let loader = Loader::new().pin_path(fs.path());
+    drop(loader.load(&spec_of(MapType::XskMap, 8)).unwrap());
+    let e = loader.load(&spec_of(MapType::XskMap, 4)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("inner_map.max_entries is 8 but 4 was expected"),
+        "{e}"
+    );
+    std::fs::remove_file(fs.pin("outer")).unwrap();
+    drop(loader.load(&spec_of(MapType::Hash, 8)).unwrap());
+    drop(loader.load(&spec_of(MapType::Hash, 4)).unwrap());
+}
+
+/// A map read-only for user space (`BPF_F_RDONLY`) stays so through its
+/// pin: every instance of a `load_many`, the one that made the pin and
+/// those that reused it, is refused a write.
+#[test]
+fn a_read_only_map_stays_read_only_through_its_pin() {
+    use ebpf_spec::MapFlags;
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    let mut ro = MapSpec::new("ro", MapType::Hash, 4, 8, 16);
+    ro.flags = MapFlags::RDONLY;
+    ro.pinning = Pinning::ByName;
+    spec.maps.insert("ro".into(), ro);
+    let many = Loader::new()
+        .pin_path(fs.path())
+        .load_many(&spec, 3)
+        .unwrap();
+    assert_eq!(many[1].pins_reused(), [fs.pin("ro")]);
+    for (i, coll) in many.iter().enumerate() {
+        let fd = coll.map_fd("ro").unwrap().try_clone_to_owned().unwrap();
+        let mut map: aya::maps::HashMap<_, u32, u64> =
+            aya::maps::Map::HashMap(MapData::from_fd(fd).unwrap())
+                .try_into()
+                .unwrap();
+        assert!(map.insert(1, 7, 0).is_err(), "instance {i} wrote");
+    }
+}
+
+/// A storage map given with `replace_map` is not created, so it does not
+/// need the object's BTF: an object whose BTF the kernel refuses loads.
+#[test]
+fn a_replaced_storage_map_does_not_need_a_refused_btf() {
+    let Some(_serial) = kernel() else { return };
+    let storage = fixture("btf_maps.bpfel.o");
+    let existing = Loader::new().maps_only(true).load(&storage).unwrap();
+    let fd = existing
+        .map_fd("task_store")
+        .unwrap()
+        .try_clone_to_owned()
+        .unwrap();
+    let mut spec = fixture("btf_refused/btf_refused.bpfel.o");
+    let mut m = storage.maps["task_store"].clone();
+    m.btf_key_type_id = 0;
+    m.btf_value_type_id = 0;
+    spec.maps.insert("task_store".into(), m);
+    let coll = Loader::new()
+        .replace_map("task_store", fd)
+        .load(&spec)
+        .unwrap();
+    assert!(coll.btf_refused().is_some());
+    assert_eq!(id(&coll, "task_store"), id(&existing, "task_store"));
+}
+
 #[test]
 fn btf_is_loaded_once_and_gives_storage_maps_their_types() {
     let Some(_serial) = kernel() else { return };
@@ -782,7 +872,7 @@ fn slots_follow_the_kernels_inner_map_rule() {
     spec.maps.get_mut("inner_a").unwrap().max_entries = 5;
     refused(
         &spec,
-        "its max_entries is 5, the template's 2 (an array's must match unless the template has BPF_F_INNER_MAP)",
+        "its max_entries is 5, the template's 2 (an array's must match unless the template has BPF_F_INNER_MAP, an XSKMAP's always)",
     );
     let mut spec = base.clone();
     spec.maps.get_mut("inner_a").unwrap().value_size = 8;

@@ -850,9 +850,9 @@ fn loads_from_a_row_of_an_array_of_arrays_keep_the_element_size() {
 }
 
 /// An access string's index times a large type's size overflows 64 bits
-/// (2^31 elements of 2^30 bytes, in bits): a typed error, as libbpf refuses
-/// it, never a panic nor a wrapped offset. At the root and in a flexible
-/// array, whose index has no bound.
+/// (2^31 elements of 2^30 bytes, in bits): a typed error, never a panic nor
+/// a wrapped offset (libbpf computes it in 32 bits and wraps). At the root
+/// and in a flexible array, whose index has no bound.
 #[test]
 fn an_index_whose_offset_overflows_is_a_typed_error() {
     let mut l = BtfBuilder::new();

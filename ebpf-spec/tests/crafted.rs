@@ -640,6 +640,34 @@ fn records_that_share_an_access_string_do_not_multiply_it() {
         stats.total,
         blob.len() + ext.len()
     );
+    // Records naming tails of the string (offsets s, s + 1, ...): each tail
+    // is a string of its own, and copies of them are refused past twice the
+    // string section, with an error naming the section.
+    {
+        use btf_support::{BtfBuilder as Tb, ExtBuilder};
+        let mut b = Tb::new();
+        b.int("int", 4, true);
+        let sec = b.str("socket");
+        let s = b.str(&"0".repeat(512 << 10));
+        let blob = b.build(ebpf_spec::ByteOrder::Little);
+        let ext = ExtBuilder {
+            core: vec![(sec, (0..600).map(|i| vec![0, 1, s + i, 0]).collect())],
+            ..Default::default()
+        }
+        .build(ebpf_spec::ByteOrder::Little);
+        let (r, stats) = measure(|| {
+            let btf = Btf::parse(&blob, ebpf_spec::ByteOrder::Little).unwrap();
+            BtfExt::parse(&ext, ebpf_spec::ByteOrder::Little, &btf).map(drop)
+        });
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("socket"), "{e}");
+        assert!(
+            (stats.total as u64) < 8 << 20,
+            "{} bytes allocated to parse {} bytes",
+            stats.total,
+            blob.len() + ext.len()
+        );
+    }
     for insn_off in [0, 8000] {
         let (blob, ext) = shared_access_string(512 << 10, 600, insn_off);
         let mut c = Craft::new(Endianness::Little);

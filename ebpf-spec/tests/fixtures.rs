@@ -1257,9 +1257,6 @@ const LIBXDP: &[Libxdp] = &[
     },
 ];
 
-/// Every object of Debian's libxdp1 (copied, see libxdp/README.md): every
-/// map's attributes, every data section, every program; relocations are in
-/// `RELOCATIONS`.
 /// Globals of size 0 (`btf_refused/`: `struct empty {} empty_var;` and
 /// `int arr0[0];`): variables of size 0 at the end of `.bss`, where clang
 /// put them (their DATASEC entries make the kernel refuse the BTF; the
@@ -1363,6 +1360,9 @@ fn statics_of_one_name_from_linked_files() {
     );
 }
 
+/// Every object of Debian's libxdp1 (copied, see libxdp/README.md): every
+/// map's attributes, every data section, every program; relocations are in
+/// `RELOCATIONS`.
 #[test]
 fn libxdp_objects() {
     let mut files: Vec<_> = std::fs::read_dir(format!("{DIR}/libxdp"))

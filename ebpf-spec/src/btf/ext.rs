@@ -317,8 +317,14 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
             core.core_relo_len.get(),
             "core_relo",
         )?;
-        // Each access string is read (and its end searched for) once.
+        // Each access string is read (and its end searched for) once. Names
+        // are offsets, so a record may name the tail of another's string:
+        // the distinct strings may hold more bytes than the string section,
+        // but not much more from any producer (each string is its own), so
+        // past twice its size they are refused rather than copied again.
         let mut strings: HashMap<u32, Arc<str>> = HashMap::new();
+        let mut copied: usize = 0;
+        let most = 2 * btf.strings_len() + 4096;
         read_info::<O, RawCoreRelo<O>>(relos, "core_relo", btf, |sec, r| {
             let insn_off = insn_off(r.insn_off.get(), "core_relo", sec)?;
             let access_str_off = r.access_str_off.get();
@@ -330,6 +336,13 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
                             "core_relo of section {sec:?}: access string offset {access_str_off} is not a string of the BTF"
                         ))
                     })?.into();
+                    copied += a.len();
+                    if copied > most {
+                        return Err(err(format!(
+                            "core_relo of section {sec:?}: the access strings, overlapping, \
+                             come to more than {most} bytes (twice the BTF's strings)"
+                        )));
+                    }
                     strings.insert(access_str_off, Arc::clone(&a));
                     a
                 }
