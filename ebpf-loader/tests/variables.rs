@@ -166,3 +166,23 @@ fn a_variable_handle_is_send_and_sync() {
         }
     });
 }
+
+/// An alias (`extern int value_alias __attribute__((alias("value")))`) is
+/// another name for `value`: one variable, which the program reads through
+/// the alias, and setting it is what the program sees.
+#[test]
+fn an_alias_is_another_name_for_its_variable() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("alias/alias.bpfel.o");
+    assert_eq!(spec.variables.keys().collect::<Vec<_>>(), ["value"]);
+    let coll = Loader::new().load(&spec).unwrap();
+    let run = |c: &ebpf_loader::Collection| {
+        c.test_run("read_alias", &[0u8; 64], 1)
+            .unwrap()
+            .unwrap()
+            .retval
+    };
+    assert_eq!(run(&coll), 42);
+    spec.set_variable("value", &99i32.to_ne_bytes()).unwrap();
+    assert_eq!(run(&Loader::new().load(&spec).unwrap()), 100);
+}

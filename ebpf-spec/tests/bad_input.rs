@@ -1219,14 +1219,27 @@ fn extra_symbols_are_read() {
         ".data",
         &names("v", 3),
         0,
-        4,
+        2,
         None,
     );
-    // Three more 4-byte variables on top of the 4-byte `nobtf_counter`:
+    // Three 2-byte variables on top of the 4-byte `nobtf_counter`:
     // overlapping variables are refused before their bytes are copied.
     let e = parse(&data).unwrap_err();
     assert!(matches!(e, ParseError::Symbol { .. }), "{e:?}");
     says(&e, &["variables of `.data` overlap"]);
+    // Three of its own size at its offset are aliases: other names for
+    // it, not variables (and not copies).
+    let data = with_extra_symbols(
+        &fixture("no_btf.bpfel.o"),
+        ".data",
+        &names("v", 3),
+        0,
+        4,
+        None,
+    );
+    let spec = parse(&data).unwrap();
+    assert!(spec.variables.contains_key("nobtf_counter"));
+    assert!(!spec.variables.keys().any(|k| k.starts_with('v')));
 }
 
 #[test]

@@ -740,3 +740,24 @@ fn variables_of_one_name() {
         "{e:?}"
     );
 }
+
+/// Two symbols at one offset of one size (`alias("value")`) are one
+/// variable, by the first name; their sizes are counted once (the overlap
+/// check refused such objects). Overlapping symbols of other sizes are
+/// still refused.
+#[test]
+fn an_alias_is_one_variable() {
+    let object = |second: (u64, u64)| {
+        let mut c = Craft::new(Endianness::Little);
+        c.license();
+        let data = c.section(".data", SectionKind::Data, &[41, 0, 0, 0]);
+        c.symbol("value", data, 0, 4, GLOBAL_OBJECT);
+        c.symbol("value_alias", data, second.0, second.1, GLOBAL_OBJECT);
+        CollectionSpec::from_elf(&c.write())
+    };
+    let spec = object((0, 4)).unwrap();
+    assert_eq!(spec.variables.keys().collect::<Vec<_>>(), ["value"]);
+    assert_eq!(spec.variables["value"].value, [41, 0, 0, 0]);
+    let e = object((0, 2)).unwrap_err();
+    assert!(e.to_string().contains("overlap"), "{e}");
+}

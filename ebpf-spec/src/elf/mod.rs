@@ -1718,7 +1718,15 @@ impl<'d> Reader<'d> {
         // section's, so a file where they overlap cannot make us copy the
         // section once per variable.
         let mut budget = self.sections[index].size;
+        // An alias (`extern int b __attribute__((alias("a")))`: a second
+        // symbol at a's offset, of a's size) is another name for a, not a
+        // variable of its own: the first name is the variable.
+        let mut last: Option<(u64, u64)> = None;
         for (i, sym) in self.object_symbols(index) {
+            if sym.size != 0 && last == Some((sym.value, sym.size)) {
+                continue;
+            }
+            last = Some((sym.value, sym.size));
             let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
             if var.section != map {
                 var.section = map.to_owned();

@@ -56,6 +56,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "linked/linked.bpfel.o",
     "kconfig/kconfig.bpfeb.o",
     "kconfig/kconfig.bpfel.o",
+    "alias/alias.bpfeb.o",
+    "alias/alias.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
