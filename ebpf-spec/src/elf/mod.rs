@@ -1868,7 +1868,7 @@ impl<'d> Reader<'d> {
             }
             let align = size.clamp(1, 8).next_power_of_two();
             offset = offset.next_multiple_of(align);
-            if vars.contains_key(name) {
+            if vars.contains_key(name) || self.var_names.borrow().contains_key(name) {
                 return Err(ParseError::Symbol {
                     symbol: name.to_owned(),
                     what: "defined in a data section and as a .kconfig extern".into(),
