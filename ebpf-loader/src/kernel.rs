@@ -478,20 +478,11 @@ fn has_bpf_cookie() -> bool {
             Instruction::new(0x95, 0, 0, 0, 0),
         ];
         crate::sys::prog_load(
-            &crate::sys::ProgLoad {
-                prog_type: ebpf_spec::ProgramType::Tracepoint.raw(),
-                expected_attach_type: 0,
-                insns: insns.as_bytes(),
-                license: c"GPL",
-                kern_version: 0,
-                prog_flags: 0,
-                name: "probe_cookie",
-                btf: None,
-                func_info: (0, &[]),
-                line_info: (0, &[]),
-                attach_btf_id: 0,
-                attach_prog_fd: None,
-            },
+            &crate::sys::ProgLoad::probe(
+                ebpf_spec::ProgramType::Tracepoint.raw(),
+                insns.as_bytes(),
+                "probe_cookie",
+            ),
             &mut [],
             0,
         )
@@ -567,20 +558,11 @@ fn probe_ldimm64_full_range() -> Result<bool, String> {
     ];
     let mut log = vec![0u8; 4096];
     let r = crate::sys::prog_load(
-        &crate::sys::ProgLoad {
-            prog_type: 1, // BPF_PROG_TYPE_SOCKET_FILTER
-            expected_attach_type: 0,
-            insns: insns.as_bytes(),
-            license: c"GPL",
-            kern_version: 0,
-            prog_flags: 0,
-            name: "probe_ldimm64",
-            btf: None,
-            func_info: (0, &[]),
-            line_info: (0, &[]),
-            attach_btf_id: 0,
-            attach_prog_fd: None,
-        },
+        &crate::sys::ProgLoad::probe(
+            ebpf_spec::ProgramType::SocketFilter.raw(),
+            insns.as_bytes(),
+            "probe_ldimm64",
+        ),
         &mut log,
         1,
     );

@@ -293,6 +293,27 @@ pub(crate) struct ProgLoad<'a> {
     pub attach_prog_fd: Option<BorrowedFd<'a>>,
 }
 
+impl<'a> ProgLoad<'a> {
+    /// A GPL program of `prog_type` with nothing else: what feature probes
+    /// load.
+    pub(crate) fn probe(prog_type: u32, insns: &'a [u8], name: &'a str) -> Self {
+        ProgLoad {
+            prog_type,
+            expected_attach_type: 0,
+            insns,
+            license: c"GPL",
+            kern_version: 0,
+            prog_flags: 0,
+            name,
+            btf: None,
+            func_info: (0, &[]),
+            line_info: (0, &[]),
+            attach_btf_id: 0,
+            attach_prog_fd: None,
+        }
+    }
+}
+
 /// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
 /// On failure the error comes with the size the kernel says the whole log
 /// needs (`log_true_size`, 0 when the kernel does not say).
