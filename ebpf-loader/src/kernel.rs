@@ -161,6 +161,58 @@ pub(crate) fn version_code(release: &str) -> Option<u32> {
     Some((major.min(255) << 16) | (minor.min(255) << 8) | patch.min(255))
 }
 
+/// `LINUX_VERSION_CODE` of the running kernel as libbpf finds it
+/// (`get_kernel_version`): Ubuntu's `/proc/version_signature`, else the
+/// version a Debian kernel gives in `uname -v`, else the release (the
+/// release of a distribution kernel need not be its version: Debian's
+/// `6.1.0-18-amd64` is 6.1.76).
+fn kernel_version_code() -> Result<u32, String> {
+    if let Some(code) = std::fs::read_to_string("/proc/version_signature")
+        .ok()
+        .and_then(|s| ubuntu_version(&s))
+    {
+        return Ok(code);
+    }
+    if let Some(code) = std::fs::read_to_string("/proc/sys/kernel/version")
+        .ok()
+        .and_then(|s| debian_version(&s))
+    {
+        return Ok(code);
+    }
+    let release = release()?;
+    version_code(release)
+        .ok_or_else(|| format!("cannot read a version from kernel release `{release}`"))
+}
+
+/// `KERNEL_VERSION(a, b, c)` of the first `a.b.c` of `text` (three numbers,
+/// as libbpf's `sscanf("%u.%u.%u")` reads them), or `None`.
+fn dotted_version(text: &str) -> Option<u32> {
+    let mut parts = text.splitn(3, '.');
+    let num = |p: &str| -> Option<u32> {
+        let digits: &str = &p[..p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len())];
+        digits.parse().ok()
+    };
+    let (major, minor, patch) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    Some((major << 16) + (minor << 8) + patch.min(255))
+}
+
+/// The version in Ubuntu's `/proc/version_signature` (`Ubuntu
+/// 5.15.0-91.101-generic 5.15.131`: the third field).
+fn ubuntu_version(signature: &str) -> Option<u32> {
+    dotted_version(signature.split_whitespace().nth(2)?)
+}
+
+/// The version a Debian kernel gives in `uname -v` (`#1 SMP Debian
+/// 6.1.76-1 (2024-02-01)`).
+fn debian_version(version: &str) -> Option<u32> {
+    let at = version.find("Debian ")?;
+    dotted_version(&version[at + "Debian ".len()..])
+}
+
 /// The running kernel's release (`uname -r`), read once.
 fn release() -> Result<&'static str, String> {
     static RELEASE: OnceLock<Result<String, String>> = OnceLock::new();
@@ -177,7 +229,7 @@ fn release() -> Result<&'static str, String> {
 
 /// The running kernel's configuration (`CONFIG_X` to its value as written in
 /// the config file: `y`, `m`, a number, a quoted string), read once from
-/// `/proc/config.gz` or `/boot/config-<release>`.
+/// `/boot/config-<release>` or else `/proc/config.gz`, libbpf's order.
 fn config() -> Result<&'static HashMap<String, String>, String> {
     static CONFIG: OnceLock<Result<HashMap<String, String>, String>> = OnceLock::new();
     CONFIG
@@ -191,24 +243,24 @@ fn config() -> Result<&'static HashMap<String, String>, String> {
 
 fn read_config() -> Result<String, String> {
     use std::io::Read;
-    match std::fs::File::open("/proc/config.gz") {
-        Ok(f) => {
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(f)
-                .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read /proc/config.gz: {e}"))?;
-            Ok(text)
-        }
-        Err(_) => {
-            let path = format!("/boot/config-{}", release()?);
-            std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "the kernel's configuration is needed for `.kconfig` externs, \
-                     but neither /proc/config.gz nor {path} can be read: {e}"
-                )
-            })
-        }
-    }
+    // libbpf's order (`bpf_object__read_kconfig_file`): the file in /boot
+    // first.
+    let boot = format!("/boot/config-{}", release()?);
+    let boot_err = match std::fs::read_to_string(&boot) {
+        Ok(text) => return Ok(text),
+        Err(e) => e,
+    };
+    let f = std::fs::File::open("/proc/config.gz").map_err(|e| {
+        format!(
+            "the kernel's configuration is needed for `.kconfig` externs, but neither \
+             {boot} ({boot_err}) nor /proc/config.gz ({e}) can be read"
+        )
+    })?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read /proc/config.gz: {e}"))?;
+    Ok(text)
 }
 
 fn parse_config(text: &str) -> HashMap<String, String> {
@@ -321,16 +373,11 @@ pub(crate) fn kconfig_value(
     }
     if let Some(virt) = name.strip_prefix("LINUX_") {
         let value = match virt {
-            "KERNEL_VERSION" => {
-                let release = release()?;
-                let code = version_code(release).ok_or_else(|| {
-                    format!("cannot read a version from kernel release `{release}`")
-                })?;
-                u64::from(code)
-            }
+            "KERNEL_VERSION" => u64::from(kernel_version_code()?),
             "HAS_BPF_COOKIE" => u64::from(has_bpf_cookie()),
             "HAS_SYSCALL_WRAPPER" => u64::from(has_syscall_wrapper()?),
-            _ if weak => return Ok(out),
+            // 0, which libbpf writes as a number: the type must take one.
+            _ if weak => 0,
             _ => {
                 return Err(format!(
                     "`.kconfig` extern `{name}` is no value libbpf provides (LINUX_KERNEL_VERSION, \
@@ -454,13 +501,18 @@ fn parse_config_number(v: &str) -> Option<u64> {
         Some(rest) => (true, rest),
         None => (false, v.strip_prefix('+').unwrap_or(v)),
     };
-    let n = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        u64::from_str_radix(hex, 16).ok()?
+    let (digits, radix) = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        (hex, 16)
     } else if v.len() > 1 && v.starts_with('0') {
-        u64::from_str_radix(&v[1..], 8).ok()?
+        (&v[1..], 8)
     } else {
-        v.parse::<u64>().ok()?
+        (v, 10)
     };
+    // Digits only: `from_str_radix` would take another sign.
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let n = u64::from_str_radix(digits, radix).ok()?;
     Some(if negative { n.wrapping_neg() } else { n })
 }
 
@@ -492,8 +544,16 @@ fn has_bpf_cookie() -> bool {
 
 /// Whether the kernel has the architecture's syscall wrappers
 /// (`__<arch>_sys_bpf`, libbpf's `arch_specific_syscall_pfx`), read from
-/// `/proc/kallsyms`; `false` on architectures libbpf knows none for.
+/// `/proc/kallsyms` once per process; `false` on architectures libbpf knows
+/// none for. (libbpf opens a kprobe on it instead, and says 0 where kprobes
+/// cannot be opened: on this project's test machine, which has no
+/// `CONFIG_KPROBES`, libbpf says 0 and this 1.)
 fn has_syscall_wrapper() -> Result<bool, String> {
+    static WRAPPER: OnceLock<Result<bool, String>> = OnceLock::new();
+    WRAPPER.get_or_init(find_syscall_wrapper).clone()
+}
+
+fn find_syscall_wrapper() -> Result<bool, String> {
     let prefix = if cfg!(target_arch = "x86_64") {
         "x64"
     } else if cfg!(target_arch = "x86") {
@@ -515,7 +575,14 @@ fn has_syscall_wrapper() -> Result<bool, String> {
     } else {
         return Ok(false);
     };
-    Ok(kallsyms_address(&format!("__{prefix}_sys_bpf"))?.is_some())
+    // Only whether it is listed: a reader without CAP_SYSLOG sees the
+    // names, with every address 0.
+    let name = format!("__{prefix}_sys_bpf");
+    let text = std::fs::read_to_string(KALLSYMS)
+        .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))?;
+    Ok(text
+        .lines()
+        .any(|l| l.split_ascii_whitespace().nth(2) == Some(name.as_str())))
 }
 
 /// Whether the verifier takes a map-value `ld_imm64` offset of 2^29 or more
@@ -665,6 +732,50 @@ mod tests {
         assert_eq!(version_code("5.4.300"), Some(0x0504ff));
         assert_eq!(version_code("6.1"), Some(0x060100));
         assert_eq!(version_code("nope"), None);
+    }
+
+    /// Where libbpf finds a distribution kernel's version.
+    #[test]
+    fn distribution_versions() {
+        assert_eq!(
+            ubuntu_version("Ubuntu 5.15.0-91.101-generic 5.15.131\n"),
+            Some(0x050f83)
+        );
+        assert_eq!(ubuntu_version("Ubuntu 5.15.0-91.101-generic"), None);
+        assert_eq!(
+            debian_version("#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)\n"),
+            Some(0x06014c)
+        );
+        assert_eq!(debian_version("#1 SMP PREEMPT_DYNAMIC Thu Jan 1"), None);
+        assert_eq!(debian_version("#1 SMP Debian 6.1 (x)"), None);
+        // The patch level saturates at 255, as KERNEL_VERSION does.
+        assert_eq!(debian_version("Debian 4.19.300-1"), Some(0x0413ff));
+    }
+
+    /// Numbers as `strtoull` with base 0 reads them, whole.
+    #[test]
+    fn config_numbers() {
+        assert_eq!(parse_config_number("250"), Some(250));
+        assert_eq!(parse_config_number("0x1f"), Some(31));
+        assert_eq!(parse_config_number("0755"), Some(0o755));
+        assert_eq!(parse_config_number("0"), Some(0));
+        assert_eq!(parse_config_number("+5"), Some(5));
+        assert_eq!(parse_config_number("-1"), Some(u64::MAX));
+        for bad in ["", "0x", "0x+5", "++5", "-+5", "0+7", "12a", "089"] {
+            assert_eq!(parse_config_number(bad), None, "{bad}");
+        }
+    }
+
+    /// A weak `LINUX_` extern libbpf does not know is 0, written as a
+    /// number: a type that takes none is refused, weak or not.
+    #[test]
+    fn unknown_linux_externs() {
+        let int = Kcfg::Int { signed: false };
+        assert_eq!(kconfig_value("LINUX_FOO", 4, int, true), Ok(vec![0; 4]));
+        assert!(kconfig_value("LINUX_FOO", 4, int, false).is_err());
+        assert!(kconfig_value("LINUX_FOO", 4, Kcfg::CharArray, true).is_err());
+        assert!(kconfig_value("LINUX_FOO", 4, Kcfg::Tristate, true).is_err());
+        assert!(kconfig_value("OTHER", 4, int, true).is_err());
     }
 
     #[test]

@@ -981,14 +981,20 @@ impl Loader {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
         });
-        let reuse = |fd: OwnedFd| -> Opened {
-            self.check_compatible(m, &fd, Step::OpenPin)?;
-            let arena = reused_arena(m, &fd)?;
-            Ok((fd, Origin::PinReused(path.clone()), arena))
-        };
         // A map read-only (or write-only) for user space stays so through
         // its pin: the kernel keeps that per fd, not in the map.
         let access = (m.flags & (MapFlags::RDONLY | MapFlags::WRONLY)).bits();
+        let reuse = |fd: OwnedFd| -> Opened {
+            // The check reads a map-in-map's slots, which a write-only fd
+            // cannot: it reads them through a read-only one.
+            let reader = (m.flags.contains(MapFlags::WRONLY) && m.map_type.is_map_in_map())
+                .then(|| sys::obj_get(&c, MapFlags::RDONLY.bits()))
+                .transpose()
+                .map_err(|e| syscall(Step::OpenPin, e))?;
+            self.check_compatible(m, reader.as_ref().unwrap_or(&fd), Step::OpenPin)?;
+            let arena = reused_arena(m, &fd)?;
+            Ok((fd, Origin::PinReused(path.clone()), arena))
+        };
         match sys::obj_get(&c, access) {
             Ok(fd) => return reuse(fd),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}

@@ -532,6 +532,44 @@ fn a_read_only_map_stays_read_only_through_its_pin() {
     }
 }
 
+/// A write-only outer map (`BPF_F_WRONLY`) is reused through its pin: the
+/// compatibility check reads its slots through a read-only fd, and the
+/// collection's fd stays write-only.
+#[test]
+fn a_write_only_pinned_outer_map_is_reused() {
+    use ebpf_spec::{MapEntry, MapFlags, MapValue};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 4);
+    outer.flags = MapFlags::WRONLY;
+    outer.pinning = Pinning::ByName;
+    outer.inner_map = Some(Box::new(MapSpec::new("t", MapType::Hash, 4, 4, 8)));
+    outer.contents.push(MapEntry::at_index(
+        0,
+        MapValue::Map("inner".into()),
+        ebpf_spec::ByteOrder::NATIVE,
+    ));
+    spec.maps.insert("outer".into(), outer);
+    spec.maps.insert(
+        "inner".into(),
+        MapSpec::new("inner", MapType::Hash, 4, 4, 8),
+    );
+    let loader = Loader::new().pin_path(fs.path());
+    let first = loader.load(&spec).unwrap();
+    assert_eq!(first.pins_created(), [fs.pin("outer")]);
+    let again = loader.load(&spec).unwrap();
+    assert_eq!(again.pins_reused(), [fs.pin("outer")]);
+    assert_eq!(id(&again, "outer"), id(&first, "outer"));
+    // Its fd is write-only: a lookup is refused.
+    let fd = again.map_fd("outer").unwrap().try_clone_to_owned().unwrap();
+    let outer = aya::maps::ArrayOfMaps::<MapData>::try_from(aya::maps::Map::ArrayOfMaps(
+        MapData::from_fd(fd).unwrap(),
+    ))
+    .unwrap();
+    assert!(outer.get(&0, 0).is_err());
+}
+
 /// A storage map given with `replace_map` is not created, so it does not
 /// need the object's BTF: an object whose BTF the kernel refuses loads.
 #[test]
