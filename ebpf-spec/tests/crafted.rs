@@ -761,3 +761,56 @@ fn an_alias_is_one_variable() {
     let e = object((0, 2)).unwrap_err();
     assert!(e.to_string().contains("overlap"), "{e}");
 }
+
+/// Of an alias's names, the variable is named as the section's DATASEC
+/// names it (as libbpf names it), else by its global name: not by symbol
+/// order (ELF lists a `static` alias first).
+#[test]
+fn an_alias_is_named_as_btf_names_it_else_by_its_global() {
+    for (alias, local) in [(LOCAL_OBJECT, true), (GLOBAL_OBJECT, false)] {
+        for with_btf in [true, false] {
+            let mut c = Craft::new(Endianness::Little);
+            c.license();
+            let data = c.section(".data", SectionKind::Data, &[41, 0, 0, 0]);
+            c.symbol("value_alias", data, 0, 4, alias);
+            c.symbol("value", data, 0, 4, GLOBAL_OBJECT);
+            if with_btf {
+                let mut btf = BtfBuilder::new(Endianness::Little);
+                let int = btf.int("int", 4);
+                let v = btf.var("value", int, 1);
+                btf.datasec(".data", 4, &[(v, 0, 4)]);
+                c.section(".BTF", SectionKind::Other, &btf.build());
+            }
+            let mut spec = parse(&c.write()).unwrap();
+            let expect = if with_btf || local {
+                "value"
+            } else {
+                // Both global, no BTF: the first.
+                "value_alias"
+            };
+            assert_eq!(
+                spec.variables.keys().collect::<Vec<_>>(),
+                [expect],
+                "static alias {local}, BTF {with_btf}"
+            );
+            spec.set_variable(expect, &[1, 0, 0, 0]).unwrap();
+        }
+    }
+}
+
+/// A static alias of a global does not take the global's place, so a
+/// static of the global's name from another linked file does not become
+/// the variable either.
+#[test]
+fn a_static_alias_does_not_hand_the_name_to_another_files_static() {
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    let data = c.section(".data", SectionKind::Data, &[41, 0, 0, 0, 7, 0, 0, 0]);
+    c.symbol("value_static_alias", data, 0, 4, LOCAL_OBJECT);
+    c.symbol("value", data, 4, 4, LOCAL_OBJECT);
+    c.symbol("value", data, 0, 4, GLOBAL_OBJECT);
+    let spec = parse(&c.write()).unwrap();
+    let v = &spec.variables["value"];
+    assert_eq!((v.offset, v.value.clone()), (0, vec![41, 0, 0, 0]));
+    assert!(!spec.variables.contains_key("value_static_alias"));
+}

@@ -1718,15 +1718,12 @@ impl<'d> Reader<'d> {
         // section's, so a file where they overlap cannot make us copy the
         // section once per variable.
         let mut budget = self.sections[index].size;
-        // An alias (`extern int b __attribute__((alias("a")))`: a second
-        // symbol at a's offset, of a's size) is another name for a, not a
-        // variable of its own: the first name is the variable.
-        let mut last: Option<(u64, u64)> = None;
-        for (i, sym) in self.object_symbols(index) {
-            if sym.size != 0 && last == Some((sym.value, sym.size)) {
+        let symbols: Vec<(usize, &Symbol<'d>)> = self.object_symbols(index).collect();
+        let names = self.variable_names(index, &symbols);
+        for (&(i, sym), named) in symbols.iter().zip(names) {
+            if !named {
                 continue;
             }
-            last = Some((sym.value, sym.size));
             let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
             if var.section != map {
                 var.section = map.to_owned();
@@ -1758,6 +1755,74 @@ impl<'d> Reader<'d> {
             }
         }
         Ok(())
+    }
+
+    /// Which of `symbols` (the object symbols of data section `index`, by
+    /// offset) name variables. An alias (`extern int b
+    /// __attribute__((alias("a")))`: another symbol at a's offset, of a's
+    /// size) is another name for a variable, not one of its own. Of the names
+    /// of one variable, the one the section's DATASEC lists is its name (as
+    /// libbpf names it), else a global one, else the first. Linear: one pass
+    /// over the symbols, and one over the DATASEC when there are aliases.
+    fn variable_names(&self, index: usize, symbols: &[(usize, &Symbol<'d>)]) -> Vec<bool> {
+        let mut keep = vec![true; symbols.len()];
+        // Groups of two or more names of one offset and one size.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut start = 0;
+        while start < symbols.len() {
+            let value = symbols[start].1.value;
+            let end = symbols[start..]
+                .iter()
+                .position(|(_, s)| s.value != value)
+                .map_or(symbols.len(), |p| start + p);
+            if end - start > 1 {
+                let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+                for (k, (_, s)) in symbols.iter().enumerate().take(end).skip(start) {
+                    if s.size != 0 {
+                        by_size.entry(s.size).or_default().push(k);
+                    }
+                }
+                groups.extend(by_size.into_values().filter(|g| g.len() > 1));
+            }
+            start = end;
+        }
+        if groups.is_empty() {
+            return keep;
+        }
+        let listed: HashMap<(u64, u64), &str> = self
+            .btf
+            .as_ref()
+            .and_then(|btf| {
+                let (_, entries) = btf.datasec(self.sections[index].name)?;
+                Some(
+                    entries
+                        .iter()
+                        .filter_map(|e| {
+                            let name = btf.name(btf.ty(e.ty).ok()?.name_off()).ok()?;
+                            Some(((u64::from(e.offset), u64::from(e.size)), name))
+                        })
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+        for group in groups {
+            let sym = |k: usize| symbols[k].1;
+            let first = sym(group[0]);
+            let chosen = listed
+                .get(&(first.value, first.size))
+                .and_then(|name| group.iter().copied().find(|&k| sym(k).name == *name))
+                .or_else(|| {
+                    group
+                        .iter()
+                        .copied()
+                        .find(|&k| sym(k).bind != elf::STB_LOCAL)
+                })
+                .unwrap_or(group[0]);
+            for k in group {
+                keep[k] = k == chosen;
+            }
+        }
+        keep
     }
 
     fn variable(
