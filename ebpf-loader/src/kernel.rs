@@ -197,7 +197,10 @@ fn dotted_version(text: &str) -> Option<u32> {
         num(parts.next()?)?,
         num(parts.next()?)?,
     );
-    Some((major << 16) + (minor << 8) + patch.min(255))
+    // A code past 32 bits is no version (libbpf's wraps, then reads 0 and
+    // looks elsewhere).
+    let code = (u64::from(major) << 16) + (u64::from(minor) << 8) + u64::from(patch.min(255));
+    u32::try_from(code).ok().filter(|&c| c != 0)
 }
 
 /// The version in Ubuntu's `/proc/version_signature` (`Ubuntu
@@ -263,12 +266,18 @@ fn read_config() -> Result<String, String> {
     Ok(text)
 }
 
+/// `CONFIG_X=value` lines; of a repeated option, the first line counts, as
+/// for libbpf.
 fn parse_config(text: &str) -> HashMap<String, String> {
-    text.lines()
+    let mut config = HashMap::new();
+    for (k, v) in text
+        .lines()
         .filter(|l| l.starts_with("CONFIG_"))
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    {
+        config.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+    }
+    config
 }
 
 /// How libbpf reads a `.kconfig` extern's type (`find_kcfg_type`): it
@@ -497,6 +506,7 @@ fn write_ne(v: u64, out: &mut [u8]) {
 /// with base 0): decimal, `0x` hexadecimal, `0` octal, a leading `-`
 /// wrapping around.
 fn parse_config_number(v: &str) -> Option<u64> {
+    let v = v.trim_start();
     let (negative, v) = match v.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, v.strip_prefix('+').unwrap_or(v)),
@@ -750,6 +760,8 @@ mod tests {
         assert_eq!(debian_version("#1 SMP Debian 6.1 (x)"), None);
         // The patch level saturates at 255, as KERNEL_VERSION does.
         assert_eq!(debian_version("Debian 4.19.300-1"), Some(0x0413ff));
+        // A code past 32 bits is none.
+        assert_eq!(debian_version("#1 SMP Debian 65535.256.0-1 (x)"), None);
     }
 
     /// Numbers as `strtoull` with base 0 reads them, whole.
@@ -761,6 +773,7 @@ mod tests {
         assert_eq!(parse_config_number("0"), Some(0));
         assert_eq!(parse_config_number("+5"), Some(5));
         assert_eq!(parse_config_number("-1"), Some(u64::MAX));
+        assert_eq!(parse_config_number(" 5"), Some(5), "strtoull skips blanks");
         for bad in ["", "0x", "0x+5", "++5", "-+5", "0+7", "12a", "089"] {
             assert_eq!(parse_config_number(bad), None, "{bad}");
         }
@@ -787,5 +800,7 @@ mod tests {
         assert_eq!(c["CONFIG_B"], "m");
         assert!(!c.contains_key("CONFIG_C"));
         assert_eq!(c["CONFIG_D"], "\"x\"");
+        // A repeated option: the first line counts, as for libbpf.
+        assert_eq!(parse_config("CONFIG_A=1\nCONFIG_A=2\n")["CONFIG_A"], "1");
     }
 }

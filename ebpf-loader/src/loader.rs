@@ -986,9 +986,14 @@ impl Loader {
         let access = (m.flags & (MapFlags::RDONLY | MapFlags::WRONLY)).bits();
         let reuse = |fd: OwnedFd| -> Opened {
             // The check reads a map-in-map's slots, which a write-only fd
-            // cannot: it reads them through a read-only one.
+            // cannot: it reads them through a read-only fd of the same map
+            // (by id: the pin may be replaced meanwhile, and its file may
+            // be write-only).
             let reader = (m.flags.contains(MapFlags::WRONLY) && m.map_type.is_map_in_map())
-                .then(|| sys::obj_get(&c, MapFlags::RDONLY.bits()))
+                .then(|| {
+                    let id = sys::map_info(fd.as_fd())?.id;
+                    sys::map_get_fd_by_id_with(id, MapFlags::RDONLY.bits())
+                })
                 .transpose()
                 .map_err(|e| syscall(Step::OpenPin, e))?;
             self.check_compatible(m, reader.as_ref().unwrap_or(&fd), Step::OpenPin)?;

@@ -513,8 +513,15 @@ pub(crate) fn map_get_next_key(
 
 /// `BPF_MAP_GET_FD_BY_ID`.
 pub(crate) fn map_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    map_get_fd_by_id_with(id, 0)
+}
+
+/// `BPF_MAP_GET_FD_BY_ID` with `open_flags` (`BPF_F_RDONLY` or
+/// `BPF_F_WRONLY`: what user space may do through the new fd).
+pub(crate) fn map_get_fd_by_id_with(id: u32, open_flags: u32) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
     attr.__bindgen_anon_6.__bindgen_anon_1.map_id = id;
+    attr.__bindgen_anon_6.open_flags = open_flags;
     let fd = bpf(bpf_cmd::BPF_MAP_GET_FD_BY_ID, &mut attr)?;
     // SAFETY: on success BPF_MAP_GET_FD_BY_ID returns a new fd nobody owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })

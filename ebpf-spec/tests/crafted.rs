@@ -814,3 +814,34 @@ fn a_static_alias_does_not_hand_the_name_to_another_files_static() {
     assert_eq!((v.offset, v.value.clone()), (0, vec![41, 0, 0, 0]));
     assert!(!spec.variables.contains_key("value_static_alias"));
 }
+
+/// `static int v = 41; int g __attribute__((alias("v")));` in one file and
+/// `static int v = 7;` in another, linked: `g` is the variable (its name is
+/// the only global one), and `v`, the name of two statics, is none, with
+/// or without the BTF clang writes (which lists both statics, not `g`).
+#[test]
+fn a_global_alias_of_a_static_is_the_variable_and_the_static_name_stays_ambiguous() {
+    for with_btf in [false, true] {
+        let mut c = Craft::new(Endianness::Little);
+        c.license();
+        let data = c.section(".data", SectionKind::Data, &[41, 0, 0, 0, 7, 0, 0, 0]);
+        c.symbol("v", data, 0, 4, LOCAL_OBJECT);
+        c.symbol("v", data, 4, 4, LOCAL_OBJECT);
+        c.symbol("g", data, 0, 4, GLOBAL_OBJECT);
+        if with_btf {
+            let mut btf = BtfBuilder::new(Endianness::Little);
+            let int = btf.int("int", 4);
+            let a = btf.var("v", int, 0);
+            let b = btf.var("v", int, 0);
+            btf.datasec(".data", 8, &[(a, 0, 4), (b, 4, 4)]);
+            c.section(".BTF", SectionKind::Other, &btf.build());
+        }
+        let spec = parse(&c.write()).unwrap();
+        assert_eq!(
+            spec.variables.keys().collect::<Vec<_>>(),
+            ["g"],
+            "BTF {with_btf}"
+        );
+        assert_eq!(spec.variables["g"].value, [41, 0, 0, 0]);
+    }
+}

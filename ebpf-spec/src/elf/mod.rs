@@ -1722,6 +1722,21 @@ impl<'d> Reader<'d> {
         let names = self.variable_names(index, &symbols);
         for (&(i, sym), named) in symbols.iter().zip(names) {
             if !named {
+                // A static alias's name still counts: another static of
+                // that name (another file's) is then ambiguous.
+                if sym.bind == elf::STB_LOCAL {
+                    let mut names = self.var_names.borrow_mut();
+                    match names.get(sym.name) {
+                        None => {
+                            names.insert(sym.name, NameUse::Local);
+                        }
+                        Some(NameUse::Local) => {
+                            names.insert(sym.name, NameUse::Ambiguous);
+                            vars.remove(sym.name);
+                        }
+                        Some(NameUse::Global | NameUse::Ambiguous) => {}
+                    }
+                }
                 continue;
             }
             let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
@@ -1761,9 +1776,10 @@ impl<'d> Reader<'d> {
     /// offset) name variables. An alias (`extern int b
     /// __attribute__((alias("a")))`: another symbol at a's offset, of a's
     /// size) is another name for a variable, not one of its own. Of the names
-    /// of one variable, the one the section's DATASEC lists is its name (as
-    /// libbpf names it), else a global one, else the first. Linear: one pass
-    /// over the symbols, and one over the DATASEC when there are aliases.
+    /// of one variable, a global one is its name (of several, the one the
+    /// section's DATASEC lists, as libbpf names it), else the listed one,
+    /// else the first. Linear: one pass over the symbols, and one over the
+    /// DATASEC when there are aliases.
     fn variable_names(&self, index: usize, symbols: &[(usize, &Symbol<'d>)]) -> Vec<bool> {
         let mut keep = vec![true; symbols.len()];
         // Groups of two or more names of one offset and one size.
@@ -1808,16 +1824,18 @@ impl<'d> Reader<'d> {
         for group in groups {
             let sym = |k: usize| symbols[k].1;
             let first = sym(group[0]);
+            // A global name first (one object has one global of a name;
+            // a static's may be another file's too), then the listed one.
+            let globals: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&k| sym(k).bind != elf::STB_LOCAL)
+                .collect();
+            let candidates = if globals.is_empty() { &group } else { &globals };
             let chosen = listed
                 .get(&(first.value, first.size))
-                .and_then(|name| group.iter().copied().find(|&k| sym(k).name == *name))
-                .or_else(|| {
-                    group
-                        .iter()
-                        .copied()
-                        .find(|&k| sym(k).bind != elf::STB_LOCAL)
-                })
-                .unwrap_or(group[0]);
+                .and_then(|name| candidates.iter().copied().find(|&k| sym(k).name == *name))
+                .unwrap_or(candidates[0]);
             for k in group {
                 keep[k] = k == chosen;
             }
