@@ -755,18 +755,20 @@ impl Loader {
     /// bytes of data sections with their variables' values (and `.kconfig`'s
     /// from the running kernel), and the linked programs.
     fn prepare(&self, spec: &CollectionSpec) -> Result<Prepared, LoadError> {
+        let mut ctx = None;
+        if !self.maps_only {
+            ctx = Some(crate::program::LinkContext::new(spec)?);
+        }
         let mut data = HashMap::new();
         for m in spec.maps.values() {
-            if let Some(bytes) = section_bytes(spec, m)? {
+            let local = ctx.as_ref().and_then(|c| c.local());
+            if let Some(bytes) = section_bytes(spec, m, local)? {
                 data.insert(m.name.clone(), bytes);
             }
         }
         let arena_at = crate::arena::placements(spec, &data)?;
-        let mut ctx = None;
-        if !self.maps_only {
-            let mut c = crate::program::LinkContext::new(spec)?;
+        if let Some(c) = ctx.as_mut() {
             c.arena_at.clone_from(&arena_at);
-            ctx = Some(c);
         }
         let (struct_ops, attach) = plan_struct_ops(spec, ctx.as_ref().and_then(|c| c.local()))?;
         // Which struct_ops programs a created map uses is known now, from
@@ -1246,7 +1248,11 @@ fn kconfig_type_id(btf: &ebpf_spec::btf::Btf, name: &str) -> Option<u32> {
 /// The bytes of data-section map `m` with the values of its variables (and,
 /// for `.kconfig`, the running kernel's), or `None` when they are what the
 /// spec's contents already hold.
-fn section_bytes(spec: &CollectionSpec, m: &MapSpec) -> Result<Option<Vec<u8>>, LoadError> {
+fn section_bytes(
+    spec: &CollectionSpec,
+    m: &MapSpec,
+    parsed: Option<&ebpf_spec::btf::Btf>,
+) -> Result<Option<Vec<u8>>, LoadError> {
     let invalid = |what: String| LoadError::Invalid {
         map: m.name.clone(),
         what,
@@ -1264,20 +1270,23 @@ fn section_bytes(spec: &CollectionSpec, m: &MapSpec) -> Result<Option<Vec<u8>>, 
         _ => None,
     };
     let mut bytes = current.map_or_else(|| vec![0; m.value_size as usize], <[u8]>::to_vec);
-    // `.kconfig` externs: their types (from the object's BTF) decide which
-    // of the kernel's values they can hold.
-    let kconfig_btf = match (&*m.name, &spec.btf) {
-        (".kconfig", Some(b)) => Some(
-            ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
-                .map_err(|e| invalid(format!("the object's BTF: {e}")))?,
-        ),
+    // `.kconfig` externs: their types (from the object's BTF, parsed once
+    // per load: by the link when it needed it) decide which of the kernel's
+    // values they can hold.
+    let own;
+    let kconfig_btf = match (&*m.name, parsed, &spec.btf) {
+        (".kconfig", Some(btf), _) => Some(btf),
+        (".kconfig", None, Some(b)) => {
+            own = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
+                .map_err(|e| invalid(format!("the object's BTF: {e}")))?;
+            Some(&own)
+        }
         _ => None,
     };
     for v in vars {
         let range = v.range();
         let value = if m.name == ".kconfig" {
             let ty = kconfig_btf
-                .as_ref()
                 .and_then(|btf| kconfig_type_id(btf, &v.name).map(|id| (btf, id)))
                 .map_or(crate::kernel::Kcfg::Unknown, |(btf, id)| {
                     crate::kernel::kcfg_type(btf, id)
