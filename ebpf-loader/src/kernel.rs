@@ -165,8 +165,13 @@ pub(crate) fn version_code(release: &str) -> Option<u32> {
 /// (`get_kernel_version`): Ubuntu's `/proc/version_signature`, else the
 /// version a Debian kernel gives in `uname -v`, else the release (the
 /// release of a distribution kernel need not be its version: Debian's
-/// `6.1.0-18-amd64` is 6.1.76).
+/// `6.1.0-18-amd64` is 6.1.76). Read once per process.
 fn kernel_version_code() -> Result<u32, String> {
+    static CODE: OnceLock<Result<u32, String>> = OnceLock::new();
+    CODE.get_or_init(find_kernel_version_code).clone()
+}
+
+fn find_kernel_version_code() -> Result<u32, String> {
     if let Some(code) = std::fs::read_to_string("/proc/version_signature")
         .ok()
         .and_then(|s| ubuntu_version(&s))

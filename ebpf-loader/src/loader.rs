@@ -46,7 +46,13 @@ pub struct Loader {
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
     btf_cache: Mutex<Vec<(Vec<u8>, KernelBtf)>>,
+    /// The `.kconfig` externs' types by the object BTF they are read from
+    /// (a BTF parse, kept for every later load of the object).
+    kconfig_types: Mutex<Vec<(Vec<u8>, Arc<KconfigTypes>)>>,
 }
+
+/// What each `.kconfig` extern's type can hold, by name.
+type KconfigTypes = HashMap<String, crate::kernel::Kcfg>;
 
 /// How a map of a collection came to be.
 enum Origin {
@@ -759,10 +765,15 @@ impl Loader {
         if !self.maps_only {
             ctx = Some(crate::program::LinkContext::new(spec)?);
         }
+        let kconfig = match spec.maps.get(".kconfig") {
+            Some(m) if m.autocreate => {
+                Some(self.kconfig_types(spec, ctx.as_ref().and_then(|c| c.local()))?)
+            }
+            _ => None,
+        };
         let mut data = HashMap::new();
         for m in spec.maps.values() {
-            let local = ctx.as_ref().and_then(|c| c.local());
-            if let Some(bytes) = section_bytes(spec, m, local)? {
+            if let Some(bytes) = section_bytes(spec, m, kconfig.as_deref())? {
                 data.insert(m.name.clone(), bytes);
             }
         }
@@ -846,6 +857,47 @@ impl Loader {
         fill_program_slots(spec, &coll)?;
         guard.0.clear();
         Ok(coll)
+    }
+
+    /// The types of `spec`'s `.kconfig` externs, from its BTF (`parsed`, if
+    /// the link parsed it): worked out once per loader and object BTF.
+    fn kconfig_types(
+        &self,
+        spec: &CollectionSpec,
+        parsed: Option<&ebpf_spec::btf::Btf>,
+    ) -> Result<Arc<KconfigTypes>, LoadError> {
+        let Some(b) = &spec.btf else {
+            return Ok(Arc::default());
+        };
+        let mut cache = self.kconfig_types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, types)) = cache.iter().find(|(blob, _)| *blob == b.btf) {
+            return Ok(types.clone());
+        }
+        let own;
+        let btf = match parsed {
+            Some(btf) => btf,
+            None => {
+                own = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
+                    LoadError::Invalid {
+                        map: ".kconfig".into(),
+                        what: format!("the object's BTF: {e}"),
+                    }
+                })?;
+                &own
+            }
+        };
+        let types: KconfigTypes = spec
+            .variables
+            .values()
+            .filter(|v| v.section == ".kconfig")
+            .filter_map(|v| {
+                let id = kconfig_type_id(btf, &v.name)?;
+                Some((v.name.clone(), crate::kernel::kcfg_type(btf, id)))
+            })
+            .collect();
+        let types = Arc::new(types);
+        cache.push((b.btf.clone(), types.clone()));
+        Ok(types)
     }
 
     /// The kernel's fd of BTF `blob`, or why the kernel refused it (EINVAL,
@@ -1233,10 +1285,15 @@ fn create_struct_ops(
     Ok((fd, Origin::Created, None))
 }
 
-/// The type of `.kconfig` extern `name`: its VAR's in the DATASEC.
+/// The type of `.kconfig` extern `name`: its VAR's in the DATASEC. A walk of
+/// the types, not [`Btf::find`](ebpf_spec::btf::Btf::find), whose name index
+/// costs more to build than one load's walk.
 fn kconfig_type_id(btf: &ebpf_spec::btf::Btf, name: &str) -> Option<u32> {
-    let sec = btf.find(".kconfig", ebpf_spec::btf::Kind::Datasec)?;
-    let ebpf_spec::btf::TypeData::Datasec { vars, .. } = btf.ty(sec)?.data() else {
+    let sec = btf
+        .ids()
+        .filter_map(|id| btf.ty(id))
+        .find(|t| t.kind() == ebpf_spec::btf::Kind::Datasec && t.name() == Some(".kconfig"))?;
+    let ebpf_spec::btf::TypeData::Datasec { vars, .. } = sec.data() else {
         return None;
     };
     vars.iter()
@@ -1251,7 +1308,7 @@ fn kconfig_type_id(btf: &ebpf_spec::btf::Btf, name: &str) -> Option<u32> {
 fn section_bytes(
     spec: &CollectionSpec,
     m: &MapSpec,
-    parsed: Option<&ebpf_spec::btf::Btf>,
+    kconfig: Option<&KconfigTypes>,
 ) -> Result<Option<Vec<u8>>, LoadError> {
     let invalid = |what: String| LoadError::Invalid {
         map: m.name.clone(),
@@ -1270,27 +1327,14 @@ fn section_bytes(
         _ => None,
     };
     let mut bytes = current.map_or_else(|| vec![0; m.value_size as usize], <[u8]>::to_vec);
-    // `.kconfig` externs: their types (from the object's BTF, parsed once
-    // per load: by the link when it needed it) decide which of the kernel's
-    // values they can hold.
-    let own;
-    let kconfig_btf = match (&*m.name, parsed, &spec.btf) {
-        (".kconfig", Some(btf), _) => Some(btf),
-        (".kconfig", None, Some(b)) => {
-            own = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order)
-                .map_err(|e| invalid(format!("the object's BTF: {e}")))?;
-            Some(&own)
-        }
-        _ => None,
-    };
     for v in vars {
         let range = v.range();
         let value = if m.name == ".kconfig" {
-            let ty = kconfig_btf
-                .and_then(|btf| kconfig_type_id(btf, &v.name).map(|id| (btf, id)))
-                .map_or(crate::kernel::Kcfg::Unknown, |(btf, id)| {
-                    crate::kernel::kcfg_type(btf, id)
-                });
+            // The extern's type decides which of the kernel's values it can
+            // hold.
+            let ty = kconfig
+                .and_then(|types| types.get(&v.name).copied())
+                .unwrap_or(crate::kernel::Kcfg::Unknown);
             crate::kernel::kconfig_value(&v.name, v.size as usize, ty, v.weak).map_err(&invalid)?
         } else {
             v.value.clone()
