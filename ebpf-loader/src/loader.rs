@@ -886,13 +886,12 @@ impl Loader {
                 &own
             }
         };
-        let types: KconfigTypes = spec
-            .variables
-            .values()
-            .filter(|v| v.section == ".kconfig")
-            .filter_map(|v| {
-                let id = kconfig_type_id(btf, &v.name)?;
-                Some((v.name.clone(), crate::kernel::kcfg_type(btf, id)))
+        // Every extern the BTF's `.kconfig` lists: a function of the BTF
+        // alone, as the cache's key is.
+        let types: KconfigTypes = kconfig_vars(btf)
+            .filter_map(|var| {
+                let name = var.name()?.to_owned();
+                Some((name, crate::kernel::kcfg_type(btf, var.target()?)))
             })
             .collect();
         let types = Arc::new(types);
@@ -1285,21 +1284,19 @@ fn create_struct_ops(
     Ok((fd, Origin::Created, None))
 }
 
-/// The type of `.kconfig` extern `name`: its VAR's in the DATASEC. A walk of
-/// the types, not [`Btf::find`](ebpf_spec::btf::Btf::find), whose name index
-/// costs more to build than one load's walk.
-fn kconfig_type_id(btf: &ebpf_spec::btf::Btf, name: &str) -> Option<u32> {
+/// The VARs of the `.kconfig` DATASEC of `btf` (none if it has none). A walk
+/// of the types, not [`Btf::find`](ebpf_spec::btf::Btf::find), whose name
+/// index costs more to build.
+fn kconfig_vars(btf: &ebpf_spec::btf::Btf) -> impl Iterator<Item = ebpf_spec::btf::Type<'_>> + '_ {
     let sec = btf
         .ids()
         .filter_map(|id| btf.ty(id))
-        .find(|t| t.kind() == ebpf_spec::btf::Kind::Datasec && t.name() == Some(".kconfig"))?;
-    let ebpf_spec::btf::TypeData::Datasec { vars, .. } = sec.data() else {
-        return None;
+        .find(|t| t.kind() == ebpf_spec::btf::Kind::Datasec && t.name() == Some(".kconfig"));
+    let vars = match sec.map(|t| t.data()) {
+        Some(ebpf_spec::btf::TypeData::Datasec { vars, .. }) => vars,
+        _ => &[],
     };
-    vars.iter()
-        .filter_map(|v| btf.ty(v.ty))
-        .find(|var| var.name() == Some(name))?
-        .target()
+    vars.iter().filter_map(|v| btf.ty(v.ty))
 }
 
 /// The bytes of data-section map `m` with the values of its variables (and,
