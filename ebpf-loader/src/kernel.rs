@@ -64,9 +64,7 @@ pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
     if let Some(&found) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(found);
     }
-    let text = std::fs::read_to_string(KALLSYMS)
-        .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))?;
-    let found = kallsyms_lookup(&text, name)?;
+    let found = kallsyms_lookup(&read_kallsyms(name)?, name)?;
     seen.lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(name.to_owned(), found);
@@ -81,20 +79,8 @@ pub(crate) fn kallsyms_address(name: &str) -> Result<Option<u64>, String> {
 fn kallsyms_lookup(text: &str, name: &str) -> Result<Option<u64>, String> {
     let mut found: Option<u64> = None;
     let mut any_address = false;
-    for line in text.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(addr), Some(kind), Some(sym)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else {
-            continue;
-        };
+    for (addr, sym) in kallsyms_entries(text) {
         any_address |= addr != 0;
-        let sym = match sym.find(".llvm.") {
-            Some(at) if kind == "d" => &sym[..at],
-            _ => sym,
-        };
         if sym != name {
             continue;
         }
@@ -115,6 +101,28 @@ fn kallsyms_lookup(text: &str, name: &str) -> Result<Option<u64>, String> {
         ));
     }
     Ok(found)
+}
+
+/// The text of `/proc/kallsyms`, read for symbol `name`.
+fn read_kallsyms(name: &str) -> Result<String, String> {
+    std::fs::read_to_string(KALLSYMS)
+        .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))
+}
+
+/// The (address, name) of each line of the text of `/proc/kallsyms`
+/// (`address type name [module]`); a local data symbol's `.llvm.<hash>`
+/// suffix (LTO kernels) is not part of its name.
+fn kallsyms_entries(text: &str) -> impl Iterator<Item = (u64, &str)> {
+    text.lines().filter_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        let (addr, kind, sym) = (fields.next()?, fields.next()?, fields.next()?);
+        let addr = u64::from_str_radix(addr, 16).ok()?;
+        let sym = match sym.find(".llvm.") {
+            Some(at) if kind == "d" => &sym[..at],
+            _ => sym,
+        };
+        Some((addr, sym))
+    })
 }
 
 /// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`), read once;
@@ -312,47 +320,50 @@ pub(crate) enum Kcfg {
 
 /// The [`Kcfg`] of type `id` of `btf` (typedefs and modifiers skipped).
 pub(crate) fn kcfg_type(btf: &ebpf_spec::btf::Btf, id: u32) -> Kcfg {
-    use ebpf_spec::btf::{Int, Kind, TypeData};
-    let one = |id: u32| -> Option<(Kcfg, u32)> {
-        let t = btf.ty(btf.skip_mods_and_typedefs(id).ok()?)?;
-        Some(match t.data() {
-            TypeData::Int(i) if i.encoding & Int::BOOL != 0 => (
-                if i.size == 1 {
-                    Kcfg::Bool
-                } else {
-                    Kcfg::Unknown
-                },
-                0,
-            ),
-            TypeData::Int(i) if i.size == 1 => (
-                Kcfg::Char {
-                    signed: i.encoding & Int::SIGNED != 0,
-                },
-                0,
-            ),
-            TypeData::Int(i) if matches!(i.size, 2 | 4 | 8) => (
-                Kcfg::Int {
-                    signed: i.encoding & Int::SIGNED != 0,
-                },
-                0,
-            ),
-            _ if matches!(t.kind(), Kind::Enum | Kind::Enum64)
-                && t.name() == Some("libbpf_tristate")
-                && (t.kind() == Kind::Enum64 || t.size_or_type() == 4) =>
-            {
-                (Kcfg::Tristate, 0)
+    let resolved = btf
+        .skip_mods_and_typedefs(id)
+        .ok()
+        .and_then(|id| btf.ty(id));
+    match resolved.map(|t| t.data()) {
+        // One level of array only: a char array.
+        Some(ebpf_spec::btf::TypeData::Array(a)) if a.nelems > 0 => {
+            match kcfg_scalar(btf, a.elem) {
+                Kcfg::Char { .. } => Kcfg::CharArray,
+                _ => Kcfg::Unknown,
             }
-            TypeData::Array(a) if a.nelems > 0 => (Kcfg::Unknown, a.elem),
-            _ => (Kcfg::Unknown, 0),
-        })
+        }
+        _ => kcfg_scalar(btf, id),
+    }
+}
+
+/// The [`Kcfg`] of type `id` when it is no array (an array: `Unknown`).
+fn kcfg_scalar(btf: &ebpf_spec::btf::Btf, id: u32) -> Kcfg {
+    use ebpf_spec::btf::{Int, Kind, TypeData};
+    let Some(t) = btf
+        .skip_mods_and_typedefs(id)
+        .ok()
+        .and_then(|id| btf.ty(id))
+    else {
+        return Kcfg::Unknown;
     };
-    match one(id) {
-        Some((Kcfg::Unknown, elem)) if elem != 0 => match one(elem) {
-            Some((Kcfg::Char { .. }, _)) => Kcfg::CharArray,
-            _ => Kcfg::Unknown,
-        },
-        Some((kind, _)) => kind,
-        None => Kcfg::Unknown,
+    let signed = |i: &Int| i.encoding & Int::SIGNED != 0;
+    match t.data() {
+        TypeData::Int(i) if i.encoding & Int::BOOL != 0 => {
+            if i.size == 1 {
+                Kcfg::Bool
+            } else {
+                Kcfg::Unknown
+            }
+        }
+        TypeData::Int(i) if i.size == 1 => Kcfg::Char { signed: signed(&i) },
+        TypeData::Int(i) if matches!(i.size, 2 | 4 | 8) => Kcfg::Int { signed: signed(&i) },
+        _ if matches!(t.kind(), Kind::Enum | Kind::Enum64)
+            && t.name() == Some("libbpf_tristate")
+            && (t.kind() == Kind::Enum64 || t.size_or_type() == 4) =>
+        {
+            Kcfg::Tristate
+        }
+        _ => Kcfg::Unknown,
     }
 }
 
@@ -360,7 +371,8 @@ pub(crate) fn kcfg_type(btf: &ebpf_spec::btf::Btf, id: u32) -> Kcfg {
 /// host's byte order), as libbpf computes it (`bpf_object__resolve_externs`,
 /// `set_kcfg_value_*`):
 ///
-/// - `LINUX_KERNEL_VERSION` from the release; `LINUX_HAS_BPF_COOKIE`, 1 if
+/// - `LINUX_KERNEL_VERSION` as libbpf finds it (see
+///   `kernel_version_code`); `LINUX_HAS_BPF_COOKIE`, 1 if
 ///   the kernel has `bpf_get_attach_cookie` (probed once per process);
 ///   `LINUX_HAS_SYSCALL_WRAPPER`, 1 if it has the architecture's syscall
 ///   wrappers (`__x64_sys_bpf` in `/proc/kallsyms` on x86-64; libbpf opens a
@@ -593,11 +605,7 @@ fn find_syscall_wrapper() -> Result<bool, String> {
     // Only whether it is listed: a reader without CAP_SYSLOG sees the
     // names, with every address 0.
     let name = format!("__{prefix}_sys_bpf");
-    let text = std::fs::read_to_string(KALLSYMS)
-        .map_err(|e| format!("cannot read {KALLSYMS} for `{name}`: {e}"))?;
-    Ok(text
-        .lines()
-        .any(|l| l.split_ascii_whitespace().nth(2) == Some(name.as_str())))
+    Ok(kallsyms_entries(&read_kallsyms(&name)?).any(|(_, sym)| sym == name))
 }
 
 /// Whether the verifier takes a map-value `ld_imm64` offset of 2^29 or more

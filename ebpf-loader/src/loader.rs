@@ -476,41 +476,24 @@ impl Loader {
     /// Refuses a replacement ([`replace_map`](Self::replace_map)) that no spec
     /// of the call would use: no map of that name, or none that is created.
     fn check_replacements_used(&self, specs: &[&CollectionSpec]) -> Result<(), LoadError> {
-        let mut unused: Vec<&String> = self
-            .replacements
-            .keys()
-            .filter(|name| {
-                !specs
-                    .iter()
-                    .any(|s| s.maps.get(name.as_str()).is_some_and(|m| m.autocreate))
-            })
-            .collect();
-        unused.sort();
-        let Some(name) = unused.first() else {
+        let created = |name: &str| {
+            specs
+                .iter()
+                .any(|s| s.maps.get(name).is_some_and(|m| m.autocreate))
+        };
+        let Some(name) = self.replacements.keys().filter(|n| !created(n)).min() else {
             return Ok(());
         };
-        let exists = specs.iter().any(|s| s.maps.contains_key(name.as_str()));
-        let (who, has) = if specs.len() == 1 {
-            ("the collection", "has no map of that name")
-        } else {
-            ("no spec of the call", "has a map of that name")
+        let exists = specs.iter().any(|s| s.maps.contains_key(name));
+        let why = match (specs.len() == 1, exists) {
+            (true, false) => "the collection has no map of that name",
+            (false, false) => "no spec of the call has a map of that name",
+            (true, true) => "the collection does not create it (autocreate is false)",
+            (false, true) => "no spec of the call creates it (autocreate is false)",
         };
-        let why = if exists {
-            format!(
-                "{who} {} it (autocreate is false)",
-                if specs.len() == 1 {
-                    "does not create"
-                } else {
-                    "creates"
-                }
-            )
-        } else {
-            format!("{who} {has}")
-        };
-        let what = format!("replace_map gives a map for it, but {why}: it would not be used");
         Err(LoadError::Invalid {
-            map: (*name).clone(),
-            what,
+            map: name.clone(),
+            what: format!("replace_map gives a map for it, but {why}: it would not be used"),
         })
     }
 

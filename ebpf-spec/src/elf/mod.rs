@@ -1721,32 +1721,23 @@ impl<'d> Reader<'d> {
         let symbols: Vec<(usize, &Symbol<'d>)> = self.object_symbols(index).collect();
         let names = self.variable_names(index, &symbols);
         for (&(i, sym), named) in symbols.iter().zip(names) {
-            if !named {
-                // A static alias's name still counts: another static of
-                // that name (another file's) is then ambiguous.
-                if sym.bind == elf::STB_LOCAL {
-                    let mut names = self.var_names.borrow_mut();
-                    match names.get(sym.name) {
-                        None => {
-                            names.insert(sym.name, NameUse::Local);
-                        }
-                        Some(NameUse::Local) => {
-                            names.insert(sym.name, NameUse::Ambiguous);
-                            vars.remove(sym.name);
-                        }
-                        Some(NameUse::Global | NameUse::Ambiguous) => {}
-                    }
-                }
-                continue;
-            }
-            let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
-            if var.section != map {
-                var.section = map.to_owned();
-            }
             let local = sym.bind == elf::STB_LOCAL;
+            // An alias is no variable of its own; a static alias's name
+            // still counts (another file's static of that name is then
+            // ambiguous), a global alias's is just another name.
+            let var = match (named, local) {
+                (true, _) => {
+                    let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
+                    if var.section != map {
+                        var.section = map.to_owned();
+                    }
+                    Some(var)
+                }
+                (false, true) => None,
+                (false, false) => continue,
+            };
             let mut names = self.var_names.borrow_mut();
-            let seen = names.get(sym.name).copied();
-            match (seen, local) {
+            match (names.get(sym.name).copied(), local) {
                 (None, _) | (Some(NameUse::Local | NameUse::Ambiguous), false) => {
                     let name_use = if local {
                         NameUse::Local
@@ -1754,12 +1745,14 @@ impl<'d> Reader<'d> {
                         NameUse::Global
                     };
                     names.insert(sym.name, name_use);
-                    vars.insert(var.name.clone(), var);
+                    if let Some(var) = var {
+                        vars.insert(var.name.clone(), var);
+                    }
                 }
                 (Some(NameUse::Global | NameUse::Ambiguous), true) => {}
                 (Some(NameUse::Local), true) => {
                     names.insert(sym.name, NameUse::Ambiguous);
-                    vars.remove(&var.name);
+                    vars.remove(sym.name);
                 }
                 (Some(NameUse::Global), false) => {
                     return Err(ParseError::Symbol {
