@@ -845,3 +845,41 @@ fn a_global_alias_of_a_static_is_the_variable_and_the_static_name_stays_ambiguou
         assert_eq!(spec.variables["g"].value, [41, 0, 0, 0]);
     }
 }
+
+// ------------------------------------------------------------ scale
+
+/// `n` one-variable data sections `.data.bI`, each with its DATASEC.
+fn many_data_sections(n: usize) -> Vec<u8> {
+    let mut c = Craft::new(Endianness::Little);
+    c.license();
+    let mut btf = BtfBuilder::new(Endianness::Little);
+    let int = btf.int("int", 4);
+    for i in 0..n {
+        let sec = c.section(&format!(".data.b{i}"), SectionKind::Data, &[1, 2, 3, 4]);
+        c.symbol(&format!("v{i}"), sec, 0, 4, GLOBAL_OBJECT);
+        let v = btf.var(&format!("v{i}"), int, 1);
+        btf.datasec(&format!(".data.b{i}"), 0, &[(v, 0, 4)]);
+    }
+    c.section(".BTF", SectionKind::Other, &btf.build());
+    c.write()
+}
+
+/// The figure BENCHMARKS.md records for thousands of data sections (the
+/// BTF fix-up and the DATASEC lookups must stay linear): prints the parse
+/// time of 4,000 and 16,000, and checks what they parse to. Run it in
+/// release: `cargo test --release -p ebpf-spec --test crafted -- --ignored
+/// thousands_of_data_sections --nocapture`.
+#[test]
+#[ignore = "a measurement: run in release, see BENCHMARKS.md"]
+fn thousands_of_data_sections() {
+    for n in [4_000, 16_000] {
+        let data = many_data_sections(n);
+        let start = std::time::Instant::now();
+        let spec = CollectionSpec::from_elf(&data).unwrap();
+        let took = start.elapsed();
+        println!("{n} data sections ({} bytes): {took:?}", data.len());
+        assert_eq!(spec.maps.len(), n);
+        assert_eq!(spec.variables.len(), n);
+        assert_eq!(spec.variables[&format!("v{}", n - 1)].value, [1, 2, 3, 4]);
+    }
+}
