@@ -45,10 +45,36 @@ pub struct Loader {
     targets: HashMap<String, crate::program::ProgramTarget>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
     /// Loaded BTF blobs by content, shared by every map and instance.
-    btf_cache: Mutex<Vec<(Vec<u8>, KernelBtf)>>,
+    btf_cache: ByBlob<KernelBtf>,
     /// The `.kconfig` externs' types by the object BTF they are read from
     /// (a BTF parse, kept for every later load of the object).
-    kconfig_types: Mutex<Vec<(Vec<u8>, Arc<KconfigTypes>)>>,
+    kconfig_types: ByBlob<Arc<KconfigTypes>>,
+}
+
+/// What a loader works out once per BTF blob, kept by the blob's content
+/// (a few blobs per loader: a walk of them costs less than hashing one).
+#[derive(Debug)]
+struct ByBlob<T>(Mutex<Vec<(Vec<u8>, T)>>);
+
+impl<T> Default for ByBlob<T> {
+    fn default() -> Self {
+        ByBlob(Mutex::default())
+    }
+}
+
+impl<T: Clone> ByBlob<T> {
+    /// The value kept for `blob`, else `make()`'s, kept (an error is not
+    /// kept). The lock is held meanwhile: threads loading one object work
+    /// it out once.
+    fn get_or_try<E>(&self, blob: &[u8], make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, value)) = kept.iter().find(|(b, _)| b.as_slice() == blob) {
+            return Ok(value.clone());
+        }
+        let value = make()?;
+        kept.push((blob.to_vec(), value.clone()));
+        Ok(value)
+    }
 }
 
 /// What each `.kconfig` extern's type can hold, by name.
@@ -852,34 +878,31 @@ impl Loader {
         let Some(b) = &spec.btf else {
             return Ok(Arc::default());
         };
-        let mut cache = self.kconfig_types.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, types)) = cache.iter().find(|(blob, _)| *blob == b.btf) {
-            return Ok(types.clone());
-        }
-        let own;
-        let btf = match parsed {
-            Some(btf) => btf,
-            None => {
-                own = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
-                    LoadError::Invalid {
-                        map: ".kconfig".into(),
-                        what: format!("the object's BTF: {e}"),
-                    }
-                })?;
-                &own
-            }
-        };
-        // Every extern the BTF's `.kconfig` lists: a function of the BTF
-        // alone, as the cache's key is.
-        let types: KconfigTypes = kconfig_vars(btf)
-            .filter_map(|var| {
-                let name = var.name()?.to_owned();
-                Some((name, crate::kernel::kcfg_type(btf, var.target()?)))
-            })
-            .collect();
-        let types = Arc::new(types);
-        cache.push((b.btf.clone(), types.clone()));
-        Ok(types)
+        self.kconfig_types.get_or_try(&b.btf, || {
+            let own;
+            let btf = match parsed {
+                Some(btf) => btf,
+                None => {
+                    own = ebpf_spec::btf::Btf::parse(&b.btf, spec.byte_order).map_err(|e| {
+                        LoadError::Invalid {
+                            map: ".kconfig".into(),
+                            what: format!("the object's BTF: {e}"),
+                        }
+                    })?;
+                    &own
+                }
+            };
+            // Every extern the BTF's `.kconfig` lists: a function of the
+            // BTF alone, as the key is.
+            Ok(Arc::new(
+                kconfig_vars(btf)
+                    .filter_map(|var| {
+                        let name = var.name()?.to_owned();
+                        Some((name, crate::kernel::kcfg_type(btf, var.target()?)))
+                    })
+                    .collect(),
+            ))
+        })
     }
 
     /// The kernel's fd of BTF `blob`, or why the kernel refused it (EINVAL,
@@ -887,19 +910,14 @@ impl Loader {
     /// shared by every map, program and instance that needs it. Any other
     /// error is the load's, and not kept.
     fn btf_fd(&self, blob: &[u8]) -> Result<KernelBtf, LoadError> {
-        let mut cache = self.btf_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, btf)) = cache.iter().find(|(b, _)| b.as_slice() == blob) {
-            return Ok(btf.clone());
-        }
-        let btf = match sys::btf_load(blob) {
-            Ok(fd) => Ok(Arc::new(fd)),
-            Err((source, log)) if source.raw_os_error() == Some(libc::EINVAL) => {
-                Err(Arc::new(crate::BtfRefused { source, log }))
-            }
-            Err((source, log)) => return Err(LoadError::Btf { source, log }),
-        };
-        cache.push((blob.to_vec(), btf.clone()));
-        Ok(btf)
+        self.btf_cache
+            .get_or_try(blob, || match sys::btf_load(blob) {
+                Ok(fd) => Ok(Ok(Arc::new(fd))),
+                Err((source, log)) if source.raw_os_error() == Some(libc::EINVAL) => {
+                    Ok(Err(Arc::new(crate::BtfRefused { source, log })))
+                }
+                Err((source, log)) => Err(LoadError::Btf { source, log }),
+            })
     }
 
     /// Creates (or opens) every map of `spec`; slots that name maps are
