@@ -15,7 +15,7 @@ use syn::{Attribute, Error, Ident, LitStr, Meta, Path, Token, WherePredicate};
 use crate::ctxt::Errors;
 
 /// The keys accepted on a struct or enum, for error messages.
-const CONTAINER_KEYS: &str = "`crate` or `bound`";
+const CONTAINER_KEYS: &str = "`crate`, `bound` or `plain`";
 /// The keys accepted on a field, for error messages.
 const FIELD_KEYS: &str = "`skip` or `with`";
 
@@ -28,6 +28,9 @@ pub(crate) struct Container {
     pub(crate) bound: Option<Punctuated<WherePredicate, Token![,]>>,
     /// The `packed` / `packed(N)` inside a `#[repr(...)]`, if any.
     pub(crate) packed: Option<TokenStream>,
+    /// `#[deep_copy(plain)]`: the keyword, for spans. The type is `Copy` and
+    /// owns nothing, so slices of it are copied with one `memcpy`.
+    pub(crate) plain: Option<Ident>,
 }
 
 /// Attributes of one field.
@@ -77,6 +80,18 @@ pub(crate) fn container(
                         return Err(duplicate(meta));
                     }
                     out.krate = Some(path);
+                    Ok(())
+                }
+                "plain" => {
+                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        return Err(
+                            meta.error("`plain` takes no value: write `#[deep_copy(plain)]`")
+                        );
+                    }
+                    if out.plain.is_some() {
+                        return Err(duplicate(meta));
+                    }
+                    out.plain = Some(path_ident(&meta.path));
                     Ok(())
                 }
                 "bound" => {
@@ -230,10 +245,10 @@ fn skip_with_conflict(meta: &ParseNestedMeta<'_>) -> Error {
 /// wrong place gets a hint where it belongs, anything else is unknown.
 fn misplaced_or_unknown(meta: &ParseNestedMeta<'_>, key: &str, position: Position) -> Error {
     let message = match (key, position) {
-        ("crate" | "bound", Position::Field) => format!(
+        ("crate" | "bound" | "plain", Position::Field) => format!(
             "`{key}` is a container attribute: put it on the struct or enum, not on a field"
         ),
-        ("crate" | "bound", Position::Variant) => {
+        ("crate" | "bound" | "plain", Position::Variant) => {
             format!("`{key}` is a container attribute: put it on the enum, not on a variant")
         }
         ("skip" | "with", Position::Container(keyword)) => {

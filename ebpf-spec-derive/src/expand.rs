@@ -33,11 +33,21 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
         Data::Union(_) => (quote!(::core::unimplemented!()), TokenStream::new(), false),
     };
     let walker = walker_ident(walks);
+    let (plain_bound, plain_fns) = plain_parts(input, &krate);
+    let where_clause = match (where_clause, plain_bound) {
+        (Some(w), Some(b)) => {
+            let predicates = w.predicates.iter();
+            quote!(where #(#predicates,)* #b)
+        }
+        (None, Some(b)) => quote!(where #b),
+        (w, None) => quote!(#w),
+    };
 
     quote! {
         #[automatically_derived]
         #[allow(deprecated)]
         impl #impl_generics #krate::DeepCopy for #ident #ty_generics #where_clause {
+            #[inline]
             fn deep_copy(&self) -> Self {
                 #copy_body
             }
@@ -45,8 +55,32 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
             fn walk_buffers(&self, #walker: &mut #krate::deep_copy::Walker) {
                 #walk_body
             }
+
+            #plain_fns
         }
     }
+}
+
+/// For `#[deep_copy(plain)]`: the `Self: Copy` predicate (spanned at
+/// `plain`, so a type that is not `Copy` is reported there) and the slice
+/// overrides: one `memcpy` to copy, nothing to walk. Every field is still
+/// copied and walked through its own `DeepCopy` impl one value at a time, so
+/// the field types are checked as for any derive.
+fn plain_parts(input: &Input<'_>, krate: &Path) -> (Option<TokenStream>, TokenStream) {
+    let Some(plain) = &input.attrs.plain else {
+        return (None, TokenStream::new());
+    };
+    let bound = quote_spanned!(plain.span()=> Self: ::core::marker::Copy);
+    let fns = quote! {
+        #[inline]
+        fn deep_copy_slice(src: &[Self]) -> ::std::vec::Vec<Self> {
+            <[Self]>::to_vec(src)
+        }
+
+        #[inline]
+        fn walk_slice(_src: &[Self], _walker: &mut #krate::deep_copy::Walker) {}
+    };
+    (Some(bound), fns)
 }
 
 /// `__walker` where the walk uses it, `_walker` where there is nothing to walk

@@ -23,6 +23,33 @@ pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
              cannot be borrowed, and deep_copy copies every field through a reference",
         ));
     }
+    if let Some(plain) = &input.attrs.plain {
+        // Slices of a plain type are copied bitwise, which a skipped field
+        // (reset to its default) or a `with` field (copied by a function)
+        // would contradict.
+        for field in input.all_fields() {
+            if let Some(key) = field.attrs.skip.as_ref().map(|_| "skip").or(field
+                .attrs
+                .with
+                .as_ref()
+                .map(|_| "with"))
+            {
+                errors.push(Error::new(
+                    plain.span(),
+                    format!(
+                        "`plain` cannot be combined with a `{key}` field: slices of a plain \
+                         type are copied bitwise, which would not {}",
+                        if key == "skip" {
+                            "reset the skipped field"
+                        } else {
+                            "call the field's `with` function"
+                        }
+                    ),
+                ));
+                break;
+            }
+        }
+    }
     for field in input.all_fields() {
         // `skip` and `with` fields are not copied through `DeepCopy`: the user
         // said how to handle them.

@@ -92,6 +92,12 @@ pub use deep_copy::DeepCopy;
 ///   for a foreign type that has no `DeepCopy` impl (or a field that must share).
 ///   The proof helper lists every such field in its report
 ///   ([`Report::with_fields`](deep_copy::Report::with_fields)).
+/// - `#[deep_copy(plain)]` on the container: the type is `Copy` and owns no
+///   heap memory (a record of numbers), so a `Vec` or slice of it is copied
+///   with one `memcpy`, as `Clone` copies a `Vec` of a `Copy` type, instead
+///   of value by value. Each field must still implement `DeepCopy`; a type
+///   that is not `Copy` is refused at the attribute, and so is a `skip` or
+///   `with` field (a bitwise copy would ignore it).
 /// - `#[deep_copy(bound = "T: Trait")]` on the container: replaces the inferred bounds.
 /// - `#[deep_copy(crate = "path")]` on the container: where to find `ebpf_spec`
 ///   when it is renamed or re-exported.

@@ -683,3 +683,38 @@ fn unsized_parameters_behind_pointers() {
     assert_eq!(copy.name, named.name);
     assert_disjoint(&named, &copy);
 }
+
+/// `#[deep_copy(plain)]`: a vector of records copies as one buffer, equal
+/// and disjoint, and a single record is still copied field by field.
+#[test]
+fn plain_records_copy_as_one_buffer() {
+    #[derive(Debug, Clone, Copy, PartialEq, DeepCopy)]
+    #[deep_copy(plain)]
+    struct Record {
+        at: u32,
+        kind: Kind,
+        pair: (u16, i64),
+    }
+    #[derive(Debug, Clone, Copy, PartialEq, DeepCopy)]
+    #[deep_copy(plain)]
+    enum Kind {
+        Line { col: u16 },
+        Func,
+    }
+    let records: Vec<Record> = (0..1000)
+        .map(|i| Record {
+            at: i,
+            kind: if i % 2 == 0 {
+                Kind::Func
+            } else {
+                Kind::Line { col: i as u16 }
+            },
+            pair: (i as u16, -(i as i64)),
+        })
+        .collect();
+    let copy = records.deep_copy();
+    assert_eq!(copy, records);
+    ebpf_spec::deep_copy::assert_deep_copy(&records, &copy);
+    assert_eq!(ebpf_spec::deep_copy::buffers(&records).len(), 1);
+    assert_eq!(records[3].deep_copy(), records[3]);
+}

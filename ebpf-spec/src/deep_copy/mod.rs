@@ -159,7 +159,11 @@ pub trait DeepCopy: Sized {
     /// the speed of `Clone`. Overrides must still produce deep copies.
     #[inline]
     fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
-        src.iter().map(Self::deep_copy).collect()
+        let mut out = Vec::with_capacity(src.len());
+        for item in src {
+            out.push(item.deep_copy());
+        }
+        out
     }
 
     /// Walks the buffers of every element of a slice, reporting each element's

@@ -1,0 +1,37 @@
+//! `plain`: structs, enums and generic types that are `Copy`; a generic
+//! type is `DeepCopy` where its arguments make it `Copy`.
+#![deny(warnings)]
+
+use ebpf_spec::DeepCopy;
+
+#[derive(Clone, Copy, PartialEq, Debug, DeepCopy)]
+#[deep_copy(plain)]
+struct Record {
+    offset: u32,
+    kind: Kind,
+    pair: (u16, i8),
+    bytes: [u8; 3],
+}
+
+#[derive(Clone, Copy, PartialEq, Debug, DeepCopy)]
+#[deep_copy(plain)]
+enum Kind {
+    A,
+    B(u64),
+    C { at: usize },
+}
+
+#[derive(Clone, Copy, PartialEq, Debug, DeepCopy)]
+#[deep_copy(plain, crate = "ebpf_spec")]
+struct Pair<T>(T, T);
+
+fn main() {
+    let records = vec![
+        Record { offset: 1, kind: Kind::A, pair: (2, -3), bytes: [4, 5, 6] },
+        Record { offset: 7, kind: Kind::B(8), pair: (9, 10), bytes: [0; 3] },
+        Record { offset: 11, kind: Kind::C { at: 12 }, pair: (0, 0), bytes: [1; 3] },
+    ];
+    assert_eq!(records.deep_copy(), records);
+    let pairs = vec![Pair(1u8, 2), Pair(3, 4)];
+    assert_eq!(pairs.deep_copy(), pairs);
+}
