@@ -155,11 +155,13 @@ fn outer32() -> CollectionSpec {
         let name = format!("inner{i}");
         outer.contents.push(MapEntry::at_index(
             i,
-            MapValue::Map(name.clone()),
+            MapValue::Map(name.as_str().into()),
             ByteOrder::NATIVE,
         ));
-        spec.maps
-            .insert(name.clone(), MapSpec::new(name, MapType::Array, 4, 4, 1));
+        spec.maps.insert(
+            name.as_str().into(),
+            MapSpec::new(name, MapType::Array, 4, 4, 1),
+        );
     }
     spec.maps.insert("outer".into(), outer);
     spec

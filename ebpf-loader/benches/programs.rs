@@ -94,7 +94,7 @@ mod raw {
                 fd(bpf(bpf_cmd::BPF_BTF_LOAD, &mut a).expect("BTF_LOAD"))
             });
             let btf_fd = btf.as_ref().map(|f| f.as_raw_fd() as u32);
-            let names: Vec<&String> = spec.maps.keys().collect();
+            let names: Vec<&ebpf_spec::Name> = spec.maps.keys().collect();
             let maps = spec
                 .maps
                 .values()
@@ -126,7 +126,7 @@ mod raw {
                         other => panic!("{}: {other:?}", m.name),
                     });
                     Map {
-                        name: m.name.clone(),
+                        name: m.name.to_string(),
                         create,
                         value,
                         freeze: m.freeze,
@@ -139,7 +139,7 @@ mod raw {
                 .map(|p| {
                     let mut insns = p.instructions.clone();
                     let mut sites = Vec::new();
-                    let kconfig = ".kconfig".to_owned();
+                    let kconfig = ebpf_spec::Name::from(".kconfig");
                     for r in &p.relocations {
                         let (map, src, off) = match &r.target {
                             RelocationTarget::Map { map } => (map, 1, None),
@@ -167,7 +167,7 @@ mod raw {
                         flags: if p.sleepable { 1 << 4 } else { 0 },
                         insns,
                         sites,
-                        license: CString::new(p.license.clone()).unwrap(),
+                        license: CString::new(p.license.as_str()).unwrap(),
                         name,
                         func_info: p
                             .func_info

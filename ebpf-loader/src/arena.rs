@@ -304,12 +304,12 @@ pub(crate) fn placements(
         .values()
         .filter(|m| m.autocreate && m.map_type == MapType::Arena)
         .map(|m| {
-            let len = data.get(&m.name).map_or(globals(m).len(), Vec::len);
+            let len = data.get(m.name.as_str()).map_or(globals(m).len(), Vec::len);
             let at = globals_offset(m, len).map_err(|what| crate::LoadError::Invalid {
-                map: m.name.clone(),
+                map: m.name.to_string(),
                 what,
             })?;
-            Ok((m.name.clone(), at))
+            Ok((m.name.to_string(), at))
         })
         .collect()
 }
@@ -414,7 +414,7 @@ pub(crate) fn map(fd: BorrowedFd<'_>, m: &MapSpec, image: &[u8], at: u64) -> io:
         mapping.store(at, image);
     }
     Ok(Arena {
-        name: m.name.clone(),
+        name: m.name.to_string(),
         mapping,
         globals: at..at + image.len(),
         segv_on_fault: m.flags.contains(MapFlags::SEGV_ON_FAULT),

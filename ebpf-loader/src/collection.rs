@@ -96,10 +96,10 @@ impl Collection {
         &self,
         var: &ebpf_spec::VariableSpec,
     ) -> Option<Result<Variable, VariableError>> {
-        if let Some(arena) = self.arenas.get(&var.section) {
+        if let Some(arena) = self.arenas.get(var.section.as_str()) {
             return Some(Variable::in_arena(arena, var));
         }
-        let fd = self.maps.get(&var.section)?;
+        let fd = self.maps.get(var.section.as_str())?;
         Some(Variable::map(fd.as_fd(), var))
     }
 

@@ -101,7 +101,7 @@ fn reused_arena(m: &MapSpec, fd: &OwnedFd) -> Result<Option<crate::arena::Arena>
         return Ok(None);
     }
     crate::arena::reused(fd.as_fd(), &m.name).map_err(|source| LoadError::Syscall {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         step: Step::MapArena,
         source,
         hint: None,
@@ -119,7 +119,7 @@ fn overlap_err(
         format!(" of spec {}", a.0)
     };
     LoadError::Invalid {
-        map: b.1.name.clone(),
+        map: b.1.name.to_string(),
         what: format!(
             "its fixed addresses ({:#x}..{:#x}, from map_extra) overlap those of arena `{}`{spec} \
              ({:#x}..{:#x}): only one can be mapped there",
@@ -368,7 +368,7 @@ impl Loader {
             && let Some(m) = self.fixed_arenas(spec).next()
         {
             return Err(LoadError::Invalid {
-                map: m.name.clone(),
+                map: m.name.to_string(),
                 what: format!(
                     "{n} instances of an arena with a fixed address (map_extra {:#x}): each \
                      instance maps its own arena, and only one fits at that address",
@@ -530,7 +530,7 @@ impl Loader {
             m.autocreate
                 && m.map_type == MapType::Arena
                 && m.map_extra != 0
-                && !self.replacements.contains_key(&m.name)
+                && !self.replacements.contains_key(m.name.as_str())
                 && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
         })
     }
@@ -541,7 +541,7 @@ impl Loader {
         spec.maps.values().filter(move |m| {
             pin && m.autocreate
                 && m.pinning == Pinning::ByName
-                && !self.replacements.contains_key(&m.name)
+                && !self.replacements.contains_key(m.name.as_str())
         })
     }
 
@@ -653,14 +653,14 @@ impl Loader {
                 if let MapValue::Map(target) = &e.value {
                     if !m.map_type.is_map_in_map() {
                         return Err(LoadError::Invalid {
-                            map: m.name.clone(),
+                            map: m.name.to_string(),
                             what: format!("a {} cannot hold map `{target}`", m.map_type),
                         });
                     }
                     match spec.maps.get(target) {
                         None => {
                             return Err(LoadError::Invalid {
-                                map: m.name.clone(),
+                                map: m.name.to_string(),
                                 what: format!(
                                     "a slot refers to map `{target}`, which the collection does not have"
                                 ),
@@ -668,7 +668,7 @@ impl Loader {
                         }
                         Some(t) if !t.autocreate => {
                             return Err(LoadError::Invalid {
-                                map: m.name.clone(),
+                                map: m.name.to_string(),
                                 what: format!(
                                     "a slot refers to map `{target}`, which is not created (its \
                                      autocreate is false)"
@@ -680,7 +680,7 @@ impl Loader {
                                 && let Some(why) = inner_mismatch(template, t)
                             {
                                 return Err(LoadError::Invalid {
-                                    map: m.name.clone(),
+                                    map: m.name.to_string(),
                                     what: format!(
                                         "a slot refers to map `{target}`, which the kernel \
                                          would refuse for its inner-map template: {why}"
@@ -695,7 +695,7 @@ impl Loader {
                 if let MapValue::Program(target) = &e.value {
                     if m.map_type != MapType::ProgArray {
                         return Err(LoadError::Invalid {
-                            map: m.name.clone(),
+                            map: m.name.to_string(),
                             what: format!("a {} cannot hold program `{target}`", m.map_type),
                         });
                     }
@@ -705,7 +705,7 @@ impl Loader {
                     match spec.programs.get(target) {
                         None => {
                             return Err(LoadError::Invalid {
-                                map: m.name.clone(),
+                                map: m.name.to_string(),
                                 what: format!(
                                     "a slot refers to program `{target}`, which the collection \
                                      does not have"
@@ -724,10 +724,10 @@ impl Loader {
             if m.map_type == MapType::Arena
                 && !crate::arena::globals(m).is_empty()
                 && ((m.pinning == Pinning::ByName && self.pin_path.is_some())
-                    || self.replacements.contains_key(&m.name))
+                    || self.replacements.contains_key(m.name.as_str()))
             {
                 return Err(LoadError::Invalid {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     what: "an arena with `__arena` globals cannot be pinned by name or replaced: \
                            the globals are written into the arena this load creates"
                         .into(),
@@ -735,10 +735,10 @@ impl Loader {
             }
             if let Some(ops) = m.struct_ops() {
                 if (m.pinning == Pinning::ByName && self.pin_path.is_some())
-                    || self.replacements.contains_key(&m.name)
+                    || self.replacements.contains_key(m.name.as_str())
                 {
                     return Err(LoadError::Invalid {
-                        map: m.name.clone(),
+                        map: m.name.to_string(),
                         what: "a struct_ops map cannot be pinned by name or replaced: its \
                                value holds the fds of this collection's programs"
                             .into(),
@@ -747,7 +747,7 @@ impl Loader {
                 for (member, program) in &ops.programs {
                     if !self.maps_only && !spec.programs.contains_key(program) {
                         return Err(LoadError::Invalid {
-                            map: m.name.clone(),
+                            map: m.name.to_string(),
                             what: format!(
                                 "member `{member}` refers to program `{program}`, which the \
                                  collection does not have"
@@ -758,7 +758,7 @@ impl Loader {
             }
             if m.pinning == Pinning::ByName && self.pin_path.is_some() {
                 crate::pin::check_pin_name(&m.name).map_err(|what| LoadError::Invalid {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     what,
                 })?;
             }
@@ -783,7 +783,7 @@ impl Loader {
         let mut data = HashMap::new();
         for m in spec.maps.values() {
             if let Some(bytes) = section_bytes(spec, m, kconfig.as_deref())? {
-                data.insert(m.name.clone(), bytes);
+                data.insert(m.name.to_string(), bytes);
             }
         }
         let arena_at = crate::arena::placements(spec, &data)?;
@@ -806,8 +806,8 @@ impl Loader {
                 .values()
                 .filter(|p| loads.loads(p))
                 .map(|p| {
-                    let target = self.targets.get(&p.name);
-                    crate::program::link(spec, p, ctx, target, attach.get(&p.name))
+                    let target = self.targets.get(p.name.as_str());
+                    crate::program::link(spec, p, ctx, target, attach.get(p.name.as_str()))
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -931,15 +931,16 @@ impl Loader {
         parallel: bool,
     ) -> Result<Collection, LoadError> {
         let open = |m: &MapSpec| {
-            if let Some(plan) = prepared.struct_ops.get(&m.name) {
+            if let Some(plan) = prepared.struct_ops.get(m.name.as_str()) {
                 return create_struct_ops(m, plan, btf);
             }
-            let value = prepared.data.get(&m.name).map(Vec::as_slice);
-            let arena_at = prepared.arena_at.get(&m.name).copied();
+            let value = prepared.data.get(m.name.as_str()).map(Vec::as_slice);
+            let arena_at = prepared.arena_at.get(m.name.as_str()).copied();
             self.open_map(m, (value, arena_at), pin_dir, btf)
         };
-        let opened: Vec<(&String, Opened)> = if parallel {
+        let opened: Vec<(&ebpf_spec::Name, Opened)> = if parallel {
             spec.maps
+                .as_slice()
                 .par_iter()
                 .filter(|(_, m)| m.autocreate)
                 .map(|(n, m)| (n, open(m)))
@@ -972,9 +973,9 @@ impl Loader {
                         Origin::Created => {}
                     }
                     if let Some(arena) = arena {
-                        arenas.insert(name.clone(), arena);
+                        arenas.insert(name.to_string(), arena);
                     }
-                    maps.insert(name.clone(), fd);
+                    maps.insert(name.to_string(), fd);
                 }
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -1008,12 +1009,12 @@ impl Loader {
         btf: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Opened {
         let syscall = |step: Step, source: std::io::Error| LoadError::Syscall {
-            map: m.name.clone(),
+            map: m.name.to_string(),
             step,
             source,
             hint: None,
         };
-        if let Some(fd) = self.replacements.get(&m.name) {
+        if let Some(fd) = self.replacements.get(m.name.as_str()) {
             let fd = fd.try_clone().map_err(|e| syscall(Step::Info, e))?;
             self.check_compatible(m, &fd, Step::Info)?;
             let arena = reused_arena(m, &fd)?;
@@ -1024,7 +1025,7 @@ impl Loader {
             return Ok((fd, Origin::Created, arena));
         };
         let (path, c) = dir.pin_of(&m.name).map_err(|what| LoadError::Invalid {
-            map: m.name.clone(),
+            map: m.name.to_string(),
             what,
         })?;
         // A pinned arena at a fixed address: loads of this process that race
@@ -1077,14 +1078,14 @@ impl Loader {
     fn check_compatible(&self, m: &MapSpec, fd: &OwnedFd, step: Step) -> Result<(), LoadError> {
         let kernel = KernelMap::read(fd.as_fd(), m.inner_map.as_deref()).map_err(|source| {
             LoadError::Syscall {
-                map: m.name.clone(),
+                map: m.name.to_string(),
                 step: Step::Info,
                 source,
                 hint: None,
             }
         })?;
         let (max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
-            map: m.name.clone(),
+            map: m.name.to_string(),
             what,
         })?;
         let mut effective = MapSpec::new(
@@ -1167,9 +1168,9 @@ fn needs_btf(
 ) -> bool {
     spec.maps
         .values()
-        .filter(|m| m.autocreate && !replacements.contains_key(&m.name))
+        .filter(|m| m.autocreate && !replacements.contains_key(m.name.as_str()))
         .any(|m| {
-            struct_ops.contains_key(&m.name)
+            struct_ops.contains_key(m.name.as_str())
                 || matches!(
                     m.map_type,
                     MapType::SkStorage
@@ -1219,7 +1220,7 @@ fn plan_struct_ops(
             continue;
         };
         let invalid = |what: String| LoadError::Invalid {
-            map: m.name.clone(),
+            map: m.name.to_string(),
             what,
         };
         let local = match (local, &spec.btf) {
@@ -1245,7 +1246,7 @@ fn plan_struct_ops(
         }
         let kernel = crate::kernel::vmlinux().map_err(&invalid)?;
         let plan = crate::struct_ops::plan(m, ops, local, kernel, &mut attach)?;
-        plans.insert(m.name.clone(), Arc::new(plan));
+        plans.insert(m.name.to_string(), Arc::new(plan));
     }
     Ok((plans, attach))
 }
@@ -1259,7 +1260,7 @@ fn create_struct_ops(
     btf: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Opened {
     let btf = btf.ok_or_else(|| LoadError::Invalid {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         what: "a struct_ops map needs the object's BTF, and the spec has none".into(),
     })?;
     let name = crate::map::kernel_name(&m.name);
@@ -1277,7 +1278,7 @@ fn create_struct_ops(
         btf_vmlinux_value_type_id: plan.value_type_id,
     };
     let fd = sys::map_create(&attr).map_err(|source| LoadError::Syscall {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         step: Step::Create,
         source,
         hint: None,
@@ -1309,7 +1310,7 @@ fn section_bytes(
     kconfig: Option<&KconfigTypes>,
 ) -> Result<Option<Vec<u8>>, LoadError> {
     let invalid = |what: String| LoadError::Invalid {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         what,
     };
     let mut vars = spec
@@ -1331,7 +1332,7 @@ fn section_bytes(
             // The extern's type decides which of the kernel's values it can
             // hold.
             let ty = kconfig
-                .and_then(|types| types.get(&v.name).copied())
+                .and_then(|types| types.get(v.name.as_str()).copied())
                 .unwrap_or(crate::kernel::Kcfg::Unknown);
             crate::kernel::kconfig_value(&v.name, v.size as usize, ty, v.weak).map_err(&invalid)?
         } else {
@@ -1368,9 +1369,9 @@ fn worth_parallel_programs(programs: &[crate::program::Linked]) -> bool {
 /// period, unlike map-in-map ones).
 fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), LoadError> {
     for m in spec.maps.values().filter(|m| m.autocreate) {
-        if !coll.reused.contains(&m.name) {
+        if !coll.reused.iter().any(|n| *n == m.name) {
             write_fd_slots(m, &coll.maps, Step::FillProgramSlots, |value| match value {
-                MapValue::Program(p) => coll.programs.get(p).map(|p| p.fd.as_fd()),
+                MapValue::Program(p) => coll.programs.get(p.as_str()).map(|p| p.fd.as_fd()),
                 _ => None,
             })?;
         }
@@ -1403,11 +1404,15 @@ fn write_fd_slots<'a>(
     }
     let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
     let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
-    update_batch(&maps[&m.name], &keys, &values, slots.len() as u32, || {
-        slots.iter().map(|(k, v)| (*k, &v[..]))
-    })
+    update_batch(
+        &maps[m.name.as_str()],
+        &keys,
+        &values,
+        slots.len() as u32,
+        || slots.iter().map(|(k, v)| (*k, &v[..])),
+    )
     .map_err(|source| LoadError::Syscall {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         step,
         source,
         hint: None,
@@ -1436,14 +1441,17 @@ impl<'s> Autoload<'s> {
     /// With the programs the created maps' plans use (`attached`): a
     /// callback the running kernel lacks was left out of its map, and its
     /// program loads only if another created map uses it.
-    fn attached(spec: &'s CollectionSpec, attached: impl Iterator<Item = &'s String>) -> Self {
+    fn attached<T: AsRef<str> + ?Sized + 's>(
+        spec: &'s CollectionSpec,
+        attached: impl Iterator<Item = &'s T>,
+    ) -> Self {
         Autoload {
-            created: attached.map(String::as_str).collect(),
+            created: attached.map(AsRef::as_ref).collect(),
             named: spec
                 .maps
                 .values()
                 .flat_map(callbacks)
-                .map(String::as_str)
+                .map(|n| n.as_str())
                 .collect(),
         }
     }
@@ -1480,7 +1488,7 @@ fn not_loaded(m: &MapSpec, p: &ebpf_spec::ProgramSpec) -> LoadError {
         "its autoload is false: a `?` section"
     };
     LoadError::Invalid {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         what: format!(
             "a slot refers to program `{}`, which is not loaded ({why})",
             p.name
@@ -1490,7 +1498,7 @@ fn not_loaded(m: &MapSpec, p: &ebpf_spec::ProgramSpec) -> LoadError {
 
 /// The programs a struct_ops map's callbacks are set to (none for another
 /// map).
-fn callbacks(m: &MapSpec) -> impl Iterator<Item = &String> {
+fn callbacks(m: &MapSpec) -> impl Iterator<Item = &ebpf_spec::Name> {
     m.struct_ops()
         .into_iter()
         .flat_map(|ops| ops.programs.values())
@@ -1571,10 +1579,10 @@ fn with_slots(
     let now: Vec<String> = outer_maps(spec, &coll)
         .into_iter()
         .filter(|m| shared.is_none_or(|names| names.contains(m.name.as_str()) && made_pin(&m.name)))
-        .map(|m| m.name.clone())
+        .map(|m| m.name.to_string())
         .collect();
     fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false, &|_, m| {
-        now.contains(&m.name)
+        now.iter().any(|n| *n == m.name)
     })?;
     guard.0.clear();
     coll.slots_filled = now;
@@ -1592,7 +1600,7 @@ fn outer_maps<'s>(spec: &'s CollectionSpec, coll: &Collection) -> Vec<&'s MapSpe
                 && m.contents
                     .iter()
                     .any(|e| matches!(e.value, MapValue::Map(_)))
-                && !coll.reused.contains(&m.name)
+                && !coll.reused.iter().any(|n| *n == m.name)
         })
         .collect()
 }
@@ -1661,7 +1669,7 @@ fn gather(
     // Every instance's slots at once: each fill waits for an RCU grace
     // period, and the waits overlap instead of adding up.
     fill_slots_concurrently(specs, &colls, name_instance, &|c, m| {
-        !c.slots_filled.contains(&m.name)
+        !c.slots_filled.iter().any(|n| *n == m.name)
     })?;
     guard.0.clear();
     Ok(colls)
@@ -1722,7 +1730,7 @@ fn fill_map_slots(
     maps: &std::collections::BTreeMap<String, OwnedFd>,
 ) -> Result<(), LoadError> {
     write_fd_slots(m, maps, Step::FillSlots, |value| match value {
-        MapValue::Map(target) => maps.get(target).map(|fd| fd.as_fd()),
+        MapValue::Map(target) => maps.get(target.as_str()).map(|fd| fd.as_fd()),
         _ => None,
     })
 }

@@ -14,7 +14,7 @@ const ENOTSUPP: i32 = 524;
 /// contents may name other maps and programs (the collection resolves them).
 pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadError> {
     let invalid = |what: String| LoadError::Invalid {
-        map: spec.name.clone(),
+        map: spec.name.to_string(),
         what,
     };
     // Unknown non-zero extra bytes, or an iproute2 pinning namespace this
@@ -107,7 +107,7 @@ impl Loader {
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
         if spec.map_type == MapType::Arena {
             return Err(LoadError::Invalid {
-                map: spec.name.clone(),
+                map: spec.name.to_string(),
                 what: "an arena is created with Loader::create_arena, which returns its \
                        mapping: its user address is fixed by the first mapping, and without a \
                        map_extra nobody could learn it to map it again"
@@ -134,7 +134,7 @@ impl Loader {
     pub fn create_arena(&self, spec: &MapSpec) -> Result<(MapData, crate::Arena), LoadError> {
         if spec.map_type != MapType::Arena {
             return Err(LoadError::Invalid {
-                map: spec.name.clone(),
+                map: spec.name.to_string(),
                 what: format!(
                     "a {} is not an arena: use Loader::create_map",
                     spec.map_type
@@ -144,7 +144,7 @@ impl Loader {
         validate(spec, false)?;
         let (fd, arena) = self.create_fd(spec, None, None, None)?;
         let arena = arena.ok_or_else(|| LoadError::Invalid {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             what: "the arena was created but not mapped".into(),
         })?;
         Ok((self.wrap(spec, fd)?, arena))
@@ -152,7 +152,7 @@ impl Loader {
 
     fn wrap(&self, spec: &MapSpec, fd: OwnedFd) -> Result<MapData, LoadError> {
         MapData::from_fd(fd).map_err(|source| LoadError::Aya {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             step: Step::Wrap,
             source,
         })
@@ -171,7 +171,7 @@ impl Loader {
         arena_at: Option<u64>,
     ) -> Result<(OwnedFd, Option<crate::arena::Arena>), LoadError> {
         let invalid = |what: String| LoadError::Invalid {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             what,
         };
         let inner = match &spec.inner_map {
@@ -180,7 +180,7 @@ impl Loader {
                     .map(|(fd, _)| fd)
                     .map_err(|e| match e {
                         LoadError::Syscall { source, hint, .. } => LoadError::Syscall {
-                            map: spec.name.clone(),
+                            map: spec.name.to_string(),
                             step: Step::CreateInnerTemplate,
                             source,
                             hint,
@@ -211,7 +211,7 @@ impl Loader {
         let syscall = |step: Step, source: io::Error| {
             let hint = hint(spec, max_entries, &source);
             LoadError::Syscall {
-                map: spec.name.clone(),
+                map: spec.name.to_string(),
                 step,
                 source,
                 hint,

@@ -346,7 +346,7 @@ pub(crate) fn link(
                     set_src(&mut insns[i], PSEUDO_MAP_FD);
                     fd_sites.push(FdSite {
                         instruction: i,
-                        map: map.clone(),
+                        map: map.to_string(),
                     });
                 }
                 RelocationTarget::Data { map, offset } => {
@@ -390,7 +390,7 @@ pub(crate) fn link(
     }
 
     let attach_err = |what: String| LoadError::Program {
-        program: prog.name.clone(),
+        program: prog.name.to_string(),
         step: Step::AttachTarget,
         source: None,
         log: None,
@@ -457,7 +457,7 @@ pub(crate) fn link(
         prog_flags |= F_XDP_HAS_FRAGS;
     }
     Ok(Linked {
-        name: prog.name.clone(),
+        name: prog.name.to_string(),
         kernel_name: crate::map::kernel_name(&prog.name),
         insns,
         fd_sites,

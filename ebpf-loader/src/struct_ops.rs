@@ -55,7 +55,7 @@ pub(crate) fn plan(
     attach: &mut HashMap<String, Attach>,
 ) -> Result<Plan, LoadError> {
     let invalid = |what: String| LoadError::Invalid {
-        map: m.name.clone(),
+        map: m.name.to_string(),
         what,
     };
     // A flavour (`tcp_congestion_ops___v2`) names the same kernel struct.
@@ -212,7 +212,7 @@ pub(crate) fn plan(
                     member: k as u32,
                     by: format!("{}.{member}", m.name),
                 };
-                match attach.get(program) {
+                match attach.get(program.as_str()) {
                     Some(a) if (a.btf_id, a.member) != (want.btf_id, want.member) => {
                         return Err(invalid(format!(
                             "program `{program}` is set as `{}` and as `{}`: a struct_ops \
@@ -222,10 +222,10 @@ pub(crate) fn plan(
                     }
                     Some(_) => {}
                     None => {
-                        attach.insert(program.clone(), want);
+                        attach.insert(program.to_string(), want);
                     }
                 }
-                slots.push((kern_at, program.clone()));
+                slots.push((kern_at, program.to_string()));
             }
             continue;
         }
@@ -273,7 +273,7 @@ pub(crate) fn value_with_fds(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ebpf_spec::{ByteOrder, MapType};
+    use ebpf_spec::{ByteOrder, MapType, Name};
 
     /// A little-endian BTF blob of `types` (raw `u32` words) and `strings`.
     fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
@@ -337,7 +337,7 @@ mod tests {
         let ops = StructOps {
             type_name: type_name.into(),
             data,
-            programs: [("cb".to_owned(), "prog".to_owned())].into(),
+            programs: [("cb", Name::from("prog"))].into(),
         };
         (m, ops)
     }

@@ -108,8 +108,8 @@ impl Variable {
     /// Maps variable `var` of section map `fd`.
     pub(crate) fn map(fd: BorrowedFd<'_>, var: &VariableSpec) -> Result<Variable, VariableError> {
         let map_err = |source: io::Error| VariableError::Map {
-            name: var.name.clone(),
-            section: var.section.clone(),
+            name: var.name.to_string(),
+            section: var.section.to_string(),
             source,
         };
         let info = crate::sys::map_info(fd).map_err(map_err)?;
@@ -125,8 +125,8 @@ impl Variable {
         let end = u64::from(var.offset) + u64::from(var.size);
         if end > u64::from(info.value_size) {
             return Err(VariableError::Outside {
-                name: var.name.clone(),
-                section: var.section.clone(),
+                name: var.name.to_string(),
+                section: var.section.to_string(),
                 offset: var.offset,
                 size: var.size,
                 value_size: info.value_size,
@@ -152,8 +152,8 @@ impl Variable {
             }
         })?;
         Ok(Variable {
-            name: var.name.clone(),
-            section: var.section.clone(),
+            name: var.name.to_string(),
+            section: var.section.to_string(),
             offset: var.offset as usize,
             size: var.size as usize,
             constant: !mapping.is_writable(),
@@ -172,15 +172,15 @@ impl Variable {
             arena
                 .variable(var.offset, var.size)
                 .ok_or_else(|| VariableError::Outside {
-                    name: var.name.clone(),
-                    section: var.section.clone(),
+                    name: var.name.to_string(),
+                    section: var.section.to_string(),
                     offset: var.offset,
                     size: var.size,
                     value_size: arena.globals().len() as u32,
                 })?;
         Ok(Variable {
-            name: var.name.clone(),
-            section: var.section.clone(),
+            name: var.name.to_string(),
+            section: var.section.to_string(),
             offset,
             size: var.size as usize,
             constant: false,

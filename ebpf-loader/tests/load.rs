@@ -770,7 +770,10 @@ fn every_fixture_and_libxdp_object_loads() {
                     assert_eq!(c.len(), spec.maps.len(), "{name}");
                     assert_eq!(
                         c.program_names().collect::<Vec<_>>(),
-                        spec.programs.keys().map(String::as_str).collect::<Vec<_>>(),
+                        spec.programs
+                            .keys()
+                            .map(AsRef::<str>::as_ref)
+                            .collect::<Vec<_>>(),
                         "{name}"
                     );
                     for p in spec.programs.values() {

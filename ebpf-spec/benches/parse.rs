@@ -5,15 +5,16 @@
 //! byte buffer the specs own (BTF, instructions, func/line info, relocation
 //! offsets, map contents, variable values), with no names, tree nodes or
 //! per-entry structure. It bounds how cheap `copy()` can get while specs stay
-//! plain values that share nothing. `names` duplicates every `String` the
+//! plain values that share nothing. `names` duplicates every `Name` the
 //! specs own (names, sections, licences, the names relocations and map slots
-//! refer to, CO-RE access strings): the part of `copy()` a small-string type
-//! would save.
+//! refer to, CO-RE access strings): since names are inline up to 24 bytes,
+//! what is left of it is the copying of those 24-byte values and the
+//! allocations of longer names.
 //!
 //! Run: `cargo bench -p ebpf-spec --bench parse`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ebpf_spec::{CollectionSpec, MapValue, RelocationTarget};
+use ebpf_spec::{CollectionSpec, MapValue, Name, RelocationTarget};
 use std::hint::black_box;
 
 /// Little-endian fixtures (aya-obj parses only the host's byte order) that
@@ -80,8 +81,8 @@ fn payload_floor(spec: &CollectionSpec) -> Payload {
     p
 }
 
-/// Every `String` of one spec, duplicated (see the module docs).
-fn names(spec: &CollectionSpec) -> Vec<String> {
+/// Every `Name` of one spec, duplicated (see the module docs).
+fn names(spec: &CollectionSpec) -> Vec<Name> {
     let mut out = Vec::with_capacity(256);
     out.push(spec.license.clone());
     for (key, map) in &spec.maps {

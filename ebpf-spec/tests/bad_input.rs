@@ -17,7 +17,7 @@ use common::{
 };
 use ebpf_spec::deep_copy::assert_deep_copy;
 use ebpf_spec::{
-    CollectionSpec, DeepCopy, MAX_DATA_SECTION, ParseError, Pinning, RelocationTarget,
+    CollectionSpec, DeepCopy, MAX_DATA_SECTION, Name, ParseError, Pinning, RelocationTarget,
     UnsupportedExtra,
 };
 use object::elf;
@@ -846,7 +846,7 @@ fn relocations_pointing_nowhere_today() {
                 .iter()
                 .any(|r| r.target
                     == RelocationTarget::Extern {
-                        name: String::new(),
+                        name: Name::new(),
                         weak: false,
                     })
         );

@@ -227,7 +227,7 @@ fn legacy_object(
 }
 
 fn check_two_maps(spec: &CollectionSpec, e: Endianness) {
-    let names: Vec<_> = spec.maps.keys().map(String::as_str).collect();
+    let names: Vec<_> = spec.maps.keys().map(AsRef::<str>::as_ref).collect();
     assert_eq!(names, ["map_a", "map_b"], "{e:?}");
     let a = &spec.maps["map_a"];
     assert_eq!(

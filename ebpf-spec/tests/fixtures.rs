@@ -160,8 +160,8 @@ fn map_refs(spec: &CollectionSpec, prog: &str) -> Vec<String> {
     p.relocations
         .iter()
         .filter_map(|r| match &r.target {
-            RelocationTarget::Map { map } => Some(map.clone()),
-            RelocationTarget::Data { map, .. } => Some(map.clone()),
+            RelocationTarget::Map { map } => Some(map.to_string()),
+            RelocationTarget::Data { map, .. } => Some(map.to_string()),
             _ => None,
         })
         .collect()
@@ -376,7 +376,7 @@ fn iproute2_definitions() {
         assert_eq!(outer.contents[0].key, slot(order, 1));
         assert_eq!(outer.contents[0].value, MapValue::Map("tc_inner".into()));
 
-        let progs: Vec<_> = spec.programs.keys().map(String::as_str).collect();
+        let progs: Vec<_> = spec.programs.keys().map(AsRef::<str>::as_ref).collect();
         assert_eq!(progs, ["tc_act", "tc_cls", "tc_xdp"]);
         assert_eq!(spec.programs["tc_cls"].program_type, ProgramType::SchedCls);
         assert_eq!(spec.programs["tc_act"].program_type, ProgramType::SchedAct);

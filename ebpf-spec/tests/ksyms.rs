@@ -42,7 +42,7 @@ fn externs_keep_their_names_weakness_and_declared_types() {
             .values()
             .flat_map(|p| &p.relocations)
             .filter_map(|r| match &r.target {
-                RelocationTarget::Extern { name, weak } => Some((name.clone(), *weak)),
+                RelocationTarget::Extern { name, weak } => Some((name.to_string(), *weak)),
                 _ => None,
             })
             .collect();

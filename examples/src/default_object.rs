@@ -43,7 +43,7 @@ mod tests {
         let spec = CollectionSpec::from_elf(DEFAULT_OBJECT).expect("default object parses");
         assert_eq!(spec.byte_order, ByteOrder::Little);
         assert_eq!(spec.license, "Dual MIT/GPL");
-        let names: Vec<&str> = spec.maps.keys().map(String::as_str).collect();
+        let names: Vec<&str> = spec.maps.keys().map(AsRef::<str>::as_ref).collect();
         assert_eq!(
             names,
             [

@@ -76,7 +76,7 @@ struct Output {
 impl MapOut {
     fn new(m: &MapSpec) -> Self {
         MapOut {
-            name: m.name.clone(),
+            name: m.name.to_string(),
             map_type: m.map_type.name(),
             type_id: m.map_type.raw(),
             key_size: m.key_size,
@@ -99,11 +99,11 @@ impl MapOut {
 impl ProgramOut {
     fn new(p: &ProgramSpec) -> Self {
         ProgramOut {
-            name: p.name.clone(),
-            section: p.section.clone(),
+            name: p.name.to_string(),
+            section: p.section.to_string(),
             program_type: p.program_type.name(),
             attach_type: p.attach_type.map(|a| a.name()),
-            license: p.license.clone(),
+            license: p.license.to_string(),
             instructions: p.instructions.len(),
         }
     }
@@ -303,10 +303,10 @@ fn print_variables(spec: &CollectionSpec) {
             Some(m) if m.map_type == ebpf_spec::MapType::Arena => {
                 format!("{} (__arena)", v.section)
             }
-            _ => v.section.clone(),
+            _ => v.section.to_string(),
         };
         table.row(vec![
-            v.name.clone(),
+            v.name.to_string(),
             section,
             v.offset.to_string(),
             v.size.to_string(),
@@ -331,7 +331,7 @@ fn externs(spec: &CollectionSpec) -> Vec<String> {
 /// (iproute2's `inner_id`), else its type and sizes.
 fn inner_summary(spec: &CollectionSpec, inner: &MapSpec) -> String {
     if spec.maps.contains_key(&inner.name) {
-        inner.name.clone()
+        inner.name.to_string()
     } else {
         format!(
             "{} {}/{} max {}",

@@ -290,7 +290,7 @@ fn print_report(
             .map_fd(&m.name)
             .ok_or_else(|| format!("instance 0 has no map `{}`", m.name))?;
         let mut row = vec![
-            m.name.clone(),
+            m.name.to_string(),
             m.map_type.to_string(),
             m.key_size.to_string(),
             m.value_size.to_string(),

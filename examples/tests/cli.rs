@@ -909,7 +909,7 @@ fn inspect_shows_the_variables_a_user_can_set() {
             .find(|r| r[0] == name)
             .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
             .iter()
-            .map(String::as_str)
+            .map(AsRef::<str>::as_ref)
             .collect()
     };
     assert_eq!(
@@ -1071,7 +1071,10 @@ fn json_values_match_the_spec_and_are_sorted_by_name() {
 
         assert_eq!(
             names(maps),
-            spec.maps.keys().map(String::as_str).collect::<Vec<_>>(),
+            spec.maps
+                .keys()
+                .map(AsRef::<str>::as_ref)
+                .collect::<Vec<_>>(),
             "{}",
             path.display()
         );
@@ -1082,7 +1085,10 @@ fn json_values_match_the_spec_and_are_sorted_by_name() {
 
         assert_eq!(
             names(programs),
-            spec.programs.keys().map(String::as_str).collect::<Vec<_>>(),
+            spec.programs
+                .keys()
+                .map(AsRef::<str>::as_ref)
+                .collect::<Vec<_>>(),
             "{}",
             path.display()
         );
@@ -1615,7 +1621,7 @@ fn load_prints_a_row_with_a_kernel_id_for_every_map() {
                 .split_whitespace()
                 .collect();
             let expected = [
-                m.name.clone(),
+                m.name.to_string(),
                 m.map_type.to_string(),
                 m.key_size.to_string(),
                 m.value_size.to_string(),

@@ -133,7 +133,7 @@ pub fn refused_program_types(spec: &ebpf_spec::CollectionSpec) -> Vec<(String, S
             && e.verifier_log().is_none_or(|l| l.text().trim().is_empty())
         {
             refused.push((
-                p.name.clone(),
+                p.name.to_string(),
                 format!(
                     "this kernel refuses every {} program ({}) with EPERM before verifying it",
                     p.program_type, p.section

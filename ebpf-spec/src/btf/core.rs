@@ -340,7 +340,7 @@ pub fn relocate(
             kind: relo.kind,
             type_id: relo.type_id,
             type_name: type_name(),
-            access: relo.access.clone(),
+            access: relo.access.to_string(),
             reason,
         };
         if relo.instruction >= work.len() {
@@ -361,7 +361,7 @@ pub fn relocate(
                 instruction: relo.instruction,
                 kind: relo.kind,
                 type_name: type_name(),
-                access: relo.access.clone(),
+                access: relo.access.to_string(),
                 reason,
             }),
         }

@@ -3,7 +3,7 @@
 
 use super::records::{CoreRelocation, CoreRelocationKind, FuncInfo, LineInfo};
 use super::{Btf, BtfError};
-use crate::spec::ByteOrder;
+use crate::spec::{ByteOrder, Name};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
@@ -164,7 +164,7 @@ impl ExtSection {
             .map(|r| CoreRelocation {
                 instruction: slot(r.insn_off) - insns.start,
                 type_id: r.type_id,
-                access: r.access.to_string(),
+                access: Name::from(&*r.access),
                 kind: r.kind,
             })
             .collect()

@@ -3,11 +3,13 @@
 //! to the program's first instruction.
 
 use crate::DeepCopy;
+use crate::Name;
 use std::fmt;
 
 /// One `bpf_func_info` record of a program: where a function starts and its
 /// `FUNC` type in the object's BTF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeepCopy)]
+#[deep_copy(plain)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FuncInfo {
     /// Index of the function's first 8-byte instruction slot in the program.
@@ -18,6 +20,7 @@ pub struct FuncInfo {
 
 /// One `bpf_line_info` record of a program: the source line of an instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeepCopy)]
+#[deep_copy(plain)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LineInfo {
     /// Index of the 8-byte instruction slot in the program.
@@ -55,13 +58,14 @@ pub struct CoreRelocation {
     /// The access string (`"0:1:2"`: indexes of members and array elements
     /// from the root type; `"0"` for type-based relocations; the enumerator's
     /// index for enum-value relocations).
-    pub access: String,
+    pub access: Name,
     /// What is relocated.
     pub kind: CoreRelocationKind,
 }
 
 /// What a CO-RE relocation computes (`enum bpf_core_relo_kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, DeepCopy)]
+#[deep_copy(plain)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum CoreRelocationKind {

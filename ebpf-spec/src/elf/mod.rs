@@ -13,8 +13,8 @@ use crate::btf::{Kind, TypeData};
 use crate::spec::program::classify;
 use crate::spec::{
     BtfSpec, ByteOrder, CollectionSpec, Instruction, MapEntry, MapExtra, MapFlags, MapSpec,
-    MapType, MapValue, Pinning, ProgramSpec, ProgramType, Relocation, RelocationTarget, StructOps,
-    VariableSpec,
+    MapType, MapValue, Name, NameMap, Pinning, ProgramSpec, ProgramType, Relocation,
+    RelocationTarget, StructOps, VariableSpec,
 };
 use btf::ObjectBtf;
 use object::Endianness;
@@ -629,10 +629,10 @@ impl<'d> Reader<'d> {
         let license = self.license()?;
         let kernel_version = self.version()?;
         let mut maps = BTreeMap::new();
-        let add = |maps: &mut BTreeMap<String, MapSpec>, m: MapSpec| {
-            if maps.contains_key(&m.name) {
+        let add = |maps: &mut BTreeMap<Name, MapSpec>, m: MapSpec| {
+            if maps.contains_key(m.name.as_str()) {
                 return Err(ParseError::Map {
-                    map: m.name,
+                    map: m.name.into(),
                     what: "defined twice".into(),
                 });
             }
@@ -658,13 +658,14 @@ impl<'d> Reader<'d> {
         let (programs, text) = self.programs(&functions, &license, kernel_version)?;
         self.fixup_btf(&maps, &variables)?;
         Ok(CollectionSpec {
-            maps,
-            programs,
-            functions: text,
-            variables,
+            // Already in name order: collecting is one pass, no sort work.
+            maps: maps.into_iter().collect(),
+            programs: programs.into_iter().collect(),
+            functions: text.into_iter().collect(),
+            variables: variables.into_iter().collect(),
             btf: self.btf_raw.take(),
             byte_order: self.order,
-            license,
+            license: license.into(),
             kernel_version,
         })
     }
@@ -674,8 +675,8 @@ impl<'d> Reader<'d> {
     /// in the spec is what the kernel accepts.
     fn fixup_btf(
         &mut self,
-        maps: &BTreeMap<String, MapSpec>,
-        variables: &BTreeMap<String, VariableSpec>,
+        maps: &BTreeMap<Name, MapSpec>,
+        variables: &BTreeMap<Name, VariableSpec>,
     ) -> Result<(), ParseError> {
         let (Some(btf), Some(raw)) = (&self.btf, self.btf_raw.as_mut()) else {
             return Ok(());
@@ -970,7 +971,7 @@ impl<'d> Reader<'d> {
                 continue;
             }
             let outer_err = |what: String| ParseError::Map {
-                map: maps[outer].name.clone(),
+                map: maps[outer].name.to_string(),
                 what,
             };
             let outer_type = maps[outer].map_type;
@@ -1343,7 +1344,7 @@ impl<'d> Reader<'d> {
             let target_sec = target.section.map(|s| &self.sections[s]);
             let value = match target_sec.map(|s| s.kind) {
                 Some(SecKind::BtfMaps) if spec.map_type.is_map_in_map() => {
-                    MapValue::Map(target.name.to_owned())
+                    MapValue::Map(target.name.into())
                 }
                 Some(SecKind::Program) if spec.map_type == MapType::ProgArray => {
                     if target_sec.is_some_and(|s| s.name == ".text") {
@@ -1353,7 +1354,7 @@ impl<'d> Reader<'d> {
                             spec.name, target.name
                         )));
                     }
-                    MapValue::Program(target.name.to_owned())
+                    MapValue::Program(target.name.into())
                 }
                 _ => {
                     return Err(reloc_err(format!(
@@ -1437,9 +1438,9 @@ impl<'d> Reader<'d> {
                 }
                 spec.autocreate = !optional;
                 let ops = StructOps {
-                    type_name: type_name.to_owned(),
+                    type_name: type_name.into(),
                     data: data.to_vec(),
-                    programs: BTreeMap::new(),
+                    programs: NameMap::new(),
                 };
                 maps.push((sym.value, spec, ops));
             }
@@ -1556,7 +1557,7 @@ impl<'d> Reader<'d> {
             }
             if ops
                 .programs
-                .insert(member_name.to_owned(), program.name.to_owned())
+                .insert(member_name.into(), program.name.into())
                 .is_some()
             {
                 return Err(reloc_err(format!(
@@ -1586,7 +1587,7 @@ impl<'d> Reader<'d> {
 
     // ------------------------------------------------------------ data sections
 
-    fn data_sections(&self) -> Result<(Vec<MapSpec>, BTreeMap<String, VariableSpec>), ParseError> {
+    fn data_sections(&self) -> Result<(Vec<MapSpec>, BTreeMap<Name, VariableSpec>), ParseError> {
         let mut maps = Vec::new();
         let mut vars = BTreeMap::new();
         for (index, sec) in self.sections.iter().enumerate() {
@@ -1633,8 +1634,8 @@ impl<'d> Reader<'d> {
     /// into it.
     fn arena_globals(
         &mut self,
-        maps: &mut BTreeMap<String, MapSpec>,
-        vars: &mut BTreeMap<String, VariableSpec>,
+        maps: &mut BTreeMap<Name, MapSpec>,
+        vars: &mut BTreeMap<Name, VariableSpec>,
     ) -> Result<(), ParseError> {
         let Some(index) = self.sections.iter().position(|s| s.kind == SecKind::Arena) else {
             return Ok(());
@@ -1643,7 +1644,7 @@ impl<'d> Reader<'d> {
         if sec.size == 0 {
             return Ok(());
         }
-        let arenas: Vec<&String> = maps
+        let arenas: Vec<&Name> = maps
             .values()
             .filter(|m| m.map_type == MapType::Arena)
             .map(|m| &m.name)
@@ -1676,13 +1677,13 @@ impl<'d> Reader<'d> {
             sec.data.to_vec()
         };
         self.section_variables(index, bss, false, &name, vars)?;
-        if let Some(arena) = maps.get_mut(&name) {
+        if let Some(arena) = maps.get_mut(name.as_str()) {
             arena.contents = vec![MapEntry {
                 key: Vec::new(),
                 value: MapValue::Bytes(bytes),
             }];
         }
-        self.arena = Some(name);
+        self.arena = Some(name.into());
         Ok(())
     }
 
@@ -1712,7 +1713,7 @@ impl<'d> Reader<'d> {
         bss: bool,
         constant: bool,
         map: &str,
-        vars: &mut BTreeMap<String, VariableSpec>,
+        vars: &mut BTreeMap<Name, VariableSpec>,
     ) -> Result<(), ParseError> {
         // Variables do not overlap: their sizes add up to at most the
         // section's, so a file where they overlap cannot make us copy the
@@ -1729,7 +1730,7 @@ impl<'d> Reader<'d> {
                 (true, _) => {
                     let mut var = self.variable(index, i, sym, bss, constant, &mut budget)?;
                     if var.section != map {
-                        var.section = map.to_owned();
+                        var.section = map.into();
                     }
                     Some(var)
                 }
@@ -1896,8 +1897,8 @@ impl<'d> Reader<'d> {
                 .to_vec()
         };
         Ok(VariableSpec {
-            name: sym.name.to_owned(),
-            section: sec.name.to_owned(),
+            name: sym.name.into(),
+            section: sec.name.into(),
             offset: sym.value as u32,
             size: size as u32,
             value,
@@ -1915,7 +1916,7 @@ impl<'d> Reader<'d> {
     /// There is no ELF section; BTF's DATASEC `.kconfig` lists them.
     fn kconfig(
         &self,
-        vars: &mut BTreeMap<String, VariableSpec>,
+        vars: &mut BTreeMap<Name, VariableSpec>,
     ) -> Result<Option<MapSpec>, ParseError> {
         let Some(btf) = &self.btf else {
             return Ok(None);
@@ -1953,9 +1954,9 @@ impl<'d> Reader<'d> {
             self.charge(size as usize + 2 * name.len() + 8, ".kconfig")?;
             let weak = weak_externs.contains(name);
             vars.insert(
-                name.to_owned(),
+                name.into(),
                 VariableSpec {
-                    name: name.to_owned(),
+                    name: name.into(),
                     section: ".kconfig".into(),
                     offset,
                     size,
@@ -2060,7 +2061,7 @@ impl<'d> Reader<'d> {
         funcs: &[Function<'d>],
         license: &str,
         kernel_version: u32,
-    ) -> Result<(BTreeMap<String, ProgramSpec>, BTreeMap<String, ProgramSpec>), ParseError> {
+    ) -> Result<(BTreeMap<Name, ProgramSpec>, BTreeMap<Name, ProgramSpec>), ParseError> {
         let mut programs = BTreeMap::new();
         let mut text = BTreeMap::new();
         let mut relocs: HashMap<usize, Vec<Relocation>> = HashMap::new();
@@ -2133,7 +2134,7 @@ impl<'d> Reader<'d> {
                 relocations.push(Relocation {
                     instruction: i,
                     target: RelocationTarget::Call {
-                        function: callee.name.to_owned(),
+                        function: callee.name.into(),
                     },
                 });
             }
@@ -2153,7 +2154,7 @@ impl<'d> Reader<'d> {
             } else {
                 &mut programs
             };
-            if dest.insert(f.name.to_owned(), spec).is_some() {
+            if dest.insert(f.name.into(), spec).is_some() {
                 return Err(ParseError::Symbol {
                     symbol: f.name.to_owned(),
                     what: "function defined twice".into(),
@@ -2245,7 +2246,7 @@ impl<'d> Reader<'d> {
             None => {
                 self.charge(sym.name.len(), sec.name)?;
                 RelocationTarget::Extern {
-                    name: sym.name.to_owned(),
+                    name: sym.name.into(),
                     weak: sym.bind == elf::STB_WEAK,
                 }
             }
@@ -2270,9 +2271,7 @@ impl<'d> Reader<'d> {
                     sym.name
                 };
                 self.charge(map.len(), sec.name)?;
-                RelocationTarget::Map {
-                    map: map.to_owned(),
-                }
+                RelocationTarget::Map { map: map.into() }
             }
             Some((s, SecKind::Data { .. })) => {
                 need_ld("data")?;
@@ -2280,7 +2279,7 @@ impl<'d> Reader<'d> {
                     .map_err(|_| reloc_err(format!("data offset {} is too large", sym.value)))?;
                 self.charge(self.sections[s].name.len(), sec.name)?;
                 RelocationTarget::Data {
-                    map: self.sections[s].name.to_owned(),
+                    map: self.sections[s].name.into(),
                     offset,
                 }
             }
@@ -2297,7 +2296,7 @@ impl<'d> Reader<'d> {
                     .map_err(|_| reloc_err(format!("arena offset {} is too large", sym.value)))?;
                 self.charge(map.len(), sec.name)?;
                 RelocationTarget::Data {
-                    map: map.to_owned(),
+                    map: map.into(),
                     offset,
                 }
             }
@@ -2335,7 +2334,7 @@ impl<'d> Reader<'d> {
                     })?;
                 self.charge(callee.name.len(), sec.name)?;
                 RelocationTarget::Call {
-                    function: callee.name.to_owned(),
+                    function: callee.name.into(),
                 }
             }
             Some((s, _)) => {

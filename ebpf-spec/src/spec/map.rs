@@ -2,12 +2,12 @@
 
 use crate::DeepCopy;
 use crate::deep_copy::Walker;
-use std::collections::BTreeMap;
 use std::fmt;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
 use super::ByteOrder;
+use super::name::{Name, NameMap};
 
 macro_rules! kernel_enum {
     (
@@ -268,6 +268,7 @@ impl DeepCopy for MapFlags {
 
 /// Whether (and how) a map is pinned on a bpffs when it is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]
+#[deep_copy(plain)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Pinning {
@@ -299,10 +300,10 @@ pub enum MapValue {
     Bytes(Vec<u8>),
     /// The map of this name in the same collection (map-in-map slots): the
     /// loader writes its fd.
-    Map(String),
+    Map(Name),
     /// The program of this name in the same collection (prog-array slots): the
     /// loader writes its fd.
-    Program(String),
+    Program(Name),
     /// The structure of callbacks of a `struct_ops` map (its only entry).
     StructOps(StructOps),
 }
@@ -333,7 +334,7 @@ pub struct StructOps {
     /// The structure's name: the kernel's BTF must have it too, but for a
     /// `___flavour` suffix (`tcp_congestion_ops___v2` is the kernel's
     /// `tcp_congestion_ops`).
-    pub type_name: String,
+    pub type_name: Name,
     /// The structure's bytes as the object initialises them (`value_size`
     /// long, the object's layout and byte order). The function-pointer
     /// members set to a program are 0 here: [`programs`](Self::programs)
@@ -341,7 +342,7 @@ pub struct StructOps {
     pub data: Vec<u8>,
     /// The function-pointer members set to a program: member name to the
     /// program's name in the collection.
-    pub programs: BTreeMap<String, String>,
+    pub programs: NameMap<Name>,
 }
 
 /// One entry of a map's initial contents.
@@ -580,7 +581,7 @@ impl MapExtra {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MapSpec {
     /// The map's name (its symbol or section name in the object).
-    pub name: String,
+    pub name: Name,
     /// The map type.
     pub map_type: MapType,
     /// Key size in bytes.
@@ -644,7 +645,7 @@ mod flags_serde {
 impl MapSpec {
     /// A spec with the given type and sizes and everything else at its default.
     pub fn new(
-        name: impl Into<String>,
+        name: impl Into<Name>,
         map_type: MapType,
         key_size: u32,
         value_size: u32,
@@ -764,7 +765,7 @@ impl MapSpec {
             Ok(())
         } else {
             Err(Incompatible {
-                map: self.name.clone(),
+                map: self.name.to_string(),
                 mismatches,
             })
         }

@@ -1,6 +1,7 @@
 //! The spec model: plain values describing a collection of maps and programs.
 
 pub(crate) mod map;
+mod name;
 pub(crate) mod program;
 mod struct_ops;
 mod variable;
@@ -11,6 +12,7 @@ pub use map::{
 };
 // The reader's whole-file budget, at the crate root beside `MAX_DATA_SECTION`.
 pub use crate::elf::{MATERIALISED_PER_INPUT_BYTE, MAX_MATERIALISED};
+pub use name::{Iter as NameMapIter, IterMut as NameMapIterMut, Name, NameMap};
 pub use program::{
     AttachType, Instruction, ProgramSpec, ProgramType, Relocation, RelocationTarget,
 };
@@ -22,6 +24,7 @@ use std::collections::BTreeMap;
 
 /// The byte order of an object (and of the bytes in its specs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeepCopy)]
+#[deep_copy(plain)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum ByteOrder {
@@ -112,23 +115,23 @@ pub struct BtfSpec {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CollectionSpec {
     /// Maps by name (legacy, BTF-defined, and one per data section).
-    pub maps: BTreeMap<String, MapSpec>,
+    pub maps: NameMap<MapSpec>,
     /// Programs by function name (the entry points).
-    pub programs: BTreeMap<String, ProgramSpec>,
+    pub programs: NameMap<ProgramSpec>,
     /// Functions of `.text` that programs call (bpf-to-bpf), by name.
-    pub functions: BTreeMap<String, ProgramSpec>,
+    pub functions: NameMap<ProgramSpec>,
     /// Global variables of the data sections, by name. Statics are
     /// variables too, but for statics that share a name (an object linked
     /// from several files, each with its `static int cnt`): the name does
     /// not say which, so none of them is one, and a global of that name is
     /// (their bytes stay in their sections).
-    pub variables: BTreeMap<String, VariableSpec>,
+    pub variables: NameMap<VariableSpec>,
     /// The object's BTF, if it has any.
     pub btf: Option<BtfSpec>,
     /// The object's byte order.
     pub byte_order: ByteOrder,
     /// The `license` section (empty when absent).
-    pub license: String,
+    pub license: Name,
     /// The `version` section (0 when absent).
     pub kernel_version: u32,
 }

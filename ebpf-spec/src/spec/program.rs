@@ -7,6 +7,7 @@ use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::map::kernel_enum;
+use super::name::Name;
 
 kernel_enum! {
     /// The kernel's program types (`enum bpf_prog_type`).
@@ -321,7 +322,7 @@ pub enum RelocationTarget {
     /// An `ld_imm64` of a map: the loader puts the map's fd.
     Map {
         /// The map's name in the collection.
-        map: String,
+        map: Name,
     },
     /// An `ld_imm64` of an address in a data section (a global variable): the
     /// loader puts the data map's fd and the offset. For an `__arena` global,
@@ -330,7 +331,7 @@ pub enum RelocationTarget {
     Data {
         /// The data section's map (`.data`, `.rodata`, `.bss`, ...), or the
         /// arena map.
-        map: String,
+        map: Name,
         /// Offset of the symbol in the section; the instruction's `imm` adds to it.
         offset: u32,
     },
@@ -338,14 +339,14 @@ pub enum RelocationTarget {
     /// appends the function and fixes the offset.
     Call {
         /// The called function's name.
-        function: String,
+        function: Name,
     },
     /// A symbol the object does not define: a `__kconfig` variable, or a
     /// `__ksym` (a kernel function called as a kfunc, or a kernel variable
     /// whose address is taken) that the loader finds in the running kernel.
     Extern {
         /// The symbol's name.
-        name: String,
+        name: Name,
         /// Declared `__weak`: if the kernel does not have it, the loader
         /// resolves it to 0 (a call to it must then be guarded by
         /// `bpf_ksym_exists()`) instead of failing.
@@ -379,24 +380,24 @@ pub struct Relocation {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ProgramSpec {
     /// The function's name.
-    pub name: String,
+    pub name: Name,
     /// The ELF section it came from (`xdp`, `kprobe/do_unlinkat`, `.text`),
     /// without libbpf's `?` prefix (see [`autoload`](Self::autoload)).
-    pub section: String,
+    pub section: Name,
     /// The program type, from the section name as libbpf derives it.
     pub program_type: ProgramType,
     /// The expected attach type, where the section name implies one.
     pub attach_type: Option<AttachType>,
     /// What to attach to, from the section name (a kernel function, a
     /// tracepoint `category/name`, an LSM hook ...).
-    pub attach_to: Option<String>,
+    pub attach_to: Option<Name>,
     /// Sleepable: a `.s` section where libbpf has one (`lsm.s/`, `fentry.s/`,
     /// `uprobe.s/` ...), and `syscall`, which libbpf always loads sleepable.
     pub sleepable: bool,
     /// The instructions, in the host's byte order.
     pub instructions: Vec<Instruction>,
     /// The license (from the object's `license` section).
-    pub license: String,
+    pub license: Name,
     /// The kernel version (from the object's `version` section, 0 when absent).
     pub kernel_version: u32,
     /// Instructions that refer to maps, data, functions or externs.
@@ -445,10 +446,10 @@ impl ProgramSpec {
     /// assert_eq!((optional.section.as_str(), optional.autoload), ("xdp", false));
     /// ```
     pub fn new(
-        name: impl Into<String>,
+        name: impl Into<Name>,
         section: &str,
         instructions: Vec<Instruction>,
-        license: impl Into<String>,
+        license: impl Into<Name>,
     ) -> Self {
         let (section, autoload) = match section.strip_prefix('?') {
             Some(rest) => (rest, false),
@@ -457,7 +458,7 @@ impl ProgramSpec {
         let (program_type, attach_type, attach_to, sleepable) = classify(section);
         ProgramSpec {
             name: name.into(),
-            section: section.to_owned(),
+            section: section.into(),
             program_type,
             attach_type,
             attach_to,
@@ -495,14 +496,14 @@ impl ProgramSpec {
     /// libbpf 1.x calls it unrecognized. A leading `?` (libbpf's autoload
     /// off) is not part of the name: the reader strips it first (see
     /// [`ProgramSpec::autoload`]).
-    pub fn classify_section(section: &str) -> (ProgramType, Option<AttachType>, Option<String>) {
+    pub fn classify_section(section: &str) -> (ProgramType, Option<AttachType>, Option<Name>) {
         let (ty, attach, target, _) = classify(section);
         (ty, attach, target)
     }
 }
 
 /// Program type, attach type, target and sleepable flag for a section name.
-pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Option<String>, bool) {
+pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Option<Name>, bool) {
     use AttachType as A;
     use ProgramType as P;
     let (prefix, rest) = match section.split_once('/') {
@@ -529,7 +530,7 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
     if sleepable && !SLEEPABLE.contains(&base) {
         return (P::Unspec, None, None, false);
     }
-    let target = rest.filter(|r| !r.is_empty()).map(str::to_owned);
+    let target = rest.filter(|r| !r.is_empty()).map(Name::from);
     let t = |ty: ProgramType, a: Option<AttachType>| (ty, a, target.clone(), sleepable);
     let none = |ty: ProgramType| (ty, None, None, sleepable);
     match base {
@@ -598,7 +599,7 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
     }
 }
 
-fn classify_cgroup(rest: &str) -> (ProgramType, Option<AttachType>, Option<String>, bool) {
+fn classify_cgroup(rest: &str) -> (ProgramType, Option<AttachType>, Option<Name>, bool) {
     use AttachType as A;
     use ProgramType as P;
     let (ty, attach) = match rest {
@@ -637,7 +638,7 @@ trait WithAttach {
     fn with_attach(self, a: AttachType) -> Self;
 }
 
-impl WithAttach for (ProgramType, Option<AttachType>, Option<String>, bool) {
+impl WithAttach for (ProgramType, Option<AttachType>, Option<Name>, bool) {
     fn with_attach(self, a: AttachType) -> Self {
         (self.0, Some(a), self.2, self.3)
     }
@@ -1100,7 +1101,7 @@ mod tests {
             let got = classify(section);
             assert_eq!(
                 got,
-                (ty, attach, target.map(str::to_owned), sleepable),
+                (ty, attach, target.map(Name::from), sleepable),
                 "section {section}"
             );
         }

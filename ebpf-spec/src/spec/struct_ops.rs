@@ -123,7 +123,7 @@ impl CollectionSpec {
             .find(|m| m.name == Some(member))
             .ok_or_else(|| StructOpsError::NoSuchMember {
                 map: map.to_owned(),
-                type_name: ops.type_name.clone(),
+                type_name: ops.type_name.to_string(),
                 member: member.to_owned(),
             })?;
         if found.bitfield_size != 0 || found.bit_offset % 8 != 0 {

@@ -1,6 +1,6 @@
 //! `VariableSpec`: a global variable in a data section.
 
-use super::{MapSpec, MapValue};
+use super::{MapSpec, MapValue, Name};
 use crate::DeepCopy;
 
 /// A global variable in `.data`, `.rodata`, `.bss`, `.data.*`, `.rodata.*` or
@@ -26,12 +26,12 @@ use crate::DeepCopy;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct VariableSpec {
     /// The symbol's name.
-    pub name: String,
+    pub name: Name,
     /// The data section (and the name of its map): `.rodata`, `.data.custom`
     /// ... For an `__arena` global (section `.addr_space.1`), the name of
     /// the arena map that holds it, as libbpf reads it: the offset is then
     /// among the arena's globals, wherever the loader places them.
-    pub section: String,
+    pub section: Name,
     /// Offset in the section (or among the `__arena` globals), in bytes.
     pub offset: u32,
     /// Size in bytes.
@@ -108,12 +108,12 @@ impl VariableSpec {
     pub(crate) fn check(&self, value: &[u8]) -> Result<(), SetError> {
         if self.section == ".kconfig" {
             return Err(SetError::FromKernel {
-                name: self.name.clone(),
+                name: self.name.to_string(),
             });
         }
         if value.len() != self.size as usize {
             return Err(SetError::WrongSize {
-                name: self.name.clone(),
+                name: self.name.to_string(),
                 expected: self.size,
                 got: value.len(),
             });
@@ -140,8 +140,8 @@ pub(crate) fn write_into_section(
 ) -> Result<(), SetError> {
     let range = var.range();
     let outside = |map: &MapSpec| SetError::OutsideSection {
-        name: var.name.clone(),
-        map: map.name.clone(),
+        name: var.name.to_string(),
+        map: map.name.to_string(),
         offset: var.offset,
         size: var.size,
     };

@@ -2,7 +2,7 @@
 //! where things are in them (found with the `object` crate's low-level ELF API
 //! and `offset_of!` on its `#[repr(C)]` structs, never hand-counted offsets),
 //! patch helpers that write fields in the object's byte order, and an
-//! allocator that records the largest single allocation of the current thread.
+//! allocator that records the allocations of the current thread.
 #![allow(dead_code)]
 
 pub mod craft;
@@ -570,13 +570,13 @@ impl BtfLayout {
 pub struct Counting;
 
 thread_local! {
-    static STATS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    static STATS: Cell<(usize, usize, usize)> = const { Cell::new((0, 0, 0)) };
 }
 
 fn note(size: usize) {
     let _ = STATS.try_with(|s| {
-        let (max, total) = s.get();
-        s.set((max.max(size), total.saturating_add(size)));
+        let (max, total, count) = s.get();
+        s.set((max.max(size), total.saturating_add(size), count + 1));
     });
 }
 
@@ -613,14 +613,23 @@ pub struct AllocStats {
     pub largest: usize,
     /// All allocations added up (frees not subtracted), in bytes.
     pub total: usize,
+    /// How many allocations (and reallocations) there were.
+    pub count: usize,
 }
 
 /// Runs `f`, returning what it allocated (needs `Counting` as the global allocator).
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
-    STATS.with(|s| s.set((0, 0)));
+    STATS.with(|s| s.set((0, 0, 0)));
     let r = f();
-    let (largest, total) = STATS.with(|s| s.get());
-    (r, AllocStats { largest, total })
+    let (largest, total, count) = STATS.with(|s| s.get());
+    (
+        r,
+        AllocStats {
+            largest,
+            total,
+            count,
+        },
+    )
 }
 
 // ------------------------------------------------------------ rewriting objects
