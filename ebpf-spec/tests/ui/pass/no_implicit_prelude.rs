@@ -45,6 +45,16 @@ enum Kind<T> {
 #[derive(::ebpf_spec::DeepCopy)]
 enum Never {}
 
+#[derive(::std::clone::Clone, ::std::marker::Copy, ::ebpf_spec::DeepCopy)]
+#[deep_copy(plain)]
+struct Plain<T>
+where
+    T: ::std::fmt::Debug,
+{
+    at: u32,
+    value: T,
+}
+
 #[derive(::ebpf_spec::DeepCopy)]
 #[deep_copy(crate = "::ebpf_spec", bound = "T: ::ebpf_spec::DeepCopy")]
 struct WithAttrs<T>(T);
@@ -74,6 +84,7 @@ fn main() {
         k.deep_copy(),
         Kind::<u8>::Unit.deep_copy(),
         WithAttrs(1u8).deep_copy(),
+        ::std::vec![Plain { at: 1, value: 2u8 }].deep_copy(),
     );
     fn _never(n: &Never) -> Never {
         n.deep_copy()
