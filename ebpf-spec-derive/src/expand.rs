@@ -33,15 +33,21 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
         Data::Union(_) => (quote!(::core::unimplemented!()), TokenStream::new(), false),
     };
     let walker = walker_ident(walks);
-    let (plain_bound, plain_fns) = plain_parts(input, &krate);
-    let where_clause = match (where_clause, plain_bound) {
-        (Some(w), Some(b)) => {
-            let predicates = w.predicates.iter();
-            quote!(where #(#predicates,)* #b)
-        }
-        (None, Some(b)) => quote!(where #b),
-        (w, None) => quote!(#w),
+    let (plain_bounds, plain_fns, plain_check) = plain_parts(input, &krate);
+    let predicates = where_clause
+        .map(|w| w.predicates.iter().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    let where_clause = if predicates.is_empty() && plain_bounds.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(where #(#predicates,)* #(#plain_bounds,)*)
     };
+    let plain_impl = input.attrs.plain.as_ref().map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #krate::deep_copy::PlainCopy for #ident #ty_generics #where_clause {}
+        }
+    });
 
     quote! {
         #[automatically_derived]
@@ -58,29 +64,62 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
 
             #plain_fns
         }
+
+        #plain_impl
+
+        #plain_check
     }
 }
 
-/// For `#[deep_copy(plain)]`: the `Self: Copy` predicate (spanned at
-/// `plain`, so a type that is not `Copy` is reported there) and the slice
-/// overrides: one `memcpy` to copy, nothing to walk. Every field is still
-/// copied and walked through its own `DeepCopy` impl one value at a time, so
-/// the field types are checked as for any derive.
-fn plain_parts(input: &Input<'_>, krate: &Path) -> (Option<TokenStream>, TokenStream) {
+/// For `#[deep_copy(plain)]`: the predicates `Self: Copy` (spanned at
+/// `plain`, so a type that is not `Copy` is reported there) and
+/// `FieldType: PlainCopy` for every field (spanned at the field's type: a
+/// `Copy` field whose `DeepCopy` does more than copy bits would be shared by
+/// the bitwise slice copy), and the slice overrides: one `memcpy` to copy,
+/// nothing to walk. One value is still copied and walked field by field.
+fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStream, TokenStream) {
     let Some(plain) = &input.attrs.plain else {
-        return (None, TokenStream::new());
+        return (Vec::new(), TokenStream::new(), TokenStream::new());
     };
-    let bound = quote_spanned!(plain.span()=> Self: ::core::marker::Copy);
+    let mut bounds = vec![quote_spanned!(plain.span()=> Self: ::core::marker::Copy)];
+    // A type parameter's field types are bounded (the impls exist where the
+    // arguments are plain). Without type parameters, each field type is
+    // asserted in a function body instead, so that an error points at it.
+    let generic = input.generics.type_params().next().is_some();
+    let assertions: Vec<TokenStream> = input
+        .all_fields()
+        .map(|field| {
+            let ty = field.ty;
+            if generic {
+                bounds.push(quote_spanned!(ty.span()=> #ty: #krate::deep_copy::PlainCopy));
+                TokenStream::new()
+            } else {
+                quote_spanned!(ty.span()=> __plain::<#ty>();)
+            }
+        })
+        .collect();
+    let check = if generic {
+        TokenStream::new()
+    } else {
+        quote! {
+            const _: () = {
+                fn __plain<T: ?::core::marker::Sized + #krate::deep_copy::PlainCopy>() {}
+                fn __fields_are_plain() {
+                    #(#assertions)*
+                }
+            };
+        }
+    };
     let fns = quote! {
         #[inline]
-        fn deep_copy_slice(src: &[Self]) -> ::std::vec::Vec<Self> {
+        fn deep_copy_slice(src: &[Self]) -> #krate::__private::Vec<Self> {
             <[Self]>::to_vec(src)
         }
 
         #[inline]
         fn walk_slice(_src: &[Self], _walker: &mut #krate::deep_copy::Walker) {}
     };
-    (Some(bound), fns)
+    (bounds, quote!(#fns), check)
 }
 
 /// `__walker` where the walk uses it, `_walker` where there is nothing to walk

@@ -95,9 +95,11 @@ pub use deep_copy::DeepCopy;
 /// - `#[deep_copy(plain)]` on the container: the type is `Copy` and owns no
 ///   heap memory (a record of numbers), so a `Vec` or slice of it is copied
 ///   with one `memcpy`, as `Clone` copies a `Vec` of a `Copy` type, instead
-///   of value by value. Each field must still implement `DeepCopy`; a type
-///   that is not `Copy` is refused at the attribute, and so is a `skip` or
-///   `with` field (a bitwise copy would ignore it).
+///   of value by value; the type also implements
+///   [`PlainCopy`](deep_copy::PlainCopy). Every field type must be
+///   `PlainCopy` (a `Copy` type whose own `DeepCopy` does more than copy bits
+///   would otherwise be shared by that `memcpy`); a type that is not `Copy`
+///   is refused at the attribute, and so is a `skip` or `with` field.
 /// - `#[deep_copy(bound = "T: Trait")]` on the container: replaces the inferred bounds.
 /// - `#[deep_copy(crate = "path")]` on the container: where to find `ebpf_spec`
 ///   when it is renamed or re-exported.
@@ -130,5 +132,12 @@ pub use deep_copy::DeepCopy;
 /// }
 /// ```
 pub use ebpf_spec_derive::DeepCopy;
+
+/// Paths the derive's generated code names, so that it compiles in a
+/// `#![no_std]` crate and honours `#[deep_copy(crate = "...")]`. Not API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::vec::Vec;
+}
 pub use elf::{MAX_DATA_SECTION, MAX_OBJECT_FILE, ParseError, read_object_file};
 pub use spec::*;

@@ -1,6 +1,6 @@
 //! `DeepCopy` for the standard library's types (and `bytes`, behind a feature).
 
-use super::{DeepCopy, DeepToOwned, Walker};
+use super::{DeepCopy, DeepToOwned, PlainCopy, Walker};
 use std::any::type_name;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -32,6 +32,8 @@ macro_rules! plain {
             #[inline]
             fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
         }
+
+        impl PlainCopy for $t {}
     )*};
 }
 
@@ -371,6 +373,8 @@ impl<T: DeepCopy, E: DeepCopy> DeepCopy for Result<T, E> {
 
 macro_rules! tuple {
     ($($name:ident $idx:tt),+) => {
+        impl<$($name: PlainCopy),+> PlainCopy for ($($name,)+) {}
+
         impl<$($name: DeepCopy),+> DeepCopy for ($($name,)+) {
             #[inline]
             fn deep_copy(&self) -> Self {
@@ -386,6 +390,11 @@ macro_rules! tuple {
         }
     };
 }
+
+impl<T: ?Sized> PlainCopy for PhantomData<T> {}
+impl<T: PlainCopy> PlainCopy for std::num::Wrapping<T> {}
+impl<T: PlainCopy, const N: usize> PlainCopy for [T; N] {}
+impl<T: PlainCopy> PlainCopy for Option<T> {}
 
 tuple!(A 0);
 tuple!(A 0, B 1);

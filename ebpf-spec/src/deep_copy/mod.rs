@@ -180,6 +180,30 @@ pub trait DeepCopy: Sized {
     }
 }
 
+/// A [`DeepCopy`] type whose deep copy is its bitwise copy: it is `Copy`,
+/// owns no heap memory, shares nothing a deep copy would have to duplicate,
+/// and its walk reports no buffer.
+///
+/// `#[deep_copy(plain)]` requires it of every field (and implements it for
+/// the type), because a slice of a plain type is copied with one `memcpy`
+/// and not walked: a `Copy` field whose own `DeepCopy` does more than copy
+/// bits (a hand-written impl over a `&'static` buffer that copies it into a
+/// new allocation, say) would be shared by that `memcpy` without the proof
+/// helper seeing it.
+///
+/// Implemented for the integers, floats, `bool`, `char`, `()`, `Duration`,
+/// `Instant`, `SystemTime`, the `NonZero*` types, `PhantomData`, and arrays,
+/// tuples, `Option` and `Wrapping` of plain types. Implement it for your own
+/// type only if the above holds (prefer deriving with `#[deep_copy(plain)]`,
+/// which checks it field by field).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not plain: `#[deep_copy(plain)]` copies fields bitwise, which needs every field type to be `PlainCopy`",
+    label = "not `PlainCopy`",
+    note = "`PlainCopy` types are `Copy`, own no heap memory and are copied bitwise by their `DeepCopy`; \
+            derive `#[deep_copy(plain)]` on the field's type, or drop `plain` from this one"
+)]
+pub trait PlainCopy: DeepCopy + Copy {}
+
 /// The borrowed side of a [`Cow`](std::borrow::Cow): how `Cow::Borrowed(&b)` is
 /// deep-copied into `Cow::Owned` and walked.
 ///

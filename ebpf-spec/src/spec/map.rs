@@ -71,6 +71,8 @@ macro_rules! kernel_enum {
             fn walk_buffers(&self, _walker: &mut Walker) {}
         }
 
+        impl $crate::deep_copy::PlainCopy for $name {}
+
         #[cfg(feature = "serde")]
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -265,6 +267,8 @@ impl DeepCopy for MapFlags {
     }
     fn walk_buffers(&self, _walker: &mut Walker) {}
 }
+
+impl crate::deep_copy::PlainCopy for MapFlags {}
 
 /// Whether (and how) a map is pinned on a bpffs when it is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]

@@ -314,6 +314,8 @@ impl DeepCopy for Instruction {
     fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
 }
 
+impl crate::deep_copy::PlainCopy for Instruction {}
+
 /// What an instruction refers to, to be fixed up by the loader.
 #[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

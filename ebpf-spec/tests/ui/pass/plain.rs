@@ -35,3 +35,19 @@ fn main() {
     let pairs = vec![Pair(1u8, 2), Pair(3, 4)];
     assert_eq!(pairs.deep_copy(), pairs);
 }
+
+/// A public plain type over a private one: the `PlainCopy` bound on the
+/// private field type raises no lint.
+pub mod public {
+    #[derive(Clone, Copy, ebpf_spec::DeepCopy)]
+    #[deep_copy(plain)]
+    struct Private(u8);
+
+    #[derive(Clone, Copy, ebpf_spec::DeepCopy)]
+    #[deep_copy(plain)]
+    pub struct Public {
+        inner: Private,
+        pub count: Option<u32>,
+        pub marker: std::marker::PhantomData<String>,
+    }
+}
