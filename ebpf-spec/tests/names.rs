@@ -27,6 +27,7 @@ enum Op {
     Extend(Vec<(String, u32)>),
     Clear,
     Edit(String, u32),
+    Upsert(String, u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop::collection::vec((name(), any::<u32>()), 0..6).prop_map(Op::Extend),
         1 => Just(Op::Clear),
         2 => (name(), any::<u32>()).prop_map(|(k, v)| Op::Edit(k, v)),
+        2 => (name(), any::<u32>()).prop_map(|(k, v)| Op::Upsert(k, v)),
     ]
 }
 
@@ -83,6 +85,10 @@ proptest! {
                 Op::Clear => {
                     map.clear();
                     model.clear();
+                }
+                Op::Upsert(k, v) => {
+                    *map.get_or_insert_with(Name::from(k.as_str()), || v) ^= 1;
+                    *model.entry(k).or_insert_with(|| v) ^= 1;
                 }
                 Op::Edit(k, v) => {
                     if let Some(x) = map.get_mut(&k) {

@@ -317,6 +317,28 @@ impl<V> NameMap<V> {
         }
     }
 
+    /// The value named `name`, inserted from `make` first if there is none
+    /// (`BTreeMap`'s `entry(name).or_insert_with(make)`).
+    ///
+    /// ```
+    /// use ebpf_spec::NameMap;
+    ///
+    /// let mut hits: NameMap<u32> = NameMap::new();
+    /// *hits.get_or_insert_with("xdp".into(), || 0) += 1;
+    /// *hits.get_or_insert_with("xdp".into(), || 0) += 1;
+    /// assert_eq!(hits["xdp"], 2);
+    /// ```
+    pub fn get_or_insert_with(&mut self, name: Name, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&name) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (name, make()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
     /// Removes the value named `name` and returns it.
     pub fn remove<Q: AsRef<str> + ?Sized>(&mut self, name: &Q) -> Option<V> {
         self.remove_entry(name).map(|(_, v)| v)
