@@ -5,6 +5,7 @@ use crate::map::{update_batch, validate};
 use crate::pin::PinDir;
 use crate::sys;
 use crate::{LoadError, Step};
+use ebpf_spec::btf::CoreStepBudget;
 use ebpf_spec::{
     CollectionSpec, DeepCopy, InnerMap, MapAttributes, MapFlags, MapSpec, MapType, MapValue,
     Pinning,
@@ -41,6 +42,8 @@ pub struct Loader {
     replacements: HashMap<String, OwnedFd>,
     threads: Option<usize>,
     maps_only: bool,
+    /// The CO-RE step budget of one spec's programs (`None`: the default).
+    core_step_budget: Option<u64>,
     /// Programs that attach to a function of another BPF program.
     targets: HashMap<String, crate::program::ProgramTarget>,
     pool: OnceLock<Result<rayon::ThreadPool, String>>,
@@ -288,6 +291,17 @@ impl Loader {
     /// that name programs stay empty.
     pub fn maps_only(mut self, yes: bool) -> Self {
         self.maps_only = yes;
+        self
+    }
+
+    /// How many steps of CO-RE type matching the programs of one spec may
+    /// take together, per call ([`CORE_STEP_BUDGET`](ebpf_spec::btf::CORE_STEP_BUDGET)
+    /// unless set: about 1.3 s, thousands of times what real objects
+    /// take). Beyond it the load fails, naming the program: this bounds the
+    /// time a hostile object can make a load spend matching types (libbpf
+    /// has no such bound).
+    pub fn core_step_budget(mut self, steps: u64) -> Self {
+        self.core_step_budget = Some(steps);
         self
     }
 
@@ -772,7 +786,10 @@ impl Loader {
     fn prepare(&self, spec: &CollectionSpec) -> Result<Prepared, LoadError> {
         let mut ctx = None;
         if !self.maps_only {
-            ctx = Some(crate::program::LinkContext::new(spec)?);
+            let budget = self
+                .core_step_budget
+                .map_or_else(CoreStepBudget::default, CoreStepBudget::new);
+            ctx = Some(crate::program::LinkContext::new(spec, budget)?);
         }
         let kconfig = match spec.maps.get(".kconfig") {
             Some(m) if m.autocreate => {

@@ -5,7 +5,7 @@
 use crate::kernel;
 use crate::sys;
 use crate::{LoadError, Step};
-use ebpf_spec::btf::{Btf, CoreCandidateCache, Kind, Linkage, TypeData};
+use ebpf_spec::btf::{Btf, CoreCandidateCache, CoreStepBudget, Kind, Linkage, TypeData};
 use ebpf_spec::{
     AttachType, CollectionSpec, Instruction, ProgramSpec, ProgramType, RelocationTarget,
 };
@@ -73,6 +73,9 @@ pub(crate) struct LinkContext {
     /// The ids of the types `.ksyms` lists in `local` (the `__ksym` externs).
     ksyms: std::collections::HashSet<u32>,
     cache: CoreCandidateCache,
+    /// What CO-RE type matching may still take, for all the programs of
+    /// the spec (each relocates its own copy of the functions it calls).
+    budget: CoreStepBudget,
     /// Where the loader places each arena's `__arena` globals (offset in the
     /// arena), worked out once per load so that programs and the arena's
     /// bytes agree.
@@ -87,7 +90,7 @@ impl LinkContext {
 
     /// For `spec`: parses its BTF when a program has CO-RE relocations or
     /// refers to `__ksym` externs (their declared types are in it).
-    pub(crate) fn new(spec: &CollectionSpec) -> Result<Self, LoadError> {
+    pub(crate) fn new(spec: &CollectionSpec, budget: CoreStepBudget) -> Result<Self, LoadError> {
         let needs = spec
             .programs
             .values()
@@ -119,6 +122,7 @@ impl LinkContext {
             local,
             ksyms,
             cache: CoreCandidateCache::new(),
+            budget,
             arena_at: HashMap::new(),
         })
     }
@@ -249,9 +253,15 @@ pub(crate) fn link(
         })?;
         let target = kernel::vmlinux().map_err(|what| err(format!("CO-RE: {what}")))?;
         let code = &mut insns[base..base + f.instructions.len()];
-        let report =
-            ebpf_spec::btf::relocate(code, &f.core_relocations, local, target, &mut ctx.cache)
-                .map_err(|e| err(format!("in `{}`: {e}", f.name)))?;
+        let report = ebpf_spec::btf::relocate_within(
+            code,
+            &f.core_relocations,
+            local,
+            target,
+            &mut ctx.cache,
+            &mut ctx.budget,
+        )
+        .map_err(|e| err(format!("in `{}`: {e}", f.name)))?;
         poisoned.extend(report.poisoned.iter().map(|p| format!("`{}` {p}", f.name)));
     }
 

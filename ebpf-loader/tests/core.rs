@@ -228,3 +228,21 @@ fn a_reachable_poisoned_instruction_is_named() {
     );
     assert!(msg.contains("task_struct___missing"), "{msg}");
 }
+
+/// `Loader::core_step_budget` bounds the CO-RE work of one spec's programs
+/// together: far too small a budget fails at the link step, before any
+/// syscall, naming the budget; a budget the fixture fits loads.
+#[test]
+fn the_core_step_budget_bounds_a_load() {
+    use ebpf_loader::{Step, fault_injection};
+    let Some(_serial) = kernel() else { return };
+    let spec = core_fixture();
+    fault_injection::count_calls();
+    let e = Loader::new().core_step_budget(50).load(&spec).unwrap_err();
+    assert_eq!(fault_injection::calls(), 0, "{e}");
+    assert_eq!(e.step(), Some(Step::Link));
+    let msg = e.to_string();
+    assert!(msg.contains("step budget"), "{msg}");
+    // The fixture takes about 2,200 steps against this machine's kernel.
+    Loader::new().core_step_budget(1 << 20).load(&spec).unwrap();
+}

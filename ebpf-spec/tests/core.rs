@@ -8,8 +8,8 @@ mod btf_support;
 
 use btf_support::{BtfBuilder, CORE_EL, Function, functions, section, vmlinux};
 use ebpf_spec::btf::{
-    Btf, BtfExt, CoreCandidateCache, CoreRelocation, CoreRelocationKind as K, Kind, PoisonReason,
-    TypeData, essential_name, relocate,
+    Btf, BtfExt, CORE_STEP_BUDGET, CoreCandidateCache, CoreRelocation, CoreRelocationKind as K,
+    CoreStepBudget, Kind, PoisonReason, TypeData, essential_name, relocate, relocate_within,
 };
 use ebpf_spec::{ByteOrder, Instruction};
 use std::collections::BTreeMap;
@@ -528,4 +528,53 @@ fn one_cache_for_many_programs_and_targets() {
     )
     .unwrap();
     assert_eq!(insns[1].off, 4, "pid at 4 in the other target");
+}
+
+/// One `CoreStepBudget` bounds the type matching of every relocation that
+/// shares it: the fixture's whole CO-RE work fits the default with room to
+/// spare, a budget one step short of it fails on the relocation that runs
+/// out, naming the budget, and leaves that function's instructions as they
+/// were, and the steps of earlier calls count against later ones.
+#[test]
+fn one_step_budget_bounds_the_relocations_sharing_it() {
+    if cfg!(target_endian = "big") {
+        eprintln!("skipped: the bpfel fixture's instructions are relocated on little-endian hosts");
+        return;
+    }
+    let Some(bytes) = vmlinux() else { return };
+    let target = Btf::parse(&bytes, ByteOrder::NATIVE).unwrap();
+    let fx = fixture();
+    let run = |budget: &mut CoreStepBudget| -> Result<(), (String, bool)> {
+        let mut cache = CoreCandidateCache::new();
+        for f in &fx.functions {
+            let mut insns = f.insns.clone();
+            relocate_within(
+                &mut insns,
+                &fx.relocations(f),
+                &fx.local,
+                &target,
+                &mut cache,
+                budget,
+            )
+            .map_err(|e| (e.to_string(), insns == f.insns))?;
+        }
+        Ok(())
+    };
+    let mut budget = CoreStepBudget::default();
+    run(&mut budget).unwrap();
+    let used = CORE_STEP_BUDGET - budget.remaining();
+    println!("the fixture's CO-RE relocations took {used} steps");
+    assert!(used > 0 && used < 10_000, "{used} steps");
+
+    // Exactly enough, then one step short.
+    run(&mut CoreStepBudget::new(used)).unwrap();
+    let (error, untouched) = run(&mut CoreStepBudget::new(used - 1)).unwrap_err();
+    assert!(error.contains("step budget"), "{error}");
+    assert!(untouched, "a failed relocate changed the instructions");
+
+    // Shared: a second pass of the same work over one budget fails.
+    let mut shared = CoreStepBudget::new(used + used / 2);
+    run(&mut shared).unwrap();
+    assert_eq!(shared.remaining(), used / 2);
+    assert!(run(&mut shared).unwrap_err().0.contains("step budget"));
 }

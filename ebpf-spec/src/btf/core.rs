@@ -33,6 +33,55 @@ const SPEC_MAX_LEN: usize = 64;
 pub(crate) const POISON_IMM: i32 = 0x0bad_2310;
 /// How many steps of type matching one relocation may take.
 const MAX_STEPS: u32 = 1 << 20;
+
+/// How many steps of type matching the relocations sharing one
+/// [`CoreStepBudget`] may take together, unless it says otherwise: about
+/// 1.3 seconds of matching on this project's machine (36 ns a step), far
+/// more than real objects use (the whole CO-RE work of the `core` fixture
+/// against this machine's kernel takes about 2,200 steps).
+pub const CORE_STEP_BUDGET: u64 = 1 << 25;
+
+/// The type-matching work that [`relocate_within`] calls may still do
+/// together.
+///
+/// One relocation may take up to 2^20 steps (38 ms here), and 1 MiB of
+/// `.BTF.ext` holds 65,536 relocations: a hostile object could make a load
+/// match types for 42 minutes (`tests/core_worst_case.rs` builds one), and
+/// more when a function with relocations is called by many programs (each
+/// program relocates its copy). A budget
+/// shared by all the relocations of one load bounds it; the loader keeps one
+/// per spec it links. libbpf has no such bound.
+///
+/// ```
+/// use ebpf_spec::btf::{CoreStepBudget, CORE_STEP_BUDGET};
+///
+/// let budget = CoreStepBudget::default();
+/// assert_eq!(budget.remaining(), CORE_STEP_BUDGET);
+/// assert_eq!(CoreStepBudget::new(1000).remaining(), 1000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreStepBudget {
+    remaining: u64,
+}
+
+impl CoreStepBudget {
+    /// A budget of `steps` steps.
+    pub const fn new(steps: u64) -> Self {
+        CoreStepBudget { remaining: steps }
+    }
+
+    /// The steps left.
+    pub const fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl Default for CoreStepBudget {
+    /// [`CORE_STEP_BUDGET`] steps.
+    fn default() -> Self {
+        CoreStepBudget::new(CORE_STEP_BUDGET)
+    }
+}
 /// libbpf's recursion level for `bpf_core_types_are_compat` and
 /// `bpf_core_types_match`.
 const MAX_LEVEL: i32 = 32;
@@ -329,6 +378,32 @@ pub fn relocate(
     target: &Btf,
     cache: &mut CoreCandidateCache,
 ) -> Result<CoreReport, CoreError> {
+    relocate_within(
+        instructions,
+        relocations,
+        local,
+        target,
+        cache,
+        &mut CoreStepBudget::default(),
+    )
+}
+
+/// [`relocate`], drawing its type-matching steps from `budget`, which other
+/// calls share: give every call of one load the same budget to bound the
+/// load's whole CO-RE work (a fresh one per call bounds only that call).
+///
+/// # Errors
+/// As [`relocate`]; when the budget runs out, the relocation being resolved
+/// fails with [`CoreErrorReason::TooComplex`] and the instructions are left
+/// as they were.
+pub fn relocate_within(
+    instructions: &mut [Instruction],
+    relocations: &[CoreRelocation],
+    local: &Btf,
+    target: &Btf,
+    cache: &mut CoreCandidateCache,
+    budget: &mut CoreStepBudget,
+) -> Result<CoreReport, CoreError> {
     let mut work = instructions.to_vec();
     let mut pruned: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut report = CoreReport::default();
@@ -352,8 +427,11 @@ pub fn relocate(
             local,
             target,
             steps: 0,
+            limit: u32::try_from(budget.remaining).map_or(MAX_STEPS, |left| left.min(MAX_STEPS)),
         };
-        let res = ctx.resolve(relo, cache, &mut pruned).map_err(fail)?;
+        let res = ctx.resolve(relo, cache, &mut pruned);
+        budget.remaining = budget.remaining.saturating_sub(u64::from(ctx.steps));
+        let res = res.map_err(fail)?;
         match patch(&mut work, relo.instruction, &res).map_err(fail)? {
             None => report.applied += 1,
             Some(reason) => report.poisoned.push(PoisonedInstruction {
@@ -392,6 +470,7 @@ pub fn types_are_compat(
         local,
         target,
         steps: 0,
+        limit: MAX_STEPS,
     }
     .types_are_compat(local_id, target_id, MAX_LEVEL)
 }
@@ -495,6 +574,8 @@ struct Ctx<'l, 't> {
     local: &'l Btf,
     target: &'t Btf,
     steps: u32,
+    /// `MAX_STEPS`, or less when the load's budget has less left.
+    limit: u32,
 }
 
 /// Two FUNC_PROTOs with as many parameters: their return types and the
@@ -541,10 +622,15 @@ fn is_flex_arr(btf: &Btf, prev: Option<&Accessor<'_>>, nelems: u32) -> bool {
 impl<'l, 't> Ctx<'l, 't> {
     fn step(&mut self) -> Result<(), Reason> {
         self.steps += 1;
-        if self.steps > MAX_STEPS {
+        if self.steps <= self.limit {
+            Ok(())
+        } else if self.limit == MAX_STEPS {
             Err(Reason::TooComplex("type matching takes too many steps"))
         } else {
-            Ok(())
+            Err(Reason::TooComplex(
+                "the CO-RE relocations of this load used up their step budget \
+                 (CoreStepBudget; Loader::core_step_budget)",
+            ))
         }
     }
 

@@ -57,8 +57,8 @@ pub(crate) mod raw;
 mod records;
 
 pub use self::core::{
-    CoreCandidateCache, CoreError, CoreErrorReason, CoreReport, PoisonReason, PoisonedInstruction,
-    relocate, types_are_compat,
+    CORE_STEP_BUDGET, CoreCandidateCache, CoreError, CoreErrorReason, CoreReport, CoreStepBudget,
+    PoisonReason, PoisonedInstruction, relocate, relocate_within, types_are_compat,
 };
 pub use ext::{BtfExt, CoreReloRecord, ExtSection, FuncInfoRecord, LineInfoRecord};
 pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel, mentions_ksyms};
