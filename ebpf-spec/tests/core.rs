@@ -417,16 +417,24 @@ fn value_of(insns: &[Instruction], i: usize) -> Expect {
     })
 }
 
+/// The running kernel's BTF, to relocate the little-endian fixture against
+/// (`None`, after saying why, on a big-endian host or without the BTF).
+fn kernel_target() -> Option<Btf> {
+    if cfg!(target_endian = "big") {
+        eprintln!("skipped: the bpfel fixture's instructions are relocated on little-endian hosts");
+        return None;
+    }
+    let bytes = vmlinux()?;
+    Some(Btf::parse(&bytes, ByteOrder::NATIVE).unwrap())
+}
+
 /// The fixture against the running kernel: every relocation's new value is
 /// what the kernel's BTF says, walking its members by name.
 #[test]
 fn fixture_relocates_against_vmlinux() {
-    if cfg!(target_endian = "big") {
-        eprintln!("skipped: the bpfel fixture's instructions are relocated on little-endian hosts");
+    let Some(target) = kernel_target() else {
         return;
-    }
-    let Some(bytes) = vmlinux() else { return };
-    let target = Btf::parse(&bytes, ByteOrder::NATIVE).unwrap();
+    };
     let fx = fixture();
     let mut cache = CoreCandidateCache::new();
     let mut seen = BTreeMap::new();
@@ -537,12 +545,9 @@ fn one_cache_for_many_programs_and_targets() {
 /// were, and the steps of earlier calls count against later ones.
 #[test]
 fn one_step_budget_bounds_the_relocations_sharing_it() {
-    if cfg!(target_endian = "big") {
-        eprintln!("skipped: the bpfel fixture's instructions are relocated on little-endian hosts");
+    let Some(target) = kernel_target() else {
         return;
-    }
-    let Some(bytes) = vmlinux() else { return };
-    let target = Btf::parse(&bytes, ByteOrder::NATIVE).unwrap();
+    };
     let fx = fixture();
     let run = |budget: &mut CoreStepBudget| -> Result<(), (String, bool)> {
         let mut cache = CoreCandidateCache::new();
