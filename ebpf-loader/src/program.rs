@@ -74,8 +74,12 @@ pub(crate) struct LinkContext {
     ksyms: std::collections::HashSet<u32>,
     cache: CoreCandidateCache,
     /// What CO-RE type matching may still take, for all the programs of
-    /// the spec (each relocates its own copy of the functions it calls).
+    /// the spec.
     budget: CoreStepBudget,
+    /// Each function's instructions after CO-RE, with its poisoned
+    /// instructions, by the function's address in the spec: a function
+    /// called by several programs is relocated once, as libbpf does.
+    relocated: HashMap<usize, (Vec<Instruction>, Vec<String>)>,
     /// Where the loader places each arena's `__arena` globals (offset in the
     /// arena), worked out once per load so that programs and the arena's
     /// bytes agree.
@@ -123,6 +127,7 @@ impl LinkContext {
             ksyms,
             cache: CoreCandidateCache::new(),
             budget,
+            relocated: HashMap::new(),
             arena_at: HashMap::new(),
         })
     }
@@ -251,18 +256,25 @@ pub(crate) fn link(
                 f.name
             ))
         })?;
-        let target = kernel::vmlinux().map_err(|what| err(format!("CO-RE: {what}")))?;
-        let code = &mut insns[base..base + f.instructions.len()];
-        let report = ebpf_spec::btf::relocate_within(
-            code,
-            &f.core_relocations,
-            local,
-            target,
-            &mut ctx.cache,
-            &mut ctx.budget,
-        )
-        .map_err(|e| err(format!("in `{}`: {e}", f.name)))?;
-        poisoned.extend(report.poisoned.iter().map(|p| format!("`{}` {p}", f.name)));
+        let key = std::ptr::from_ref::<ProgramSpec>(f) as usize;
+        if !ctx.relocated.contains_key(&key) {
+            let target = kernel::vmlinux().map_err(|what| err(format!("CO-RE: {what}")))?;
+            let mut code = f.instructions.clone();
+            let report = ebpf_spec::btf::relocate_within(
+                &mut code,
+                &f.core_relocations,
+                local,
+                target,
+                &mut ctx.cache,
+                &mut ctx.budget,
+            )
+            .map_err(|e| err(format!("in `{}`: {e}", f.name)))?;
+            let notes = report.poisoned.iter().map(|p| format!("`{}` {p}", f.name));
+            ctx.relocated.insert(key, (code, notes.collect()));
+        }
+        let (code, notes) = &ctx.relocated[&key];
+        insns[base..base + code.len()].copy_from_slice(code);
+        poisoned.extend(notes.iter().cloned());
     }
 
     // func_info and line_info, when every function brings its own (the

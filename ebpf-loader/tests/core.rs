@@ -246,3 +246,65 @@ fn the_core_step_budget_bounds_a_load() {
     // The fixture takes about 2,200 steps against this machine's kernel.
     Loader::new().core_step_budget(1 << 20).load(&spec).unwrap();
 }
+
+/// A function with CO-RE relocations called by two programs is relocated
+/// once per load, as libbpf does, not once per caller: a step budget that
+/// holds its relocations once, but not twice, links both callers.
+#[test]
+fn a_function_two_programs_call_is_relocated_once() {
+    use ebpf_spec::btf::{CORE_STEP_BUDGET, CoreCandidateCache, CoreStepBudget, relocate_within};
+    use ebpf_spec::{Instruction, Relocation};
+    let Some(_serial) = kernel() else { return };
+    let mut spec = core_fixture();
+    let mut shared = spec.programs.remove("types").unwrap();
+    assert!(!shared.core_relocations.is_empty());
+
+    // What its relocations take, once.
+    let vmlinux = Btf::parse(
+        &std::fs::read("/sys/kernel/btf/vmlinux").unwrap(),
+        ByteOrder::NATIVE,
+    )
+    .unwrap();
+    let local = Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
+    let mut budget = CoreStepBudget::default();
+    relocate_within(
+        &mut shared.instructions.clone(),
+        &shared.core_relocations,
+        &local,
+        &vmlinux,
+        &mut CoreCandidateCache::new(),
+        &mut budget,
+    )
+    .unwrap();
+    let once = CORE_STEP_BUDGET - budget.remaining();
+
+    // `shared` becomes a function that two programs call (`call shared;
+    // exit`), the fixture's other programs gone.
+    shared.name = "shared".into();
+    spec.functions.insert("shared".into(), shared);
+    spec.programs.clear();
+    for name in ["caller_a", "caller_b"] {
+        let call = Instruction::new(0x85, 0, 1, 0, -1); // BPF_CALL, BPF_PSEUDO_CALL
+        let exit = Instruction::new(0x95, 0, 0, 0, 0);
+        let mut p = ProgramSpec::new(name, "tp_btf/sched_process_exec", vec![call, exit], "GPL");
+        p.relocations = vec![Relocation {
+            instruction: 0,
+            target: RelocationTarget::Call {
+                function: "shared".into(),
+            },
+        }];
+        spec.programs.insert(name.into(), p);
+    }
+
+    // Relocated once, the callers get past the link step (the verifier
+    // may still have its say on this hand-made pair).
+    if let Err(e) = Loader::new().core_step_budget(once + once / 2).load(&spec) {
+        assert!(!e.to_string().contains("step budget"), "{e}");
+    }
+    // And the budget is really what is spent: under `once`, linking fails.
+    let e = Loader::new()
+        .core_step_budget(once - 1)
+        .load(&spec)
+        .unwrap_err();
+    assert!(e.to_string().contains("step budget"), "{e}");
+}

@@ -46,9 +46,7 @@ pub const CORE_STEP_BUDGET: u64 = 1 << 25;
 ///
 /// One relocation may take up to 2^20 steps (38 ms here), and 1 MiB of
 /// `.BTF.ext` holds 65,536 relocations: a hostile object could make a load
-/// match types for 42 minutes (`tests/core_worst_case.rs` builds one), and
-/// more when a function with relocations is called by many programs (each
-/// program relocates its copy). A budget
+/// match types for 42 minutes (`tests/core_worst_case.rs` builds one). A budget
 /// shared by all the relocations of one load bounds it; the loader keeps one
 /// per spec it links. libbpf has no such bound.
 ///
