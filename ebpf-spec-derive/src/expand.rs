@@ -82,10 +82,12 @@ fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStrea
         return (Vec::new(), TokenStream::new(), TokenStream::new());
     };
     let mut bounds = vec![quote_spanned!(plain.span()=> Self: ::core::marker::Copy)];
-    // A type parameter's field types are bounded (the impls exist where the
-    // arguments are plain). Without type parameters, each field type is
-    // asserted in a function body instead, so that an error points at it.
-    let generic = input.generics.type_params().next().is_some();
+    // A generic type's field types are bounded (the impls exist where the
+    // arguments are plain). Without generics, each field type is asserted in
+    // a function body instead, so that an error points at it.
+    // Lifetime and const parameters count too: the field types may name
+    // them, and a free function would not have them in scope.
+    let generic = !input.generics.params.is_empty();
     let assertions: Vec<TokenStream> = input
         .all_fields()
         .map(|field| {

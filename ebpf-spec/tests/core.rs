@@ -583,3 +583,51 @@ fn one_step_budget_bounds_the_relocations_sharing_it() {
     assert_eq!(shared.remaining(), used / 2);
     assert!(run(&mut shared).unwrap_err().0.contains("step budget"));
 }
+
+/// Relocations that match no types (a type the kernel lacks) still cost a
+/// step each, so the budget bounds how many of them one load resolves; the
+/// error is `OutOfBudget`, told apart from the per-relocation cap.
+#[test]
+fn every_relocation_costs_a_step() {
+    use ebpf_spec::btf::CoreErrorReason;
+    let Some(target) = kernel_target() else {
+        return;
+    };
+    let fx = fixture();
+    let (f, missing) = fx
+        .functions
+        .iter()
+        .find_map(|f| {
+            let relos = fx.relocations(f);
+            let r = relos.into_iter().find(|r| {
+                r.kind == K::TypeExists && fx.local.name(r.type_id) == Some("no_such_type___core")
+            })?;
+            Some((f, r))
+        })
+        .expect("the fixture checks a type the kernel lacks");
+    // A thousand copies of its instruction, each relocated on its own.
+    let relos: Vec<CoreRelocation> = (0..1000)
+        .map(|i| CoreRelocation {
+            instruction: i,
+            ..missing.clone()
+        })
+        .collect();
+    let run = |budget: &mut CoreStepBudget| {
+        let mut insns = vec![f.insns[missing.instruction]; 1000];
+        relocate_within(
+            &mut insns,
+            &relos,
+            &fx.local,
+            &target,
+            &mut CoreCandidateCache::new(),
+            budget,
+        )
+    };
+    let mut budget = CoreStepBudget::default();
+    run(&mut budget).unwrap();
+    let used = CORE_STEP_BUDGET - budget.remaining();
+    assert!(used >= 1000, "1000 relocations took {used} steps");
+    let e = run(&mut CoreStepBudget::new(used - 1)).unwrap_err();
+    assert_eq!(e.reason, CoreErrorReason::OutOfBudget, "{e}");
+    assert_eq!(e.index, 999);
+}

@@ -278,6 +278,13 @@ pub enum CoreErrorReason {
     /// (hostile BTF).
     #[error("too deep or too complex: {0}")]
     TooComplex(&'static str),
+    /// The relocations sharing a [`CoreStepBudget`] (those of one load)
+    /// used it up.
+    #[error(
+        "the CO-RE relocations of this load used up their step budget \
+         (CoreStepBudget; Loader::core_step_budget)"
+    )]
+    OutOfBudget,
     /// Candidates disagree on the offset or value.
     #[error("ambiguous: {0}")]
     Ambiguous(String),
@@ -392,8 +399,8 @@ pub fn relocate(
 ///
 /// # Errors
 /// As [`relocate`]; when the budget runs out, the relocation being resolved
-/// fails with [`CoreErrorReason::TooComplex`] and the instructions are left
-/// as they were.
+/// fails with [`CoreErrorReason::OutOfBudget`] and the instructions are left
+/// as they were. Every relocation costs at least one step.
 pub fn relocate_within(
     instructions: &mut [Instruction],
     relocations: &[CoreRelocation],
@@ -426,6 +433,7 @@ pub fn relocate_within(
             target,
             steps: 0,
             limit: u32::try_from(budget.remaining).map_or(MAX_STEPS, |left| left.min(MAX_STEPS)),
+            budget_bound: budget.remaining <= u64::from(MAX_STEPS),
         };
         let res = ctx.resolve(relo, cache, &mut pruned);
         budget.remaining = budget.remaining.saturating_sub(u64::from(ctx.steps));
@@ -469,6 +477,7 @@ pub fn types_are_compat(
         target,
         steps: 0,
         limit: MAX_STEPS,
+        budget_bound: false,
     }
     .types_are_compat(local_id, target_id, MAX_LEVEL)
 }
@@ -574,6 +583,9 @@ struct Ctx<'l, 't> {
     steps: u32,
     /// `MAX_STEPS`, or less when the load's budget has less left.
     limit: u32,
+    /// Whether `limit` is the budget's (then running out of steps is
+    /// [`Reason::OutOfBudget`]).
+    budget_bound: bool,
 }
 
 /// Two FUNC_PROTOs with as many parameters: their return types and the
@@ -622,13 +634,10 @@ impl<'l, 't> Ctx<'l, 't> {
         self.steps += 1;
         if self.steps <= self.limit {
             Ok(())
-        } else if self.limit == MAX_STEPS {
-            Err(Reason::TooComplex("type matching takes too many steps"))
+        } else if self.budget_bound {
+            Err(Reason::OutOfBudget)
         } else {
-            Err(Reason::TooComplex(
-                "the CO-RE relocations of this load used up their step budget \
-                 (CoreStepBudget; Loader::core_step_budget)",
-            ))
+            Err(Reason::TooComplex("type matching takes too many steps"))
         }
     }
 
@@ -638,6 +647,10 @@ impl<'l, 't> Ctx<'l, 't> {
         cache: &mut CoreCandidateCache,
         pruned: &mut HashMap<u32, Vec<u32>>,
     ) -> Result<RelRes, Reason> {
+        // Every relocation costs at least a step, whether or not it matches
+        // types (a `type_id_local`, a type the kernel lacks): the budget
+        // bounds their number too.
+        self.step()?;
         if let CoreRelocationKind::Unknown(raw) = relo.kind {
             return Err(Reason::UnsupportedKind(raw));
         }

@@ -51,3 +51,25 @@ pub mod public {
         pub marker: std::marker::PhantomData<String>,
     }
 }
+
+/// Lifetime and const parameters, which the field types name.
+pub mod params {
+    #[derive(Clone, Copy, ebpf_spec::DeepCopy)]
+    #[deep_copy(plain)]
+    pub struct Arr<const N: usize> {
+        pub a: [u8; N],
+    }
+
+    #[derive(Clone, Copy, ebpf_spec::DeepCopy)]
+    #[deep_copy(plain)]
+    pub struct Tagged<'a> {
+        pub x: u32,
+        pub tag: std::marker::PhantomData<&'a ()>,
+    }
+
+    pub fn copies() {
+        use ebpf_spec::DeepCopy;
+        let _ = vec![Arr { a: [1u8; 4] }].deep_copy();
+        let _ = vec![Tagged { x: 1, tag: std::marker::PhantomData }].deep_copy();
+    }
+}
