@@ -216,7 +216,8 @@ impl PartialEq<Name> for String {
 /// indexing), looked up by anything that reads as a `str` (`&str`, `&String`,
 /// `&Name`), and iterates in the same order, but it is one vector
 /// sorted by name: lookups are binary searches, an insert or a removal moves
-/// the entries after it (specs have tens of entries, not millions), and a
+/// the entries after it (specs have tens of entries, not millions: to add
+/// thousands, `collect` or `extend` them at once, which sorts once), and a
 /// copy is a single allocation of exactly the entries.
 ///
 /// ```
@@ -453,7 +454,13 @@ impl<K: Into<Name>, V, const N: usize> From<[(K, V); N]> for NameMap<V> {
 impl<K: Into<Name>, V> Extend<(K, V)> for NameMap<V> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let mut added: Vec<(Name, V)> = iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
-        if added.is_empty() {
+        // A few: insert each (a move of the entries after it). More: one
+        // sort of everything, so that extending n times by one stays linear
+        // per call and extending once by many is not quadratic.
+        if added.len() <= 8 {
+            for (k, v) in added {
+                self.insert(k, v);
+            }
             return;
         }
         let mut all = std::mem::take(&mut self.entries);
