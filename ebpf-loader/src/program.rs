@@ -536,7 +536,7 @@ const POISON_KFUNC_BASE: i32 = 2_002_000_000;
 /// Functions and variables are looked up in vmlinux's BTF only, not in
 /// kernel modules'.
 fn ksym_site(
-    ctx: &LinkContext,
+    ctx: &mut LinkContext,
     insns: &mut [Instruction],
     i: usize,
     name: &str,
@@ -645,8 +645,14 @@ fn ksym_site(
         Some(TypeData::Var { ty, .. }) => vmlinux.skip_mods_and_typedefs(ty).unwrap_or(ty),
         _ => 0,
     };
-    let compatible = ebpf_spec::btf::types_are_compat(local, local_ty, vmlinux, kernel_ty)
-        .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
+    let compatible = ebpf_spec::btf::types_are_compat_within(
+        local,
+        local_ty,
+        vmlinux,
+        kernel_ty,
+        &mut ctx.budget,
+    )
+    .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
     if !compatible {
         let mismatch = format!(
             "the object declares `{name}` as {}, but the kernel's {what} `{kernel_name}` (BTF id \

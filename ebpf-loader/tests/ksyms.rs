@@ -293,3 +293,23 @@ fn a_kfunc_with_another_prototype_is_refused_or_missing_if_weak() {
     );
     assert_eq!(open_fds(), fds, "no fd left behind");
 }
+
+/// The comparison of each kfunc's prototype with the kernel's draws from the
+/// load's CO-RE step budget, as CO-RE relocations do (the program has no
+/// CO-RE records: only its `__ksym` externs spend it).
+#[test]
+fn ksym_type_checks_draw_from_the_step_budget() {
+    let Some(_serial) = kernel() else { return };
+    let spec = only("xdp_ksyms");
+    assert!(spec.programs["xdp_ksyms"].core_relocations.is_empty());
+    let fds = open_fds();
+    let e = Loader::new().core_step_budget(0).load(&spec).unwrap_err();
+    let LoadError::Program { step, what, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(*step, Step::Link, "{e}");
+    assert!(what.contains("step budget"), "{e}");
+    assert_eq!(open_fds(), fds);
+    // A budget the few comparisons fit.
+    drop(Loader::new().core_step_budget(10_000).load(&spec).unwrap());
+}

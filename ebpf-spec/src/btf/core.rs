@@ -428,15 +428,9 @@ pub fn relocate_within(
                 len: work.len(),
             }));
         }
-        let mut ctx = Ctx {
-            local,
-            target,
-            steps: 0,
-            limit: u32::try_from(budget.remaining).map_or(MAX_STEPS, |left| left.min(MAX_STEPS)),
-            budget_bound: budget.remaining <= u64::from(MAX_STEPS),
-        };
+        let mut ctx = Ctx::within(local, target, budget);
         let res = ctx.resolve(relo, cache, &mut pruned);
-        budget.remaining = budget.remaining.saturating_sub(u64::from(ctx.steps));
+        ctx.charge(budget);
         let res = res.map_err(fail)?;
         match patch(&mut work, relo.instruction, &res).map_err(fail)? {
             None => report.applied += 1,
@@ -472,14 +466,34 @@ pub fn types_are_compat(
     target: &Btf,
     target_id: u32,
 ) -> Result<bool, CoreErrorReason> {
-    Ctx {
+    types_are_compat_within(
         local,
+        local_id,
         target,
-        steps: 0,
-        limit: MAX_STEPS,
-        budget_bound: false,
-    }
-    .types_are_compat(local_id, target_id, MAX_LEVEL)
+        target_id,
+        &mut CoreStepBudget::default(),
+    )
+}
+
+/// [`types_are_compat`], drawing its steps (at least one) from `budget`, as
+/// [`relocate_within`] does: a loader comparing a `__ksym` extern at each
+/// of its uses bounds them all with the load's budget.
+///
+/// # Errors
+/// As [`types_are_compat`], and [`CoreErrorReason::OutOfBudget`].
+pub fn types_are_compat_within(
+    local: &Btf,
+    local_id: u32,
+    target: &Btf,
+    target_id: u32,
+    budget: &mut CoreStepBudget,
+) -> Result<bool, CoreErrorReason> {
+    let mut ctx = Ctx::within(local, target, budget);
+    let res = ctx
+        .step()
+        .and_then(|()| ctx.types_are_compat(local_id, target_id, MAX_LEVEL));
+    ctx.charge(budget);
+    res
 }
 
 type Reason = CoreErrorReason;
@@ -630,6 +644,23 @@ fn is_flex_arr(btf: &Btf, prev: Option<&Accessor<'_>>, nelems: u32) -> bool {
 }
 
 impl<'l, 't> Ctx<'l, 't> {
+    /// A context for one relocation (or comparison): at most `MAX_STEPS`,
+    /// and at most what `budget` has left.
+    fn within(local: &'l Btf, target: &'t Btf, budget: &CoreStepBudget) -> Self {
+        Ctx {
+            local,
+            target,
+            steps: 0,
+            limit: u32::try_from(budget.remaining).map_or(MAX_STEPS, |left| left.min(MAX_STEPS)),
+            budget_bound: budget.remaining <= u64::from(MAX_STEPS),
+        }
+    }
+
+    /// Takes the steps this context used from `budget`.
+    fn charge(&self, budget: &mut CoreStepBudget) {
+        budget.remaining = budget.remaining.saturating_sub(u64::from(self.steps));
+    }
+
     fn step(&mut self) -> Result<(), Reason> {
         self.steps += 1;
         if self.steps <= self.limit {

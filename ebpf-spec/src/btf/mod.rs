@@ -59,6 +59,7 @@ mod records;
 pub use self::core::{
     CORE_STEP_BUDGET, CoreCandidateCache, CoreError, CoreErrorReason, CoreReport, CoreStepBudget,
     PoisonReason, PoisonedInstruction, relocate, relocate_within, types_are_compat,
+    types_are_compat_within,
 };
 pub use ext::{BtfExt, CoreReloRecord, ExtSection, FuncInfoRecord, LineInfoRecord};
 pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel, mentions_ksyms};
