@@ -65,8 +65,9 @@ impl Collection {
     /// Its programs then have no func_info or line_info (verifier logs
     /// without source lines) and its maps no BTF key and value types.
     ///
-    /// Only a refusal of the BTF itself (`EINVAL`, with the kernel's log) is
-    /// passed over; any other error of `BPF_BTF_LOAD` fails the load.
+    /// Only a refusal of the BTF's content is passed over: `EINVAL`, with
+    /// the kernel's log, or `E2BIG` (over the kernel's 16 MiB). Any other
+    /// error of `BPF_BTF_LOAD` (`EPERM`, `ENOMEM`) fails the load.
     pub fn btf_refused(&self) -> Option<&crate::BtfRefused> {
         self.btf_refused.as_deref()
     }

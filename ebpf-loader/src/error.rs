@@ -248,7 +248,7 @@ impl LoadError {
     }
 }
 
-/// The kernel refused an object's BTF (`EINVAL` from `BPF_BTF_LOAD`), and
+/// The kernel refused an object's BTF (`EINVAL` or `E2BIG` from `BPF_BTF_LOAD`), and
 /// the collection was loaded without it, as libbpf does when nothing needs
 /// it: see [`Collection::btf_refused`](crate::Collection::btf_refused).
 #[derive(Debug, thiserror::Error)]

@@ -837,7 +837,9 @@ impl Loader {
                 // cannot be made without it.
                 Err(refused) if needs_btf(spec, &struct_ops, &self.replacements) => {
                     return Err(LoadError::Btf {
-                        source: std::io::Error::from_raw_os_error(libc::EINVAL),
+                        source: std::io::Error::from_raw_os_error(
+                            refused.source.raw_os_error().unwrap_or(libc::EINVAL),
+                        ),
                         log: refused.log.clone(),
                     });
                 }
@@ -922,15 +924,18 @@ impl Loader {
         })
     }
 
-    /// The kernel's fd of BTF `blob`, or why the kernel refused it (EINVAL,
-    /// with its log): loaded once per distinct content and loader, and
-    /// shared by every map, program and instance that needs it. Any other
-    /// error is the load's, and not kept.
+    /// The kernel's fd of BTF `blob`, or why the kernel refused its content
+    /// (EINVAL, with its log, or E2BIG: over the kernel's 16 MiB): loaded once
+    /// per distinct content and loader, and shared by every map, program and
+    /// instance that needs it. Any other error (EPERM, ENOMEM) is the
+    /// load's, and not kept.
     fn btf_fd(&self, blob: &[u8]) -> Result<KernelBtf, LoadError> {
         self.btf_cache
             .get_or_try(blob, || match sys::btf_load(blob) {
                 Ok(fd) => Ok(Ok(Arc::new(fd))),
-                Err((source, log)) if source.raw_os_error() == Some(libc::EINVAL) => {
+                Err((source, log))
+                    if matches!(source.raw_os_error(), Some(libc::EINVAL | libc::E2BIG)) =>
+                {
                     Ok(Err(Arc::new(crate::BtfRefused { source, log })))
                 }
                 Err((source, log)) => Err(LoadError::Btf { source, log }),

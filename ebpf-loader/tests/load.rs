@@ -1005,3 +1005,36 @@ fn an_object_of_the_other_byte_order_is_refused_before_any_syscall() {
         "{e:?}"
     );
 }
+
+/// A BTF over the kernel's size limit (16 MiB: E2BIG) is refused for its
+/// content as an invalid one is: the load goes on without it, as libbpf's
+/// does, and says why.
+#[test]
+fn a_btf_over_the_kernels_size_limit_loads_without_it() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("btf_refused/btf_refused.bpfel.o");
+    spec.btf.as_mut().unwrap().btf = vec![0; (16 << 20) + 1];
+    let fds = open_fds();
+    {
+        let coll = Loader::new().load(&spec).unwrap();
+        let refused = coll.btf_refused().expect("the kernel refused the BTF");
+        assert_eq!(
+            refused.source.raw_os_error(),
+            Some(libc::E2BIG),
+            "{refused}"
+        );
+        let run = coll.test_run("count", &[0u8; 64], 1).unwrap().unwrap();
+        assert_eq!(run.retval, 3, "the .rodata constant");
+    }
+    // A map that needs BTF: the load fails with the kernel's errno.
+    spec.maps.insert(
+        "storage".into(),
+        MapSpec::new("storage", MapType::SkStorage, 4, 8, 0),
+    );
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Btf { source, .. } if source.raw_os_error() == Some(libc::E2BIG)),
+        "{e:?}"
+    );
+    assert_eq!(open_fds(), fds);
+}
