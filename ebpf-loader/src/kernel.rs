@@ -258,25 +258,34 @@ fn config() -> Result<&'static HashMap<String, String>, String> {
 }
 
 fn read_config() -> Result<String, String> {
-    use std::io::Read;
     // libbpf's order (`bpf_object__read_kconfig_file`): the file in /boot
-    // first.
+    // first. Each may be gzip-compressed or not: libbpf reads both with
+    // `gzopen`, which takes either.
     let boot = format!("/boot/config-{}", release()?);
-    let boot_err = match std::fs::read_to_string(&boot) {
-        Ok(text) => return Ok(text),
+    let boot_err = match std::fs::read(&boot) {
+        Ok(bytes) => return config_text(bytes).map_err(|e| format!("cannot read {boot}: {e}")),
         Err(e) => e,
     };
-    let f = std::fs::File::open("/proc/config.gz").map_err(|e| {
+    let bytes = std::fs::read("/proc/config.gz").map_err(|e| {
         format!(
             "the kernel's configuration is needed for `.kconfig` externs, but neither \
              {boot} ({boot_err}) nor /proc/config.gz ({e}) can be read"
         )
     })?;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read /proc/config.gz: {e}"))?;
-    Ok(text)
+    config_text(bytes).map_err(|e| format!("cannot read /proc/config.gz: {e}"))
+}
+
+/// The text of a kernel config file, gzip-compressed or not.
+fn config_text(bytes: Vec<u8>) -> Result<String, std::io::Error> {
+    use std::io::Read;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
 }
 
 /// `CONFIG_X=value` lines; of a repeated option, the first line counts, as
@@ -748,6 +757,26 @@ mod tests {
     }
 
     use super::*;
+
+    /// A config file is read whether gzip-compressed or not, as libbpf's
+    /// `gzopen` reads it (a compressed `/boot/config-*` used to fail).
+    #[test]
+    fn config_files_are_read_compressed_or_not() {
+        use std::io::Write;
+        let text = "# comment\nCONFIG_BPF=y\nCONFIG_HZ=250\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let compressed = gz.finish().unwrap();
+        assert_eq!(config_text(compressed).unwrap(), text);
+        assert_eq!(config_text(text.as_bytes().to_vec()).unwrap(), text);
+        assert!(
+            config_text(vec![0x1f, 0x8b, 0, 1]).is_err(),
+            "a broken gzip stream"
+        );
+        assert!(config_text(vec![0xff, 0xfe]).is_err(), "not text");
+        let config = parse_config(&config_text(text.as_bytes().to_vec()).unwrap());
+        assert_eq!(config.get("CONFIG_HZ").map(String::as_str), Some("250"));
+    }
 
     #[test]
     fn version_codes() {
