@@ -262,8 +262,9 @@ fn read_config() -> Result<String, String> {
     // first. Each may be gzip-compressed or not: libbpf reads both with
     // `gzopen`, which takes either.
     let boot = format!("/boot/config-{}", release()?);
-    let boot_err = match std::fs::read(&boot) {
-        Ok(bytes) => return config_text(bytes).map_err(|e| format!("cannot read {boot}: {e}")),
+    // One that cannot be read as either falls back to the next, as before.
+    let boot_err = match std::fs::read(&boot).and_then(config_text) {
+        Ok(text) => return Ok(text),
         Err(e) => e,
     };
     let bytes = std::fs::read("/proc/config.gz").map_err(|e| {
