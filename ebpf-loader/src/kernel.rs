@@ -263,29 +263,57 @@ fn read_config() -> Result<String, String> {
     // `gzopen`, which takes either.
     let boot = format!("/boot/config-{}", release()?);
     // One that cannot be read as either falls back to the next, as before.
-    let boot_err = match std::fs::read(&boot).and_then(config_text) {
+    let boot_err = match read_config_file(&boot) {
         Ok(text) => return Ok(text),
         Err(e) => e,
     };
-    let bytes = std::fs::read("/proc/config.gz").map_err(|e| {
+    read_config_file("/proc/config.gz").map_err(|e| {
         format!(
             "the kernel's configuration is needed for `.kconfig` externs, but neither \
              {boot} ({boot_err}) nor /proc/config.gz ({e}) can be read"
         )
-    })?;
-    config_text(bytes).map_err(|e| format!("cannot read /proc/config.gz: {e}"))
+    })
 }
 
-/// The text of a kernel config file, gzip-compressed or not.
-fn config_text(bytes: Vec<u8>) -> Result<String, std::io::Error> {
+/// The most of a kernel config file read, compressed and uncompressed (a
+/// real one is about 300 KB): a larger one is refused, not read until
+/// memory runs out.
+const MAX_CONFIG: u64 = 64 << 20;
+
+fn read_config_file(path: &str) -> Result<String, std::io::Error> {
     use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG + 1)
+        .read_to_end(&mut bytes)?;
+    config_text(bytes)
+}
+
+/// The text of a kernel config file, gzip-compressed (of one member or
+/// several, as `gzip -dc` reads them) or not, of at most `MAX_CONFIG`
+/// bytes either way.
+fn config_text(bytes: Vec<u8>) -> Result<String, std::io::Error> {
+    use std::io::{Error, ErrorKind, Read};
+    let too_large = || {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("a kernel config over {MAX_CONFIG} bytes"),
+        )
+    };
+    if bytes.len() as u64 > MAX_CONFIG {
+        return Err(too_large());
+    }
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .take(MAX_CONFIG + 1)
+            .read_to_string(&mut text)?;
+        if text.len() as u64 > MAX_CONFIG {
+            return Err(too_large());
+        }
         Ok(text)
     } else {
-        String::from_utf8(bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::InvalidData, e))
     }
 }
 
@@ -775,6 +803,24 @@ mod tests {
             "a broken gzip stream"
         );
         assert!(config_text(vec![0xff, 0xfe]).is_err(), "not text");
+        // Several gzip members (`cat a.gz b.gz`): all are read, as `gzip -dc`
+        // and libbpf's `gzopen` read them.
+        let gz = |t: &str| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(t.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let mut both = gz("CONFIG_A=y\n");
+        both.extend(gz("CONFIG_B=y\n"));
+        assert_eq!(config_text(both).unwrap(), "CONFIG_A=y\nCONFIG_B=y\n");
+        // A gzip bomb is refused at the limit, not expanded without end.
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![b'y'; 1 << 20];
+        for _ in 0..(MAX_CONFIG >> 20) + 1 {
+            bomb.write_all(&block).unwrap();
+        }
+        let e = config_text(bomb.finish().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("a kernel config over"), "{e}");
         let config = parse_config(&config_text(text.as_bytes().to_vec()).unwrap());
         assert_eq!(config.get("CONFIG_HZ").map(String::as_str), Some("250"));
     }

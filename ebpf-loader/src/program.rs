@@ -80,6 +80,9 @@ pub(crate) struct LinkContext {
     /// instructions, by the function's address in the spec: a function
     /// called by several programs is relocated once, as libbpf does.
     relocated: HashMap<usize, (Vec<Instruction>, Vec<String>)>,
+    /// Whether a `__ksym` extern's declared type (local id) is compatible
+    /// with the kernel's (vmlinux id), by the pair: compared once per spec.
+    ksym_compat: HashMap<(u32, u32), bool>,
     /// Where the loader places each arena's `__arena` globals (offset in the
     /// arena), worked out once per load so that programs and the arena's
     /// bytes agree.
@@ -128,6 +131,7 @@ impl LinkContext {
             cache: CoreCandidateCache::new(),
             budget,
             relocated: HashMap::new(),
+            ksym_compat: HashMap::new(),
             arena_at: HashMap::new(),
         })
     }
@@ -645,14 +649,23 @@ fn ksym_site(
         Some(TypeData::Var { ty, .. }) => vmlinux.skip_mods_and_typedefs(ty).unwrap_or(ty),
         _ => 0,
     };
-    let compatible = ebpf_spec::btf::types_are_compat_within(
-        local,
-        local_ty,
-        vmlinux,
-        kernel_ty,
-        &mut ctx.budget,
-    )
-    .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
+    // Compared once per spec (each use of the extern, in every program that
+    // reaches it, asks the same), as libbpf resolves an extern once.
+    let compatible = match ctx.ksym_compat.get(&(local_ty, kernel_ty)) {
+        Some(&known) => known,
+        None => {
+            let known = ebpf_spec::btf::types_are_compat_within(
+                local,
+                local_ty,
+                vmlinux,
+                kernel_ty,
+                &mut ctx.budget,
+            )
+            .map_err(|e| format!("cannot compare `{name}` with the kernel's: {e}"))?;
+            ctx.ksym_compat.insert((local_ty, kernel_ty), known);
+            known
+        }
+    };
     if !compatible {
         let mismatch = format!(
             "the object declares `{name}` as {}, but the kernel's {what} `{kernel_name}` (BTF id \

@@ -308,3 +308,50 @@ fn a_function_two_programs_call_is_relocated_once() {
         .unwrap_err();
     assert!(e.to_string().contains("step budget"), "{e}");
 }
+
+/// Relocated once, a function's poisoned instructions are still reported for
+/// each program that reaches them: of two callers of one function whose
+/// field check was removed (so a read of a field the kernel lacks is
+/// poisoned), the one that makes the call is refused, naming the field's
+/// type; the one that jumps over it is not the one named.
+#[test]
+fn poisoned_instructions_of_a_shared_function_reach_its_callers() {
+    use ebpf_spec::btf::CoreRelocationKind;
+    use ebpf_spec::{Instruction, Relocation};
+    let Some(_serial) = kernel() else { return };
+    let mut spec = core_fixture();
+    let local = Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
+    let missing = local.find("task_struct___missing", Kind::Struct).unwrap();
+    let mut shared = spec.programs.remove("fields").unwrap();
+    shared
+        .core_relocations
+        .retain(|r| !(r.kind == CoreRelocationKind::FieldExists && r.type_id == missing));
+    shared.name = "shared".into();
+    shared.func_info.clear();
+    shared.line_info.clear();
+    spec.functions.insert("shared".into(), shared);
+    spec.programs.clear();
+    // caller_a jumps over its call (r0 = 0; if r0 == 0 goto +1; call; r0 =
+    // 0; exit), caller_b makes it.
+    let mov = Instruction::new(0xb7, 0, 0, 0, 0);
+    let jeq = Instruction::new(0x15, 0, 0, 1, 0);
+    let call = Instruction::new(0x85, 0, 1, 0, -1);
+    let exit = Instruction::new(0x95, 0, 0, 0, 0);
+    for (name, code, at) in [
+        ("caller_a", vec![mov, jeq, call, mov, exit], 2),
+        ("caller_b", vec![call, exit], 0),
+    ] {
+        let mut p = ProgramSpec::new(name, "tp_btf/sched_process_exec", code, "GPL");
+        p.relocations = vec![Relocation {
+            instruction: at,
+            target: RelocationTarget::Call {
+                function: "shared".into(),
+            },
+        }];
+        spec.programs.insert(name.into(), p);
+    }
+    let e = Loader::new().load(&spec).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.program(), "caller_b", "{msg}");
+    assert!(msg.contains("task_struct___missing"), "{msg}");
+}

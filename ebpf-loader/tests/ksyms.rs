@@ -313,3 +313,61 @@ fn ksym_type_checks_draw_from_the_step_budget() {
     // A budget the few comparisons fit.
     drop(Loader::new().core_step_budget(10_000).load(&spec).unwrap());
 }
+
+/// An extern's type is compared with the kernel's once per spec, however
+/// many programs reach its uses (as libbpf resolves an extern once): the
+/// smallest step budget that links one caller of a function using the
+/// fixture's kfuncs also links eight.
+#[test]
+fn ksym_type_checks_are_made_once_per_spec() {
+    use ebpf_spec::{Instruction, ProgramSpec, Relocation};
+    let Some(_serial) = kernel() else { return };
+    let build = |callers: usize| {
+        let mut spec = only("xdp_ksyms");
+        let mut shared = spec.programs.remove("xdp_ksyms").unwrap();
+        shared.name = "shared".into();
+        shared.func_info.clear();
+        shared.line_info.clear();
+        let section = shared.section.clone();
+        spec.functions.insert("shared".into(), shared);
+        for k in 0..callers {
+            let name = format!("caller_{k}");
+            let call = Instruction::new(0x85, 0, 1, 0, -1); // BPF_CALL, BPF_PSEUDO_CALL
+            let exit = Instruction::new(0x95, 0, 0, 0, 0);
+            let mut p = ProgramSpec::new(name.as_str(), &section, vec![call, exit], "GPL");
+            p.relocations = vec![Relocation {
+                instruction: 0,
+                target: RelocationTarget::Call {
+                    function: "shared".into(),
+                },
+            }];
+            spec.programs.insert(name.into(), p);
+        }
+        spec
+    };
+    // Whether the link step gets through on `budget` (the verifier may still
+    // refuse the hand-made callers: that is not the budget's business).
+    let links = |spec: &CollectionSpec, budget: u64| match Loader::new()
+        .core_step_budget(budget)
+        .load(spec)
+    {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("step budget"),
+    };
+    let one = build(1);
+    let (mut lo, mut hi) = (0u64, 100_000u64);
+    assert!(links(&one, hi));
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if links(&one, mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    assert!(hi > 1, "the kfunc checks take steps ({hi})");
+    assert!(
+        links(&build(8), hi),
+        "8 callers need more than the {hi} steps of one"
+    );
+}

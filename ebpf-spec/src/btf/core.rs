@@ -278,11 +278,11 @@ pub enum CoreErrorReason {
     /// (hostile BTF).
     #[error("too deep or too complex: {0}")]
     TooComplex(&'static str),
-    /// The relocations sharing a [`CoreStepBudget`] (those of one load)
-    /// used it up.
+    /// The type matching sharing a [`CoreStepBudget`] (the CO-RE
+    /// relocations and `__ksym` type checks of one load) used it up.
     #[error(
-        "the CO-RE relocations of this load used up their step budget \
-         (CoreStepBudget; Loader::core_step_budget)"
+        "the CO-RE type matching of this load (relocations and `__ksym` type checks) used up \
+         its step budget (CoreStepBudget; Loader::core_step_budget)"
     )]
     OutOfBudget,
     /// Candidates disagree on the offset or value.
