@@ -253,7 +253,6 @@ fn the_core_step_budget_bounds_a_load() {
 #[test]
 fn a_function_two_programs_call_is_relocated_once() {
     use ebpf_spec::btf::{CORE_STEP_BUDGET, CoreCandidateCache, CoreStepBudget, relocate_within};
-    use ebpf_spec::{Instruction, Relocation};
     let Some(_serial) = kernel() else { return };
     let mut spec = core_fixture();
     let mut shared = spec.programs.remove("types").unwrap();
@@ -284,15 +283,13 @@ fn a_function_two_programs_call_is_relocated_once() {
     spec.functions.insert("shared".into(), shared);
     spec.programs.clear();
     for name in ["caller_a", "caller_b"] {
-        let call = Instruction::new(0x85, 0, 1, 0, -1); // BPF_CALL, BPF_PSEUDO_CALL
-        let exit = Instruction::new(0x95, 0, 0, 0, 0);
-        let mut p = ProgramSpec::new(name, "tp_btf/sched_process_exec", vec![call, exit], "GPL");
-        p.relocations = vec![Relocation {
-            instruction: 0,
-            target: RelocationTarget::Call {
-                function: "shared".into(),
-            },
-        }];
+        let p = common::caller(
+            name,
+            "tp_btf/sched_process_exec",
+            common::call_and_exit(),
+            0,
+            "shared",
+        );
         spec.programs.insert(name.into(), p);
     }
 
@@ -316,8 +313,8 @@ fn a_function_two_programs_call_is_relocated_once() {
 /// type; the one that jumps over it is not the one named.
 #[test]
 fn poisoned_instructions_of_a_shared_function_reach_its_callers() {
+    use ebpf_spec::Instruction;
     use ebpf_spec::btf::CoreRelocationKind;
-    use ebpf_spec::{Instruction, Relocation};
     let Some(_serial) = kernel() else { return };
     let mut spec = core_fixture();
     let local = Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
@@ -341,13 +338,7 @@ fn poisoned_instructions_of_a_shared_function_reach_its_callers() {
         ("caller_a", vec![mov, jeq, call, mov, exit], 2),
         ("caller_b", vec![call, exit], 0),
     ] {
-        let mut p = ProgramSpec::new(name, "tp_btf/sched_process_exec", code, "GPL");
-        p.relocations = vec![Relocation {
-            instruction: at,
-            target: RelocationTarget::Call {
-                function: "shared".into(),
-            },
-        }];
+        let p = common::caller(name, "tp_btf/sched_process_exec", code, at, "shared");
         spec.programs.insert(name.into(), p);
     }
     let e = Loader::new().load(&spec).unwrap_err();

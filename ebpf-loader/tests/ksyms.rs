@@ -320,7 +320,6 @@ fn ksym_type_checks_draw_from_the_step_budget() {
 /// fixture's kfuncs also links eight.
 #[test]
 fn ksym_type_checks_are_made_once_per_spec() {
-    use ebpf_spec::{Instruction, ProgramSpec, Relocation};
     let Some(_serial) = kernel() else { return };
     let build = |callers: usize| {
         let mut spec = only("xdp_ksyms");
@@ -332,15 +331,7 @@ fn ksym_type_checks_are_made_once_per_spec() {
         spec.functions.insert("shared".into(), shared);
         for k in 0..callers {
             let name = format!("caller_{k}");
-            let call = Instruction::new(0x85, 0, 1, 0, -1); // BPF_CALL, BPF_PSEUDO_CALL
-            let exit = Instruction::new(0x95, 0, 0, 0, 0);
-            let mut p = ProgramSpec::new(name.as_str(), &section, vec![call, exit], "GPL");
-            p.relocations = vec![Relocation {
-                instruction: 0,
-                target: RelocationTarget::Call {
-                    function: "shared".into(),
-                },
-            }];
+            let p = common::caller(&name, &section, common::call_and_exit(), 0, "shared");
             spec.programs.insert(name.into(), p);
         }
         spec

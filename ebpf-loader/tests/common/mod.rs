@@ -110,6 +110,34 @@ pub fn fixture(name: &str) -> ebpf_spec::CollectionSpec {
     ebpf_spec::CollectionSpec::from_file(path).unwrap()
 }
 
+/// A program `name` in `section` made of `code`, whose instruction `at` is a
+/// bpf-to-bpf call of `function` (the loader points it there): for tests
+/// that share one function between programs.
+pub fn caller(
+    name: &str,
+    section: &str,
+    code: Vec<ebpf_spec::Instruction>,
+    at: usize,
+    function: &str,
+) -> ebpf_spec::ProgramSpec {
+    let mut p = ebpf_spec::ProgramSpec::new(name, section, code, "GPL");
+    p.relocations = vec![ebpf_spec::Relocation {
+        instruction: at,
+        target: ebpf_spec::RelocationTarget::Call {
+            function: function.into(),
+        },
+    }];
+    p
+}
+
+/// `call <function>; exit`, the call at instruction 0 (see [`caller`]).
+pub fn call_and_exit() -> Vec<ebpf_spec::Instruction> {
+    vec![
+        ebpf_spec::Instruction::new(0x85, 0, 1, 0, -1), // BPF_CALL, BPF_PSEUDO_CALL
+        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),  // exit
+    ]
+}
+
 /// Programs of `spec` whose type this kernel refuses to load at all, with
 /// why: a two-instruction program of the same type and attach target
 /// (`r0 = 0; exit`) fails with EPERM before the verifier says anything. On
