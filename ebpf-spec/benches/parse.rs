@@ -17,28 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ebpf_spec::{CollectionSpec, MapValue, Name, RelocationTarget};
 use std::hint::black_box;
 
-/// Little-endian fixtures (aya-obj parses only the host's byte order) that
-/// aya-obj also accepts.
-fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let mut out = Vec::new();
-    for sub in ["", "/libxdp"] {
-        let mut paths: Vec<_> = std::fs::read_dir(format!("{dir}{sub}"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "o"))
-            .filter(|p| !p.to_string_lossy().ends_with(".bpfeb.o"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            let bytes = std::fs::read(&p).unwrap();
-            if aya_obj::Object::parse(&bytes).is_ok() {
-                out.push((p.file_name().unwrap().to_string_lossy().into_owned(), bytes));
-            }
-        }
-    }
-    out
-}
+mod common;
 
 /// The byte buffers of one spec, duplicated (see the module docs).
 struct Payload {
@@ -113,7 +92,7 @@ fn names(spec: &CollectionSpec) -> Vec<Name> {
 }
 
 fn parse(c: &mut Criterion) {
-    let objects = fixtures();
+    let objects = common::parse_bench_objects();
     assert!(
         objects.len() >= 10,
         "too few fixtures parse with aya-obj: {}",

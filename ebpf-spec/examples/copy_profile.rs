@@ -10,11 +10,15 @@
 //!
 //! `copy N` copies every parsed spec N times (each copy dropped at once, as
 //! in the bench); `parse N` parses every object N times. Both parse the
-//! objects once first. The file uses only `from_elf` and `copy`, so it runs
-//! unchanged on older commits, for a before/after count.
+//! objects once first. It uses only `from_elf` and `copy`: copied into an
+//! older commit's worktree with `benches/common/mod.rs` (the list of the
+//! bench's objects), it runs there unchanged, for a before/after count.
 
 use ebpf_spec::CollectionSpec;
 use std::hint::black_box;
+
+#[path = "../benches/common/mod.rs"]
+mod common;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -23,24 +27,10 @@ fn main() {
         std::process::exit(2);
     };
     let n: u32 = n.parse().expect("ITERATIONS is a number");
-    // The parse bench's objects: the little-endian fixtures aya-obj accepts.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let mut objects = Vec::new();
-    for sub in ["", "/libxdp"] {
-        let mut paths: Vec<_> = std::fs::read_dir(format!("{dir}{sub}"))
-            .expect("fixtures")
-            .map(|e| e.expect("fixture entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "o"))
-            .filter(|p| !p.to_string_lossy().ends_with(".bpfeb.o"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            let bytes = std::fs::read(&p).expect("fixture");
-            if aya_obj::Object::parse(&bytes).is_ok() {
-                objects.push(bytes);
-            }
-        }
-    }
+    let objects: Vec<Vec<u8>> = common::parse_bench_objects()
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
     let specs: Vec<CollectionSpec> = objects
         .iter()
         .map(|b| CollectionSpec::from_elf(b).expect("fixture parses"))
