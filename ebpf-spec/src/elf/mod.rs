@@ -658,7 +658,7 @@ impl<'d> Reader<'d> {
         let (programs, text) = self.programs(&functions, &license, kernel_version)?;
         self.fixup_btf(&maps, &variables)?;
         Ok(CollectionSpec {
-            // Already in name order: collecting is one pass, no sort work.
+            // Already in name order: the collecting sort finds one run (one pass).
             maps: maps.into_iter().collect(),
             programs: programs.into_iter().collect(),
             functions: text.into_iter().collect(),
