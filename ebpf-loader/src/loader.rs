@@ -146,23 +146,25 @@ impl Drop for PinGuard {
 /// when it is a map-in-map with a filled slot.
 struct KernelMap(sys::MapInfo, Option<MapSpec>);
 
-/// How many slots of an existing outer map are looked at to find one that
-/// holds a map (arrays report every index as a key, filled or not).
+/// How many slots of an existing outer map are looked at, in key order, to
+/// find one that holds a map (arrays report every index as a key, filled or
+/// not), after the slots the spec itself fills.
 const INNER_PROBES: usize = 64;
 
 impl KernelMap {
-    /// Reads `fd`'s attributes and, for a map-in-map, those of the map in its
-    /// first filled slot: the kernel does not report an outer map's template,
+    /// Reads `fd`'s attributes and, for a map-in-map, those of the map in a
+    /// filled slot (one the spec `m` fills, else the first in key order
+    /// among the first [`INNER_PROBES`]): the kernel does not report an outer map's template,
     /// but every map in its slots was checked against it. `template` is the
     /// spec's: the kernel compares an inner map's size with the template's
     /// for arrays only, and not when the template has `BPF_F_INNER_MAP`
     /// (`bpf_map_meta_equal`, `array_map_meta_equal`), so otherwise the
     /// slot's size says nothing of the template's and is not compared.
-    fn read(fd: std::os::fd::BorrowedFd<'_>, template: Option<&MapSpec>) -> std::io::Result<Self> {
+    fn read(fd: std::os::fd::BorrowedFd<'_>, m: &MapSpec) -> std::io::Result<Self> {
         let info = sys::map_info(fd)?;
-        let inner = match template {
+        let inner = match m.inner_map.as_deref() {
             Some(t) if MapType::from_raw(info.map_type).is_map_in_map() => {
-                Self::first_inner(fd, &info)?.map(|i| {
+                Self::first_inner(fd, &info, m)?.map(|i| {
                     let mut spec = MapSpec::new(
                         t.name.clone(),
                         MapType::from_raw(i.map_type),
@@ -183,14 +185,26 @@ impl KernelMap {
         Ok(KernelMap(info, inner))
     }
 
-    /// The attributes of the map in the first filled slot of outer map `fd`.
+    /// The attributes of the map in a filled slot of outer map `fd`: one of
+    /// those spec `m` fills (where a reused pin's maps most likely are),
+    /// else the first filled one among the first [`INNER_PROBES`] keys.
     fn first_inner(
         fd: std::os::fd::BorrowedFd<'_>,
         info: &sys::MapInfo,
+        m: &MapSpec,
     ) -> std::io::Result<Option<sys::MapInfo>> {
+        let mut id = [0u8; 4];
+        let own = m.contents.iter().filter(|e| {
+            matches!(e.value, MapValue::Map(_)) && e.key.len() == info.key_size as usize
+        });
+        for e in own.take(INNER_PROBES) {
+            if sys::map_lookup_elem(fd, &e.key, &mut id)? {
+                let inner = sys::map_get_fd_by_id(u32::from_ne_bytes(id))?;
+                return sys::map_info(inner.as_fd()).map(Some);
+            }
+        }
         let mut key = vec![0u8; info.key_size as usize];
         let mut next = key.clone();
-        let mut id = [0u8; 4];
         let mut first = true;
         for _ in 0..INNER_PROBES {
             let prev = (!first).then_some(key.as_slice());
@@ -242,8 +256,10 @@ impl Loader {
     /// on a bpffs. An existing pin is reused if the map it holds is compatible
     /// with the spec (type, key and value size, max entries, flags,
     /// map_extra, and for a map-in-map its inner map, as far as the kernel
-    /// tells it: through the first filled slot, since the kernel does not
-    /// report an outer map's template), else loading fails listing every
+    /// tells it: through a filled slot, one the spec fills or else the first
+    /// among the first 64 keys, since the kernel does not report an outer
+    /// map's template; with no filled slot found, the inner map is not
+    /// compared), else loading fails listing every
     /// mismatch. A reused map keeps its contents and slots. Without a pin
     /// path, `Pinning::ByName` is not acted on.
     pub fn pin_path(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -1062,6 +1078,7 @@ impl Loader {
         // its pin: the kernel keeps that per fd, not in the map.
         let access = (m.flags & (MapFlags::RDONLY | MapFlags::WRONLY)).bits();
         let reuse = |fd: OwnedFd| -> Opened {
+            self.check_is_map(m, &fd, Step::OpenPin)?;
             // The check reads a map-in-map's slots, which a write-only fd
             // cannot: it reads them through a read-only fd of the same map
             // (by id: the pin may be replaced meanwhile, and its file may
@@ -1096,15 +1113,33 @@ impl Loader {
         }
     }
 
+    /// Refuses an fd that holds no map: a pin (or an fd given to
+    /// replace_map) may hold a program, a link or BTF, whose info would read
+    /// as a map's nonsense attributes.
+    fn check_is_map(&self, m: &MapSpec, fd: &OwnedFd, step: Step) -> Result<(), LoadError> {
+        match sys::object_kind(fd.as_fd()) {
+            Some(kind) if kind != "bpf-map" => {
+                let what = match step {
+                    Step::OpenPin => "the existing pin of that name",
+                    _ => "the fd given to replace_map",
+                };
+                Err(LoadError::Invalid {
+                    map: m.name.to_string(),
+                    what: format!("{what} holds a `{kind}`, not a map"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Compares an existing map with the attributes `m` would be created with.
     fn check_compatible(&self, m: &MapSpec, fd: &OwnedFd, step: Step) -> Result<(), LoadError> {
-        let kernel = KernelMap::read(fd.as_fd(), m.inner_map.as_deref()).map_err(|source| {
-            LoadError::Syscall {
-                map: m.name.to_string(),
-                step: Step::Info,
-                source,
-                hint: None,
-            }
+        self.check_is_map(m, fd, step)?;
+        let kernel = KernelMap::read(fd.as_fd(), m).map_err(|source| LoadError::Syscall {
+            map: m.name.to_string(),
+            step: Step::Info,
+            source,
+            hint: None,
         })?;
         let (max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
             map: m.name.to_string(),
@@ -1403,7 +1438,10 @@ fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), Lo
 
 /// Writes into map `m` (by name in `maps`) the fd `fd_of` gives for each of
 /// its contents' values that names a map or program, with one batch update
-/// (a single update per slot where the kernel has no batch operation).
+/// (a single update per slot where the kernel has no batch operation), then
+/// freezes `m` if its spec asks for it (not before: a frozen map takes no
+/// writes from user space). A failed write is retried slot by slot, so that
+/// the error names the slot and what it was to hold.
 fn write_fd_slots<'a>(
     m: &MapSpec,
     maps: &std::collections::BTreeMap<String, OwnedFd>,
@@ -1411,34 +1449,85 @@ fn write_fd_slots<'a>(
     fd_of: impl Fn(&MapValue) -> Option<std::os::fd::BorrowedFd<'a>>,
 ) -> Result<(), LoadError> {
     use std::os::fd::AsRawFd;
-    let slots: Vec<(&[u8], [u8; 4])> = m
+    let of_step = |v: &MapValue| match step {
+        Step::FillProgramSlots => matches!(v, MapValue::Program(_)),
+        _ => matches!(v, MapValue::Map(_)),
+    };
+    if !m.contents.iter().any(|e| of_step(&e.value)) {
+        return Ok(());
+    }
+    let syscall = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
+        map: m.name.to_string(),
+        step,
+        source,
+        hint,
+    };
+    let own = crate::map::writer(m, maps[m.name.as_str()].as_fd()).map_err(|e| syscall(e, None))?;
+    let fd = own
+        .as_ref()
+        .map_or(maps[m.name.as_str()].as_fd(), |o| o.as_fd());
+    // (index in the contents, key, the fd's bytes)
+    let slots: Vec<(usize, &[u8], [u8; 4])> = m
         .contents
         .iter()
-        .filter_map(|e| {
+        .enumerate()
+        .filter_map(|(i, e)| {
             Some((
+                i,
                 e.key.as_slice(),
                 (fd_of(&e.value)?.as_raw_fd() as u32).to_ne_bytes(),
             ))
         })
         .collect();
-    if slots.is_empty() {
-        return Ok(());
+    if !slots.is_empty() {
+        let keys: Vec<u8> = slots
+            .iter()
+            .flat_map(|(_, k, _)| k.iter().copied())
+            .collect();
+        let values: Vec<u8> = slots.iter().flat_map(|(_, _, v)| *v).collect();
+        let written = update_batch(fd, &keys, &values, slots.len() as u32, || {
+            slots.iter().map(|(_, k, v)| (*k, &v[..]))
+        });
+        if let Err(batch) = written {
+            // Which slot: the first one the kernel refuses on its own.
+            for (i, key, value) in &slots {
+                if let Err(source) = sys::map_update_elem(fd, key, value) {
+                    return Err(syscall(source, Some(slot_hint(m, *i))));
+                }
+            }
+            return Err(syscall(batch, None));
+        }
     }
-    let keys: Vec<u8> = slots.iter().flat_map(|(k, _)| k.iter().copied()).collect();
-    let values: Vec<u8> = slots.iter().flat_map(|(_, v)| *v).collect();
-    update_batch(
-        &maps[m.name.as_str()],
-        &keys,
-        &values,
-        slots.len() as u32,
-        || slots.iter().map(|(k, v)| (*k, &v[..])),
-    )
-    .map_err(|source| LoadError::Syscall {
-        map: m.name.to_string(),
-        step,
-        source,
-        hint: None,
-    })
+    if m.freeze {
+        sys::map_freeze(fd).map_err(|source| LoadError::Syscall {
+            map: m.name.to_string(),
+            step: Step::Freeze,
+            source,
+            hint: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// What slot `m.contents[i]` is and what it was to hold, for an error.
+fn slot_hint(m: &MapSpec, i: usize) -> String {
+    let e = &m.contents[i];
+    let slot = match <[u8; 4]>::try_from(e.key.as_slice()) {
+        Ok(k) => format!("slot {}", u32::from_ne_bytes(k)),
+        Err(_) => format!("the slot of contents[{i}]"),
+    };
+    match &e.value {
+        MapValue::Program(p) if m.map_type == MapType::ProgArray => format!(
+            "{slot} was to hold program `{p}`; a prog array takes programs of one type (that \
+             of the first program put in it, or of the programs that use it), and the same \
+             JIT and offload settings"
+        ),
+        MapValue::Program(p) => format!("{slot} was to hold program `{p}`"),
+        MapValue::Map(t) => {
+            format!("{slot} was to hold map `{t}`, which must match the inner-map template")
+        }
+        _ => slot,
+    }
 }
 
 /// Which programs of a collection a load loads, as libbpf decides: a

@@ -71,6 +71,9 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
             }
         }
     }
+    if let Some(what) = too_many_entries(spec, entries) {
+        return Err(invalid(what));
+    }
     match (&spec.inner_map, spec.map_type.is_map_in_map()) {
         (Some(inner), true) => validate(inner, false),
         (None, true) => Err(invalid(format!(
@@ -81,9 +84,113 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
     }
 }
 
+/// The map types whose keys are indexes below `max_entries` (4-byte keys).
+fn indexed(map_type: MapType) -> bool {
+    use MapType as T;
+    matches!(
+        map_type,
+        T::Array
+            | T::PerCpuArray
+            | T::ProgArray
+            | T::CgroupArray
+            | T::ArrayOfMaps
+            | T::DevMap
+            | T::CpuMap
+            | T::XskMap
+            | T::SockMap
+            | T::ReuseportSockArray
+    )
+}
+
+/// The map types that hold at most `max_entries` distinct keys.
+fn keyed(map_type: MapType) -> bool {
+    use MapType as T;
+    matches!(
+        map_type,
+        T::Hash
+            | T::PerCpuHash
+            | T::LruHash
+            | T::LruPerCpuHash
+            | T::HashOfMaps
+            | T::LpmTrie
+            | T::SockHash
+            | T::DevMapHash
+    )
+}
+
+/// Why `entries` (keys already checked to be `key_size` long) do not fit in
+/// the map, or `None`: an index at or past `max_entries` in an array-like
+/// map, or more distinct keys than `max_entries` in a hash-like one. The
+/// kernel would refuse the first with E2BIG, and the second with E2BIG, or
+/// for an LRU map evict entries without a word: all are refused here,
+/// before any syscall, naming the entry. (A perf event array's
+/// `max_entries` of 0 is the loader's to fix, and its contents are not
+/// checked.)
+fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<String> {
+    let max = spec.max_entries;
+    if indexed(spec.map_type) && spec.key_size == 4 {
+        let (i, index) = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    i,
+                    u32::from_ne_bytes(e.key[..4].try_into().unwrap_or_default()),
+                )
+            })
+            .find(|&(_, index)| index >= max)?;
+        return Some(format!(
+            "contents[{i}] is at index {index}, past the map's max_entries of {max}"
+        ));
+    }
+    if keyed(spec.map_type) && entries.len() > max as usize {
+        let mut seen = std::collections::HashSet::with_capacity(max as usize + 1);
+        let (i, _) = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| seen.insert(e.key.as_slice()))
+            .nth(max as usize)?;
+        return Some(format!(
+            "contents[{i}] is key number {} of the contents, more than the map's max_entries \
+             of {max}{}",
+            max as u64 + 1,
+            if matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash) {
+                " (an LRU map would evict some of them without an error)"
+            } else {
+                ""
+            }
+        ));
+    }
+    None
+}
+
+/// Whether `spec`'s contents name maps or programs, whose fds a collection
+/// writes into its slots after it created them (so a frozen map is frozen
+/// only after that).
+pub(crate) fn has_fd_slots(spec: &MapSpec) -> bool {
+    spec.contents
+        .iter()
+        .any(|e| matches!(e.value, MapValue::Map(_) | MapValue::Program(_)))
+}
+
+/// For a map created `BPF_F_RDONLY` (whose creating fd, as every fd of its
+/// pin, is read-only for user space): a new fd of the same map, opened by id
+/// for writing, through which the loader writes its contents and slots and
+/// freezes it, then closes. `None` for any other map: its own fd writes.
+pub(crate) fn writer(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    if !spec.flags.contains(MapFlags::RDONLY) {
+        return Ok(None);
+    }
+    let id = sys::map_info(fd)?.id;
+    sys::map_get_fd_by_id_with(id, 0).map(Some)
+}
+
 impl Loader {
     /// Creates the map `spec` describes and writes its initial contents, then
-    /// freezes it if the spec asks for it.
+    /// freezes it if the spec asks for it. A map created `BPF_F_RDONLY`
+    /// (read-only for user space) gets its contents through a second,
+    /// writable fd of the same map, closed at once: the handle returned stays
+    /// read-only.
     ///
     /// The spec is never modified. Fix-ups go into the create attributes only:
     /// a perf event array with `max_entries` 0 gets the number of possible
@@ -101,8 +208,8 @@ impl Loader {
     ///
     /// # Errors
     /// [`LoadError::Invalid`] before any syscall (unknown non-zero bytes in a
-    /// legacy definition, contents of the wrong size, a map-in-map without a
-    /// template); [`LoadError::Syscall`] naming the step, with the errno and a
+    /// legacy definition, contents of the wrong size, contents that do not
+    /// fit in `max_entries`, a map-in-map without a template); [`LoadError::Syscall`] naming the step, with the errno and a
     /// hint. Nothing created by the call outlives an error.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapData, LoadError> {
         if spec.map_type == MapType::Arena {
@@ -209,7 +316,12 @@ impl Loader {
             btf_vmlinux_value_type_id: 0,
         };
         let syscall = |step: Step, source: io::Error| {
-            let hint = hint(spec, max_entries, &source);
+            // The hints read the create attributes (and an arena's address):
+            // other steps' errors are about something else.
+            let hint = match step {
+                Step::Create | Step::MapArena => hint(spec, max_entries, &source),
+                _ => None,
+            };
             LoadError::Syscall {
                 map: spec.name.to_string(),
                 step,
@@ -231,14 +343,24 @@ impl Loader {
                 .map_err(|e| syscall(Step::MapArena, e))?;
             return Ok((fd, Some(arena)));
         }
+        // Contents, slots (written later by the collection) and a freeze
+        // need an fd user space may write through.
+        let writes = data.is_some() || !spec.contents.is_empty() || spec.freeze;
+        let own = if writes {
+            writer(spec, fd.as_fd()).map_err(|e| syscall(Step::WriteContents, e))?
+        } else {
+            None
+        };
+        let w = own.as_ref().map_or(fd.as_fd(), |o| o.as_fd());
         match data {
             // A data section with its variables' values: its one entry, key 0.
-            Some(value) => sys::map_update_elem(fd.as_fd(), &[0; 4], value),
-            None => write_contents(spec, &fd),
+            Some(value) => sys::map_update_elem(w, &[0; 4], value),
+            None => write_contents(spec, w),
         }
         .map_err(|e| syscall(Step::WriteContents, e))?;
-        if spec.freeze {
-            sys::map_freeze(fd.as_fd()).map_err(|e| syscall(Step::Freeze, e))?;
+        // A map whose slots the collection fills is frozen after them.
+        if spec.freeze && !has_fd_slots(spec) {
+            sys::map_freeze(w).map_err(|e| syscall(Step::Freeze, e))?;
         }
         Ok((fd, None))
     }
@@ -252,7 +374,7 @@ impl Loader {
 
 /// Writes the byte contents: one batch update, or one update per entry where
 /// the kernel has no batch operation for the map type.
-fn write_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
+fn write_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
     let count = spec
         .contents
         .iter()
@@ -284,7 +406,7 @@ fn write_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
 /// value per possible CPU, each rounded up to 8 bytes: the spec's value goes
 /// to every CPU. One update per entry, through one buffer of one entry's
 /// values (the values of every entry at once would be entries x CPUs long).
-fn write_per_cpu_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
+fn write_per_cpu_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
     let cpus = crate::kernel::possible_cpus().map_err(|e| io::Error::other(e.clone()))?;
     let stride = (spec.value_size as usize).next_multiple_of(8);
     let mut values = vec![0u8; stride * cpus as usize];
@@ -293,7 +415,7 @@ fn write_per_cpu_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
             for slot in values.chunks_exact_mut(stride) {
                 slot[..v.len()].copy_from_slice(v);
             }
-            sys::map_update_elem(fd.as_fd(), &e.key, &values)?;
+            sys::map_update_elem(fd, &e.key, &values)?;
         }
     }
     Ok(())
@@ -303,13 +425,13 @@ fn write_per_cpu_contents(spec: &MapSpec, fd: &OwnedFd) -> io::Result<()> {
 /// batch update, or one update per entry (from `each`) where the kernel has no
 /// batch operation for the map type.
 pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
-    fd: &OwnedFd,
+    fd: BorrowedFd<'_>,
     keys: &[u8],
     values: &[u8],
     count: u32,
     each: impl FnOnce() -> I,
 ) -> io::Result<()> {
-    match sys::map_update_batch(fd.as_fd(), keys, values, count) {
+    match sys::map_update_batch(fd, keys, values, count) {
         Ok(done) if done == count => Ok(()),
         Ok(_) => Err(io::Error::other(
             "the batch update wrote fewer entries than given",

@@ -203,6 +203,16 @@ pub(crate) fn map_info(fd: BorrowedFd<'_>) -> io::Result<MapInfo> {
     })
 }
 
+/// What kind of bpf object `fd` is, as `/proc/self/fd` names its file
+/// (`bpf-map`, `bpf-prog`, `bpf_link`, `btf`...), when that can be read.
+/// `BPF_OBJ_GET_INFO_BY_FD` cannot tell: it fills the info of whatever the
+/// fd holds into the caller's struct.
+pub(crate) fn object_kind(fd: BorrowedFd<'_>) -> Option<String> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let link = link.to_str()?;
+    Some(link.strip_prefix("anon_inode:").unwrap_or(link).to_owned())
+}
+
 /// `BPF_OBJ_PIN`: pins `fd` at `path` (which must not exist yet).
 pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<()> {
     let mut attr = zeroed();

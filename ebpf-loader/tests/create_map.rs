@@ -381,13 +381,16 @@ fn refusals_happen_before_any_syscall_and_leak_nothing() {
         "{e:?}"
     );
 
-    // A write the kernel refuses after creation: the map is closed again.
-    let mut bad_write = spec("badwrite", MapType::Array, 4, 4, 2);
-    bad_write.contents.push(MapEntry::at_index(
-        9,
-        MapValue::Bytes(vec![0; 4]),
-        ebpf_spec::ByteOrder::NATIVE,
-    ));
+    // A write the kernel refuses after creation (a prefix of 64 bits in a
+    // trie of 32-bit keys): the map is closed again.
+    let mut bad_write = spec("badwrite", MapType::LpmTrie, 8, 4, 2);
+    bad_write.flags = ebpf_spec::MapFlags::NO_PREALLOC;
+    let mut key = 64u32.to_ne_bytes().to_vec();
+    key.extend([10, 0, 0, 1]);
+    bad_write.contents.push(MapEntry {
+        key,
+        value: MapValue::Bytes(vec![0; 4]),
+    });
     let e = loader.create_map(&bad_write).unwrap_err();
     assert!(
         matches!(

@@ -6,25 +6,13 @@
 mod common;
 
 use aya::maps::{Array, MapData};
-use common::{BpfFs, fixture, kernel, open_fds, refused_program_types};
+use common::{BpfFs, fixture, kernel, open_fds, refused_program_types, trivial};
 use ebpf_loader::{LoadError, Loader, Step};
-use ebpf_spec::{CollectionSpec, Instruction, ProgramSpec, ProgramType};
+use ebpf_spec::{CollectionSpec, Instruction, ProgramType};
 
 /// A 64-byte packet: socket filters and XDP programs need at least an
 /// Ethernet header.
 const PACKET: [u8; 64] = [0xab; 64];
-
-/// `r0 = 0; exit` as a socket filter: the smallest valid program.
-fn trivial(name: &str) -> ProgramSpec {
-    let mut p = fixture("globals.bpfel.o").programs["get_rate"].clone();
-    p.name = name.into();
-    p.instructions = vec![
-        Instruction::new(0xb7, 0, 0, 0, 0),
-        Instruction::new(0x95, 0, 0, 0, 0),
-    ];
-    p.relocations.clear();
-    p
-}
 
 #[test]
 fn a_rodata_constant_set_before_load_is_what_the_program_returns() {

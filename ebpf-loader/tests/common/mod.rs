@@ -110,6 +110,19 @@ pub fn fixture(name: &str) -> ebpf_spec::CollectionSpec {
     ebpf_spec::CollectionSpec::from_file(path).unwrap()
 }
 
+/// `r0 = 0; exit` as a socket filter named `name`: the smallest valid
+/// program.
+pub fn trivial(name: &str) -> ebpf_spec::ProgramSpec {
+    let mut p = fixture("globals.bpfel.o").programs["get_rate"].clone();
+    p.name = name.into();
+    p.instructions = vec![
+        ebpf_spec::Instruction::new(0xb7, 0, 0, 0, 0),
+        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),
+    ];
+    p.relocations.clear();
+    p
+}
+
 /// A program `name` in `section` made of `code`, whose instruction `at` is a
 /// bpf-to-bpf call of `function` (the loader points it there): for tests
 /// that share one function between programs.
