@@ -10,8 +10,8 @@ mod btf_support;
 mod common;
 
 use common::craft::{
-    BtfBuilder, Craft, GLOBAL_NOTYPE, GLOBAL_OBJECT, LOCAL_NOTYPE, LOCAL_OBJECT, WEAK_OBJECT, insn,
-    ld_map, legacy_def,
+    BtfBuilder, Craft, GLOBAL_FUNC, GLOBAL_NOTYPE, GLOBAL_OBJECT, LOCAL_NOTYPE, LOCAL_OBJECT,
+    WEAK_OBJECT, insn, ld_map, legacy_def,
 };
 use common::{BpfElfMap, Counting, Layout, ShField, fixture, get_u32, measure, put};
 use ebpf_spec::deep_copy::assert_deep_copy;
@@ -198,6 +198,65 @@ fn relocations_repeating_a_long_name() {
             weak: false,
         }
     );
+}
+
+/// As libbpf (`bpf_program__record_reloc`): a relocation lands on a call or
+/// an `ld_imm64`, whatever it refers to, and a call of a function is a
+/// bpf-to-bpf call. Both were accepted for externs and functions, and the
+/// spec then held a relocation on an instruction that cannot take it.
+#[test]
+fn relocations_land_only_on_calls_and_ld_imm64() {
+    for e in ORDERS {
+        // An extern on `r0 = 0`.
+        let mut c = Craft::new(e);
+        c.license();
+        let sec = c.program("prog", &[insn(e, 0xb7, 0, 0, 0, 0)]);
+        let ext = c.undefined("some_ksym");
+        c.reloc(sec, 0, ext);
+        let err = parse(&c.write()).unwrap_err();
+        assert!(matches!(err, ParseError::Relocation { .. }), "{err:?}");
+        says(
+            &err,
+            &[
+                "extern `some_ksym`",
+                "opcode 0xb7",
+                "only calls and ld_imm64",
+            ],
+        );
+
+        // A function of .text, called with src_reg 0 (a helper call's).
+        let mut c = Craft::new(e);
+        c.license();
+        let text = c.section(
+            ".text",
+            SectionKind::Text,
+            &[insn(e, 0xb7, 0, 0, 0, 0), insn(e, 0x95, 0, 0, 0, 0)].concat(),
+        );
+        let helper = c.symbol("helper", text, 0, 16, GLOBAL_FUNC);
+        let sec = c.program("prog", &[insn(e, 0x85, 0, 0, 0, -1)]);
+        c.reloc(sec, 0, helper);
+        let err = parse(&c.write()).unwrap_err();
+        says(&err, &["calls `helper`", "src_reg 0", "BPF_PSEUDO_CALL"]);
+
+        // The same call with src_reg 1 is a bpf-to-bpf call.
+        let mut c = Craft::new(e);
+        c.license();
+        let text = c.section(
+            ".text",
+            SectionKind::Text,
+            &[insn(e, 0xb7, 0, 0, 0, 0), insn(e, 0x95, 0, 0, 0, 0)].concat(),
+        );
+        let helper = c.symbol("helper", text, 0, 16, GLOBAL_FUNC);
+        let sec = c.program("prog", &[insn(e, 0x85, 0, 1, 0, -1)]);
+        c.reloc(sec, 0, helper);
+        let spec = parse(&c.write()).unwrap();
+        assert_eq!(
+            spec.programs["prog"].relocations[0].target,
+            RelocationTarget::Call {
+                function: "helper".into()
+            }
+        );
+    }
 }
 
 // ------------------------------------------------------------ legacy `maps` symbols

@@ -168,6 +168,30 @@ fn definitions_libbpf_refuses_are_refused_naming_the_map() {
              a program",
         ),
         (
+            "static_map_in_values",
+            "relocation in `.maps`",
+            "slot 1 of `outer` refers to a static map (through the symbol of section \
+             `.maps`): as in libbpf, what `.values` holds must not be `static`",
+        ),
+        (
+            "static_program_in_values",
+            "relocation in `.maps`",
+            "slot 0 of `jumps` refers to a static program (through the symbol of section \
+             `socket`): as in libbpf, what `.values` holds must not be `static`",
+        ),
+        (
+            "common_symbol",
+            "relocation in `socket`",
+            "refers to `counter`, a common symbol (SHN_COMMON: a global without an \
+             initialiser, built with -fcommon): build with -fno-common or initialise it \
+             (0xfff2); libbpf refuses it too",
+        ),
+        (
+            "two_arenas_without_globals",
+            "map `second`",
+            "`first` is an arena map too: an object has at most one (as libbpf allows)",
+        ),
+        (
             "call_into_another_program",
             "relocation in `xdp` at offset 0",
             "`prog` refers to `other` in section `tc`, another program's section: functions \

@@ -329,6 +329,9 @@ struct Symbol<'d> {
     size: u64,
     kind: elf::SymbolType,
     bind: elf::SymbolBind,
+    /// The reserved section index (`SHN_ABS`, `SHN_COMMON`...) of a
+    /// symbol in no section that is not undefined either.
+    reserved: Option<u16>,
 }
 
 impl Symbol<'_> {
@@ -557,7 +560,22 @@ impl<'d> Reader<'d> {
                 symbol: format!("#{}", index.0),
                 what: "name is not UTF-8".into(),
             })?;
-            let section = sym.st_shndx(endian).index().map(usize::from);
+            let shndx = sym.st_shndx(endian).0;
+            let section = symtab
+                .symbol_section(endian, sym, index)
+                .map_err(|e| ParseError::Symbol {
+                    symbol: if name.is_empty() {
+                        format!("#{}", index.0)
+                    } else {
+                        name.into()
+                    },
+                    what: e.to_string(),
+                })?
+                .map(|s| s.0);
+            // SHN_ABS, SHN_COMMON...: not undefined (an extern), and in no
+            // section. `SHN_XINDEX` was followed above.
+            let reserved =
+                (shndx >= elf::SHN_LORESERVE && shndx != elf::SHN_XINDEX.0).then_some(shndx);
             if let Some(s) = section
                 && s >= sections.len()
             {
@@ -580,6 +598,7 @@ impl<'d> Reader<'d> {
                 size: sym.st_size(endian),
                 kind: sym.st_type(),
                 bind: sym.st_bind(),
+                reserved,
             });
         }
 
@@ -1340,8 +1359,25 @@ impl<'d> Reader<'d> {
                 )));
             }
             let target = self.symbol(rel.r_sym(self.endian), &reloc_err)?;
-            self.charge(4 + target.name.len(), sec_name)?;
             let target_sec = target.section.map(|s| &self.sections[s]);
+            // clang points a slot at a `static` map or program through its
+            // section's symbol (the offset in the slot's bytes): libbpf
+            // refuses both ("unsupported map linkage static", "program is
+            // static and not supported"); a slot must never get an empty name.
+            if target.kind == elf::STT_SECTION || target.name.is_empty() {
+                let what = match target_sec.map(|s| s.kind) {
+                    Some(SecKind::Program) => "a static program",
+                    Some(SecKind::BtfMaps) => "a static map",
+                    _ => "a section symbol",
+                };
+                return Err(reloc_err(format!(
+                    "slot {slot} of `{}` refers to {what} (through the symbol of section `{}`): \
+                     as in libbpf, what `.values` holds must not be `static`",
+                    spec.name,
+                    target_sec.map_or("?", |s| s.name)
+                )));
+            }
+            self.charge(4 + target.name.len(), sec_name)?;
             let value = match target_sec.map(|s| s.kind) {
                 Some(SecKind::BtfMaps) if spec.map_type.is_map_in_map() => {
                     MapValue::Map(target.name.into())
@@ -1637,6 +1673,21 @@ impl<'d> Reader<'d> {
         maps: &mut BTreeMap<Name, MapSpec>,
         vars: &mut BTreeMap<Name, VariableSpec>,
     ) -> Result<(), ParseError> {
+        let arenas: Vec<&Name> = maps
+            .values()
+            .filter(|m| m.map_type == MapType::Arena)
+            .map(|m| &m.name)
+            .collect();
+        // As libbpf, with or without `__arena` globals ("only single ARENA
+        // map is supported").
+        if let [a, b, ..] = arenas[..] {
+            return Err(ParseError::Map {
+                map: b.to_string(),
+                what: format!(
+                    "`{a}` is an arena map too: an object has at most one (as libbpf allows)"
+                ),
+            });
+        }
         let Some(index) = self.sections.iter().position(|s| s.kind == SecKind::Arena) else {
             return Ok(());
         };
@@ -1644,29 +1695,13 @@ impl<'d> Reader<'d> {
         if sec.size == 0 {
             return Ok(());
         }
-        let arenas: Vec<&Name> = maps
-            .values()
-            .filter(|m| m.map_type == MapType::Arena)
-            .map(|m| &m.name)
-            .collect();
-        let name = match arenas[..] {
-            [name] => name.clone(),
-            [] => {
-                return Err(self.section_err(
-                    index,
-                    "holds `__arena` globals, but `.maps` declares no arena map to hold them",
-                ));
-            }
-            [a, b, ..] => {
-                return Err(self.section_err(
-                    index,
-                    format!(
-                        "holds `__arena` globals, but `{a}` and `{b}` are both arena maps: \
-                         which one holds them is ambiguous (libbpf allows one arena map per object)"
-                    ),
-                ));
-            }
+        let Some(&name) = arenas.first() else {
+            return Err(self.section_err(
+                index,
+                "holds `__arena` globals, but `.maps` declares no arena map to hold them",
+            ));
         };
+        let name = name.clone();
         self.check_data_size(index)?;
         // No bytes in the file: all the globals are zero (as `.bss`).
         let bss = sec.data.is_empty();
@@ -1928,7 +1963,7 @@ impl<'d> Reader<'d> {
         let weak_externs: std::collections::HashSet<&str> = self
             .symbols
             .iter()
-            .filter(|s| s.section.is_none() && s.bind == elf::STB_WEAK)
+            .filter(|s| s.section.is_none() && s.reserved.is_none() && s.bind == elf::STB_WEAK)
             .map(|s| s.name)
             .collect();
         let mut offset: u32 = 0;
@@ -2241,9 +2276,40 @@ impl<'d> Reader<'d> {
                 )))
             }
         };
+        // As libbpf (`bpf_program__record_reloc`): only calls and ld_imm64
+        // are relocated, whatever the symbol (maps and data: ld_imm64 only).
+        let is_call = insn.code == Instruction::CALL;
+        let need_call_or_ld = |what: &str| {
+            if is_call || is_ld {
+                Ok(())
+            } else {
+                Err(reloc_err(format!(
+                    "{what} `{}` referred to from an instruction with opcode {:#04x}: only \
+                     calls and ld_imm64 instructions are relocated",
+                    sym.display(rel.r_sym(self.endian) as usize),
+                    insn.code
+                )))
+            }
+        };
         self.charge(RELOCATION_COST, sec.name)?;
         let target = match sym.section.map(|s| (s, self.sections[s].kind)) {
+            None if sym.reserved.is_some() => {
+                let shndx = sym.reserved.unwrap_or_default();
+                let why = match shndx {
+                    s if s == elf::SHN_COMMON.0 => {
+                        "a common symbol (SHN_COMMON: a global without an initialiser, built \
+                         with -fcommon): build with -fno-common or initialise it"
+                    }
+                    s if s == elf::SHN_ABS.0 => "an absolute symbol (SHN_ABS), in no section",
+                    _ => "in a reserved section",
+                };
+                return Err(reloc_err(format!(
+                    "refers to `{}`, {why} ({shndx:#x}); libbpf refuses it too",
+                    sym.display(rel.r_sym(self.endian) as usize)
+                )));
+            }
             None => {
+                need_call_or_ld("extern")?;
                 self.charge(sym.name.len(), sec.name)?;
                 RelocationTarget::Extern {
                     name: sym.name.into(),
@@ -2301,6 +2367,18 @@ impl<'d> Reader<'d> {
                 }
             }
             Some((s, SecKind::Program)) => {
+                need_call_or_ld("function")?;
+                // A call of code is a bpf-to-bpf call (libbpf: "incorrect
+                // bpf_call opcode").
+                if is_call && !insn.is_pseudo_call() {
+                    return Err(reloc_err(format!(
+                        "calls `{}`, a function, with src_reg {} where a bpf-to-bpf call has \
+                         {} (BPF_PSEUDO_CALL)",
+                        sym.display(rel.r_sym(self.endian) as usize),
+                        insn.src_reg(),
+                        Instruction::PSEUDO_CALL
+                    )));
+                }
                 // As libbpf ("bad call relo"): what a program calls or passes
                 // as a callback is a function of .text, not another program.
                 let target_sec = self.sections[s].name;
