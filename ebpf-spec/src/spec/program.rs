@@ -200,6 +200,8 @@ kernel_enum! {
         TraceKprobeSession = 56 => "trace_kprobe_session",
         /// `BPF_TRACE_UPROBE_SESSION`
         TraceUprobeSession = 57 => "trace_uprobe_session",
+        /// `BPF_TRACE_FSESSION` (libbpf 1.7's `fsession/`)
+        TraceFsession = 58 => "trace_fsession",
     }
 }
 
@@ -516,6 +518,12 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
     let base = prefix.strip_suffix(".s").unwrap_or(prefix);
     // libbpf's section_defs have a sleepable `.s` form for these only.
     const SLEEPABLE: &[&str] = &[
+        "tracepoint",
+        "tp",
+        "raw_tracepoint",
+        "raw_tp",
+        "tp_btf",
+        "fsession",
         "uprobe",
         "uretprobe",
         "uprobe.multi",
@@ -562,6 +570,7 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
         "fentry" => t(P::Tracing, Some(A::TraceFentry)),
         "fmod_ret" => t(P::Tracing, Some(A::ModifyReturn)),
         "fexit" => t(P::Tracing, Some(A::TraceFexit)),
+        "fsession" => t(P::Tracing, Some(A::TraceFsession)),
         "freplace" => t(P::Ext, None),
         "lsm" => t(P::Lsm, Some(A::LsmMac)),
         "lsm_cgroup" => t(P::Lsm, Some(A::LsmCgroup)),
@@ -588,10 +597,12 @@ pub(crate) fn classify(section: &str) -> (ProgramType, Option<AttachType>, Optio
         "sk_msg" => none(P::SkMsg).with_attach(A::SkMsgVerdict),
         "lirc_mode2" => none(P::LircMode2).with_attach(A::LircMode2),
         "flow_dissector" => none(P::FlowDissector).with_attach(A::FlowDissector),
+        // libbpf knows these two exactly (a bare `cgroup_skb` is unknown
+        // to it; `cgroup/skb` is the untyped form).
         "cgroup_skb" => match rest {
             Some("ingress") => none(P::CgroupSkb).with_attach(A::CgroupInetIngress),
             Some("egress") => none(P::CgroupSkb).with_attach(A::CgroupInetEgress),
-            _ => none(P::CgroupSkb),
+            _ => (P::Unspec, None, None, false),
         },
         "cgroup" => classify_cgroup(rest.unwrap_or("")),
         "struct_ops" => t(P::StructOps, None),
@@ -1093,9 +1104,63 @@ mod tests {
                 false,
             ),
             ("lwt_xmit", ProgramType::LwtXmit, None, None, false),
+            // libbpf 1.7: `fsession`, sleepable or not; the sleepable
+            // tracepoint forms of libbpf master.
+            (
+                "fsession/do_unlinkat",
+                ProgramType::Tracing,
+                Some(AttachType::TraceFsession),
+                Some("do_unlinkat"),
+                false,
+            ),
+            (
+                "fsession.s/do_unlinkat",
+                ProgramType::Tracing,
+                Some(AttachType::TraceFsession),
+                Some("do_unlinkat"),
+                true,
+            ),
+            (
+                "tp_btf.s/x",
+                ProgramType::Tracing,
+                Some(AttachType::TraceRawTp),
+                Some("x"),
+                true,
+            ),
+            (
+                "tp.s/syscalls/sys_enter_openat",
+                ProgramType::Tracepoint,
+                None,
+                Some("syscalls/sys_enter_openat"),
+                true,
+            ),
+            (
+                "tracepoint.s/a/b",
+                ProgramType::Tracepoint,
+                None,
+                Some("a/b"),
+                true,
+            ),
+            (
+                "raw_tp.s/x",
+                ProgramType::RawTracepoint,
+                None,
+                Some("x"),
+                true,
+            ),
+            (
+                "raw_tracepoint.s/x",
+                ProgramType::RawTracepoint,
+                None,
+                Some("x"),
+                true,
+            ),
+            // libbpf knows `cgroup_skb/ingress` and `/egress` only.
+            ("cgroup_skb", ProgramType::Unspec, None, None, false),
+            ("cgroup_skb/other", ProgramType::Unspec, None, None, false),
             // No sleepable form in libbpf: unknown, not silently sleepable.
             ("kprobe.s/x", ProgramType::Unspec, None, None, false),
-            ("tp_btf.s/x", ProgramType::Unspec, None, None, false),
+            ("raw_tp.w.s/x", ProgramType::Unspec, None, None, false),
             ("cgroup.s/connect4", ProgramType::Unspec, None, None, false),
             ("xdp.s", ProgramType::Unspec, None, None, false),
         ];
