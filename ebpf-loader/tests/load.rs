@@ -793,7 +793,7 @@ fn every_fixture_and_libxdp_object_loads() {
             }
         }
     }
-    assert_eq!(loaded, 8 + 15);
+    assert_eq!(loaded, 9 + 15);
     drop(loader);
     assert_eq!(open_fds(), fds);
 }

@@ -48,6 +48,20 @@ fn a_rodata_constant_set_before_load_is_what_the_program_returns() {
     }
 }
 
+/// A legacy (iproute2) map annotated with `BPF_ANNOTATE_KV_PAIR` is created
+/// with its BTF types: its value's `bpf_spin_lock` passes the verifier, which
+/// refuses a spin lock in a map without BTF.
+#[test]
+fn an_iproute2_annotated_legacy_map_is_created_with_btf() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("iproute2_kv.bpfel.o");
+    let coll = Loader::new().load(&spec).unwrap();
+    for expected in 1..=3 {
+        let run = coll.test_run("count", &PACKET, 1).unwrap().unwrap();
+        assert_eq!(run.retval, expected, "the counter behind the lock");
+    }
+}
+
 #[test]
 fn a_program_reads_the_map_user_space_wrote() {
     let Some(_serial) = kernel() else { return };

@@ -388,6 +388,45 @@ fn iproute2_definitions() {
     }
 }
 
+/// iproute2's `BPF_ANNOTATE_KV_PAIR`: a legacy map gets the BTF key and value
+/// types of its `____btf_map_<name>` struct when their sizes are the map's,
+/// as iproute2 and libbpf 0.x create it.
+#[test]
+fn iproute2_kv_annotations_give_legacy_maps_btf_types() {
+    for (spec, _) in both("iproute2_kv") {
+        let btf =
+            ebpf_spec::btf::Btf::parse(&spec.btf.as_ref().unwrap().btf, spec.byte_order).unwrap();
+        let named = |id: u32| {
+            let t = btf.ty(id).unwrap();
+            (t.kind(), t.name().unwrap_or(""))
+        };
+        assert_eq!(
+            spec.maps.keys().collect::<Vec<_>>(),
+            ["locked", "mismatched", "plain"],
+            "the `.maps.<name>` sections of the annotations are no maps"
+        );
+        let locked = &spec.maps["locked"];
+        assert_eq!(
+            (locked.map_type, locked.key_size, locked.value_size),
+            (MapType::Array, 4, 16)
+        );
+        assert_eq!(
+            named(locked.btf_key_type_id),
+            (ebpf_spec::btf::Kind::Int, "unsigned int"),
+            "{locked:?}"
+        );
+        assert_eq!(
+            named(locked.btf_value_type_id),
+            (ebpf_spec::btf::Kind::Struct, "counter")
+        );
+        for name in ["mismatched", "plain"] {
+            let m = &spec.maps[name];
+            assert_eq!((m.btf_key_type_id, m.btf_value_type_id), (0, 0), "{name}");
+        }
+        assert_eq!(spec.programs["count"].program_type, ProgramType::SchedCls);
+    }
+}
+
 #[test]
 fn btf_maps_every_attribute() {
     for (spec, _) in both("btf_maps") {

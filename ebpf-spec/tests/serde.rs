@@ -38,8 +38,8 @@ fn every_fixture_round_trips_through_json() {
     let files = fixtures();
     assert_eq!(
         files.len(),
-        18 + 15 + 5 * 2,
-        "9 fixtures and ksyms, core, struct_ops, libbpf_rules and arena in 2 byte orders; \
+        20 + 15 + 5 * 2,
+        "10 fixtures and ksyms, core, struct_ops, libbpf_rules and arena in 2 byte orders; \
          15 libxdp objects"
     );
     for path in files {

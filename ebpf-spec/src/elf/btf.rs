@@ -129,6 +129,25 @@ impl ObjectBtf {
         }
     }
 
+    /// The key and value type ids iproute2's `BPF_ANNOTATE_KV_PAIR(map, K,
+    /// V)` gives legacy map `map`: the two members of the struct
+    /// `____btf_map_<map>` it declares, if they are as large as the map's
+    /// key and value. As iproute2 (`bpf_btf_find_kv`) and libbpf 0.x
+    /// (`btf__get_map_kv_tids`), anything else (no such struct, another
+    /// shape, other sizes) leaves the map without BTF types.
+    pub fn legacy_kv(&self, map: &str, key_size: u32, value_size: u32) -> Option<(u32, u32)> {
+        let id = self.btf.find(&format!("____btf_map_{map}"), Kind::Struct)?;
+        let TypeData::Struct(members) = self.btf.ty(id)?.data() else {
+            return None;
+        };
+        if members.len() != 2 {
+            return None;
+        }
+        let (key, value) = (members.get(0)?.ty, members.get(1)?.ty);
+        let fits = |ty: u32, size: u32| ty != 0 && self.btf.size_of(ty).ok() == Some(size);
+        (fits(key, key_size) && fits(value, value_size)).then_some((key, value))
+    }
+
     /// The id of the first VAR named `name`.
     pub fn var(&self, name: &str) -> Option<u32> {
         self.btf.find(name, Kind::Var)

@@ -944,6 +944,16 @@ impl<'d> Reader<'d> {
             let mut spec = MapSpec::new(sym.name, MapType::from_raw(ty), key, value, max);
             spec.flags = MapFlags::from_bits_retain(flags);
             spec.extra = MapExtra::new(extra, self.order);
+            // iproute2's `BPF_ANNOTATE_KV_PAIR`: the map's BTF types (a
+            // spin lock or timer in the value needs them).
+            if let Some((k, v)) = self
+                .btf
+                .as_ref()
+                .and_then(|b| b.legacy_kv(sym.name, key, value))
+            {
+                spec.btf_key_type_id = k;
+                spec.btf_value_type_id = v;
+            }
             if let Some(f) = spec.extra.iproute2() {
                 // 1 (iproute2's PIN_OBJECT_NS, aya's by name) and 2
                 // (PIN_GLOBAL_NS) pin by name. Other values are iproute2's

@@ -35,6 +35,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "globals.bpfel.o",
     "iproute2.bpfeb.o",
     "iproute2.bpfel.o",
+    "iproute2_kv.bpfeb.o",
+    "iproute2_kv.bpfel.o",
     "legacy_extra.bpfeb.o",
     "legacy_extra.bpfel.o",
     "legacy_maps.bpfeb.o",
