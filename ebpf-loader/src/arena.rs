@@ -314,9 +314,38 @@ pub(crate) fn placements(
         .collect()
 }
 
-/// Held while a load opens, or makes and pins, a pinned arena at a fixed
-/// address (see `Loader::open_map`).
-pub(crate) static FIXED_PIN_TURN: Mutex<()> = Mutex::new(());
+/// Whether a call holds the turn at pinned arenas with a fixed address
+/// (see `PinDir::take_turn`), and the condition its waiters wait on.
+static FIXED_PIN_TURN: (Mutex<bool>, std::sync::Condvar) =
+    (Mutex::new(false), std::sync::Condvar::new());
+
+/// A call's turn at pinned arenas with a fixed address: one call at a time
+/// in this process, from when it looks for the pin until it has pinned its
+/// own (or failed). Released on drop, from any thread (the call's threads
+/// take it and the call's end drops it).
+#[derive(Debug)]
+pub(crate) struct Turn(());
+
+impl Turn {
+    /// Waits for the turn.
+    pub(crate) fn take() -> Turn {
+        let (busy, free) = &FIXED_PIN_TURN;
+        let mut held = busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            held = free.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        *held = true;
+        Turn(())
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (busy, free) = &FIXED_PIN_TURN;
+        *busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        free.notify_one();
+    }
+}
 
 /// The arenas this process has mapped, by kernel map id, so that a
 /// collection that reuses one (a pin, a replacement) sees it through the

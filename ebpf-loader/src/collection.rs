@@ -362,7 +362,8 @@ impl Collection {
         )
     }
 
-    /// Pins this load created (removed again if the load had failed).
+    /// Pins this load made (last, once everything else had succeeded; a
+    /// failed load removes those it made).
     pub fn pins_created(&self) -> &[PathBuf] {
         &self.pins_created
     }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-/// The step of creating a map that failed.
+/// The step of a load (or of creating a map) that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Step {
@@ -70,8 +70,8 @@ impl fmt::Display for Step {
     }
 }
 
-/// Why a map could not be created. Everything the failed call created has
-/// been released by the time this is returned.
+/// Why a load, or the creation of a map, failed. Everything the failed call
+/// created has been released by the time this is returned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {

@@ -2,7 +2,7 @@
 
 use crate::collection::Collection;
 use crate::map::{update_batch, validate};
-use crate::pin::PinDir;
+use crate::pin::{PinDir, Publish};
 use crate::sys;
 use crate::{LoadError, Step};
 use ebpf_spec::btf::CoreStepBudget;
@@ -86,9 +86,9 @@ type KconfigTypes = HashMap<String, crate::kernel::Kcfg>;
 /// How a map of a collection came to be.
 enum Origin {
     Created,
-    /// Pinned by this call: the pin is removed if this is dropped before a
-    /// collection takes it over (an error or a panic in between).
-    PinCreated(PinGuard),
+    /// Made by this call to pin: pinned when the whole call has succeeded
+    /// ([`PinDir::publish`]).
+    PinCreated(PathBuf),
     PinReused(PathBuf),
     Replaced,
 }
@@ -131,13 +131,21 @@ fn overlap_err(
     }
 }
 
-/// Removes the pins a failed call created (pins that existed before stay).
-struct PinGuard(Vec<PathBuf>);
+/// How many times a call is made, at most, when other loaders keep pinning
+/// names it was about to pin (see [`Loader::pinned_call`]). Each lost race
+/// leaves one name fewer to make (the next attempt reuses that pin), so a
+/// call that pins fewer names than this ends; more would need other loaders
+/// to remove pins as fast as this one makes them.
+const PIN_ATTEMPTS: usize = 16;
 
-impl Drop for PinGuard {
+/// Removes the pins a call made, when it fails or panics (disarmed on
+/// success): pins that existed before stay.
+struct MadeGuard<'d>(Option<&'d PinDir>);
+
+impl Drop for MadeGuard<'_> {
     fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
+        if let Some(dir) = self.0 {
+            dir.remove_made();
         }
     }
 }
@@ -260,8 +268,10 @@ impl Loader {
     /// among the first 64 keys, since the kernel does not report an outer
     /// map's template; with no filled slot found, the inner map is not
     /// compared), else loading fails listing every
-    /// mismatch. A reused map keeps its contents and slots. Without a pin
-    /// path, `Pinning::ByName` is not acted on.
+    /// mismatch. A reused map keeps its contents and slots. A map made for a
+    /// pin is pinned when its whole load has succeeded (see
+    /// [`load`](Self::load)). Without a pin path, `Pinning::ByName` is not
+    /// acted on.
     pub fn pin_path(mut self, dir: impl Into<PathBuf>) -> Self {
         self.pin_path = Some(dir.into());
         self
@@ -347,24 +357,33 @@ impl Loader {
         }
     }
 
-    /// Creates every map of `spec`, writes their contents, freezes
-    /// `.rodata`/`.kconfig`, pins what asks to be pinned, then fills
-    /// map-in-map slots with one batch update per outer map.
+    /// Loads `spec`: its BTF, then its maps (created, or reused from a pin or
+    /// a replacement; contents written, `.rodata`/`.kconfig` frozen), then
+    /// its programs (linked, CO-RE relocated, verified), then the slots of
+    /// its prog arrays and map-in-maps; and last, the pins of the maps it
+    /// made that ask for one.
     ///
     /// Maps do not depend on each other (an outer map needs only its own
     /// template), so when the collection holds enough work (large
     /// preallocated maps: an estimate of a few hundred microseconds of kernel
-    /// time) they are created on the loader's threads in parallel; a
-    /// collection of small maps is created on the calling thread, where that
-    /// is faster than handing it to other threads.
+    /// time) they are created on the loader's threads in parallel, as are
+    /// programs with enough instructions to verify; a small collection is
+    /// loaded on the calling thread, where that is faster than handing it to
+    /// other threads. The object's BTF is loaded once per distinct content,
+    /// for the life of the loader, and maps get their key and value type ids.
     ///
-    /// The collection's BTF is loaded first (once per distinct content, for
-    /// the life of the loader) and maps get their key and value type ids.
-    /// Not yet: prog-array slots, which need programs; they stay empty.
+    /// # Pins
+    /// A map pinned by name ([`pin_path`](Self::pin_path)) is reused when its
+    /// pin exists, else made; the pins this load makes appear only once
+    /// everything else has succeeded, so another loader never reuses a map
+    /// whose load may still fail (and take its pin away). If another loader
+    /// pins one of those names meanwhile, the load is made again, reusing
+    /// that pin: the maps and programs of the first attempt are released.
     ///
     /// # Errors
-    /// Everything the call created is released: fds are closed and the pins
-    /// it created are removed; pins that existed before stay. Names that are
+    /// Everything the call created is released: fds are closed, and the pins
+    /// it made are removed (it makes them last: only a failure while pinning
+    /// leaves some to remove); pins that existed before stay. Names that are
     /// not safe file names are refused before any syscall when they would be
     /// pinned.
     pub fn load(&self, spec: &CollectionSpec) -> Result<Collection, LoadError> {
@@ -372,19 +391,22 @@ impl Loader {
         self.check_replacements_used(&[spec])?;
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        // Small collections are created on the calling thread: a hop to the
-        // pool costs more than the maps (see `worth_parallel`).
-        let coll = if self.worth_parallel(spec) {
-            self.run(|| self.instance(spec, &prepared, pin_dir.as_ref(), true))??
-        } else {
-            self.instance(spec, &prepared, pin_dir.as_ref(), false)?
-        };
-        with_slots(spec, coll, None)
+        self.pinned_call(pin_dir.as_ref(), || {
+            // Small collections are created on the calling thread: a hop to
+            // the pool costs more than the maps (see `worth_parallel`).
+            let coll = if self.worth_parallel(spec) {
+                self.run(|| self.instance(spec, &prepared, pin_dir.as_ref(), true))??
+            } else {
+                self.instance(spec, &prepared, pin_dir.as_ref(), false)?
+            };
+            with_slots(spec, coll, None)
+        })
     }
 
     /// Loads `n` independent instances of `spec`: each gets its own deep copy
-    /// of the spec and its own maps (pinned maps are shared through their
-    /// pins, made by instance 0, which then runs before the others), created
+    /// of the spec and its own maps (pinned maps are shared: instance 0 makes
+    /// them, running before the others, and their pins appear when the whole
+    /// call has succeeded, as with [`load`](Self::load)), created
     /// concurrently. For instances with settings of their
     /// own, see [`load_all`](Self::load_all).
     ///
@@ -425,18 +447,20 @@ impl Loader {
             first: &first,
             shared: &shared,
         };
-        let results = self.run_instances(
-            n,
-            order,
-            |_| spec,
-            |index, alone, threads| {
-                let nested = (alone || n < threads) && self.worth_parallel(spec);
-                let copy = spec.deep_copy();
-                self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
-                    .map_err(in_instance(index))
-            },
-        )?;
-        gather(results, &vec![spec; n], n > 1)
+        self.pinned_call(pin_dir.as_ref(), || {
+            let results = self.run_instances(
+                n,
+                order,
+                |_| spec,
+                |index, alone, threads| {
+                    let nested = (alone || n < threads) && self.worth_parallel(spec);
+                    let copy = spec.deep_copy();
+                    self.instance(&copy, &prepared, pin_dir.as_ref(), nested)
+                        .map_err(in_instance(index))
+                },
+            )?;
+            gather(results, &vec![spec; n], n > 1)
+        })
     }
 
     /// Loads one collection from each of `specs`, concurrently, as
@@ -485,11 +509,12 @@ impl Loader {
     /// first, and if one of them fails the others do not run).
     ///
     /// # Pins
-    /// Maps pinned by name are shared through their pins, as with
-    /// `load_many`. The first spec of the slice that pins a name makes the
-    /// pin (when it does not exist yet): it runs before the others and fills
-    /// the slots of the outer maps it pinned at once, so the pin has its
-    /// attributes, contents and slots, whatever the threads do. The later ones reuse it, checked
+    /// Maps pinned by name are shared, as with `load_many`. The first spec
+    /// of the slice that pins a name makes the map (when no pin exists yet):
+    /// it runs before the others and fills the slots of the outer maps it
+    /// pinned at once, so the map has its attributes, contents and slots,
+    /// whatever the threads do; its pin appears when the whole call has
+    /// succeeded (see [`load`](Self::load)). The later ones reuse it, checked
     /// compatible (inner map included) as a later call would check them, and
     /// their contents for it are not written, as for any reused pin. To keep
     /// tenants' pins apart, give each its own [`pin_path`](Self::pin_path)
@@ -515,18 +540,22 @@ impl Loader {
             shared: &shared,
         };
         let spec_of = |index: usize| &specs[index];
-        let results =
-            self.run_instances(specs.len(), order, spec_of, |index, alone, threads| {
-                // As in load_many: a collection's maps are split over threads
-                // only when it runs alone or there are fewer collections than
-                // threads.
-                let spec = &specs[index];
-                let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
-                self.prepare(spec)
-                    .and_then(|prepared| self.instance(spec, &prepared, pin_dir.as_ref(), nested))
-                    .map_err(in_instance(index))
-            })?;
-        gather(results, &specs.iter().collect::<Vec<_>>(), true)
+        self.pinned_call(pin_dir.as_ref(), || {
+            let results =
+                self.run_instances(specs.len(), order, spec_of, |index, alone, threads| {
+                    // As in load_many: a collection's maps are split over
+                    // threads only when it runs alone or there are fewer
+                    // collections than threads.
+                    let spec = &specs[index];
+                    let nested = (alone || specs.len() < threads) && self.worth_parallel(spec);
+                    self.prepare(spec)
+                        .and_then(|prepared| {
+                            self.instance(spec, &prepared, pin_dir.as_ref(), nested)
+                        })
+                        .map_err(in_instance(index))
+                })?;
+            gather(results, &specs.iter().collect::<Vec<_>>(), true)
+        })
     }
 
     /// Refuses a replacement ([`replace_map`](Self::replace_map)) that no spec
@@ -884,7 +913,6 @@ impl Loader {
     ) -> Result<Collection, LoadError> {
         let btf = prepared.btf.as_deref().map(|fd| fd.as_fd());
         let mut coll = self.create_maps(spec, btf, prepared, pin_dir, parallel)?;
-        let mut guard = PinGuard(coll.pins_created.clone());
         let load = |l: &crate::program::Linked| {
             let target = self.targets.get(&l.name).map(|t| t.fd.as_fd());
             crate::program::load(l, &coll.maps, btf, target).map(|p| (l.name.clone(), p))
@@ -899,7 +927,6 @@ impl Loader {
             coll.programs.insert(name, p);
         }
         fill_program_slots(spec, &coll)?;
-        guard.0.clear();
         Ok(coll)
     }
 
@@ -990,7 +1017,6 @@ impl Loader {
                 .map(|(n, m)| (n, open(m)))
                 .collect()
         };
-        let mut guard = PinGuard(Vec::new());
         let mut maps = std::collections::BTreeMap::new();
         let (mut pins_created, mut pins_reused, mut reused) = (Vec::new(), Vec::new(), Vec::new());
         let mut arenas = std::collections::BTreeMap::new();
@@ -999,10 +1025,7 @@ impl Loader {
             match r {
                 Ok((fd, origin, arena)) => {
                     match origin {
-                        Origin::PinCreated(mut created) => {
-                            pins_created.extend(created.0.iter().cloned());
-                            guard.0.append(&mut created.0);
-                        }
+                        Origin::PinCreated(p) => pins_created.push(p),
                         Origin::PinReused(p) => {
                             pins_reused.push(p);
                             reused.push(name.as_str());
@@ -1023,7 +1046,6 @@ impl Loader {
         if let Some(e) = first_err {
             return Err(e);
         }
-        guard.0.clear();
         let reused = reused.into_iter().map(str::to_owned).collect();
         Ok(Collection {
             maps,
@@ -1066,18 +1088,10 @@ impl Loader {
             map: m.name.to_string(),
             what,
         })?;
-        // A pinned arena at a fixed address: loads of this process that race
-        // to make it take turns, or the losers, mapping theirs where the
-        // winner's is, would fail before they found its pin.
-        let _turn = (m.map_type == MapType::Arena && m.map_extra != 0).then(|| {
-            crate::arena::FIXED_PIN_TURN
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-        });
         // A map read-only (or write-only) for user space stays so through
         // its pin: the kernel keeps that per fd, not in the map.
         let access = (m.flags & (MapFlags::RDONLY | MapFlags::WRONLY)).bits();
-        let reuse = |fd: OwnedFd| -> Opened {
+        let reuse = |fd: OwnedFd, origin: Origin| -> Opened {
             self.check_is_map(m, &fd, Step::OpenPin)?;
             // The check reads a map-in-map's slots, which a write-only fd
             // cannot: it reads them through a read-only fd of the same map
@@ -1092,25 +1106,33 @@ impl Loader {
                 .map_err(|e| syscall(Step::OpenPin, e))?;
             self.check_compatible(m, reader.as_ref().unwrap_or(&fd), Step::OpenPin)?;
             let arena = reused_arena(m, &fd)?;
-            Ok((fd, Origin::PinReused(path.clone()), arena))
+            Ok((fd, origin, arena))
         };
+        // Made by another instance of this call, to be pinned at its end.
+        if let Some(id) = dir.staged_id(&path) {
+            let fd =
+                sys::map_get_fd_by_id_with(id, access).map_err(|e| syscall(Step::OpenPin, e))?;
+            return reuse(fd, Origin::PinReused(path));
+        }
+        // A pinned arena at a fixed address: loads of this process that race
+        // to make it take turns (to the end of their calls), or the losers,
+        // mapping theirs where the winner's is, would fail before they found
+        // its pin.
+        if m.map_type == MapType::Arena && m.map_extra != 0 {
+            dir.take_turn();
+        }
         match sys::obj_get(&c, access) {
-            Ok(fd) => return reuse(fd),
+            // A pin this call made in an attempt that lost a race to pin
+            // another map is this call's own.
+            Ok(fd) if dir.made(&path) => return reuse(fd, Origin::PinCreated(path)),
+            Ok(fd) => return reuse(fd, Origin::PinReused(path)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
         }
         let (fd, arena) = self.create_fd(m, btf, data, arena_at)?;
-        match sys::obj_pin(fd.as_fd(), &c) {
-            Ok(()) => Ok((fd, Origin::PinCreated(PinGuard(vec![path])), arena)),
-            // Another loader pinned it first: use theirs, as a reuse.
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                // Ours goes, its mapping too (an arena at a fixed address:
-                // theirs is mapped there next).
-                drop((fd, arena));
-                reuse(sys::obj_get(&c, access).map_err(|e| syscall(Step::OpenPin, e))?)
-            }
-            Err(e) => Err(syscall(Step::Pin, e)),
-        }
+        dir.stage(&m.name, (path.clone(), c), &fd)
+            .map_err(|e| syscall(Step::Pin, e))?;
+        Ok((fd, Origin::PinCreated(path), arena))
     }
 
     /// Refuses an fd that holds no map: a pin (or an fd given to
@@ -1129,6 +1151,43 @@ impl Loader {
                 })
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Runs `attempt`, one whole call (its collections made, their slots
+    /// filled), then pins the maps it made to pin ([`PinDir::publish`]).
+    /// When another loader pinned one of those names meanwhile, the
+    /// collections hold maps of their own where that pin holds another: they
+    /// are dropped and the call is made again, reusing that pin (and those
+    /// this call pinned before the race), up to [`PIN_ATTEMPTS`] times. On an
+    /// error or a panic, the pins the call made are removed.
+    fn pinned_call<T>(
+        &self,
+        dir: Option<&PinDir>,
+        attempt: impl Fn() -> Result<T, LoadError>,
+    ) -> Result<T, LoadError> {
+        let Some(dir) = dir else {
+            return attempt();
+        };
+        let mut guard = MadeGuard(Some(dir));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let out = attempt()?;
+            match dir.publish() {
+                Ok(()) => {
+                    guard.0 = None;
+                    return Ok(out);
+                }
+                Err(Publish::Race(e)) => {
+                    drop(out);
+                    dir.forget_staged();
+                    if tries == PIN_ATTEMPTS {
+                        return Err(e);
+                    }
+                }
+                Err(Publish::Failed(e)) => return Err(e),
+            }
         }
     }
 
@@ -1681,7 +1740,6 @@ fn with_slots(
     mut coll: Collection,
     shared: Option<&HashSet<&str>>,
 ) -> Result<Collection, LoadError> {
-    let mut guard = PinGuard(coll.pins_created.clone());
     let made_pin = |name: &str| {
         coll.pins_created
             .iter()
@@ -1695,7 +1753,6 @@ fn with_slots(
     fill_slots_concurrently(&[spec], std::slice::from_ref(&coll), false, &|_, m| {
         now.iter().any(|n| *n == m.name)
     })?;
-    guard.0.clear();
     coll.slots_filled = now;
     Ok(coll)
 }
@@ -1755,13 +1812,9 @@ fn gather(
     let mut first = None;
     let mut panic = None;
     let mut colls = Vec::with_capacity(results.len());
-    let mut guard = PinGuard(Vec::new());
     for r in results {
         match r {
-            Ok(Ok(c)) => {
-                guard.0.extend(c.pins_created.iter().cloned());
-                colls.push(c);
-            }
+            Ok(Ok(c)) => colls.push(c),
             Ok(Err(e)) => {
                 first.get_or_insert(e);
             }
@@ -1771,7 +1824,7 @@ fn gather(
         }
     }
     if let Some(payload) = panic {
-        drop((colls, guard));
+        drop(colls);
         std::panic::resume_unwind(payload);
     }
     if let Some(e) = first {
@@ -1782,7 +1835,6 @@ fn gather(
     fill_slots_concurrently(specs, &colls, name_instance, &|c, m| {
         !c.slots_filled.iter().any(|n| *n == m.name)
     })?;
-    guard.0.clear();
     Ok(colls)
 }
 

@@ -1,14 +1,53 @@
 //! Pinning by name under a bpffs directory.
 
-use crate::{LoadError, sys};
+use crate::{LoadError, Step, sys};
 use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
-/// A directory on a bpffs where maps are pinned by name.
-#[derive(Debug, Clone)]
+/// A directory on a bpffs where maps are pinned by name, for one call of the
+/// loader (`load`, `load_many`, `load_all`).
+///
+/// The maps a call creates to pin are staged here, and pinned only when the
+/// whole call has succeeded ([`publish`](Self::publish)): another loader
+/// never sees, nor reuses, a map whose load may still fail and take its pin
+/// away. Instances of the call that pin the same name share the staged map.
+#[derive(Debug)]
 pub(crate) struct PinDir {
     path: PathBuf,
+    /// Maps created to pin, in creation order.
+    staged: Mutex<Vec<Staged>>,
+    /// The pins this call made (by a `publish` that then lost a race, in an
+    /// earlier attempt: those the next attempt reuses count as its own).
+    made: Mutex<Vec<PathBuf>>,
+    /// This call's turn at pinned arenas with a fixed address, held to its
+    /// end (see [`take_turn`](Self::take_turn)).
+    turn: Mutex<Option<crate::arena::Turn>>,
+}
+
+/// A map a call created to pin, not pinned yet.
+#[derive(Debug)]
+struct Staged {
+    name: String,
+    path: PathBuf,
+    c_path: CString,
+    fd: OwnedFd,
+    id: u32,
+}
+
+/// Why [`PinDir::publish`] did not pin everything.
+pub(crate) enum Publish {
+    /// Another loader pinned a map of the same name since this call looked:
+    /// its collections use maps of their own, and must be made again.
+    Race(LoadError),
+    /// Pinning failed.
+    Failed(LoadError),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PinDir {
@@ -23,6 +62,9 @@ impl PinDir {
         match sys::is_bpffs(&c) {
             Ok(true) => Ok(PinDir {
                 path: path.to_owned(),
+                staged: Mutex::new(Vec::new()),
+                made: Mutex::new(Vec::new()),
+                turn: Mutex::new(None),
             }),
             Ok(false) => Err(err(
                 "is not on a bpf filesystem (mount one with `mount -t bpf bpf DIR`)".into(),
@@ -42,6 +84,94 @@ impl PinDir {
         let path = self.path.join(name);
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| "contains a NUL byte")?;
         Ok((path, c))
+    }
+
+    /// The kernel id of the map this call staged for `path`, if any.
+    pub(crate) fn staged_id(&self, path: &Path) -> Option<u32> {
+        lock(&self.staged)
+            .iter()
+            .find(|s| s.path == path)
+            .map(|s| s.id)
+    }
+
+    /// Stages map `fd` (of map `name`) to be pinned at `path` when the call
+    /// succeeds.
+    pub(crate) fn stage(
+        &self,
+        name: &str,
+        (path, c_path): (PathBuf, CString),
+        fd: &OwnedFd,
+    ) -> std::io::Result<()> {
+        let id = sys::map_info(fd.as_fd())?.id;
+        let fd = fd.try_clone()?;
+        lock(&self.staged).push(Staged {
+            name: name.to_owned(),
+            path,
+            c_path,
+            fd,
+            id,
+        });
+        Ok(())
+    }
+
+    /// Whether this call made the pin at `path` (in an earlier attempt).
+    pub(crate) fn made(&self, path: &Path) -> bool {
+        lock(&self.made).iter().any(|p| p == path)
+    }
+
+    /// Takes this call's turn at pinned arenas with a fixed address (once:
+    /// it is held until the call ends). A load that makes such an arena maps
+    /// it at its address before the pin exists; another load of this process
+    /// that looked for the pin meanwhile would make its own, and fail to map
+    /// it there. Loads that need the turn run their pinned fixed arenas one
+    /// call after the other.
+    pub(crate) fn take_turn(&self) {
+        let mut turn = lock(&self.turn);
+        if turn.is_none() {
+            *turn = Some(crate::arena::Turn::take());
+        }
+    }
+
+    /// Pins every staged map, in the order they were made. A pin that exists
+    /// already (another loader made it since this call looked) is a
+    /// [`Publish::Race`]; the pins made before it stay, for the next attempt
+    /// to reuse (see [`made`](Self::made)).
+    pub(crate) fn publish(&self) -> Result<(), Publish> {
+        let staged = std::mem::take(&mut *lock(&self.staged));
+        for s in &staged {
+            let err = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
+                map: s.name.clone(),
+                step: Step::Pin,
+                source,
+                hint,
+            };
+            match sys::obj_pin(s.fd.as_fd(), &s.c_path) {
+                Ok(()) => lock(&self.made).push(s.path.clone()),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    return Err(Publish::Race(err(
+                        e,
+                        Some(format!(
+                            "another loader pinned `{}` while this load ran",
+                            s.path.display()
+                        )),
+                    )));
+                }
+                Err(e) => return Err(Publish::Failed(err(e, None))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the staged maps (their collections were dropped).
+    pub(crate) fn forget_staged(&self) {
+        lock(&self.staged).clear();
+    }
+
+    /// Removes the pins this call made: the call failed.
+    pub(crate) fn remove_made(&self) {
+        for p in std::mem::take(&mut *lock(&self.made)) {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

@@ -205,6 +205,72 @@ fn a_pin_race_between_two_threads_yields_one_map() {
     }
 }
 
+/// A pin appears only once its load has succeeded. Before, it appeared as
+/// soon as its map was made: a second loader reused it while the first was
+/// still verifying its programs, then the first failed and removed the pin
+/// under it, and a third loader made a map of its own: two "shared" maps.
+#[test]
+fn a_pin_appears_only_when_its_load_has_succeeded() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let pinned = || {
+        let mut m = MapSpec::new("shared", MapType::Hash, 4, 4, 8);
+        m.pinning = Pinning::ByName;
+        m
+    };
+    // A program the verifier walks for a while (300,000 instructions), then
+    // refuses: its `exit` returns an unset r0.
+    let mut slow = common::trivial("slow");
+    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 300_000];
+    slow.instructions
+        .push(ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0));
+    let mut failing = CollectionSpec::default();
+    failing.maps.insert("shared".into(), pinned());
+    failing.programs.insert("slow".into(), slow);
+    let mut plain = CollectionSpec::default();
+    plain.maps.insert("shared".into(), pinned());
+    let loader = Loader::new().pin_path(fs.path());
+    let fds = open_fds();
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let start = std::time::Instant::now();
+    let (failed, seen_while_loading, other) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            let r = loader.load(&failing).map(drop);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        // Its map is made in its first millisecond: watch for a pin for 20
+        // ms, then load the same pinned name while it still verifies.
+        let mut seen = false;
+        while !done.load(std::sync::atomic::Ordering::SeqCst)
+            && start.elapsed() < std::time::Duration::from_millis(20)
+        {
+            seen |= fs.pin("shared").exists();
+            std::thread::yield_now();
+        }
+        let other =
+            (!done.load(std::sync::atomic::Ordering::SeqCst)).then(|| loader.load(&plain).unwrap());
+        let still_loading = !done.load(std::sync::atomic::Ordering::SeqCst);
+        (a.join().unwrap(), seen, other.filter(|_| still_loading))
+    });
+    eprintln!("the failing load took {:?}", start.elapsed());
+    let e = failed.unwrap_err();
+    assert_eq!(e.step(), Some(Step::LoadProgram), "{e}");
+    assert!(!seen_while_loading, "the failing load's pin was visible");
+    let other = other.expect("the other load ran while the first verified");
+    assert_eq!(other.pins_created(), [fs.pin("shared")]);
+    // The failure took nothing away: the pin is the other load's, and the
+    // next load shares its map.
+    assert!(fs.pin("shared").exists());
+    let next = loader.load(&plain).unwrap();
+    assert_eq!(next.pins_reused(), [fs.pin("shared")]);
+    assert_eq!(id(&next, "shared"), id(&other, "shared"));
+    drop((other, next));
+    // The loader's BTF cache holds no fd here (no BTF); nothing else stays.
+    assert_eq!(open_fds(), fds);
+}
+
 #[test]
 fn failures_release_everything_the_call_created() {
     let Some(_serial) = kernel() else { return };
