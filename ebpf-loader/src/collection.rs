@@ -282,7 +282,25 @@ impl Collection {
     /// let info = coll.aya_program_info("sock_main").unwrap()?;
     /// let filter = SocketFilter::from_program_info(info, "sock_main".into())?;
     /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// filter.attach(&socket)?; // detached when `filter` is dropped
+    /// filter.attach(&socket)?;
+    /// // aya does not detach a socket filter when `filter` is dropped: it
+    /// // stays on the socket until detached or the socket is closed.
+    /// SocketFilter::detach(&socket)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Types aya's calls take that aya 0.14 does not re-export (such as
+    /// `XdpAttachType` for `Xdp::from_program_info`) are in
+    /// [`aya_obj`](crate::aya_obj), re-exported here in the version aya
+    /// uses:
+    ///
+    /// ```no_run
+    /// # fn xdp(coll: &ebpf_loader::Collection) -> Result<(), Box<dyn std::error::Error>> {
+    /// use ebpf_loader::aya::programs::{Xdp, XdpMode};
+    /// use ebpf_loader::aya_obj::programs::XdpAttachType;
+    /// let info = coll.aya_program_info("xdp_main").unwrap()?;
+    /// let mut xdp = Xdp::from_program_info(info, "xdp_main".into(), XdpAttachType::Interface)?;
+    /// xdp.attach("lo", XdpMode::default())?;
     /// # Ok(()) }
     /// ```
     pub fn aya_program_info(

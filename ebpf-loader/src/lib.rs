@@ -79,6 +79,13 @@ mod struct_ops;
 mod sys;
 mod variable;
 
+/// The aya this crate is built with (its maps and programs are aya's), for
+/// code that needs the very same version.
+pub use aya;
+/// The aya-obj aya is built with: `aya_obj::programs::XdpAttachType`, which
+/// `aya::programs::Xdp::from_program_info` takes and aya does not re-export.
+pub use aya_obj;
+
 pub use arena::{Arena, ArenaError};
 pub use collection::{Collection, ProgramInfo, StructOpsAttachment, TestRunOutput};
 pub use error::{BtfRefused, LoadError, Step};

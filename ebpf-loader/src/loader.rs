@@ -700,6 +700,38 @@ impl Loader {
                 host: ebpf_spec::ByteOrder::NATIVE,
             });
         }
+        // A map or program is found by its key in the spec (relocations,
+        // slots, the collection) and made under its own name (the kernel's
+        // name, the pin): the two must agree.
+        if let Some((key, m)) = spec.maps.iter().find(|(k, m)| **k != m.name) {
+            return Err(LoadError::Invalid {
+                map: key.to_string(),
+                what: format!(
+                    "its spec is named `{}`: a map's name must be its key in `spec.maps` \
+                     (to rename it, remove it and insert it under the new name, and \
+                     rename what refers to it)",
+                    m.name
+                ),
+            });
+        }
+        if let Some((key, p)) = spec
+            .programs
+            .iter()
+            .chain(&spec.functions)
+            .find(|(k, p)| **k != p.name)
+        {
+            return Err(LoadError::Program {
+                program: key.to_string(),
+                step: Step::Validate,
+                source: None,
+                what: format!(
+                    "its spec is named `{}`: a program's name must be its key in \
+                     `spec.programs` (or `spec.functions`)",
+                    p.name
+                ),
+                log: None,
+            });
+        }
         // Built when a prog-array slot needs it.
         let mut autoload: Option<Autoload<'_>> = None;
         if let Some([a, b]) = crate::arena::overlapping(self.fixed_arenas(spec).map(|m| (0, m))) {

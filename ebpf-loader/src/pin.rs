@@ -51,7 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PinDir {
-    /// Checks that `path` exists and is on a bpffs.
+    /// Checks that `path` is a directory on a bpffs.
     pub(crate) fn new(path: &Path) -> Result<PinDir, LoadError> {
         let err = |what: String| LoadError::PinPath {
             path: path.to_owned(),
@@ -60,6 +60,9 @@ impl PinDir {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| err("contains a NUL byte".into()))?;
         match sys::is_bpffs(&c) {
+            Ok(true) if !path.is_dir() => Err(err(
+                "is a file on a bpf filesystem, not a directory (pins go in a directory)".into(),
+            )),
             Ok(true) => Ok(PinDir {
                 path: path.to_owned(),
                 staged: Mutex::new(Vec::new()),

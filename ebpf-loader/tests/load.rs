@@ -271,6 +271,35 @@ fn a_pin_appears_only_when_its_load_has_succeeded() {
     assert_eq!(open_fds(), fds);
 }
 
+/// A map or program whose name is not its key in the spec is refused before
+/// any syscall: the loader finds maps by key and makes them under their
+/// name. A renamed outer map used to panic ("no entry found for key") when
+/// its slots were filled.
+#[test]
+fn a_name_that_is_not_its_key_is_refused_before_any_syscall() {
+    let Some(_serial) = kernel() else { return };
+    let fds = open_fds();
+    let mut spec = fixture("map_in_map.bpfel.o");
+    spec.maps.get_mut("outer_arr").unwrap().name = "outer_t1".into();
+    let e = Loader::new().load(&spec).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Invalid { map, what } if map == "outer_arr"
+            && what.starts_with("its spec is named `outer_t1`")),
+        "{e:?}"
+    );
+    let mut spec = fixture("map_in_map.bpfel.o");
+    let p = spec.programs.keys().next().unwrap().clone();
+    spec.programs.get_mut(&p).unwrap().name = "other".into();
+    let e = Loader::new().load_many(&spec, 2).unwrap_err();
+    assert_eq!(
+        (e.program(), e.step()),
+        (p.as_str(), Some(Step::Validate)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("its spec is named `other`"), "{e}");
+    assert_eq!(open_fds(), fds, "refused before any syscall");
+}
+
 #[test]
 fn failures_release_everything_the_call_created() {
     let Some(_serial) = kernel() else { return };
@@ -340,6 +369,24 @@ fn refusals_before_any_syscall() {
         .load(&fixture("iproute2.bpfel.o"))
         .unwrap_err();
     assert!(e.to_string().contains("is not on a bpf filesystem"), "{e}");
+
+    // A pin on the bpffs given as the directory: refused before any syscall
+    // of the load (it failed at the first pin, with ENOTDIR).
+    drop(
+        Loader::new()
+            .pin_path(fs.path())
+            .load(&fixture("iproute2.bpfel.o"))
+            .unwrap(),
+    );
+    let e = Loader::new()
+        .pin_path(fs.pin("tc_global"))
+        .load(&fixture("iproute2.bpfel.o"))
+        .unwrap_err();
+    assert!(matches!(e, LoadError::PinPath { .. }), "{e:?}");
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    for pin in fs.pins() {
+        std::fs::remove_file(fs.pin(&pin)).unwrap();
+    }
 
     let mut dangling = fixture("map_in_map.bpfel.o");
     dangling.maps.remove("inner_a");
