@@ -100,7 +100,13 @@ impl ProgramOut {
     fn new(p: &ProgramSpec) -> Self {
         ProgramOut {
             name: p.name.to_string(),
-            section: p.section.to_string(),
+            // The ELF section as written: libbpf's `SEC("?...")` (autoload
+            // off) keeps its `?`, as in the table.
+            section: if p.autoload {
+                p.section.to_string()
+            } else {
+                format!("?{}", p.section)
+            },
             program_type: p.program_type.name(),
             attach_type: p.attach_type.map(|a| a.name()),
             license: p.license.to_string(),
@@ -208,16 +214,12 @@ fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {
     ]);
     let mut optional = false;
     for p in &out.programs {
-        // libbpf's `SEC("?...")`: shown as written in the object.
-        let autoload = spec.programs[&p.name].autoload;
-        optional |= !autoload;
+        // libbpf's `SEC("?...")`: shown as written in the object (the
+        // section of `ProgramOut` keeps the `?`).
+        optional |= !spec.programs[&p.name].autoload;
         programs.row(vec![
             p.name.clone(),
-            if autoload {
-                p.section.clone()
-            } else {
-                format!("?{}", p.section)
-            },
+            p.section.clone(),
             spec.programs[&p.name].program_type.to_string(),
             p.instructions.to_string(),
         ]);

@@ -733,7 +733,12 @@ fn check_program(json: &Json, p: &ProgramSpec) {
     assert_eq!(json.keys(), PROGRAM_KEYS, "keys of program {}", p.name);
     let ctx = &p.name;
     assert_eq!(json.get("name").str(), p.name);
-    assert_eq!(json.get("section").str(), p.section, "{ctx}");
+    let section = if p.autoload {
+        p.section.to_string()
+    } else {
+        format!("?{}", p.section)
+    };
+    assert_eq!(json.get("section").str(), section, "{ctx}");
     assert_eq!(json.get("type").str(), p.program_type.name(), "{ctx}");
     match (p.attach_type, json.get("attach_type")) {
         (None, Json::Null) => {}
@@ -1985,7 +1990,8 @@ fn help_without_a_command_goes_to_stderr_with_exit_2() {
 }
 
 /// libbpf's `SEC("?...")` programs: the table shows the `?` as written and
-/// says what it means; the JSON schema's `section` is the name without it.
+/// says what it means; the JSON's `section` keeps it too (the schema has no
+/// other field that says a program is not loaded).
 #[test]
 fn inspect_marks_programs_with_autoload_off() {
     let path = fixture("libbpf_rules/libbpf_rules.bpfel.o");
@@ -2011,7 +2017,7 @@ fn inspect_marks_programs_with_autoload_off() {
         .iter()
         .map(|p| p.get("section").str().to_owned())
         .collect();
-    assert_eq!(sections, ["socket", "socket", "xdp"]);
+    assert_eq!(sections, ["socket", "?socket", "?xdp"]);
 
     // A plain object has no such note.
     let plain = run_ok(&["inspect"]);
