@@ -377,8 +377,10 @@ impl Loader {
     /// pin exists, else made; the pins this load makes appear only once
     /// everything else has succeeded, so another loader never reuses a map
     /// whose load may still fail (and take its pin away). If another loader
-    /// pins one of those names meanwhile, the load is made again, reusing
-    /// that pin: the maps and programs of the first attempt are released.
+    /// pins one of those names meanwhile, the load is made again from the
+    /// start, reusing that pin: the maps and programs of the first attempt
+    /// are released, and the pins it had just made removed (microseconds
+    /// after their making).
     ///
     /// # Errors
     /// Everything the call created is released: fds are closed, and the pins
@@ -391,7 +393,8 @@ impl Loader {
         self.check_replacements_used(&[spec])?;
         let prepared = self.prepare(spec)?;
         let pin_dir = self.pin_path.as_deref().map(PinDir::new).transpose()?;
-        self.pinned_call(pin_dir.as_ref(), || {
+        let fixed = self.pinned_fixed_arena(spec);
+        self.pinned_call(pin_dir.as_ref(), fixed, || {
             // Small collections are created on the calling thread: a hop to
             // the pool costs more than the maps (see `worth_parallel`).
             let coll = if self.worth_parallel(spec) {
@@ -447,7 +450,8 @@ impl Loader {
             first: &first,
             shared: &shared,
         };
-        self.pinned_call(pin_dir.as_ref(), || {
+        let fixed = self.pinned_fixed_arena(spec);
+        self.pinned_call(pin_dir.as_ref(), fixed, || {
             let results = self.run_instances(
                 n,
                 order,
@@ -540,7 +544,8 @@ impl Loader {
             shared: &shared,
         };
         let spec_of = |index: usize| &specs[index];
-        self.pinned_call(pin_dir.as_ref(), || {
+        let fixed = specs.iter().any(|s| self.pinned_fixed_arena(s));
+        self.pinned_call(pin_dir.as_ref(), fixed, || {
             let results =
                 self.run_instances(specs.len(), order, spec_of, |index, alone, threads| {
                     // As in load_many: a collection's maps are split over
@@ -592,6 +597,13 @@ impl Loader {
                 && !self.replacements.contains_key(m.name.as_str())
                 && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
         })
+    }
+
+    /// Whether a load of `spec` makes or reuses a pinned arena with a fixed
+    /// address (see [`PinDir::take_turn`]).
+    fn pinned_fixed_arena(&self, spec: &CollectionSpec) -> bool {
+        self.pinned(spec)
+            .any(|m| m.map_type == MapType::Arena && m.map_extra != 0)
     }
 
     /// The maps of `spec` a load pins by name (not replaced, created).
@@ -1154,9 +1166,6 @@ impl Loader {
             dir.take_turn();
         }
         match sys::obj_get(&c, access) {
-            // A pin this call made in an attempt that lost a race to pin
-            // another map is this call's own.
-            Ok(fd) if dir.made(&path) => return reuse(fd, Origin::PinCreated(path)),
             Ok(fd) => return reuse(fd, Origin::PinReused(path)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),
@@ -1189,18 +1198,29 @@ impl Loader {
     /// Runs `attempt`, one whole call (its collections made, their slots
     /// filled), then pins the maps it made to pin ([`PinDir::publish`]).
     /// When another loader pinned one of those names meanwhile, the
-    /// collections hold maps of their own where that pin holds another: they
-    /// are dropped and the call is made again, reusing that pin (and those
-    /// this call pinned before the race), up to [`PIN_ATTEMPTS`] times. On an
-    /// error or a panic, the pins the call made are removed.
+    /// collections hold maps of their own where that pin holds another: the
+    /// pins this publish made are removed again (at once: within
+    /// microseconds of their making), the collections are dropped, and the
+    /// call is made again from the start, reusing the other loader's pin,
+    /// up to [`PIN_ATTEMPTS`] times. On an error or a panic, the pins the
+    /// call made are removed.
+    ///
+    /// `fixed_arena`: whether the call makes or reuses a pinned arena with a
+    /// fixed address. Its turn ([`PinDir::take_turn`]) is then taken here,
+    /// on the calling thread, not on one of the loader's threads, which a
+    /// call waiting for it would hold while the call holding it needs them.
     fn pinned_call<T>(
         &self,
         dir: Option<&PinDir>,
+        fixed_arena: bool,
         attempt: impl Fn() -> Result<T, LoadError>,
     ) -> Result<T, LoadError> {
         let Some(dir) = dir else {
             return attempt();
         };
+        if fixed_arena {
+            dir.take_turn();
+        }
         let mut guard = MadeGuard(Some(dir));
         let mut tries = 0;
         loop {
@@ -1212,6 +1232,7 @@ impl Loader {
                     return Ok(out);
                 }
                 Err(Publish::Race(e)) => {
+                    dir.remove_made();
                     drop(out);
                     dir.forget_staged();
                     if tries == PIN_ATTEMPTS {

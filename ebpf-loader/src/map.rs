@@ -143,25 +143,75 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
             "contents[{i}] is at index {index}, past the map's max_entries of {max}"
         ));
     }
-    if keyed(spec.map_type) && entries.len() > max as usize {
-        let mut seen = std::collections::HashSet::with_capacity(max as usize + 1);
-        let (i, _) = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| seen.insert(e.key.as_slice()))
-            .nth(max as usize)?;
-        return Some(format!(
-            "contents[{i}] is key number {} of the contents, more than the map's max_entries \
-             of {max}{}",
-            max as u64 + 1,
-            if matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash) {
-                " (an LRU map would evict some of them without an error)"
-            } else {
-                ""
-            }
-        ));
+    if !keyed(spec.map_type) {
+        return None;
     }
-    None
+    let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash);
+    // An LRU map with per-CPU lists (`BPF_F_NO_COMMON_LRU`) splits its
+    // entries evenly over the possible CPUs (`htab_map_alloc`), and an
+    // update takes a free entry from its own CPU's list, else evicts one
+    // there: the loader, writing from one CPU at a time, can count on one
+    // CPU's share only.
+    let per_cpu_lru = lru && spec.flags.contains(MapFlags::NO_COMMON_LRU);
+    let cpus = if per_cpu_lru {
+        crate::kernel::possible_cpus().map_or(1, |n| n.max(1))
+    } else {
+        1
+    };
+    let room = max.div_ceil(cpus) as usize;
+    if entries.len() <= room {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(room + 1);
+    let (i, _) = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| seen.insert(distinct_key(spec, &e.key)))
+        .nth(room)?;
+    let why = if per_cpu_lru {
+        format!(
+            "more than the {room} entries an LRU map with BPF_F_NO_COMMON_LRU keeps for one CPU \
+             (max_entries {max} over {cpus} possible CPUs): the loader writes from one CPU, and \
+             the kernel would evict some without an error"
+        )
+    } else if lru {
+        format!(
+            "more than the map's max_entries of {max} (an LRU map would evict some of them \
+             without an error)"
+        )
+    } else {
+        format!("more than the map's max_entries of {max}")
+    };
+    Some(format!(
+        "contents[{i}] is key number {} of the contents, {why}",
+        room as u64 + 1
+    ))
+}
+
+/// `key` as the map tells keys apart: for an LPM trie, its prefix length
+/// and the bits of its prefix (`trie_update_elem` replaces an entry whose
+/// prefix is the same, whatever the bits past it); else the bytes.
+fn distinct_key<'k>(spec: &MapSpec, key: &'k [u8]) -> std::borrow::Cow<'k, [u8]> {
+    use std::borrow::Cow;
+    if spec.map_type != MapType::LpmTrie || key.len() < 4 {
+        return Cow::Borrowed(key);
+    }
+    let prefix = u32::from_ne_bytes([key[0], key[1], key[2], key[3]]) as usize;
+    let data = &key[4..];
+    if prefix >= data.len() * 8 {
+        // Whole (or too long: the kernel refuses it when written).
+        return Cow::Borrowed(key);
+    }
+    let mut masked = key.to_vec();
+    let bits = &mut masked[4..];
+    let (whole, rest) = (prefix / 8, prefix % 8);
+    if rest > 0 {
+        bits[whole] &= 0xffu8 << (8 - rest);
+        bits[whole + 1..].fill(0);
+    } else {
+        bits[whole..].fill(0);
+    }
+    Cow::Owned(masked)
 }
 
 /// Whether `spec`'s contents name maps or programs, whose fds a collection

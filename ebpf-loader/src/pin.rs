@@ -19,8 +19,8 @@ pub(crate) struct PinDir {
     path: PathBuf,
     /// Maps created to pin, in creation order.
     staged: Mutex<Vec<Staged>>,
-    /// The pins this call made (by a `publish` that then lost a race, in an
-    /// earlier attempt: those the next attempt reuses count as its own).
+    /// The pins this call's `publish` made: removed again if the call fails
+    /// (or loses a race) while it publishes.
     made: Mutex<Vec<PathBuf>>,
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
@@ -117,11 +117,6 @@ impl PinDir {
         Ok(())
     }
 
-    /// Whether this call made the pin at `path` (in an earlier attempt).
-    pub(crate) fn made(&self, path: &Path) -> bool {
-        lock(&self.made).iter().any(|p| p == path)
-    }
-
     /// Takes this call's turn at pinned arenas with a fixed address (once:
     /// it is held until the call ends). A load that makes such an arena maps
     /// it at its address before the pin exists; another load of this process
@@ -137,8 +132,8 @@ impl PinDir {
 
     /// Pins every staged map, in the order they were made. A pin that exists
     /// already (another loader made it since this call looked) is a
-    /// [`Publish::Race`]; the pins made before it stay, for the next attempt
-    /// to reuse (see [`made`](Self::made)).
+    /// [`Publish::Race`]; the caller removes the pins made before it
+    /// ([`remove_made`](Self::remove_made)) and makes the call again.
     pub(crate) fn publish(&self) -> Result<(), Publish> {
         let staged = std::mem::take(&mut *lock(&self.staged));
         for s in &staged {
@@ -170,7 +165,7 @@ impl PinDir {
         lock(&self.staged).clear();
     }
 
-    /// Removes the pins this call made: the call failed.
+    /// Removes the pins this call made: the call failed, or lost a race.
     pub(crate) fn remove_made(&self) {
         for p in std::mem::take(&mut *lock(&self.made)) {
             let _ = std::fs::remove_file(p);

@@ -674,3 +674,88 @@ fn a_reused_arena_loads_without_a_view_and_a_lost_pin_race_maps_the_winner() {
     drop(loader); // its BTF fd
     assert_eq!(open_fds(), fds);
 }
+
+/// Two calls on one loader with a single thread, both with a pinned arena
+/// at a fixed address: the first loses a pin race and is made again while
+/// the second waits for its turn at that arena. The second waits on its
+/// own thread: when it waited on the loader's only thread, the first
+/// call's retry could never run there, and both hung for good.
+#[test]
+fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
+    use ebpf_spec::{MapSpec, MapType};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut arena_only = fixture("arena/arena.bpfel.o");
+    let arena = arena_only.maps.get_mut("arena").unwrap();
+    arena.contents.clear();
+    arena.pinning = Pinning::ByName;
+    arena.map_extra = 0x6000_0000_0000;
+    arena_only.variables.retain(|_, v| v.section != "arena");
+    arena_only.programs.remove("bump");
+    // The first call: the arena, a map another loader pins while it runs
+    // (so that it loses the race), and a program the verifier takes a while
+    // to accept.
+    let mut racing = arena_only.clone();
+    let mut bb = MapSpec::new("bb", MapType::Hash, 4, 4, 13);
+    bb.pinning = Pinning::ByName;
+    racing.maps.insert("bb".into(), bb.clone());
+    let mut slow = common::trivial("slow");
+    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 300_000];
+    slow.instructions.extend([
+        ebpf_spec::Instruction::new(0xb7, 0, 0, 0, 0),
+        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),
+    ]);
+    slow.func_info.clear();
+    slow.line_info.clear();
+    racing.programs.insert("slow".into(), slow);
+
+    let loader = std::sync::Arc::new(Loader::new().threads(1).pin_path(fs.path()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = {
+        let (loader, tx) = (loader.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let result = loader
+                .load_all(&[racing])
+                .map(drop)
+                .map_err(|e| e.to_string());
+            tx.send(("first", result))
+        })
+    };
+    // Once its `bb` exists (staged, not pinned), another loader pins one.
+    let has_bb = || {
+        std::fs::read_dir("/proc/self/fdinfo").unwrap().any(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .is_ok_and(|t| t.contains("max_entries:\t13\n"))
+        })
+    };
+    let start = std::time::Instant::now();
+    while !has_bb() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the first call made no `bb`"
+        );
+        std::thread::yield_now();
+    }
+    let mut only_bb = CollectionSpec::default();
+    only_bb.maps.insert("bb".into(), bb);
+    let other = Loader::new().pin_path(fs.path()).load(&only_bb).unwrap();
+    let second = {
+        let loader = loader.clone();
+        std::thread::spawn(move || {
+            let result = loader
+                .load_all(&[arena_only])
+                .map(drop)
+                .map_err(|e| e.to_string());
+            tx.send(("second", result))
+        })
+    };
+    for _ in 0..2 {
+        let (which, result) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a call hung");
+        result.unwrap_or_else(|e| panic!("{which}: {e}"));
+    }
+    first.join().unwrap().ok();
+    second.join().unwrap().ok();
+    drop(other);
+}

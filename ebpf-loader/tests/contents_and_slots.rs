@@ -101,6 +101,54 @@ fn contents_that_do_not_fit_are_refused_before_any_syscall_naming_the_entry() {
             "{t}: {what}"
         );
     }
+    // An LRU map with per-CPU lists keeps max_entries / CPUs entries for the
+    // one CPU the loader writes from (it kept the last 4 of 8 on 2 CPUs).
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    let cpus = cpus
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .unwrap()
+        .parse::<u32>()
+        .unwrap()
+        + 1;
+    let share = 8u32.div_ceil(cpus);
+    let lru = |n: u32| {
+        let mut m = MapSpec::new("lru", MapType::LruHash, 4, 4, 8);
+        m.flags = MapFlags::NO_COMMON_LRU;
+        m.contents = (0..n).map(|i| entry(i, i + 100)).collect();
+        m
+    };
+    if share < 8 {
+        let (_, what) = invalid(Loader::new().create_map(&lru(share + 1)).unwrap_err());
+        assert!(
+            what.contains(&format!("contents[{share}]")) && what.contains("BPF_F_NO_COMMON_LRU"),
+            "{what}"
+        );
+    }
+    let held = HashMap::<MapData, u32, u32>::try_from(aya::maps::Map::LruHashMap(
+        Loader::new().create_map(&lru(share)).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(held.keys().count(), share as usize, "every entry kept");
+    drop(held);
+
+    // LPM trie keys that differ only past their prefix are one entry.
+    let mut lpm = MapSpec::new("lpm", MapType::LpmTrie, 8, 4, 1);
+    lpm.flags = MapFlags::NO_PREALLOC;
+    lpm.contents = [[10, 0, 0, 0], [10, 1, 2, 3]]
+        .into_iter()
+        .map(|ip| {
+            let mut key = 8u32.to_ne_bytes().to_vec();
+            key.extend(ip);
+            MapEntry {
+                key,
+                value: MapValue::Bytes(vec![1, 0, 0, 0]),
+            }
+        })
+        .collect();
+    drop(Loader::new().create_map(&lpm).unwrap());
+
     // An array-of-maps slot past the end, in a collection.
     let mut spec = CollectionSpec::default();
     let mut outer = MapSpec::new("outer", MapType::ArrayOfMaps, 4, 4, 2);

@@ -358,3 +358,86 @@ fn every_call_of_a_struct_ops_registration_fails_in_turn_and_nothing_is_left() {
         }
     }
 }
+
+/// A lost pin race, made deterministic: the call's last bpf(2) call (the
+/// pin of the second map it publishes) fails with EEXIST, as when another
+/// loader pinned that name meanwhile. The call removes the pin it had just
+/// made and is made again from the start: its retry makes fresh maps, fills
+/// and freezes the prog array once (a retry that reused its own frozen pin
+/// failed with EPERM), and in a `load_many` exactly one instance makes
+/// each pin, the others reusing it.
+#[test]
+fn a_lost_pin_race_is_made_again_from_the_start() {
+    use ebpf_spec::{ByteOrder, MapEntry, MapSpec, MapType, MapValue, Pinning};
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    spec.programs.insert("p".into(), common::trivial("p"));
+    let mut jumps = MapSpec::new("aa", MapType::ProgArray, 4, 4, 2);
+    jumps.contents = vec![MapEntry::at_index(
+        0,
+        MapValue::Program("p".into()),
+        ByteOrder::NATIVE,
+    )];
+    jumps.pinning = Pinning::ByName;
+    jumps.freeze = true;
+    spec.maps.insert("aa".into(), jumps);
+    let mut bb = MapSpec::new("bb", MapType::Hash, 4, 4, 13);
+    bb.pinning = Pinning::ByName;
+    spec.maps.insert("bb".into(), bb);
+    let loader = Loader::new().pin_path(fs.path());
+    let clear = || {
+        for p in fs.pins() {
+            std::fs::remove_file(fs.pin(&p)).unwrap();
+        }
+    };
+    let slot0 = |c: &Collection| {
+        let mut key = 0u32.to_ne_bytes();
+        let mut value = [0u8; 4];
+        let mut attr = common::bpf_raw::zeroed();
+        // SAFETY: the map-element member of the union, as the kernel reads it.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = std::os::fd::AsRawFd::as_raw_fd(&c.map_fd("aa").unwrap()) as u32;
+        elem.key = key.as_mut_ptr() as u64;
+        elem.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+        common::bpf_raw::bpf(aya_obj::generated::bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr).unwrap();
+        u32::from_ne_bytes(value)
+    };
+    drop(loader.load(&spec).unwrap());
+    clear();
+    let fds = open_fds();
+    for n in [1, 3] {
+        // The calls of a whole call: its last is the second pin.
+        fault_injection::count_calls();
+        drop(loader.load_many(&spec, n).unwrap());
+        let calls = fault_injection::calls();
+        clear();
+
+        fault_injection::fail_call(calls, libc::EEXIST);
+        let colls = loader.load_many(&spec, n).unwrap();
+        assert!(fault_injection::fired(), "{n}: the last call was the pin");
+        fault_injection::disarm();
+        assert_eq!(fs.pins(), ["aa", "bb"], "{n}");
+        let created: Vec<_> = colls.iter().map(|c| c.pins_created().len()).collect();
+        let reused: Vec<_> = colls.iter().map(|c| c.pins_reused().len()).collect();
+        let mut expected = vec![0; n];
+        expected[0] = 2;
+        assert_eq!(created, expected, "{n}: instance 0 makes both pins");
+        expected = vec![2; n];
+        expected[0] = 0;
+        assert_eq!(reused, expected, "{n}: the others reuse them");
+        // The shared prog array holds instance 0's program, and is frozen.
+        let first = colls[0].program_info("p").unwrap().id;
+        assert!(colls.iter().all(|c| slot0(c) == first), "{n}");
+        let fdinfo = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&colls[0].map_fd("aa").unwrap())
+        ))
+        .unwrap();
+        assert!(fdinfo.contains("frozen:\t1"), "{n}: {fdinfo}");
+        drop(colls);
+        clear();
+    }
+    assert_eq!(open_fds(), fds, "the lost attempts left no fd");
+}
