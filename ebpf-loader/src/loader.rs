@@ -1339,14 +1339,7 @@ fn needs_btf(
         .values()
         .filter(|m| m.autocreate && !replacements.contains_key(m.name.as_str()))
         .any(|m| {
-            struct_ops.contains_key(m.name.as_str())
-                || matches!(
-                    m.map_type,
-                    MapType::SkStorage
-                        | MapType::InodeStorage
-                        | MapType::TaskStorage
-                        | MapType::CgrpStorage
-                )
+            struct_ops.contains_key(m.name.as_str()) || crate::map::needs_btf_types(m.map_type)
         })
 }
 

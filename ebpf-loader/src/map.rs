@@ -251,6 +251,10 @@ impl Loader {
     /// Pinning is [`Loader::load`]'s job too. An arena is created with
     /// [`create_arena`](Self::create_arena), which keeps it mapped.
     ///
+    /// As libbpf, a map the kernel refuses with its BTF key and value types
+    /// (EINVAL, ENOTSUPP) is created again without them, but for the types
+    /// that exist only with BTF (local storage).
+    ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with
     /// the kernel's error; [`Loader::load`] creates them with the collection's
@@ -379,7 +383,25 @@ impl Loader {
                 hint,
             }
         };
-        let fd = sys::map_create(&attr).map_err(|e| syscall(Step::Create, e))?;
+        let fd = match sys::map_create(&attr) {
+            Ok(fd) => fd,
+            // As libbpf ("Retrying without BTF"): a map the kernel refuses
+            // with its BTF key and value types is created without them
+            // (an iproute2 annotation of a type the map type does not take,
+            // say), unless its type exists only with BTF.
+            Err(e)
+                if attr.btf.is_some()
+                    && !needs_btf_types(spec.map_type)
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+                    ) =>
+            {
+                let without = sys::MapCreate { btf: None, ..attr };
+                sys::map_create(&without).map_err(|e| syscall(Step::Create, e))?
+            }
+            Err(e) => return Err(syscall(Step::Create, e)),
+        };
         // The template is only needed for the create call.
         drop(inner);
 
@@ -499,6 +521,15 @@ pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The map types the kernel creates only with BTF key and value types
+/// (local storage).
+pub(crate) fn needs_btf_types(map_type: MapType) -> bool {
+    matches!(
+        map_type,
+        MapType::SkStorage | MapType::InodeStorage | MapType::TaskStorage | MapType::CgrpStorage
+    )
 }
 
 /// Whether the map is created with its BTF type ids: it has a value type, and

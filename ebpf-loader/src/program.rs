@@ -426,7 +426,12 @@ pub(crate) fn link(
         (prog.program_type, prog.attach_type),
         (
             ProgramType::Tracing,
-            Some(AttachType::TraceFentry | AttachType::TraceFexit | AttachType::ModifyReturn)
+            Some(
+                AttachType::TraceFentry
+                    | AttachType::TraceFexit
+                    | AttachType::ModifyReturn
+                    | AttachType::TraceFsession
+            )
         ) | (ProgramType::Ext, _)
     );
     let attach_btf_id = match (target, needs_attach_btf_id(prog)) {
@@ -785,9 +790,10 @@ fn needs_attach_btf_id(prog: &ProgramSpec) -> Option<(String, kernel::BtfKind)> 
         (ProgramType::Tracing, A::TraceRawTp) => {
             Some((format!("btf_trace_{target}"), kernel::BtfKind::Typedef))
         }
-        (ProgramType::Tracing, A::TraceFentry | A::TraceFexit | A::ModifyReturn) => {
-            Some((target.to_owned(), kernel::BtfKind::Func))
-        }
+        (
+            ProgramType::Tracing,
+            A::TraceFentry | A::TraceFexit | A::ModifyReturn | A::TraceFsession,
+        ) => Some((target.to_owned(), kernel::BtfKind::Func)),
         (ProgramType::Tracing, A::TraceIter) => {
             Some((format!("bpf_iter_{target}"), kernel::BtfKind::Func))
         }

@@ -8,7 +8,7 @@ mod common;
 use aya::maps::{Array, MapData};
 use common::{BpfFs, fixture, kernel, open_fds, refused_program_types, trivial};
 use ebpf_loader::{LoadError, Loader, Step};
-use ebpf_spec::{CollectionSpec, Instruction, ProgramType};
+use ebpf_spec::{CollectionSpec, Instruction, ProgramSpec, ProgramType};
 
 /// A 64-byte packet: socket filters and XDP programs need at least an
 /// Ethernet header.
@@ -50,15 +50,55 @@ fn a_rodata_constant_set_before_load_is_what_the_program_returns() {
 
 /// A legacy (iproute2) map annotated with `BPF_ANNOTATE_KV_PAIR` is created
 /// with its BTF types: its value's `bpf_spin_lock` passes the verifier, which
-/// refuses a spin lock in a map without BTF.
+/// refuses a spin lock in a map without BTF. And `stats`, whose annotated
+/// enum key the kernel refuses for an array, is created without BTF, as
+/// libbpf retries it (the load failed with EINVAL).
 #[test]
 fn an_iproute2_annotated_legacy_map_is_created_with_btf() {
     let Some(_serial) = kernel() else { return };
     let spec = fixture("iproute2_kv.bpfel.o");
+    assert_ne!(spec.maps["stats"].btf_key_type_id, 0);
     let coll = Loader::new().load(&spec).unwrap();
+    assert!(coll.map_fd("stats").is_some());
     for expected in 1..=3 {
         let run = coll.test_run("count", &PACKET, 1).unwrap().unwrap();
         assert_eq!(run.retval, expected, "the counter behind the lock");
+    }
+}
+
+/// An `fsession/` program (libbpf 1.7) attaches to a kernel function as
+/// fentry does: its target is found in the kernel's BTF before any syscall
+/// (it was loaded without one, which every kernel refuses: "Tracing
+/// programs must provide btf_id").
+#[test]
+fn an_fsession_program_gets_its_target_from_the_kernels_btf() {
+    let Some(_serial) = kernel() else { return };
+    let fsession = |target: &str| {
+        let mut p = trivial("fs");
+        p.section = format!("fsession/{target}").into();
+        let (ty, attach, to) = ProgramSpec::classify_section(&p.section);
+        (p.program_type, p.attach_type, p.attach_to) = (ty, attach, to);
+        let mut spec = CollectionSpec::default();
+        spec.programs.insert("fs".into(), p);
+        spec
+    };
+    let e = Loader::new()
+        .load(&fsession("no_such_function_xyz"))
+        .unwrap_err();
+    assert_eq!(e.step(), Some(Step::AttachTarget), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no function named `no_such_function_xyz`"),
+        "{e}"
+    );
+    // A function the kernel has: whatever this kernel says of attach type 58,
+    // the program reaches it with its target's id.
+    match Loader::new().load(&fsession("do_unlinkat")) {
+        Ok(_) => {}
+        Err(e) => {
+            assert_eq!(e.step(), Some(Step::LoadProgram), "{e}");
+            assert!(!e.to_string().contains("must provide btf_id"), "{e}");
+        }
     }
 }
 

@@ -402,8 +402,19 @@ fn iproute2_kv_annotations_give_legacy_maps_btf_types() {
         };
         assert_eq!(
             spec.maps.keys().collect::<Vec<_>>(),
-            ["locked", "mismatched", "plain"],
+            ["locked", "mismatched", "plain", "stats"],
             "the `.maps.<name>` sections of the annotations are no maps"
+        );
+        // Sizes that match are enough, whatever the kernel will say of the
+        // types (an enum key for an array: the loader retries without).
+        let stats = &spec.maps["stats"];
+        assert_eq!(
+            named(stats.btf_key_type_id),
+            (ebpf_spec::btf::Kind::Enum, "stat")
+        );
+        assert_eq!(
+            named(stats.btf_value_type_id),
+            (ebpf_spec::btf::Kind::Int, "unsigned long long")
         );
         let locked = &spec.maps["locked"];
         assert_eq!(
