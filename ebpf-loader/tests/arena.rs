@@ -26,6 +26,19 @@ fn read_u64(coll: &ebpf_loader::Collection, spec: &CollectionSpec, name: &str) -
     u64::from_ne_bytes(v.read().try_into().unwrap())
 }
 
+/// The arena fixture reduced to its arena, pinned by name at the fixed
+/// address `addr`, with no globals and only the program that touches it.
+fn pinned_fixed_arena(addr: u64) -> CollectionSpec {
+    let mut spec = fixture("arena/arena.bpfel.o");
+    let arena = spec.maps.get_mut("arena").unwrap();
+    arena.contents.clear();
+    arena.pinning = Pinning::ByName;
+    arena.map_extra = addr;
+    spec.variables.retain(|_, v| v.section != "arena");
+    spec.programs.remove("bump");
+    spec
+}
+
 #[test]
 fn programs_and_this_process_share_the_arena_and_its_globals() {
     let Some(_serial) = kernel() else { return };
@@ -564,13 +577,7 @@ fn one_placement_per_load_whatever_changes_meanwhile() {
 fn loads_racing_to_reuse_one_fixed_arena_share_one_mapping() {
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
-    let mut spec = fixture("arena/arena.bpfel.o");
-    let arena = spec.maps.get_mut("arena").unwrap();
-    arena.contents.clear();
-    arena.pinning = Pinning::ByName;
-    arena.map_extra = 0x4000_0000_0000;
-    spec.variables.retain(|_, v| v.section != "arena");
-    spec.programs.remove("bump");
+    let spec = pinned_fixed_arena(0x4000_0000_0000);
     for round in 0..20 {
         // Even rounds: made and left pinned, unmapped, as another process
         // leaves it. Odd rounds: no pin yet, the racers make it.
@@ -615,13 +622,7 @@ fn a_reused_arena_loads_without_a_view_and_a_lost_pin_race_maps_the_winner() {
     let fds = open_fds();
     let fs = BpfFs::mount();
     let addr: u64 = 0x5000_0000_0000;
-    let mut spec = fixture("arena/arena.bpfel.o");
-    let arena = spec.maps.get_mut("arena").unwrap();
-    arena.contents.clear();
-    arena.pinning = Pinning::ByName;
-    arena.map_extra = addr;
-    spec.variables.retain(|_, v| v.section != "arena");
-    spec.programs.remove("bump");
+    let spec = pinned_fixed_arena(addr);
     drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
 
     // Something else at the address.
@@ -685,13 +686,7 @@ fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
     use ebpf_spec::{MapSpec, MapType};
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
-    let mut arena_only = fixture("arena/arena.bpfel.o");
-    let arena = arena_only.maps.get_mut("arena").unwrap();
-    arena.contents.clear();
-    arena.pinning = Pinning::ByName;
-    arena.map_extra = 0x6000_0000_0000;
-    arena_only.variables.retain(|_, v| v.section != "arena");
-    arena_only.programs.remove("bump");
+    let arena_only = pinned_fixed_arena(0x6000_0000_0000);
     // The first call: the arena, a map another loader pins while it runs
     // (so that it loses the race), and a program the verifier takes a while
     // to accept.

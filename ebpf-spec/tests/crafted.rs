@@ -224,32 +224,24 @@ fn relocations_land_only_on_calls_and_ld_imm64() {
             ],
         );
 
-        // A function of .text, called with src_reg 0 (a helper call's).
-        let mut c = Craft::new(e);
-        c.license();
-        let text = c.section(
-            ".text",
-            SectionKind::Text,
-            &[insn(e, 0xb7, 0, 0, 0, 0), insn(e, 0x95, 0, 0, 0, 0)].concat(),
-        );
-        let helper = c.symbol("helper", text, 0, 16, GLOBAL_FUNC);
-        let sec = c.program("prog", &[insn(e, 0x85, 0, 0, 0, -1)]);
-        c.reloc(sec, 0, helper);
-        let err = parse(&c.write()).unwrap_err();
+        // A function of .text, called with src_reg 0 (a helper call's), then
+        // with src_reg 1: a bpf-to-bpf call.
+        let calling = |src_reg: u8| {
+            let mut c = Craft::new(e);
+            c.license();
+            let text = c.section(
+                ".text",
+                SectionKind::Text,
+                &[insn(e, 0xb7, 0, 0, 0, 0), insn(e, 0x95, 0, 0, 0, 0)].concat(),
+            );
+            let helper = c.symbol("helper", text, 0, 16, GLOBAL_FUNC);
+            let sec = c.program("prog", &[insn(e, 0x85, 0, src_reg, 0, -1)]);
+            c.reloc(sec, 0, helper);
+            parse(&c.write())
+        };
+        let err = calling(0).unwrap_err();
         says(&err, &["calls `helper`", "src_reg 0", "BPF_PSEUDO_CALL"]);
-
-        // The same call with src_reg 1 is a bpf-to-bpf call.
-        let mut c = Craft::new(e);
-        c.license();
-        let text = c.section(
-            ".text",
-            SectionKind::Text,
-            &[insn(e, 0xb7, 0, 0, 0, 0), insn(e, 0x95, 0, 0, 0, 0)].concat(),
-        );
-        let helper = c.symbol("helper", text, 0, 16, GLOBAL_FUNC);
-        let sec = c.program("prog", &[insn(e, 0x85, 0, 1, 0, -1)]);
-        c.reloc(sec, 0, helper);
-        let spec = parse(&c.write()).unwrap();
+        let spec = calling(1).unwrap();
         assert_eq!(
             spec.programs["prog"].relocations[0].target,
             RelocationTarget::Call {
