@@ -375,12 +375,15 @@ impl Loader {
     /// # Pins
     /// A map pinned by name ([`pin_path`](Self::pin_path)) is reused when its
     /// pin exists, else made; the pins this load makes appear only once
-    /// everything else has succeeded, so another loader never reuses a map
-    /// whose load may still fail (and take its pin away). If another loader
+    /// everything else has succeeded, so another loader does not reuse a
+    /// map whose load may still fail (and take its pin away). If another loader
     /// pins one of those names meanwhile, the load is made again from the
     /// start, reusing that pin: the maps and programs of the first attempt
-    /// are released, and the pins it had just made removed (microseconds
-    /// after their making).
+    /// are released. (It looks for such pins before it makes any; one it
+    /// finds only while pinning leaves the pins made before it in place, for
+    /// the new attempt to reuse.) The pins a load made are removed only when
+    /// the load fails while it pins (an errno other than EEXIST): then,
+    /// within microseconds of their making.
     ///
     /// # Errors
     /// Everything the call created is released: fds are closed, and the pins
@@ -1198,12 +1201,12 @@ impl Loader {
     /// Runs `attempt`, one whole call (its collections made, their slots
     /// filled), then pins the maps it made to pin ([`PinDir::publish`]).
     /// When another loader pinned one of those names meanwhile, the
-    /// collections hold maps of their own where that pin holds another: the
-    /// pins this publish made are removed again (at once: within
-    /// microseconds of their making), the collections are dropped, and the
-    /// call is made again from the start, reusing the other loader's pin,
-    /// up to [`PIN_ATTEMPTS`] times. On an error or a panic, the pins the
-    /// call made are removed.
+    /// collections hold maps of their own where that pin holds another: they
+    /// are dropped, and the call is made again from the start, reusing the
+    /// other loader's pin (and any this publish made before it found the
+    /// race: they stay, as other loaders may use them already), up to
+    /// [`PIN_ATTEMPTS`] times. On an error or a panic, the pins the call
+    /// made are removed.
     ///
     /// `fixed_arena`: whether the call makes or reuses a pinned arena with a
     /// fixed address. Its turn ([`PinDir::take_turn`]) is then taken here,
@@ -1232,7 +1235,7 @@ impl Loader {
                     return Ok(out);
                 }
                 Err(Publish::Race(e)) => {
-                    dir.remove_made();
+                    dir.keep_made();
                     drop(out);
                     dir.forget_staged();
                     if tries == PIN_ATTEMPTS {

@@ -120,12 +120,14 @@ fn keyed(map_type: MapType) -> bool {
 
 /// Why `entries` (keys already checked to be `key_size` long) do not fit in
 /// the map, or `None`: an index at or past `max_entries` in an array-like
-/// map, or more distinct keys than `max_entries` in a hash-like one. The
-/// kernel would refuse the first with E2BIG, and the second with E2BIG, or
-/// for an LRU map evict entries without a word: all are refused here,
-/// before any syscall, naming the entry. (A perf event array's
-/// `max_entries` of 0 is the loader's to fix, and its contents are not
-/// checked.)
+/// map, or more distinct keys (as the map tells them apart: an LPM trie by
+/// prefix) than a hash-like one holds. The kernel would refuse the first
+/// with E2BIG, and the second with E2BIG, or for an LRU map evict entries
+/// without a word, which it does before `max_entries` when they come from
+/// one CPU (see [`common_lru_room`]; with `BPF_F_NO_COMMON_LRU`, one CPU's
+/// share): all are refused here, before any syscall, naming the entry. (A
+/// perf event array's `max_entries` of 0 is the loader's to fix, and its
+/// contents are not checked.)
 fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<String> {
     let max = spec.max_entries;
     if indexed(spec.map_type) && spec.key_size == 4 {
@@ -147,18 +149,23 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
         return None;
     }
     let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash);
-    // An LRU map with per-CPU lists (`BPF_F_NO_COMMON_LRU`) splits its
-    // entries evenly over the possible CPUs (`htab_map_alloc`), and an
-    // update takes a free entry from its own CPU's list, else evicts one
-    // there: the loader, writing from one CPU at a time, can count on one
-    // CPU's share only.
     let per_cpu_lru = lru && spec.flags.contains(MapFlags::NO_COMMON_LRU);
-    let cpus = if per_cpu_lru {
+    let cpus = if lru {
         crate::kernel::possible_cpus().map_or(1, |n| n.max(1))
     } else {
         1
     };
-    let room = max.div_ceil(cpus) as usize;
+    let room = if per_cpu_lru {
+        // Per-CPU lists (`BPF_F_NO_COMMON_LRU`): the entries are split
+        // evenly over the possible CPUs (`htab_map_alloc`), and an update
+        // takes a free entry from its own CPU's list, else evicts one there:
+        // the loader, writing from one CPU, can count on one CPU's share.
+        max.div_ceil(cpus) as usize
+    } else if lru {
+        common_lru_room(max, cpus) as usize
+    } else {
+        max as usize
+    };
     if entries.len() <= room {
         return None;
     }
@@ -168,7 +175,13 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
         .enumerate()
         .filter(|(_, e)| seen.insert(distinct_key(spec, &e.key)))
         .nth(room)?;
-    let why = if per_cpu_lru {
+    let why = if lru && room < max as usize && !per_cpu_lru {
+        format!(
+            "more than the {room} of its {max} entries an LRU map hands to the one CPU the \
+             loader writes from, in batches, before it evicts ({cpus} possible CPUs): the \
+             kernel would evict some without an error"
+        )
+    } else if per_cpu_lru {
         format!(
             "more than the {room} entries an LRU map with BPF_F_NO_COMMON_LRU keeps for one CPU \
              (max_entries {max} over {cpus} possible CPUs): the loader writes from one CPU, and \
@@ -186,6 +199,27 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
         "contents[{i}] is key number {} of the contents, {why}",
         room as u64 + 1
     ))
+}
+
+/// How many entries a common LRU map of `max_entries` takes from one CPU
+/// before it evicts any. A CPU takes free entries from the shared list in
+/// batches (`bpf_lru_list_pop_free_to_local`) of `target_free` (128 in
+/// older kernels; `clamp(max_entries / cpus / 2, 1, 128)` in newer ones,
+/// as 6.18 here, measured: 256 of 257 entries kept, 896 of 1000);
+/// when fewer are left than a batch, it evicts entries to make up the
+/// difference. So the last partial batch is not usable: the room is
+/// `max_entries` rounded down to a multiple of the batch, or all of it when
+/// one batch holds it all. The smaller of the two kernels' rules.
+fn common_lru_room(max: u32, cpus: u32) -> u32 {
+    let room = |batch: u32| {
+        if max <= batch || max.is_multiple_of(batch) {
+            max
+        } else {
+            max - max % batch
+        }
+    };
+    let dynamic = (max / cpus / 2).clamp(1, 128);
+    room(dynamic).min(room(128))
 }
 
 /// `key` as the map tells keys apart: for an LPM trie, its prefix length
@@ -252,8 +286,8 @@ impl Loader {
     /// [`create_arena`](Self::create_arena), which keeps it mapped.
     ///
     /// As libbpf, a map the kernel refuses with its BTF key and value types
-    /// (EINVAL, ENOTSUPP) is created again without them, but for the types
-    /// that exist only with BTF (local storage).
+    /// (EINVAL) is created again without them, but for the types that exist
+    /// only with BTF (local storage).
     ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with
@@ -386,16 +420,16 @@ impl Loader {
         let fd = match sys::map_create(&attr) {
             Ok(fd) => fd,
             // As libbpf ("Retrying without BTF"): a map the kernel refuses
-            // with its BTF key and value types is created without them
-            // (an iproute2 annotation of a type the map type does not take,
-            // say), unless its type exists only with BTF.
+            // with its BTF key and value types (EINVAL: an iproute2
+            // annotation with a key type the map type does not take, say) is
+            // created without them, unless its type exists only with BTF.
+            // Not for EOPNOTSUPP: that is a special field (a spin lock, a
+            // timer) the map type cannot hold, which the user must hear of
+            // here, not as a verifier error about missing BTF.
             Err(e)
                 if attr.btf.is_some()
                     && !needs_btf_types(spec.map_type)
-                    && matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
-                    ) =>
+                    && e.raw_os_error() == Some(libc::EINVAL) =>
             {
                 let without = sys::MapCreate { btf: None, ..attr };
                 sys::map_create(&without).map_err(|e| syscall(Step::Create, e))?

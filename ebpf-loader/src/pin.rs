@@ -20,7 +20,7 @@ pub(crate) struct PinDir {
     /// Maps created to pin, in creation order.
     staged: Mutex<Vec<Staged>>,
     /// The pins this call's `publish` made: removed again if the call fails
-    /// (or loses a race) while it publishes.
+    /// while it publishes (but for a lost race: see `publish`).
     made: Mutex<Vec<PathBuf>>,
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
@@ -132,10 +132,24 @@ impl PinDir {
 
     /// Pins every staged map, in the order they were made. A pin that exists
     /// already (another loader made it since this call looked) is a
-    /// [`Publish::Race`]; the caller removes the pins made before it
-    /// ([`remove_made`](Self::remove_made)) and makes the call again.
+    /// [`Publish::Race`]: looked for before the first pin is made, so that
+    /// the call pins nothing; found only while pinning, the pins made
+    /// before it stay (another loader may use them already: they hold
+    /// complete maps), for the call, made again, to reuse
+    /// ([`keep_made`](Self::keep_made)).
     pub(crate) fn publish(&self) -> Result<(), Publish> {
         let staged = std::mem::take(&mut *lock(&self.staged));
+        if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
+            return Err(Publish::Race(LoadError::Syscall {
+                map: s.name.clone(),
+                step: Step::Pin,
+                source: std::io::Error::from_raw_os_error(libc::EEXIST),
+                hint: Some(format!(
+                    "another loader pinned `{}` while this load ran",
+                    s.path.display()
+                )),
+            }));
+        }
         for s in &staged {
             let err = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
                 map: s.name.clone(),
@@ -165,7 +179,13 @@ impl PinDir {
         lock(&self.staged).clear();
     }
 
-    /// Removes the pins this call made: the call failed, or lost a race.
+    /// Forgets the pins this call made without removing them: it lost a
+    /// race while pinning, and the next attempt reuses them.
+    pub(crate) fn keep_made(&self) {
+        lock(&self.made).clear();
+    }
+
+    /// Removes the pins this call made: the call failed.
     pub(crate) fn remove_made(&self) {
         for p in std::mem::take(&mut *lock(&self.made)) {
             let _ = std::fs::remove_file(p);

@@ -271,6 +271,80 @@ fn a_pin_appears_only_when_its_load_has_succeeded() {
     assert_eq!(open_fds(), fds);
 }
 
+/// A load that loses a pin race never takes back a pin another loader
+/// reused. Load A makes `aa`, 40 more maps and `bb` to pin, and verifies a
+/// program for a while; B pins `bb` meanwhile, so that A loses the race;
+/// C loads `aa` as soon as its pin appears. A's pin of `aa`, made before it
+/// found the race, used to be removed again: C then held a map that A (made
+/// again) no longer shared (3 runs in 20).
+#[test]
+fn a_pin_another_loader_reused_is_never_taken_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let pinned = |name: &str, max: u32| {
+        let mut m = MapSpec::new(name, MapType::Hash, 4, 4, max);
+        m.pinning = Pinning::ByName;
+        m
+    };
+    let mut slow = common::trivial("slow");
+    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 100_000];
+    slow.instructions.extend([
+        ebpf_spec::Instruction::new(0xb7, 0, 0, 0, 0),
+        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),
+    ]);
+    let mut a = CollectionSpec::default();
+    a.maps.insert("aa".into(), pinned("aa", 11));
+    for i in 0..40 {
+        let name = format!("ab{i:02}");
+        a.maps.insert(name.as_str().into(), pinned(&name, 12));
+    }
+    a.maps.insert("bb".into(), pinned("bb", 13));
+    a.programs.insert("slow".into(), slow);
+    let mut b = CollectionSpec::default();
+    b.maps.insert("bb".into(), pinned("bb", 13));
+    let mut c = CollectionSpec::default();
+    c.maps.insert("aa".into(), pinned("aa", 11));
+    // Whether a map of 13 entries (A's `bb`, made, not pinned yet) is open.
+    let has_bb = || {
+        std::fs::read_dir("/proc/self/fdinfo").unwrap().any(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .is_ok_and(|t| t.contains("max_entries:\t13\n"))
+        })
+    };
+    for round in 0..8 {
+        for pin in fs.pins() {
+            std::fs::remove_file(fs.pin(&pin)).unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let loader = Loader::new().pin_path(fs.path());
+                while !stop.load(Ordering::SeqCst) {
+                    if fs.pin("aa").exists()
+                        && let Ok(coll) = loader.load(&c)
+                    {
+                        return Some(coll);
+                    }
+                    std::thread::yield_now();
+                }
+                None
+            });
+            let first = s.spawn(|| Loader::new().pin_path(fs.path()).load(&a));
+            while !has_bb() {
+                std::thread::yield_now();
+            }
+            let other = Loader::new().pin_path(fs.path()).load(&b).unwrap();
+            let first = first.join().unwrap().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            if let Some(seen) = watcher.join().unwrap() {
+                assert_eq!(id(&seen, "aa"), id(&first, "aa"), "round {round}");
+            }
+            assert_eq!(id(&other, "bb"), id(&first, "bb"), "round {round}");
+        });
+    }
+}
+
 /// A map or program whose name is not its key in the spec is refused before
 /// any syscall: the loader finds maps by key and makes them under their
 /// name. A renamed outer map used to panic ("no entry found for key") when

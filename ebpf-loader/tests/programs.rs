@@ -60,6 +60,16 @@ fn an_iproute2_annotated_legacy_map_is_created_with_btf() {
     assert_ne!(spec.maps["stats"].btf_key_type_id, 0);
     let coll = Loader::new().load(&spec).unwrap();
     assert!(coll.map_fd("stats").is_some());
+    // Not for a spin lock the map type cannot hold (EOPNOTSUPP): that is
+    // the error, at the map, not a verifier complaint of missing BTF.
+    let mut per_cpu = spec.clone();
+    per_cpu.maps.get_mut("locked").unwrap().map_type = ebpf_spec::MapType::PerCpuArray;
+    let e = Loader::new().load(&per_cpu).unwrap_err();
+    assert_eq!(
+        (e.map(), e.step(), e.errno()),
+        ("locked", Some(Step::Create), Some(libc::EOPNOTSUPP)),
+        "{e}"
+    );
     for expected in 1..=3 {
         let run = coll.test_run("count", &PACKET, 1).unwrap().unwrap();
         assert_eq!(run.retval, expected, "the counter behind the lock");
