@@ -379,11 +379,10 @@ impl Loader {
     /// map whose load may still fail (and take its pin away). If another loader
     /// pins one of those names meanwhile, the load is made again from the
     /// start, reusing that pin: the maps and programs of the first attempt
-    /// are released. (It looks for such pins before it makes any; one it
-    /// finds only while pinning leaves the pins made before it in place, for
-    /// the new attempt to reuse.) The pins a load made are removed only when
-    /// the load fails while it pins (an errno other than EEXIST): then,
-    /// within microseconds of their making.
+    /// are released. It looks for such pins before it makes any; the pins
+    /// it made are removed again only when the pinning itself fails (another
+    /// loader pinned a name in the microseconds since it looked, or an
+    /// errno other than EEXIST): then, within microseconds of their making.
     ///
     /// # Errors
     /// Everything the call created is released: fds are closed, and the pins
@@ -1202,11 +1201,10 @@ impl Loader {
     /// filled), then pins the maps it made to pin ([`PinDir::publish`]).
     /// When another loader pinned one of those names meanwhile, the
     /// collections hold maps of their own where that pin holds another: they
-    /// are dropped, and the call is made again from the start, reusing the
-    /// other loader's pin (and any this publish made before it found the
-    /// race: they stay, as other loaders may use them already), up to
-    /// [`PIN_ATTEMPTS`] times. On an error or a panic, the pins the call
-    /// made are removed.
+    /// are dropped, with any pins this publish made before it found the race
+    /// (see [`PinDir::publish`]), and the call is made again from the start,
+    /// reusing the other loader's pin, up to [`PIN_ATTEMPTS`] times. On an
+    /// error or a panic, the pins the call made are removed.
     ///
     /// `fixed_arena`: whether the call makes or reuses a pinned arena with a
     /// fixed address. Its turn ([`PinDir::take_turn`]) is then taken here,
@@ -1235,7 +1233,7 @@ impl Loader {
                     return Ok(out);
                 }
                 Err(Publish::Race(e)) => {
-                    dir.keep_made();
+                    dir.remove_made();
                     drop(out);
                     dir.forget_staged();
                     if tries == PIN_ATTEMPTS {
@@ -1256,10 +1254,21 @@ impl Loader {
             source,
             hint: None,
         })?;
-        let (max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
+        let (mut max_entries, flags) = self.fixups(m).map_err(|what| LoadError::Invalid {
             map: m.name.to_string(),
             what,
         })?;
+        // The kernel rounds an LRU map with per-CPU lists up to a multiple
+        // of the possible CPUs (`htab_map_alloc`), and reports that.
+        if matches!(m.map_type, MapType::LruHash | MapType::LruPerCpuHash)
+            && flags.contains(MapFlags::NO_COMMON_LRU)
+        {
+            let cpus = self.possible_cpus().map_or(1, |n| n.max(1));
+            max_entries = match max_entries.checked_next_multiple_of(cpus) {
+                Some(up) => up,
+                None => max_entries - max_entries % cpus,
+            };
+        }
         let mut effective = MapSpec::new(
             m.name.clone(),
             m.map_type,

@@ -121,7 +121,8 @@ fn keyed(map_type: MapType) -> bool {
 /// Why `entries` (keys already checked to be `key_size` long) do not fit in
 /// the map, or `None`: an index at or past `max_entries` in an array-like
 /// map, or more distinct keys (as the map tells them apart: an LPM trie by
-/// prefix) than a hash-like one holds. The kernel would refuse the first
+/// prefix) than a hash-like one holds (for an LRU map, more entries: each
+/// update takes a free entry, even for a key it holds already). The kernel would refuse the first
 /// with E2BIG, and the second with E2BIG, or for an LRU map evict entries
 /// without a word, which it does before `max_entries` when they come from
 /// one CPU (see [`common_lru_room`]; with `BPF_F_NO_COMMON_LRU`, one CPU's
@@ -169,11 +170,14 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
     if entries.len() <= room {
         return None;
     }
+    // An LRU map takes a free entry for every update, before it looks the
+    // key up (`htab_lru_map_update_elem`): a key given twice costs twice.
+    // Other maps hold each distinct key once.
     let mut seen = std::collections::HashSet::with_capacity(room + 1);
     let (i, _) = entries
         .iter()
         .enumerate()
-        .filter(|(_, e)| seen.insert(distinct_key(spec, &e.key)))
+        .filter(|(_, e)| lru || seen.insert(distinct_key(spec, &e.key)))
         .nth(room)?;
     let why = if lru && room < max as usize && !per_cpu_lru {
         format!(
@@ -195,8 +199,9 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
     } else {
         format!("more than the map's max_entries of {max}")
     };
+    let what = if lru { "entry" } else { "key" };
     Some(format!(
-        "contents[{i}] is key number {} of the contents, {why}",
+        "contents[{i}] is {what} number {} of the contents, {why}",
         room as u64 + 1
     ))
 }

@@ -20,7 +20,7 @@ pub(crate) struct PinDir {
     /// Maps created to pin, in creation order.
     staged: Mutex<Vec<Staged>>,
     /// The pins this call's `publish` made: removed again if the call fails
-    /// while it publishes (but for a lost race: see `publish`).
+    /// (or loses a race) while it publishes.
     made: Mutex<Vec<PathBuf>>,
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
@@ -133,10 +133,11 @@ impl PinDir {
     /// Pins every staged map, in the order they were made. A pin that exists
     /// already (another loader made it since this call looked) is a
     /// [`Publish::Race`]: looked for before the first pin is made, so that
-    /// the call pins nothing; found only while pinning, the pins made
-    /// before it stay (another loader may use them already: they hold
-    /// complete maps), for the call, made again, to reuse
-    /// ([`keep_made`](Self::keep_made)).
+    /// the call usually pins nothing; found only while pinning (another
+    /// loader pinned the name in those microseconds), the caller removes
+    /// the pins made before it ([`remove_made`](Self::remove_made)). They
+    /// cannot be kept for the next attempt: a prog array or outer map among
+    /// them holds the programs and maps of the attempt that is dropped.
     pub(crate) fn publish(&self) -> Result<(), Publish> {
         let staged = std::mem::take(&mut *lock(&self.staged));
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
@@ -179,13 +180,7 @@ impl PinDir {
         lock(&self.staged).clear();
     }
 
-    /// Forgets the pins this call made without removing them: it lost a
-    /// race while pinning, and the next attempt reuses them.
-    pub(crate) fn keep_made(&self) {
-        lock(&self.made).clear();
-    }
-
-    /// Removes the pins this call made: the call failed.
+    /// Removes the pins this call made: the call failed, or lost a race.
     pub(crate) fn remove_made(&self) {
         for p in std::mem::take(&mut *lock(&self.made)) {
             let _ = std::fs::remove_file(p);

@@ -157,6 +157,15 @@ fn contents_that_do_not_fit_are_refused_before_any_syscall_naming_the_entry() {
             let (_, what) = invalid(Loader::new().create_map(&lru(room + 1)).unwrap_err());
             assert!(what.contains("in batches"), "{what}");
         }
+        // Each update takes a free entry, even for a key given before: a
+        // repeat past the room cost a batch of entries (194 of 257 kept).
+        let mut repeated = lru(room);
+        repeated.contents.push(entry(0, 7));
+        let (_, what) = invalid(Loader::new().create_map(&repeated).unwrap_err());
+        assert!(
+            what.contains(&format!("contents[{room}] is entry number")),
+            "{what}"
+        );
         let map = Loader::new().create_map(&lru(room)).unwrap();
         let kept = match t {
             MapType::LruHash => {
@@ -388,4 +397,28 @@ fn a_reused_outer_map_is_checked_through_the_slot_the_spec_fills() {
         "{e}"
     );
     assert!(loader.load(&spec(4)).unwrap().pins_reused().len() == 1);
+}
+
+/// A pinned LRU map with per-CPU lists is reused: the kernel rounds its
+/// `max_entries` up to a multiple of the possible CPUs, and the check
+/// compares that (it refused every reuse of such a pin: "max_entries is 4
+/// but 3 was expected").
+#[test]
+fn a_pinned_lru_map_with_per_cpu_lists_is_reused() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    let mut m = MapSpec::new("lru", MapType::LruHash, 4, 4, 3);
+    m.flags = MapFlags::NO_COMMON_LRU;
+    m.pinning = Pinning::ByName;
+    spec.maps.insert("lru".into(), m);
+    let loader = Loader::new().pin_path(fs.path());
+    let first = loader.load(&spec).unwrap();
+    assert_eq!(first.pins_created(), [fs.pin("lru")]);
+    let again = loader.load(&spec).unwrap();
+    assert_eq!(again.pins_reused(), [fs.pin("lru")]);
+    assert_eq!(
+        again.map_id("lru").unwrap().unwrap(),
+        first.map_id("lru").unwrap().unwrap()
+    );
 }
