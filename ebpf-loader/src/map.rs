@@ -292,7 +292,10 @@ impl Loader {
     ///
     /// As libbpf, a map the kernel refuses with its BTF key and value types
     /// (EINVAL) is created again without them, but for the types that exist
-    /// only with BTF (local storage).
+    /// only with BTF (local storage). The kernel's refusal is not reported
+    /// then: a value holding a spin lock or a timer (whose BTF the kernel
+    /// refused, say for a `value_size` that is not its type's size) fails
+    /// later, at the verifier, as a map without BTF.
     ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with
