@@ -1329,6 +1329,23 @@ fn regressions() {
     assert!(failing.is_empty(), "{failing:#?}");
 }
 
+/// An object with bad relocations in several sections gets the same error
+/// on every parse: the first bad one in section order (the sections were
+/// visited in a hash map's order, so the error named a different section
+/// from one parse to the next).
+#[test]
+fn the_same_bad_object_gives_the_same_error_every_time() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let data = std::fs::read(dir.join("call_through_section_symbol_value_max.o")).unwrap();
+    let first = CollectionSpec::from_elf(&data).unwrap_err().to_string();
+    for _ in 0..50 {
+        assert_eq!(
+            CollectionSpec::from_elf(&data).unwrap_err().to_string(),
+            first
+        );
+    }
+}
+
 /// The fuzzer's committed corpus (every fixture, and inputs that reached new
 /// code in the recorded runs, see `fuzz/README.md`) parses or fails cleanly,
 /// within the allocation bounds, and every spec it gives copies deeply.

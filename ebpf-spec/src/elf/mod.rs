@@ -363,7 +363,9 @@ struct Reader<'d> {
     sections: Vec<Section<'d>>,
     symbols: Vec<Symbol<'d>>,
     /// Relocation tables by the section they apply to.
-    rels: HashMap<usize, &'d [elf::Rel64<Endianness>]>,
+    /// By section, in section order: the first bad relocation is the same
+    /// one on every parse.
+    rels: BTreeMap<usize, &'d [elf::Rel64<Endianness>]>,
     /// Per section, its object symbols (maps, variables) sorted by value.
     objects: Vec<Vec<usize>>,
     /// `.BTF`, parsed once: maps, variables, the fix-up and `.BTF.ext` all
@@ -471,7 +473,7 @@ impl<'d> Reader<'d> {
         let table = header.sections(endian, data).map_err(elf_err)?;
 
         let mut sections = Vec::with_capacity(table.len().min(data.len() / 64 + 1));
-        let mut rels = HashMap::new();
+        let mut rels = BTreeMap::new();
         for (index, sh) in table.enumerate() {
             let name = table
                 .section_name(endian, sh)
