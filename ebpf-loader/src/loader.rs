@@ -379,10 +379,20 @@ impl Loader {
     /// map whose load may still fail (and take its pin away). If another loader
     /// pins one of those names meanwhile, the load is made again from the
     /// start, reusing that pin: the maps and programs of the first attempt
-    /// are released. It looks for such pins before it makes any; the pins
-    /// it made are removed again only when the pinning itself fails (another
-    /// loader pinned a name in the microseconds since it looked, or an
-    /// errno other than EEXIST): then, within microseconds of their making.
+    /// are released. It looks for such pins before it makes any, and loads
+    /// of this library publish into one directory one at a time (an flock on
+    /// it), so the pins a load made are removed again only when the pinning
+    /// itself fails: an errno, or another tool pinning one of the names
+    /// between the look and the pin.
+    ///
+    /// # BTF
+    /// As libbpf, a map the kernel refuses with its BTF key and value types
+    /// (EINVAL: an iproute2 annotation with a key type the map type does not
+    /// take, say) is created again without them, but for the types that
+    /// exist only with BTF (local storage). The kernel's refusal is not
+    /// reported then: a value holding a spin lock or a timer whose BTF the
+    /// kernel refused (for a `value_size` that is not its type's size, say)
+    /// fails later, at the verifier, as a map without BTF.
     ///
     /// # Errors
     /// Everything the call created is released: fds are closed, and the pins

@@ -121,8 +121,7 @@ fn keyed(map_type: MapType) -> bool {
 /// Why `entries` (keys already checked to be `key_size` long) do not fit in
 /// the map, or `None`: an index at or past `max_entries` in an array-like
 /// map, or more distinct keys (as the map tells them apart: an LPM trie by
-/// prefix) than a hash-like one holds (for an LRU map, more entries: each
-/// update takes a free entry, even for a key it holds already). The kernel would refuse the first
+/// prefix) than a hash-like one holds. The kernel would refuse the first
 /// with E2BIG, and the second with E2BIG, or for an LRU map evict entries
 /// without a word, which it does before `max_entries` when they come from
 /// one CPU (see [`common_lru_room`]; with `BPF_F_NO_COMMON_LRU`, one CPU's
@@ -170,14 +169,13 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
     if entries.len() <= room {
         return None;
     }
-    // An LRU map takes a free entry for every update, before it looks the
-    // key up (`htab_lru_map_update_elem`): a key given twice costs twice.
-    // Other maps hold each distinct key once.
+    // An LRU map's contents are written once per key (`byte_entries`: an
+    // update of a key it holds takes a free entry too, and may evict).
     let mut seen = std::collections::HashSet::with_capacity(room + 1);
     let (i, _) = entries
         .iter()
         .enumerate()
-        .filter(|(_, e)| lru || seen.insert(distinct_key(spec, &e.key)))
+        .filter(|(_, e)| seen.insert(distinct_key(spec, &e.key)))
         .nth(room)?;
     let why = if lru && room < max as usize && !per_cpu_lru {
         format!(
@@ -199,9 +197,8 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
     } else {
         format!("more than the map's max_entries of {max}")
     };
-    let what = if lru { "entry" } else { "key" };
     Some(format!(
-        "contents[{i}] is {what} number {} of the contents, {why}",
+        "contents[{i}] is key number {} of the contents, {why}",
         room as u64 + 1
     ))
 }
@@ -289,13 +286,6 @@ impl Loader {
     /// need a whole collection ([`Loader::load`]), and are refused here.
     /// Pinning is [`Loader::load`]'s job too. An arena is created with
     /// [`create_arena`](Self::create_arena), which keeps it mapped.
-    ///
-    /// As libbpf, a map the kernel refuses with its BTF key and value types
-    /// (EINVAL) is created again without them, but for the types that exist
-    /// only with BTF (local storage). The kernel's refusal is not reported
-    /// then: a value holding a spin lock or a timer (whose BTF the kernel
-    /// refused, say for a `value_size` that is not its type's size) fails
-    /// later, at the verifier, as a map without BTF.
     ///
     /// A map alone has no BTF to refer to, so the map types the kernel creates
     /// only with BTF (socket, inode, task and cgroup storage) fail here with
@@ -489,48 +479,67 @@ impl Loader {
 /// Writes the byte contents: one batch update, or one update per entry where
 /// the kernel has no batch operation for the map type.
 fn write_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let count = spec
-        .contents
-        .iter()
-        .filter(|e| matches!(e.value, MapValue::Bytes(_)))
-        .count();
-    if count == 0 {
+    let entries = byte_entries(spec);
+    if entries.is_empty() {
         return Ok(());
     }
     if spec.map_type.is_per_cpu() {
-        return write_per_cpu_contents(spec, fd);
+        return write_per_cpu_contents(spec, &entries, fd);
     }
-    let mut keys = Vec::with_capacity(spec.contents.len() * spec.key_size as usize);
-    let mut values = Vec::with_capacity(spec.contents.len() * spec.value_size as usize);
-    for e in &spec.contents {
-        if let MapValue::Bytes(v) = &e.value {
-            keys.extend_from_slice(&e.key);
-            values.extend_from_slice(v);
+    let mut keys = Vec::with_capacity(entries.len() * spec.key_size as usize);
+    let mut values = Vec::with_capacity(entries.len() * spec.value_size as usize);
+    for (k, v) in &entries {
+        keys.extend_from_slice(k);
+        values.extend_from_slice(v);
+    }
+    update_batch(fd, &keys, &values, entries.len() as u32, || {
+        entries.iter().copied()
+    })
+}
+
+/// The contents with bytes for values, as written: for an LRU map, once per
+/// key with its last value (what writing them all leaves), since the kernel
+/// may evict for an update of a key it holds already (`too_many_entries`
+/// counts distinct keys).
+fn byte_entries(spec: &MapSpec) -> Vec<(&[u8], &[u8])> {
+    let all = spec.contents.iter().filter_map(|e| match &e.value {
+        MapValue::Bytes(v) => Some((e.key.as_slice(), v.as_slice())),
+        _ => None,
+    });
+    if !matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash) {
+        return all.collect();
+    }
+    let mut at: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    let mut out: Vec<(&[u8], &[u8])> = Vec::new();
+    for (k, v) in all {
+        match at.get(k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                at.insert(k, out.len());
+                out.push((k, v));
+            }
         }
     }
-    update_batch(fd, &keys, &values, count as u32, || {
-        spec.contents.iter().filter_map(|e| match &e.value {
-            MapValue::Bytes(v) => Some((e.key.as_slice(), v.as_slice())),
-            _ => None,
-        })
-    })
+    out
 }
 
 /// Writes the byte contents of a per-CPU map, whose every update takes a
 /// value per possible CPU, each rounded up to 8 bytes: the spec's value goes
 /// to every CPU. One update per entry, through one buffer of one entry's
 /// values (the values of every entry at once would be entries x CPUs long).
-fn write_per_cpu_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
+fn write_per_cpu_contents(
+    spec: &MapSpec,
+    entries: &[(&[u8], &[u8])],
+    fd: BorrowedFd<'_>,
+) -> io::Result<()> {
     let cpus = crate::kernel::possible_cpus().map_err(|e| io::Error::other(e.clone()))?;
     let stride = (spec.value_size as usize).next_multiple_of(8);
     let mut values = vec![0u8; stride * cpus as usize];
-    for e in &spec.contents {
-        if let MapValue::Bytes(v) = &e.value {
-            for slot in values.chunks_exact_mut(stride) {
-                slot[..v.len()].copy_from_slice(v);
-            }
-            sys::map_update_elem(fd, &e.key, &values)?;
+    for (key, v) in entries {
+        for slot in values.chunks_exact_mut(stride) {
+            slot[..v.len()].copy_from_slice(v);
         }
+        sys::map_update_elem(fd, key, &values)?;
     }
     Ok(())
 }

@@ -46,6 +46,23 @@ pub(crate) enum Publish {
     Failed(LoadError),
 }
 
+/// An exclusive `flock` on a directory, released on drop; `None` where the
+/// directory cannot be opened or locked (publishing then goes on unlocked).
+struct DirLock {
+    /// Closing it releases the lock.
+    _dir: std::fs::File,
+}
+
+impl DirLock {
+    fn exclusive(dir: &Path) -> Option<DirLock> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(dir).ok()?;
+        // SAFETY: flock on an fd this function owns; no memory is passed.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+        locked.then_some(DirLock { _dir: file })
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -140,6 +157,14 @@ impl PinDir {
     /// them holds the programs and maps of the attempt that is dropped.
     pub(crate) fn publish(&self) -> Result<(), Publish> {
         let staged = std::mem::take(&mut *lock(&self.staged));
+        if staged.is_empty() {
+            return Ok(());
+        }
+        // Loaders of this library publish into one directory one at a time
+        // (an flock on it, held to the last pin): the look and the pins are
+        // one step for them, so only another tool pinning a name meanwhile
+        // can make a race found while pinning.
+        let _publishing = DirLock::exclusive(&self.path);
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
             return Err(Publish::Race(LoadError::Syscall {
                 map: s.name.clone(),

@@ -345,6 +345,65 @@ fn a_pin_another_loader_reused_is_never_taken_back() {
     }
 }
 
+/// Loaders of this library that pin the same names at the same moment
+/// publish one at a time (an flock on the pin directory), so none finds a
+/// race half-way through its pins and takes back a pin another has reused:
+/// every loader, and a watcher that grabs the first pin as soon as it
+/// appears, end up with the same maps.
+#[test]
+fn loaders_publishing_at_once_share_every_pin() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    for i in 0..40 {
+        let name = format!("m{i:02}");
+        let mut m = MapSpec::new(name.as_str(), MapType::Hash, 4, 4, 8);
+        m.pinning = Pinning::ByName;
+        spec.maps.insert(name.as_str().into(), m);
+    }
+    let mut first = CollectionSpec::default();
+    first.maps.insert("m00".into(), spec.maps["m00"].clone());
+    for round in 0..10 {
+        for pin in fs.pins() {
+            std::fs::remove_file(fs.pin(&pin)).unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let loader = Loader::new().pin_path(fs.path());
+                while !stop.load(Ordering::SeqCst) {
+                    if fs.pin("m00").exists()
+                        && let Ok(coll) = loader.load(&first)
+                    {
+                        return Some(coll);
+                    }
+                    std::thread::yield_now();
+                }
+                None
+            });
+            let loads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Loader::new().pin_path(fs.path()).load(&spec).unwrap()
+                    })
+                })
+                .collect();
+            let colls: Vec<_> = loads.into_iter().map(|h| h.join().unwrap()).collect();
+            stop.store(true, Ordering::SeqCst);
+            for name in spec.maps.keys() {
+                let ids: std::collections::HashSet<_> = colls.iter().map(|c| id(c, name)).collect();
+                assert_eq!(ids.len(), 1, "round {round}: `{name}` is one map");
+            }
+            if let Some(seen) = watcher.join().unwrap() {
+                assert_eq!(id(&seen, "m00"), id(&colls[0], "m00"), "round {round}");
+            }
+        });
+    }
+}
+
 /// A map or program whose name is not its key in the spec is refused before
 /// any syscall: the loader finds maps by key and makes them under their
 /// name. A renamed outer map used to panic ("no entry found for key") when
