@@ -380,10 +380,12 @@ impl Loader {
     /// pins one of those names meanwhile, the load is made again from the
     /// start, reusing that pin: the maps and programs of the first attempt
     /// are released. It looks for such pins before it makes any, and loads
-    /// of this library publish into one directory one at a time (an flock on
-    /// it), so the pins a load made are removed again only when the pinning
-    /// itself fails: an errno, or another tool pinning one of the names
-    /// between the look and the pin.
+    /// of this library publish one at a time (in a process, under a lock;
+    /// across processes, under an flock on the pin directory, which needs
+    /// read permission on it, and which a load waits for 2 s at most before
+    /// it goes on without), so the pins a load made are removed again only
+    /// when the pinning itself fails: an errno, or another tool pinning one
+    /// of the names between the look and the pin.
     ///
     /// # BTF
     /// As libbpf, a map the kernel refuses with its BTF key and value types

@@ -498,9 +498,10 @@ fn write_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// The contents with bytes for values, as written: for an LRU map, once per
-/// key with its last value (what writing them all leaves), since the kernel
-/// may evict for an update of a key it holds already (`too_many_entries`
-/// counts distinct keys).
+/// key, at its last place with its last value (what writing them all leaves:
+/// the same values, and the same order of use, which the map evicts by),
+/// since the kernel may evict for an update of a key it holds already
+/// (`too_many_entries` counts distinct keys).
 fn byte_entries(spec: &MapSpec) -> Vec<(&[u8], &[u8])> {
     let all = spec.contents.iter().filter_map(|e| match &e.value {
         MapValue::Bytes(v) => Some((e.key.as_slice(), v.as_slice())),
@@ -509,17 +510,14 @@ fn byte_entries(spec: &MapSpec) -> Vec<(&[u8], &[u8])> {
     if !matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash) {
         return all.collect();
     }
-    let mut at: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
-    let mut out: Vec<(&[u8], &[u8])> = Vec::new();
-    for (k, v) in all {
-        match at.get(k) {
-            Some(&i) => out[i].1 = v,
-            None => {
-                at.insert(k, out.len());
-                out.push((k, v));
-            }
-        }
-    }
+    let all: Vec<_> = all.collect();
+    let mut seen = std::collections::HashSet::with_capacity(all.len());
+    let mut out: Vec<(&[u8], &[u8])> = all
+        .into_iter()
+        .rev()
+        .filter(|(k, _)| seen.insert(*k))
+        .collect();
+    out.reverse();
     out
 }
 
@@ -895,6 +893,36 @@ mod tests {
         assert_eq!(parse_cpu_list("0\n"), Some(1));
         assert_eq!(parse_cpu_list("0-3,8-11"), Some(12));
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    /// An LRU map's contents are written once per key, at the key's last
+    /// place with its last value: the values and the order of use (which
+    /// the map evicts by) are those of writing them all. Other maps get
+    /// every entry, in order.
+    #[test]
+    fn lru_contents_keep_each_keys_last_place_and_value() {
+        use ebpf_spec::MapEntry;
+        let entry = |k: u8, v: u8| MapEntry {
+            key: vec![k],
+            value: MapValue::Bytes(vec![v]),
+        };
+        let contents = vec![
+            entry(0, 1),
+            entry(1, 2),
+            entry(2, 3),
+            entry(0, 7),
+            entry(3, 4),
+        ];
+        let mut lru = MapSpec::new("lru", MapType::LruHash, 1, 1, 8);
+        lru.contents = contents.clone();
+        let written: Vec<(u8, u8)> = byte_entries(&lru)
+            .iter()
+            .map(|(k, v)| (k[0], v[0]))
+            .collect();
+        assert_eq!(written, [(1, 2), (2, 3), (0, 7), (3, 4)]);
+        let mut hash = MapSpec::new("h", MapType::Hash, 1, 1, 8);
+        hash.contents = contents;
+        assert_eq!(byte_entries(&hash).len(), 5);
     }
 
     #[test]

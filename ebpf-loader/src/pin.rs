@@ -46,8 +46,19 @@ pub(crate) enum Publish {
     Failed(LoadError),
 }
 
+/// Held while a call of this process publishes its pins, whatever the
+/// directory: threads take turns even where the directory cannot be
+/// flocked.
+static PUBLISHING: Mutex<()> = Mutex::new(());
+
+/// How long a call waits for another process's flock on the pin directory
+/// before it publishes without it.
+const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An exclusive `flock` on a directory, released on drop; `None` where the
-/// directory cannot be opened or locked (publishing then goes on unlocked).
+/// directory cannot be opened (it needs read permission) or stays locked for
+/// [`DIR_LOCK_WAIT`] (a `flock DIR command` wrapper, a stopped process):
+/// publishing then goes on without it.
 struct DirLock {
     /// Closing it releases the lock.
     _dir: std::fs::File,
@@ -57,9 +68,20 @@ impl DirLock {
     fn exclusive(dir: &Path) -> Option<DirLock> {
         use std::os::fd::AsRawFd;
         let file = std::fs::File::open(dir).ok()?;
-        // SAFETY: flock on an fd this function owns; no memory is passed.
-        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-        locked.then_some(DirLock { _dir: file })
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_micros(100);
+        loop {
+            // SAFETY: flock on an fd this function owns; no memory is passed.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(DirLock { _dir: file });
+            }
+            let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+            if !busy || start.elapsed() >= DIR_LOCK_WAIT {
+                return None;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(10));
+        }
     }
 }
 
@@ -160,10 +182,12 @@ impl PinDir {
         if staged.is_empty() {
             return Ok(());
         }
-        // Loaders of this library publish into one directory one at a time
-        // (an flock on it, held to the last pin): the look and the pins are
-        // one step for them, so only another tool pinning a name meanwhile
-        // can make a race found while pinning.
+        // Loaders of this library publish one at a time (in this process,
+        // a lock; across processes, an flock on the directory, held to the
+        // last pin): the look and the pins are one step for them, so only
+        // another tool pinning a name meanwhile can make a race found while
+        // pinning.
+        let _in_process = lock(&PUBLISHING);
         let _publishing = DirLock::exclusive(&self.path);
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
             return Err(Publish::Race(LoadError::Syscall {

@@ -404,6 +404,38 @@ fn loaders_publishing_at_once_share_every_pin() {
     }
 }
 
+/// A load whose pin directory another process keeps flocked (a `flock DIR
+/// command` wrapper, a stopped loader) publishes without the lock after a
+/// short wait, instead of waiting for ever.
+#[test]
+fn a_load_does_not_wait_for_ever_for_a_locked_pin_directory() {
+    use std::os::fd::AsRawFd;
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let dir = std::fs::File::open(fs.path()).unwrap();
+    // SAFETY: flock on a file this test owns; released when it is closed.
+    assert_eq!(unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut spec = CollectionSpec::default();
+    let mut m = MapSpec::new("held", MapType::Hash, 4, 4, 8);
+    m.pinning = Pinning::ByName;
+    spec.maps.insert("held".into(), m);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fs.path().to_owned();
+    std::thread::spawn(move || {
+        let result = Loader::new()
+            .pin_path(path)
+            .load(&spec)
+            .map(|c| c.pins_created().len());
+        tx.send(result.map_err(|e| e.to_string())).unwrap();
+    });
+    let created = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the load waited for the lock");
+    assert_eq!(created, Ok(1));
+    assert_eq!(fs.pins(), ["held"]);
+    drop(dir);
+}
+
 /// A map or program whose name is not its key in the spec is refused before
 /// any syscall: the loader finds maps by key and makes them under their
 /// name. A renamed outer map used to panic ("no entry found for key") when
