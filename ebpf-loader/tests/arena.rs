@@ -683,7 +683,6 @@ fn a_reused_arena_loads_without_a_view_and_a_lost_pin_race_maps_the_winner() {
 /// call's retry could never run there, and both hung for good.
 #[test]
 fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
-    use ebpf_spec::{MapSpec, MapType};
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
     let arena_only = pinned_fixed_arena(0x6000_0000_0000);
@@ -691,18 +690,11 @@ fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
     // (so that it loses the race), and a program the verifier takes a while
     // to accept.
     let mut racing = arena_only.clone();
-    let mut bb = MapSpec::new("bb", MapType::Hash, 4, 4, 13);
-    bb.pinning = Pinning::ByName;
+    let bb = common::pinned_hash("bb", 13);
     racing.maps.insert("bb".into(), bb.clone());
-    let mut slow = common::trivial("slow");
-    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 300_000];
-    slow.instructions.extend([
-        ebpf_spec::Instruction::new(0xb7, 0, 0, 0, 0),
-        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),
-    ]);
-    slow.func_info.clear();
-    slow.line_info.clear();
-    racing.programs.insert("slow".into(), slow);
+    racing
+        .programs
+        .insert("slow".into(), common::slow("slow", 300_000, true));
 
     let loader = std::sync::Arc::new(Loader::new().threads(1).pin_path(fs.path()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -717,14 +709,8 @@ fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
         })
     };
     // Once its `bb` exists (staged, not pinned), another loader pins one.
-    let has_bb = || {
-        std::fs::read_dir("/proc/self/fdinfo").unwrap().any(|e| {
-            std::fs::read_to_string(e.unwrap().path())
-                .is_ok_and(|t| t.contains("max_entries:\t13\n"))
-        })
-    };
     let start = std::time::Instant::now();
-    while !has_bb() {
+    while !common::holds_map_of(13) {
         assert!(
             start.elapsed().as_secs() < 30,
             "the first call made no `bb`"

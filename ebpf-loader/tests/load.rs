@@ -213,22 +213,19 @@ fn a_pin_race_between_two_threads_yields_one_map() {
 fn a_pin_appears_only_when_its_load_has_succeeded() {
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
-    let pinned = || {
-        let mut m = MapSpec::new("shared", MapType::Hash, 4, 4, 8);
-        m.pinning = Pinning::ByName;
-        m
-    };
     // A program the verifier walks for a while (300,000 instructions), then
     // refuses: its `exit` returns an unset r0.
-    let mut slow = common::trivial("slow");
-    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 300_000];
-    slow.instructions
-        .push(ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0));
     let mut failing = CollectionSpec::default();
-    failing.maps.insert("shared".into(), pinned());
-    failing.programs.insert("slow".into(), slow);
+    failing
+        .maps
+        .insert("shared".into(), common::pinned_hash("shared", 8));
+    failing
+        .programs
+        .insert("slow".into(), common::slow("slow", 300_000, false));
     let mut plain = CollectionSpec::default();
-    plain.maps.insert("shared".into(), pinned());
+    plain
+        .maps
+        .insert("shared".into(), common::pinned_hash("shared", 8));
     let loader = Loader::new().pin_path(fs.path());
     let fds = open_fds();
 
@@ -282,17 +279,8 @@ fn a_pin_another_loader_reused_is_never_taken_back() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
-    let pinned = |name: &str, max: u32| {
-        let mut m = MapSpec::new(name, MapType::Hash, 4, 4, max);
-        m.pinning = Pinning::ByName;
-        m
-    };
-    let mut slow = common::trivial("slow");
-    slow.instructions = vec![ebpf_spec::Instruction::new(0xb7, 1, 0, 0, 0); 100_000];
-    slow.instructions.extend([
-        ebpf_spec::Instruction::new(0xb7, 0, 0, 0, 0),
-        ebpf_spec::Instruction::new(0x95, 0, 0, 0, 0),
-    ]);
+    let pinned = common::pinned_hash;
+    let slow = common::slow("slow", 100_000, true);
     let mut a = CollectionSpec::default();
     a.maps.insert("aa".into(), pinned("aa", 11));
     for i in 0..40 {
@@ -305,13 +293,8 @@ fn a_pin_another_loader_reused_is_never_taken_back() {
     b.maps.insert("bb".into(), pinned("bb", 13));
     let mut c = CollectionSpec::default();
     c.maps.insert("aa".into(), pinned("aa", 11));
-    // Whether a map of 13 entries (A's `bb`, made, not pinned yet) is open.
-    let has_bb = || {
-        std::fs::read_dir("/proc/self/fdinfo").unwrap().any(|e| {
-            std::fs::read_to_string(e.unwrap().path())
-                .is_ok_and(|t| t.contains("max_entries:\t13\n"))
-        })
-    };
+    // Whether A's `bb` (13 entries, made, not pinned yet) is open.
+    let has_bb = || common::holds_map_of(13);
     for round in 0..8 {
         for pin in fs.pins() {
             std::fs::remove_file(fs.pin(&pin)).unwrap();

@@ -123,6 +123,39 @@ pub fn trivial(name: &str) -> ebpf_spec::ProgramSpec {
     p
 }
 
+/// A socket filter the verifier walks for a while (`n` instructions), then
+/// accepts (`valid`: it sets r0 before it exits) or refuses (it returns an
+/// unset r0): for tests that need a load to take time.
+pub fn slow(name: &str, n: usize, valid: bool) -> ebpf_spec::ProgramSpec {
+    use ebpf_spec::Instruction;
+    let mut p = trivial(name);
+    p.instructions = vec![Instruction::new(0xb7, 1, 0, 0, 0); n]; // r1 = 0
+    if valid {
+        p.instructions.push(Instruction::new(0xb7, 0, 0, 0, 0)); // r0 = 0
+    }
+    p.instructions.push(Instruction::new(0x95, 0, 0, 0, 0));
+    // Its records would name instructions of `get_rate`.
+    p.func_info.clear();
+    p.line_info.clear();
+    p
+}
+
+/// A hash map `name` of `max_entries` entries, pinned by name.
+pub fn pinned_hash(name: &str, max_entries: u32) -> MapSpec {
+    let mut m = MapSpec::new(name, MapType::Hash, 4, 4, max_entries);
+    m.pinning = ebpf_spec::Pinning::ByName;
+    m
+}
+
+/// Whether this process holds a map of `max_entries` entries (by its
+/// `/proc/self/fdinfo`): a map a load has made and not pinned yet.
+pub fn holds_map_of(max_entries: u32) -> bool {
+    let line = format!("max_entries:\t{max_entries}\n");
+    std::fs::read_dir("/proc/self/fdinfo")
+        .unwrap()
+        .any(|e| std::fs::read_to_string(e.unwrap().path()).is_ok_and(|t| t.contains(&line)))
+}
+
 /// A program `name` in `section` made of `code`, whose instruction `at` is a
 /// bpf-to-bpf call of `function` (the loader points it there): for tests
 /// that share one function between programs.
