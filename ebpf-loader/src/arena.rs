@@ -314,36 +314,56 @@ pub(crate) fn placements(
         .collect()
 }
 
-/// Whether a call holds the turn at pinned arenas with a fixed address
-/// (see `PinDir::take_turn`), and the condition its waiters wait on.
-static FIXED_PIN_TURN: (Mutex<bool>, std::sync::Condvar) =
-    (Mutex::new(false), std::sync::Condvar::new());
+/// Which thread holds the turn at pinned arenas with a fixed address (see
+/// `PinDir::take_turn`), and how many times, and the condition its waiters
+/// wait on.
+static FIXED_PIN_TURN: (
+    Mutex<Option<(std::thread::ThreadId, usize)>>,
+    std::sync::Condvar,
+) = (Mutex::new(None), std::sync::Condvar::new());
 
-/// A call's turn at pinned arenas with a fixed address: one call at a time
-/// in this process, from when it looks for the pin until it has pinned its
-/// own (or failed). Released on drop, from any thread (the call's threads
-/// take it and the call's end drops it).
+/// A call's turn at pinned arenas with a fixed address: one thread at a time
+/// in this process, from when a call looks for the pin until it has pinned
+/// its own (or failed). Released on drop, from any thread. A thread that
+/// holds it takes it again at once: a call made on a rayon worker may, while
+/// it waits for the loader's threads, run another call of its own pool on
+/// the same thread, which must not wait for the turn held below it.
 #[derive(Debug)]
 pub(crate) struct Turn(());
 
 impl Turn {
-    /// Waits for the turn.
+    /// Waits for the turn, unless this thread holds it.
     pub(crate) fn take() -> Turn {
-        let (busy, free) = &FIXED_PIN_TURN;
-        let mut held = busy.lock().unwrap_or_else(|e| e.into_inner());
-        while *held {
-            held = free.wait(held).unwrap_or_else(|e| e.into_inner());
+        let me = std::thread::current().id();
+        let (held, free) = &FIXED_PIN_TURN;
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match held.as_mut() {
+                None => {
+                    *held = Some((me, 1));
+                    return Turn(());
+                }
+                Some((owner, count)) if *owner == me => {
+                    *count += 1;
+                    return Turn(());
+                }
+                Some(_) => held = free.wait(held).unwrap_or_else(|e| e.into_inner()),
+            }
         }
-        *held = true;
-        Turn(())
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let (busy, free) = &FIXED_PIN_TURN;
-        *busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        free.notify_one();
+        let (held, free) = &FIXED_PIN_TURN;
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, count)) = held.as_mut() {
+            *count -= 1;
+            if *count == 0 {
+                *held = None;
+                free.notify_one();
+            }
+        }
     }
 }
 

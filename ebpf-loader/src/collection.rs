@@ -386,7 +386,9 @@ impl Collection {
         &self.pins_created
     }
 
-    /// Pins that existed and were reused after a compatibility check.
+    /// Pins this collection uses but did not make, after a compatibility
+    /// check: pins that existed, or, for the later instances of a
+    /// `load_many` or `load_all`, the pins its first instance made.
     pub fn pins_reused(&self) -> &[PathBuf] {
         &self.pins_reused
     }

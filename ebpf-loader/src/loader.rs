@@ -1222,15 +1222,37 @@ impl Loader {
     /// fixed address. Its turn ([`PinDir::take_turn`]) is then taken here,
     /// on the calling thread, not on one of the loader's threads, which a
     /// call waiting for it would hold while the call holding it needs them.
-    fn pinned_call<T>(
+    ///
+    /// Called on a worker of a rayon pool, a call that takes the turn runs on
+    /// a thread of its own: a worker that waits for the loader's threads
+    /// runs other jobs of its pool meanwhile, and another such call among
+    /// them, on the same thread, would collide with this one's arena.
+    fn pinned_call<T: Send>(
         &self,
         dir: Option<&PinDir>,
         fixed_arena: bool,
-        attempt: impl Fn() -> Result<T, LoadError>,
+        attempt: impl Fn() -> Result<T, LoadError> + Sync,
     ) -> Result<T, LoadError> {
         let Some(dir) = dir else {
             return attempt();
         };
+        if fixed_arena && rayon::current_thread_index().is_some() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.pinned_call_here(dir, fixed_arena, &attempt))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        self.pinned_call_here(dir, fixed_arena, &attempt)
+    }
+
+    /// [`pinned_call`](Self::pinned_call), on this thread.
+    fn pinned_call_here<T>(
+        &self,
+        dir: &PinDir,
+        fixed_arena: bool,
+        attempt: &impl Fn() -> Result<T, LoadError>,
+    ) -> Result<T, LoadError> {
         if fixed_arena {
             dir.take_turn();
         }

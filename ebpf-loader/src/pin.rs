@@ -37,6 +37,37 @@ struct Staged {
     id: u32,
 }
 
+impl Staged {
+    /// Its path exists: another loader's pin (a race, and the call is made
+    /// again to reuse it), or something that is no pin (a dangling link, a
+    /// directory: making the call again would find it again).
+    fn taken(&self) -> Publish {
+        let err = |source: std::io::Error, hint: String| LoadError::Syscall {
+            map: self.name.clone(),
+            step: Step::Pin,
+            source,
+            hint: Some(hint),
+        };
+        match sys::obj_get(&self.c_path, 0) {
+            Ok(_) => Publish::Race(err(
+                std::io::Error::from_raw_os_error(libc::EEXIST),
+                format!(
+                    "another loader pinned `{}` while this load ran",
+                    self.path.display()
+                ),
+            )),
+            Err(e) => Publish::Failed(err(
+                e,
+                format!(
+                    "`{}` exists, but is no pin this load can open (a dangling link, a \
+                     directory?)",
+                    self.path.display()
+                ),
+            )),
+        }
+    }
+}
+
 /// Why [`PinDir::publish`] did not pin everything.
 pub(crate) enum Publish {
     /// Another loader pinned a map of the same name since this call looked:
@@ -187,18 +218,12 @@ impl PinDir {
         // last pin): the look and the pins are one step for them, so only
         // another tool pinning a name meanwhile can make a race found while
         // pinning.
-        let _in_process = lock(&PUBLISHING);
+        // The flock first (it may wait), then the process's lock (held
+        // briefly), so a wait for one directory does not hold up the others.
         let _publishing = DirLock::exclusive(&self.path);
+        let _in_process = lock(&PUBLISHING);
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
-            return Err(Publish::Race(LoadError::Syscall {
-                map: s.name.clone(),
-                step: Step::Pin,
-                source: std::io::Error::from_raw_os_error(libc::EEXIST),
-                hint: Some(format!(
-                    "another loader pinned `{}` while this load ran",
-                    s.path.display()
-                )),
-            }));
+            return Err(s.taken());
         }
         for s in &staged {
             let err = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
@@ -209,15 +234,7 @@ impl PinDir {
             };
             match sys::obj_pin(s.fd.as_fd(), &s.c_path) {
                 Ok(()) => lock(&self.made).push(s.path.clone()),
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    return Err(Publish::Race(err(
-                        e,
-                        Some(format!(
-                            "another loader pinned `{}` while this load ran",
-                            s.path.display()
-                        )),
-                    )));
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(s.taken()),
                 Err(e) => return Err(Publish::Failed(err(e, None))),
             }
         }

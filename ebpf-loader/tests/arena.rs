@@ -740,3 +740,44 @@ fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
     second.join().unwrap().ok();
     drop(other);
 }
+
+/// Loads of a pinned fixed-address arena made from the workers of a rayon
+/// pool: a worker waiting for the loader's thread may run another of those
+/// loads itself, which takes the turn its own thread holds below it (it
+/// waited for it for ever).
+#[test]
+fn loads_of_a_fixed_arena_from_rayon_workers_do_not_deadlock() {
+    use rayon::prelude::*;
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let spec = pinned_fixed_arena(0x6100_0000_0000);
+    let loader = Loader::new().threads(1).pin_path(fs.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A detached thread: if the loads hang, the test fails instead of
+    // waiting for them.
+    std::thread::spawn(move || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let loaded: Vec<_> = pool.install(|| {
+            (0..8)
+                .into_par_iter()
+                .map(|_| {
+                    loader
+                        .load_many(&spec, 1)
+                        .map(|c| c.len())
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        });
+        tx.send(loaded).unwrap();
+    });
+    let loaded = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the loads hung");
+    for r in loaded {
+        assert_eq!(r, Ok(1));
+    }
+    drop(fs);
+}

@@ -416,7 +416,48 @@ fn a_load_does_not_wait_for_ever_for_a_locked_pin_directory() {
         .expect("the load waited for the lock");
     assert_eq!(created, Ok(1));
     assert_eq!(fs.pins(), ["held"]);
+
+    // While a load waits for that lock, a load into another directory does
+    // not wait behind it.
+    let other = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    spec.maps
+        .insert("later".into(), common::pinned_hash("later", 8));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (path, waiting) = (fs.path().to_owned(), spec.clone());
+    std::thread::spawn(move || {
+        tx.send(Loader::new().pin_path(path).load(&waiting).is_ok())
+            .unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(Loader::new().pin_path(other.path()).load(&spec).unwrap());
+    assert!(
+        rx.try_recv().is_err(),
+        "the other directory's load ended after the waiting one"
+    );
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap());
     drop(dir);
+}
+
+/// A name that exists in the pin directory but is no pin (a dangling
+/// symlink) fails the load at once, naming it: it was taken for another
+/// loader's pin, and the load was made again 16 times.
+#[test]
+fn a_dangling_link_at_a_pin_name_fails_at_once() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    std::os::unix::fs::symlink(fs.pin("nowhere"), fs.pin("ghost")).unwrap();
+    let mut spec = CollectionSpec::default();
+    spec.maps
+        .insert("ghost".into(), common::pinned_hash("ghost", 8));
+    let fds = open_fds();
+    let e = Loader::new().pin_path(fs.path()).load(&spec).unwrap_err();
+    assert_eq!((e.map(), e.step()), ("ghost", Some(Step::Pin)), "{e}");
+    assert!(
+        e.to_string().contains("is no pin this load can open"),
+        "{e}"
+    );
+    assert_eq!(open_fds(), fds);
 }
 
 /// A map or program whose name is not its key in the spec is refused before
