@@ -38,8 +38,9 @@ struct Staged {
 }
 
 impl Staged {
-    /// Its path exists: another loader's pin (a race, and the call is made
-    /// again to reuse it), or something that is no pin (a dangling link, a
+    /// Its path was taken: by another loader's pin (a race, and the call is
+    /// made again to reuse it; or gone again since, and the call made again
+    /// makes it), or by something that is no pin (a dangling link, a
     /// directory: making the call again would find it again).
     fn taken(&self) -> Publish {
         let err = |source: std::io::Error, hint: String| LoadError::Syscall {
@@ -48,19 +49,20 @@ impl Staged {
             source,
             hint: Some(hint),
         };
+        let there = self.path.symlink_metadata().is_ok();
         match sys::obj_get(&self.c_path, 0) {
-            Ok(_) => Publish::Race(err(
-                std::io::Error::from_raw_os_error(libc::EEXIST),
-                format!(
-                    "another loader pinned `{}` while this load ran",
-                    self.path.display()
-                ),
-            )),
-            Err(e) => Publish::Failed(err(
+            Err(e) if there => Publish::Failed(err(
                 e,
                 format!(
                     "`{}` exists, but is no pin this load can open (a dangling link, a \
                      directory?)",
+                    self.path.display()
+                ),
+            )),
+            _ => Publish::Race(err(
+                std::io::Error::from_raw_os_error(libc::EEXIST),
+                format!(
+                    "another loader pinned `{}` while this load ran",
                     self.path.display()
                 ),
             )),
