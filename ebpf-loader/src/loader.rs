@@ -1224,9 +1224,11 @@ impl Loader {
     /// call waiting for it would hold while the call holding it needs them.
     ///
     /// Called on a worker of a rayon pool, a call that takes the turn runs on
-    /// a thread of its own: a worker that waits for the loader's threads
+    /// a thread of its own, with a pool of its own unless the loader has one
+    /// ([`threads`](Self::threads)): a worker that waits for other threads
     /// runs other jobs of its pool meanwhile, and another such call among
-    /// them, on the same thread, would collide with this one's arena.
+    /// them, on the same thread, would collide with this one's arena; and
+    /// the workers of the caller's pool may all be waiting for such calls.
     fn pinned_call<T: Send>(
         &self,
         dir: Option<&PinDir>,
@@ -1236,14 +1238,32 @@ impl Loader {
         let Some(dir) = dir else {
             return attempt();
         };
-        if fixed_arena && rayon::current_thread_index().is_some() {
-            return std::thread::scope(|s| {
-                s.spawn(|| self.pinned_call_here(dir, fixed_arena, &attempt))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
+        if !(fixed_arena && rayon::current_thread_index().is_some()) {
+            return self.pinned_call_here(dir, fixed_arena, &attempt);
         }
-        self.pinned_call_here(dir, fixed_arena, &attempt)
+        let threads = self.threads.unwrap_or(0);
+        let refused = |what: String| LoadError::Threads {
+            threads: threads.max(1),
+            what,
+        };
+        std::thread::scope(|s| {
+            let own = std::thread::Builder::new()
+                .name("ebpf-loader-arena".into())
+                .spawn_scoped(s, || {
+                    if self.threads.is_some() {
+                        return self.pinned_call_here(dir, fixed_arena, &attempt);
+                    }
+                    // 0: rayon's default, one per core.
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .map_err(|e| refused(e.to_string()))?;
+                    pool.install(|| self.pinned_call_here(dir, fixed_arena, &attempt))
+                })
+                .map_err(|e| refused(e.to_string()))?;
+            own.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// [`pinned_call`](Self::pinned_call), on this thread.

@@ -49,16 +49,24 @@ impl Staged {
             source,
             hint: Some(hint),
         };
-        let there = self.path.symlink_metadata().is_ok();
         match sys::obj_get(&self.c_path, 0) {
-            Err(e) if there => Publish::Failed(err(
-                e,
-                format!(
-                    "`{}` exists, but is no pin this load can open (a dangling link, a \
-                     directory?)",
-                    self.path.display()
-                ),
-            )),
+            // Something there that is no pin (pins are regular files): a
+            // dangling link, a directory.
+            Err(e)
+                if self
+                    .path
+                    .symlink_metadata()
+                    .is_ok_and(|m| !m.file_type().is_file()) =>
+            {
+                Publish::Failed(err(
+                    e,
+                    format!(
+                        "`{}` exists, but is no pin this load can open (a dangling link, a \
+                         directory?)",
+                        self.path.display()
+                    ),
+                ))
+            }
             _ => Publish::Race(err(
                 std::io::Error::from_raw_os_error(libc::EEXIST),
                 format!(

@@ -742,42 +742,55 @@ fn a_call_waiting_for_a_fixed_arena_does_not_hold_the_loaders_threads() {
 }
 
 /// Loads of a pinned fixed-address arena made from the workers of a rayon
-/// pool: a worker waiting for the loader's thread may run another of those
+/// pool: a worker waiting for the loader's threads may run another of those
 /// loads itself, which takes the turn its own thread holds below it (it
-/// waited for it for ever).
+/// waited for it for ever); and with no threads of its own, a loader whose
+/// callers fill rayon's global pool had no worker left for its instances.
 #[test]
 fn loads_of_a_fixed_arena_from_rayon_workers_do_not_deadlock() {
     use rayon::prelude::*;
     let Some(_serial) = kernel() else { return };
     let fs = BpfFs::mount();
-    let spec = pinned_fixed_arena(0x6100_0000_0000);
-    let loader = Loader::new().threads(1).pin_path(fs.path());
-    let (tx, rx) = std::sync::mpsc::channel();
-    // A detached thread: if the loads hang, the test fails instead of
-    // waiting for them.
-    std::thread::spawn(move || {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let loaded: Vec<_> = pool.install(|| {
-            (0..8)
-                .into_par_iter()
-                .map(|_| {
-                    loader
-                        .load_many(&spec, 1)
-                        .map(|c| c.len())
-                        .map_err(|e| e.to_string())
-                })
-                .collect()
+    for (own_threads, instances) in [(true, 1), (false, 2)] {
+        let spec = pinned_fixed_arena(0x6100_0000_0000);
+        let mut loader = Loader::new().pin_path(fs.path());
+        if own_threads {
+            loader = loader.threads(1);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        // A detached thread: if the loads hang, the test fails instead of
+        // waiting for them.
+        std::thread::spawn(move || {
+            let load = || -> Vec<_> {
+                (0..8)
+                    .into_par_iter()
+                    .map(|_| {
+                        loader
+                            .load_many(&spec, instances)
+                            .map(|c| c.len())
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect()
+            };
+            let loaded = if own_threads {
+                // In a pool of the test's, the loader's one thread apart.
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap()
+                    .install(load)
+            } else {
+                // In rayon's global pool, which the loader would use too.
+                load()
+            };
+            tx.send(loaded).unwrap();
         });
-        tx.send(loaded).unwrap();
-    });
-    let loaded = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the loads hung");
-    for r in loaded {
-        assert_eq!(r, Ok(1));
+        let loaded = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the loads hung (loader threads: {own_threads})"));
+        for r in loaded {
+            assert_eq!(r, Ok(instances), "loader threads: {own_threads}");
+        }
+        std::fs::remove_file(fs.pin("arena")).unwrap();
     }
-    drop(fs);
 }

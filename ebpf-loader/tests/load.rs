@@ -439,6 +439,41 @@ fn a_load_does_not_wait_for_ever_for_a_locked_pin_directory() {
     drop(dir);
 }
 
+/// A pin that moves away and back while loads pin its name is never taken
+/// for something that is no pin: the look saw it, the open missed it, and
+/// the load failed at once (a reviewer's run: within 7 ms).
+#[test]
+fn a_pin_moving_away_and_back_is_not_taken_for_a_stranger() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    spec.maps
+        .insert("ghost".into(), common::pinned_hash("ghost", 8));
+    drop(Loader::new().pin_path(fs.path()).load(&spec).unwrap());
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = std::fs::rename(fs.pin("ghost"), fs.pin("spare"));
+                let _ = std::fs::rename(fs.pin("spare"), fs.pin("ghost"));
+            }
+        });
+        let loader = Loader::new().pin_path(fs.path());
+        let start = std::time::Instant::now();
+        let mut strangers = Vec::new();
+        while start.elapsed() < std::time::Duration::from_secs(1) {
+            if let Err(e) = loader.load(&spec)
+                && e.to_string().contains("is no pin")
+            {
+                strangers.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        assert!(strangers.is_empty(), "{strangers:#?}");
+    });
+}
+
 /// A name that exists in the pin directory but is no pin (a dangling
 /// symlink) fails the load at once, naming it: it was taken for another
 /// loader's pin, and the load was made again 16 times.
