@@ -131,6 +131,12 @@ fn overlap_err(
     }
 }
 
+/// Whether `m` is an arena with a fixed address (`map_extra`): one mapping
+/// of it fits in a process.
+fn at_fixed_address(m: &MapSpec) -> bool {
+    m.map_type == MapType::Arena && m.map_extra != 0
+}
+
 /// How many times a call is made, at most, when other loaders keep pinning
 /// names it was about to pin (see [`Loader::pinned_call`]). Each lost race
 /// leaves one name fewer to make (the next attempt reuses that pin), so a
@@ -606,8 +612,7 @@ impl Loader {
     fn fixed_arenas<'s>(&self, spec: &'s CollectionSpec) -> impl Iterator<Item = &'s MapSpec> {
         spec.maps.values().filter(move |m| {
             m.autocreate
-                && m.map_type == MapType::Arena
-                && m.map_extra != 0
+                && at_fixed_address(m)
                 && !self.replacements.contains_key(m.name.as_str())
                 && !(m.pinning == Pinning::ByName && self.pin_path.is_some())
         })
@@ -616,8 +621,7 @@ impl Loader {
     /// Whether a load of `spec` makes or reuses a pinned arena with a fixed
     /// address (see [`PinDir::take_turn`]).
     fn pinned_fixed_arena(&self, spec: &CollectionSpec) -> bool {
-        self.pinned(spec)
-            .any(|m| m.map_type == MapType::Arena && m.map_extra != 0)
+        self.pinned(spec).any(at_fixed_address)
     }
 
     /// The maps of `spec` a load pins by name (not replaced, created).
@@ -1167,7 +1171,10 @@ impl Loader {
             Ok((fd, origin, arena))
         };
         // Made by another instance of this call, to be pinned at its end.
-        if let Some(id) = dir.staged_id(&path) {
+        if let Some(id) = dir
+            .staged_id(&path)
+            .map_err(|e| syscall(Step::OpenPin, e))?
+        {
             let fd =
                 sys::map_get_fd_by_id_with(id, access).map_err(|e| syscall(Step::OpenPin, e))?;
             return reuse(fd, Origin::PinReused(path));
@@ -1176,7 +1183,7 @@ impl Loader {
         // to make it take turns (to the end of their calls), or the losers,
         // mapping theirs where the winner's is, would fail before they found
         // its pin.
-        if m.map_type == MapType::Arena && m.map_extra != 0 {
+        if at_fixed_address(m) {
             dir.take_turn();
         }
         match sys::obj_get(&c, access) {
@@ -1287,9 +1294,9 @@ impl Loader {
                     return Ok(out);
                 }
                 Err(Publish::Race(e)) => {
+                    // `publish` took the staged maps; `out` holds the rest.
                     dir.remove_made();
                     drop(out);
-                    dir.forget_staged();
                     if tries == PIN_ATTEMPTS {
                         return Err(e);
                     }
@@ -1314,9 +1321,7 @@ impl Loader {
         })?;
         // The kernel rounds an LRU map with per-CPU lists up to a multiple
         // of the possible CPUs (`htab_map_alloc`), and reports that.
-        if matches!(m.map_type, MapType::LruHash | MapType::LruPerCpuHash)
-            && flags.contains(MapFlags::NO_COMMON_LRU)
-        {
+        if m.map_type.is_lru() && flags.contains(MapFlags::NO_COMMON_LRU) {
             let cpus = self.possible_cpus().map_or(1, |n| n.max(1));
             max_entries = match max_entries.checked_next_multiple_of(cpus) {
                 Some(up) => up,

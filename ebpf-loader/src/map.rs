@@ -148,7 +148,7 @@ fn too_many_entries(spec: &MapSpec, entries: &[ebpf_spec::MapEntry]) -> Option<S
     if !keyed(spec.map_type) {
         return None;
     }
-    let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash);
+    let lru = spec.map_type.is_lru();
     let per_cpu_lru = lru && spec.flags.contains(MapFlags::NO_COMMON_LRU);
     let cpus = if lru {
         crate::kernel::possible_cpus().map_or(1, |n| n.max(1))
@@ -507,7 +507,7 @@ fn byte_entries(spec: &MapSpec) -> Vec<(&[u8], &[u8])> {
         MapValue::Bytes(v) => Some((e.key.as_slice(), v.as_slice())),
         _ => None,
     });
-    if !matches!(spec.map_type, MapType::LruHash | MapType::LruPerCpuHash) {
+    if !spec.map_type.is_lru() {
         return all.collect();
     }
     let all: Vec<_> = all.collect();

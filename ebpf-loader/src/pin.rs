@@ -34,7 +34,6 @@ struct Staged {
     path: PathBuf,
     c_path: CString,
     fd: OwnedFd,
-    id: u32,
 }
 
 impl Staged {
@@ -169,12 +168,16 @@ impl PinDir {
         Ok((path, c))
     }
 
-    /// The kernel id of the map this call staged for `path`, if any.
-    pub(crate) fn staged_id(&self, path: &Path) -> Option<u32> {
-        lock(&self.staged)
+    /// The kernel id of the map this call staged for `path`, if any (asked
+    /// of the kernel only here: only later instances of a call that share a
+    /// pin need it).
+    pub(crate) fn staged_id(&self, path: &Path) -> std::io::Result<Option<u32>> {
+        let staged = lock(&self.staged);
+        staged
             .iter()
             .find(|s| s.path == path)
-            .map(|s| s.id)
+            .map(|s| sys::map_info(s.fd.as_fd()).map(|i| i.id))
+            .transpose()
     }
 
     /// Stages map `fd` (of map `name`) to be pinned at `path` when the call
@@ -185,14 +188,12 @@ impl PinDir {
         (path, c_path): (PathBuf, CString),
         fd: &OwnedFd,
     ) -> std::io::Result<()> {
-        let id = sys::map_info(fd.as_fd())?.id;
         let fd = fd.try_clone()?;
         lock(&self.staged).push(Staged {
             name: name.to_owned(),
             path,
             c_path,
             fd,
-            id,
         });
         Ok(())
     }
@@ -223,13 +224,12 @@ impl PinDir {
         if staged.is_empty() {
             return Ok(());
         }
-        // Loaders of this library publish one at a time (in this process,
-        // a lock; across processes, an flock on the directory, held to the
-        // last pin): the look and the pins are one step for them, so only
-        // another tool pinning a name meanwhile can make a race found while
-        // pinning.
-        // The flock first (it may wait), then the process's lock (held
-        // briefly), so a wait for one directory does not hold up the others.
+        // Loaders of this library publish one at a time (across processes,
+        // an flock on the directory; in this process, a lock; both held to
+        // the last pin): the look and the pins are one step for them, so
+        // only another tool pinning a name meanwhile can make a race found
+        // while pinning. The flock first (it may wait), so that a wait for
+        // one directory does not hold up the others.
         let _publishing = DirLock::exclusive(&self.path);
         let _in_process = lock(&PUBLISHING);
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
@@ -249,11 +249,6 @@ impl PinDir {
             }
         }
         Ok(())
-    }
-
-    /// Forgets the staged maps (their collections were dropped).
-    pub(crate) fn forget_staged(&self) {
-        lock(&self.staged).clear();
     }
 
     /// Removes the pins this call made: the call failed, or lost a race.

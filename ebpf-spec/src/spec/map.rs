@@ -187,6 +187,18 @@ impl MapType {
         )
     }
 
+    /// Whether maps of this type evict their least recently used entries
+    /// when full (`LRU_HASH`, `LRU_PERCPU_HASH`).
+    ///
+    /// ```
+    /// use ebpf_spec::MapType;
+    /// assert!(MapType::LruPerCpuHash.is_lru());
+    /// assert!(!MapType::Hash.is_lru());
+    /// ```
+    pub fn is_lru(self) -> bool {
+        matches!(self, Self::LruHash | Self::LruPerCpuHash)
+    }
+
     /// Whether the kernel takes BTF key and value type ids for this type of
     /// map (libbpf's list: fd arrays, stack traces, queues, stacks, ring
     /// buffers and arenas do not).
