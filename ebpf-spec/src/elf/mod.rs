@@ -562,17 +562,18 @@ impl<'d> Reader<'d> {
                 symbol: format!("#{}", index.0),
                 what: "name is not UTF-8".into(),
             })?;
+            let sym_err = |what: String| ParseError::Symbol {
+                symbol: if name.is_empty() {
+                    format!("#{}", index.0)
+                } else {
+                    name.into()
+                },
+                what,
+            };
             let shndx = sym.st_shndx(endian).0;
             let section = symtab
                 .symbol_section(endian, sym, index)
-                .map_err(|e| ParseError::Symbol {
-                    symbol: if name.is_empty() {
-                        format!("#{}", index.0)
-                    } else {
-                        name.into()
-                    },
-                    what: e.to_string(),
-                })?
+                .map_err(|e| sym_err(e.to_string()))?
                 .map(|s| s.0);
             // SHN_ABS, SHN_COMMON...: not undefined (an extern), and in no
             // section. `SHN_XINDEX` was followed above.
@@ -581,17 +582,10 @@ impl<'d> Reader<'d> {
             if let Some(s) = section
                 && s >= sections.len()
             {
-                return Err(ParseError::Symbol {
-                    symbol: if name.is_empty() {
-                        format!("#{}", index.0)
-                    } else {
-                        name.into()
-                    },
-                    what: format!(
-                        "section index {s} is out of range ({} sections)",
-                        sections.len()
-                    ),
-                });
+                return Err(sym_err(format!(
+                    "section index {s} is out of range ({} sections)",
+                    sections.len()
+                )));
             }
             symbols.push(Symbol {
                 name,
@@ -2304,22 +2298,21 @@ impl<'d> Reader<'d> {
             }
         };
         self.charge(RELOCATION_COST, sec.name)?;
+        if let Some(shndx) = sym.reserved {
+            let why = match shndx {
+                s if s == elf::SHN_COMMON.0 => {
+                    "a common symbol (SHN_COMMON: a global without an initialiser, built with \
+                     -fcommon): build with -fno-common or initialise it"
+                }
+                s if s == elf::SHN_ABS.0 => "an absolute symbol (SHN_ABS), in no section",
+                _ => "in a reserved section",
+            };
+            return Err(reloc_err(format!(
+                "refers to `{}`, {why} ({shndx:#x}); libbpf refuses it too",
+                sym.display(rel.r_sym(self.endian) as usize)
+            )));
+        }
         let target = match sym.section.map(|s| (s, self.sections[s].kind)) {
-            None if sym.reserved.is_some() => {
-                let shndx = sym.reserved.unwrap_or_default();
-                let why = match shndx {
-                    s if s == elf::SHN_COMMON.0 => {
-                        "a common symbol (SHN_COMMON: a global without an initialiser, built \
-                         with -fcommon): build with -fno-common or initialise it"
-                    }
-                    s if s == elf::SHN_ABS.0 => "an absolute symbol (SHN_ABS), in no section",
-                    _ => "in a reserved section",
-                };
-                return Err(reloc_err(format!(
-                    "refers to `{}`, {why} ({shndx:#x}); libbpf refuses it too",
-                    sym.display(rel.r_sym(self.endian) as usize)
-                )));
-            }
             None => {
                 need_call_or_ld("extern")?;
                 self.charge(sym.name.len(), sec.name)?;
