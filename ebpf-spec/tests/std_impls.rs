@@ -768,3 +768,94 @@ fn helper_names_the_path_of_a_shared_buffer() {
     );
     assert!(report.to_string().contains("[1].1"), "{report}");
 }
+
+/// A panic in the copy of a mutex's value is passed on, and the original is
+/// left unpoisoned: the copy only read it.
+#[test]
+fn a_panic_copying_a_mutex_value_does_not_poison_the_original() {
+    let cell = Rc::new(RefCell::new(1u8));
+    let m = Mutex::new(Rc::clone(&cell));
+    let held = cell.borrow_mut(); // the inner copy (`RefCell::borrow`) panics
+    let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.deep_copy()));
+    assert!(copied.is_err(), "the inner panic must reach the caller");
+    assert!(!m.is_poisoned(), "a failed copy poisoned the original");
+    drop(held);
+    let copy = m.deep_copy();
+    assert_eq!(**copy.lock().unwrap(), RefCell::new(1));
+}
+
+/// A `Copy` type may point at heap memory its `DeepCopy` copies (the
+/// `Leaky` of the `plain_field_not_plain` UI test): a `Cell` of it reports
+/// that memory, so a bitwise clone of the cell is caught.
+#[test]
+fn a_cell_reports_what_its_value_points_at() {
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    struct Leaky(&'static [u8]);
+    impl DeepCopy for Leaky {
+        fn deep_copy(&self) -> Self {
+            Leaky(Vec::leak(self.0.to_vec()))
+        }
+        fn walk_buffers(&self, walker: &mut ebpf_spec::deep_copy::Walker) {
+            walker.buffer(self.0, "Leaky");
+        }
+    }
+    let cell = Cell::new(Leaky(Vec::leak(vec![1, 2, 3])));
+    assert_eq!(buffers(&cell).len(), 1);
+    let report = check_disjoint(&cell, &cell.clone());
+    assert!(!report.is_ok(), "a shared cell passed: {report}");
+    assert!(check_deep_copy(&cell, &cell.deep_copy()).is_ok());
+}
+
+#[test]
+fn owning_pointers_over_paths_and_c_strings_get_new_allocations() {
+    use std::ffi::{CStr, OsStr};
+    use std::path::Path;
+    let path: Box<Path> = Box::from(Path::new("/sys/fs/bpf/pod-a"));
+    roundtrip(path, 1);
+    let os: Box<OsStr> = Box::from(OsStr::new("eth0"));
+    roundtrip(os, 1);
+    let c: Box<CStr> = Box::from(c"GPL");
+    roundtrip(c, 1);
+
+    let path: Arc<Path> = Arc::from(Path::new("/sys/fs/bpf"));
+    let copy = roundtrip(path.clone(), 1);
+    assert!(!Arc::ptr_eq(&path, &copy));
+    assert!(!check_disjoint(&path, &path.clone()).is_ok());
+    let os: Arc<OsStr> = Arc::from(OsStr::new("lo"));
+    assert!(!check_disjoint(&os, &os.clone()).is_ok());
+    roundtrip(os, 1);
+    let c: Arc<CStr> = Arc::from(c"x");
+    assert!(!check_disjoint(&c, &c.clone()).is_ok());
+    roundtrip(c, 1);
+
+    let path: Rc<Path> = Rc::from(Path::new("/tmp"));
+    let copy = roundtrip(path.clone(), 1);
+    assert!(!Rc::ptr_eq(&path, &copy));
+    roundtrip(Rc::<OsStr>::from(OsStr::new("a")), 1);
+    roundtrip(Rc::<CStr>::from(c"b"), 1);
+}
+
+/// An atomic counter is copied as a new atomic with the value loaded: the
+/// copy counts on its own.
+#[test]
+fn atomics_are_new_atomics_with_the_value() {
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+    let hits = AtomicU32::new(7);
+    let copy = hits.deep_copy();
+    copy.fetch_add(1, Ordering::Relaxed);
+    assert_eq!(hits.load(Ordering::Relaxed), 7);
+    assert_eq!(copy.load(Ordering::Relaxed), 8);
+    assert_eq!(AtomicI64::new(-3).deep_copy().into_inner(), -3);
+    assert!(AtomicBool::new(true).deep_copy().into_inner());
+    assert_eq!(
+        AtomicUsize::new(usize::MAX).deep_copy().into_inner(),
+        usize::MAX
+    );
+    // Inline, like the integers: nothing to walk, and a Vec of them is walked
+    // as its one buffer.
+    assert!(buffers(&hits).is_empty());
+    let counters = vec![AtomicU32::new(1), AtomicU32::new(2)];
+    let copy = counters.deep_copy();
+    assert_eq!(copy[1].load(Ordering::Relaxed), 2);
+    assert_disjoint(&counters, &copy);
+}

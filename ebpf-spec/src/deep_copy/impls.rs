@@ -473,6 +473,34 @@ macro_rules! shared_pointer {
 shared_pointer!(Arc);
 shared_pointer!(Rc);
 
+/// `Box`, `Arc` and `Rc` over the unsized byte-string types: a new allocation
+/// holding a copy of the bytes (never a count bump).
+macro_rules! owned_unsized {
+    ($($ptr:ident<$t:ty> => |$w:ident| $bytes:expr;)*) => {$(
+        impl DeepCopy for $ptr<$t> {
+            fn deep_copy(&self) -> Self {
+                $ptr::from(&**self)
+            }
+            fn walk_buffers(&self, walker: &mut Walker) {
+                let $w: &$t = self;
+                walker.buffer($bytes, type_name::<Self>());
+            }
+        }
+    )*};
+}
+
+owned_unsized! {
+    Box<Path> => |p| p.as_os_str().as_encoded_bytes();
+    Box<OsStr> => |s| s.as_encoded_bytes();
+    Box<CStr> => |s| s.to_bytes_with_nul();
+    Arc<Path> => |p| p.as_os_str().as_encoded_bytes();
+    Arc<OsStr> => |s| s.as_encoded_bytes();
+    Arc<CStr> => |s| s.to_bytes_with_nul();
+    Rc<Path> => |p| p.as_os_str().as_encoded_bytes();
+    Rc<OsStr> => |s| s.as_encoded_bytes();
+    Rc<CStr> => |s| s.to_bytes_with_nul();
+}
+
 /// Always becomes `Cow::Owned`, through [`DeepToOwned::deep_to_owned`] for a
 /// borrowed value (never `ToOwned::to_owned`, which is `Clone` for most types,
 /// and `Clone` may share: an `Arc` element, say).
@@ -575,10 +603,19 @@ impl<T: DeepCopy> DeepCopy for Cursor<T> {
 /// The walk never waits: it uses `try_lock`, and a mutex that is locked while
 /// the walk runs (by any thread) is recorded with [`Walker::not_walked`], so
 /// the proof helper reports it as not checked instead of hanging.
+///
+/// A panic in the value's own `deep_copy` is passed on, and leaves the
+/// original unpoisoned: the copy only read it (the guard is released before
+/// the panic resumes, not while it unwinds).
 impl<T: DeepCopy> DeepCopy for Mutex<T> {
     fn deep_copy(&self) -> Self {
         let guard = self.lock().unwrap_or_else(PoisonError::into_inner);
-        Mutex::new(guard.deep_copy())
+        let copy = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guard.deep_copy()));
+        drop(guard);
+        match copy {
+            Ok(value) => Mutex::new(value),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
     fn walk_buffers(&self, walker: &mut Walker) {
         match self.try_lock() {
@@ -617,13 +654,20 @@ impl<T: DeepCopy> DeepCopy for RwLock<T> {
     }
 }
 
-/// A new cell holding a copy of the value. `Cell` hands out values, not
-/// references, so this needs `T: Copy` (and a `Copy` type owns no heap memory).
+/// A new cell holding a deep copy of the value. `Cell` hands out values, not
+/// references, so this needs `T: Copy`.
+///
+/// The walk reports what the value reports. A `Copy` value usually owns no
+/// heap memory, but one may point at some (a `&'static [u8]` behind a
+/// `DeepCopy` that copies it): the bitwise copy `get` returns points at the
+/// same memory, so walking it reports the cell's own.
 impl<T: DeepCopy + Copy> DeepCopy for Cell<T> {
     fn deep_copy(&self) -> Self {
         Cell::new(self.get().deep_copy())
     }
-    fn walk_buffers(&self, _walker: &mut Walker) {}
+    fn walk_buffers(&self, walker: &mut Walker) {
+        self.get().walk_buffers(walker);
+    }
 }
 
 /// A new cell over a deep copy of the value.
@@ -645,6 +689,34 @@ impl<T: DeepCopy> DeepCopy for RefCell<T> {
             ),
         }
     }
+}
+
+/// A new atomic holding the value loaded from this one (`SeqCst`): a copy
+/// of a counter starts from the count it had, and counts on its own.
+macro_rules! atomic {
+    ($($(#[$cfg:meta])* $t:ident;)*) => {$(
+        $(#[$cfg])*
+        impl DeepCopy for std::sync::atomic::$t {
+            fn deep_copy(&self) -> Self {
+                Self::new(self.load(std::sync::atomic::Ordering::SeqCst))
+            }
+            fn walk_buffers(&self, _walker: &mut Walker) {}
+        }
+    )*};
+}
+
+atomic! {
+    #[cfg(target_has_atomic = "8")] AtomicBool;
+    #[cfg(target_has_atomic = "8")] AtomicU8;
+    #[cfg(target_has_atomic = "8")] AtomicI8;
+    #[cfg(target_has_atomic = "16")] AtomicU16;
+    #[cfg(target_has_atomic = "16")] AtomicI16;
+    #[cfg(target_has_atomic = "32")] AtomicU32;
+    #[cfg(target_has_atomic = "32")] AtomicI32;
+    #[cfg(target_has_atomic = "64")] AtomicU64;
+    #[cfg(target_has_atomic = "64")] AtomicI64;
+    #[cfg(target_has_atomic = "ptr")] AtomicUsize;
+    #[cfg(target_has_atomic = "ptr")] AtomicIsize;
 }
 
 // ---------------------------------------------------------------- bytes
