@@ -318,6 +318,12 @@ fn parse_bound_value(
     let input = meta.value()?;
     if !input.peek(LitStr) {
         let token: TokenTree = input.parse()?;
+        // Unquoted predicates (`bound = T: Clone, U: Copy`) run on past the
+        // next comma: skip the rest of the attribute, or `U: Copy` would be
+        // reported again as an unknown key.
+        while !input.is_empty() {
+            input.parse::<TokenTree>()?;
+        }
         return Err(Error::new_spanned(
             &token,
             format!("expected a string literal holding where-clause predicates, e.g. `{EXAMPLE}`"),

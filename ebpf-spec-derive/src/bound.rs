@@ -174,9 +174,11 @@ impl<'p> Usage<'p> {
         !self.params.is_empty() || !self.associated.is_empty() || !self.wholes.is_empty()
     }
 
-    /// Whether `ty` is one of std's owning pointers (`Box`, `Rc`, `Arc`,
-    /// `Cow`) with a `?Sized` parameter as its own generic argument
-    /// (`Box<T>`, `Cow<'a, B>`): those are bounded as a whole. Only these:
+    /// Whether `ty` is one of std's owning pointers (`Box`, `Rc`, `Arc`)
+    /// with a `?Sized` parameter as its own generic argument (`Box<T>`), or a
+    /// `Cow` of any parameter (`Cow<'a, B>`): those are bounded as a whole.
+    /// (A `Cow` needs `B: DeepToOwned`, which for a sized `B` is
+    /// `B: DeepCopy + Clone`: a bound `B: DeepCopy` would not do.) Only these:
     /// bounding a user's type as a whole (`Edge<T>` inside `Node<T>`) makes
     /// mutually recursive types require each other, which rustc cannot
     /// prove, so anything else keeps the plain `T: DeepCopy` (as serde never
@@ -185,7 +187,8 @@ impl<'p> Usage<'p> {
         let Some(last) = ty.path.segments.last() else {
             return false;
         };
-        if !["Box", "Rc", "Arc", "Cow"].iter().any(|p| last.ident == p) {
+        let cow = last.ident == "Cow";
+        if !cow && !["Box", "Rc", "Arc"].iter().any(|p| last.ident == p) {
             return false;
         }
         let PathArguments::AngleBracketed(args) = &last.arguments else {
@@ -193,23 +196,29 @@ impl<'p> Usage<'p> {
         };
         args.args.iter().any(|arg| {
             matches!(arg, GenericArgument::Type(Type::Path(p))
-                if p.qself.is_none()
-                    && p.path.get_ident().is_some_and(|i| self.item.maybe_unsized.contains(i)))
+            if p.qself.is_none()
+                && p.path.get_ident().is_some_and(|i| {
+                    if cow {
+                        self.item.all.contains(i)
+                    } else {
+                        self.item.maybe_unsized.contains(i)
+                    }
+                }))
         })
     }
 }
 
 impl Usage<'_> {
     /// Whether `path` names the item being derived: its name alone, or after
-    /// `self::`, `crate::` or `super::` (another module's type of the same
-    /// name is not it).
+    /// `self::`. Any longer path (`super::Spec<T>`, `crate::v1::Spec<T>`) may
+    /// name another module's type of the same name (a `v2::Spec<T>` wrapping
+    /// the `Spec<T>` above it), so it is visited as any other type: its
+    /// parameters get their bounds, which the item itself would not need but
+    /// which hold for it too.
     fn is_own(&self, path: &Path) -> bool {
         let segments = &path.segments;
         segments.last().is_some_and(|s| s.ident == *self.item.own)
-            && (segments.len() == 1
-                || segments
-                    .first()
-                    .is_some_and(|s| ["self", "crate", "super"].iter().any(|k| s.ident == k)))
+            && (segments.len() == 1 || (segments.len() == 2 && segments[0].ident == "self"))
     }
 
     /// Records an associated type (`T::Assoc`, `<I as Iterator>::Item`) to be

@@ -33,7 +33,7 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
         Data::Union(_) => (quote!(::core::unimplemented!()), TokenStream::new(), false),
     };
     let walker = walker_ident(walks);
-    let (plain_bounds, plain_fns, plain_check) = plain_parts(input, &krate);
+    let (plain_bounds, plain_fns) = plain_parts(input, &krate);
     let predicates = where_clause
         .map(|w| w.predicates.iter().cloned().collect::<Vec<_>>())
         .unwrap_or_default();
@@ -45,6 +45,7 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
     let plain_impl = input.attrs.plain.as_ref().map(|_| {
         quote! {
             #[automatically_derived]
+            #[allow(deprecated)]
             impl #impl_generics #krate::deep_copy::PlainCopy for #ident #ty_generics #where_clause {}
         }
     });
@@ -66,8 +67,6 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
         }
 
         #plain_impl
-
-        #plain_check
     }
 }
 
@@ -77,16 +76,17 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
 /// `Copy` field whose `DeepCopy` does more than copy bits would be shared by
 /// the bitwise slice copy), and the slice overrides: one `memcpy` to copy,
 /// nothing to walk. One value is still copied and walked field by field.
-fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStream, TokenStream) {
+fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStream) {
     let Some(plain) = &input.attrs.plain else {
-        return (Vec::new(), TokenStream::new(), TokenStream::new());
+        return (Vec::new(), TokenStream::new());
     };
     let mut bounds = vec![quote_spanned!(plain.span()=> Self: ::core::marker::Copy)];
     // A generic type's field types are bounded (the impls exist where the
     // arguments are plain). Without generics, each field type is asserted in
-    // a function body instead, so that an error points at it.
-    // Lifetime and const parameters count too: the field types may name
-    // them, and a free function would not have them in scope.
+    // the body of `walk_slice` instead, so that an error points at it: there
+    // `Self` is in scope (`[u8; Self::N]`), as it is where the field is
+    // declared. Lifetime and const parameters make a type generic too: its
+    // field types may name them.
     let generic = !input.generics.params.is_empty();
     let assertions: Vec<TokenStream> = input
         .all_fields()
@@ -104,12 +104,8 @@ fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStrea
         TokenStream::new()
     } else {
         quote! {
-            const _: () = {
-                fn __plain<T: ?::core::marker::Sized + #krate::deep_copy::PlainCopy>() {}
-                fn __fields_are_plain() {
-                    #(#assertions)*
-                }
-            };
+            fn __plain<T: ?::core::marker::Sized + #krate::deep_copy::PlainCopy>() {}
+            #(#assertions)*
         }
     };
     let fns = quote! {
@@ -119,9 +115,11 @@ fn plain_parts(input: &Input<'_>, krate: &Path) -> (Vec<TokenStream>, TokenStrea
         }
 
         #[inline]
-        fn walk_slice(_src: &[Self], _walker: &mut #krate::deep_copy::Walker) {}
+        fn walk_slice(_src: &[Self], _walker: &mut #krate::deep_copy::Walker) {
+            #check
+        }
     };
-    (bounds, quote!(#fns), check)
+    (bounds, fns)
 }
 
 /// `__walker` where the walk uses it, `_walker` where there is nothing to walk
@@ -153,7 +151,6 @@ fn struct_bodies(
 
     let walks: Vec<TokenStream> = fields
         .iter()
-        .filter(|field| field.is_walked())
         .map(|field| {
             let member = &field.member;
             let field_name = field.name();
@@ -206,7 +203,6 @@ fn enum_bodies(
             .fields
             .iter()
             .zip(&bindings)
-            .filter(|(field, _)| field.is_walked())
             .map(|(field, binding)| {
                 let field_name = field.name();
                 let walk = walk_expr(krate, field, &quote!(#binding), &walker);
@@ -291,11 +287,16 @@ fn copy_expr(krate: &Path, field: &Field<'_>, value: &TokenStream) -> TokenStrea
     }
 }
 
-/// The walk of one (walked) field, given an expression of type `&FieldType`;
-/// for a `with` field, preceded by `Walker::with_field` (statements, used
-/// followed by `;`).
+/// The walk of one field, given an expression of type `&FieldType`; for a
+/// `with` field, preceded by `Walker::with_field`; for a skipped field, only
+/// `Walker::skipped_field` (the field is not walked: its type need not be
+/// `DeepCopy`). Statements, used followed by `;`.
 fn walk_expr(krate: &Path, field: &Field<'_>, value: &TokenStream, walker: &Ident) -> TokenStream {
-    if let Some(with) = &field.attrs.with {
+    if field.attrs.skip.is_some() {
+        // Listed by the proof helper: the copy holds `Default::default()`,
+        // which is not walked (sharing through a `Default` is never silent).
+        quote!(#krate::deep_copy::Walker::skipped_field(#walker))
+    } else if let Some(with) = &field.attrs.with {
         // Listed by the proof helper: the field is checked only as far as
         // `with::walk_buffers` reports (sharing on purpose is never silent).
         let module = quote!(#with).to_string().replace(' ', "");

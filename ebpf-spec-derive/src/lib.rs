@@ -48,8 +48,13 @@
 //!
 //! # Field attributes
 //! - `#[deep_copy(skip)]`: the copy gets `Default::default()` for this field,
-//!   and the walk does not visit it. Only for fields that are caches or other
-//!   state a copy should not carry.
+//!   and the walk does not look into it (the field's type need not be
+//!   `DeepCopy`). Only for fields that are caches or other state a copy
+//!   should not carry. The generated walk calls `Walker::skipped_field()`, so
+//!   the proof helper's report lists every skipped field (a `Default` that
+//!   hands out shared state is never silent). A skipped field that differs
+//!   from its default makes the copy unequal to the original: check such
+//!   types with `check_disjoint`, not `check_deep_copy`.
 //! - `#[deep_copy(with = path::to::module)]` (or `with = "path::to::module"`):
 //!   copy the field with `module::deep_copy(&field)` and walk it with
 //!   `module::walk_buffers(&field, walker)` (inside the field's
@@ -74,6 +79,13 @@
 //!   predicates of the impl, replacing the inferred ones (an empty string means
 //!   none). Bounds written on the type's own parameters and where-clause are
 //!   always kept.
+//! - `#[deep_copy(plain)]`: the type is `Copy` and owns no heap memory, so a
+//!   slice of it (a `Vec`'s elements) is copied with one `memcpy`, as `Clone`
+//!   does, and not walked; it also implements `PlainCopy`. Every field type
+//!   must be `PlainCopy` (numbers, `bool`, `char`, arrays, tuples and
+//!   `Option`s of them, other `plain` types), each checked where the field is
+//!   declared (bounded in the where-clause of a generic type); refused on a
+//!   type that is not `Copy` and with `skip` or `with` fields.
 //!
 //! # Inferred bounds
 //! Like serde: `T: DeepCopy` for each type parameter `T` used in the type of a
@@ -81,12 +93,18 @@
 //! `PhantomData<T>` does not), and `FieldType: Default` for skipped fields whose
 //! type uses a type parameter. Associated types are bounded themselves
 //! (`I::Item: DeepCopy`, `<I as Iterator>::Item: DeepCopy`), not `I`. A
-//! parameter declared `T: ?Sized` (on the parameter or in the where-clause) is
-//! never bounded `T: DeepCopy`, which would imply `T: Sized`: each type that has
-//! it as a generic argument is bounded as a whole (`Box<T>: DeepCopy`,
-//! `Arc<T>: DeepCopy`, `Cow<'a, T>: DeepCopy`), so the impl holds for `str` and
-//! `[u8]` wherever the pointer's own impl does. Recursive types
-//! (`Option<Box<Self>>`, `Vec<Tree<T>>`) need no extra bound.
+//! parameter declared `T: ?Sized` (on the parameter or in the where-clause)
+//! held by std's owning pointers is not bounded `T: DeepCopy`, which would
+//! imply `T: Sized`: the pointer is bounded as a whole (`Box<T>: DeepCopy`,
+//! `Arc<T>`, `Rc<T>`), so the impl holds for `str` and `[u8]` wherever the
+//! pointer's own impl does. A `Cow<'a, B>` of any parameter is bounded as a
+//! whole too (it needs `B: DeepToOwned`, which for a sized `B` is
+//! `DeepCopy + Clone`). Held by one of your own types, a parameter is bounded
+//! as any other (`T: DeepCopy`), so mutually recursive types stay derivable.
+//! The type itself, named alone or as `self::Name<..>`, needs no bound
+//! (`Option<Box<Self>>`, `Vec<Tree<T>>` in `Tree<T>`); a longer path
+//! (`super::Name<T>`) may be another type of the same name, and is bounded
+//! as one.
 //!
 //! # Rejected at compile time
 //! Unions, `#[repr(packed)]` types (also `packed(N)`, and through a
@@ -113,8 +131,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// See the [crate documentation](crate) for the attributes
 /// (`#[deep_copy(skip)]`, `#[deep_copy(with = module)]`,
-/// `#[deep_copy(crate = "path")]`, `#[deep_copy(bound = "...")]`) and the
-/// inferred bounds.
+/// `#[deep_copy(crate = "path")]`, `#[deep_copy(bound = "...")]`,
+/// `#[deep_copy(plain)]`) and the inferred bounds.
 #[proc_macro_derive(DeepCopy, attributes(deep_copy))]
 pub fn derive_deep_copy(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -718,3 +718,151 @@ fn plain_records_copy_as_one_buffer() {
     assert_eq!(ebpf_spec::deep_copy::buffers(&records).len(), 1);
     assert_eq!(records[3].deep_copy(), records[3]);
 }
+
+// ------------------------------------------------- skipped fields are listed
+
+static GLOBAL_CACHE: std::sync::LazyLock<Arc<std::sync::Mutex<Vec<u8>>>> =
+    std::sync::LazyLock::new(|| Arc::new(std::sync::Mutex::new(vec![0; 16])));
+
+/// A `Default` that hands out shared state: what `skip` puts in the copy.
+#[derive(Debug)]
+struct SharedCache(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Default for SharedCache {
+    fn default() -> Self {
+        SharedCache(Arc::clone(&GLOBAL_CACHE))
+    }
+}
+
+#[derive(DeepCopy, Debug)]
+struct Cached {
+    name: String,
+    #[deep_copy(skip)]
+    cache: SharedCache,
+}
+
+#[derive(DeepCopy, Debug)]
+enum CachedVariant {
+    Plain,
+    Cached(String, #[deep_copy(skip)] SharedCache),
+}
+
+/// A skipped field is not walked (its type need not be `DeepCopy`), so a
+/// `Default` sharing a global is invisible to the range check; the proof
+/// helper lists the field instead, as it lists `with` fields (DESIGN.md:
+/// sharing on purpose is never silent).
+#[test]
+fn skipped_fields_are_listed_by_the_proof_helper() {
+    use ebpf_spec::deep_copy::check_disjoint;
+    let a = Cached {
+        name: "n".into(),
+        cache: SharedCache::default(),
+    };
+    let b = a.deep_copy();
+    assert!(Arc::ptr_eq(&a.cache.0, &b.cache.0), "the Default shares");
+    let report = check_disjoint(&a, &b);
+    assert!(report.is_ok(), "{report}");
+    assert!(report.with_fields.is_empty());
+    assert_eq!(report.skipped_fields.len(), 1, "{report}");
+    assert_eq!(report.skipped_fields[0].path, [field("Cached", "cache")]);
+    assert_eq!(report.skipped_fields[0].field(), Some(("Cached", "cache")));
+    let msg = report.to_string();
+    assert!(
+        msg.contains(
+            "field `cache` of `Cached` skipped (`#[deep_copy(skip)]`): the copy holds \
+             `Default::default()`, which is not checked (at `Cached.cache`)"
+        ),
+        "{msg}"
+    );
+
+    // In an enum variant, and counted over many values; a value in another
+    // variant lists nothing.
+    let many = vec![
+        CachedVariant::Cached("a".into(), SharedCache::default()),
+        CachedVariant::Plain,
+        CachedVariant::Cached("b".into(), SharedCache::default()),
+    ];
+    let copy = many.deep_copy();
+    let (CachedVariant::Cached(_, a), CachedVariant::Cached(_, b)) = (&many[0], &copy[0]) else {
+        panic!("variant changed by the copy: {copy:?}");
+    };
+    assert!(Arc::ptr_eq(&a.0, &b.0), "the Default shares");
+    let report = check_disjoint(&many, &copy);
+    assert_eq!(report.skipped_fields.len(), 1, "{report}");
+    assert_eq!(report.skipped_fields[0].count, 2);
+    assert_eq!(
+        report.skipped_fields[0].path,
+        [
+            PathSegment::Index(0),
+            variant("CachedVariant", "Cached"),
+            field("CachedVariant::Cached", "1")
+        ]
+    );
+    assert!(report.to_string().contains("and 1 more"), "{report}");
+    let report = check_disjoint(&CachedVariant::Plain, &CachedVariant::Plain.deep_copy());
+    assert!(report.skipped_fields.is_empty());
+    // Types without skipped fields list nothing.
+    assert!(
+        check_deep_copy(&owned(), &owned().deep_copy())
+            .skipped_fields
+            .is_empty()
+    );
+}
+
+// ------------------------------------- another module's type of the same name
+
+#[derive(DeepCopy, Debug, PartialEq)]
+struct Versioned<T> {
+    items: Vec<T>,
+}
+
+mod v2 {
+    use ebpf_spec::DeepCopy;
+
+    /// Wraps the `Versioned<T>` above under the same name: `super::Versioned`
+    /// is another type, whose `T` needs its bound.
+    #[derive(DeepCopy, Debug, PartialEq)]
+    pub(super) struct Versioned<T> {
+        pub(super) inner: super::Versioned<T>,
+        pub(super) note: String,
+    }
+
+    /// The same through `crate::`.
+    #[derive(DeepCopy, Debug, PartialEq)]
+    pub(super) struct Spec<T> {
+        pub(super) inner: crate::Versioned<T>,
+    }
+}
+
+/// A `Cow` of a sized parameter needs `T: DeepToOwned` (`DeepCopy + Clone`),
+/// not `T: DeepCopy`: the derive bounds the `Cow` as a whole.
+#[derive(DeepCopy)]
+struct SizedCow<'a, T: Clone> {
+    value: Cow<'a, T>,
+}
+
+#[test]
+fn paths_to_another_type_of_the_same_name_are_bounded() {
+    let v = v2::Versioned {
+        inner: Versioned {
+            items: vec![String::from("a")],
+        },
+        note: "n".into(),
+    };
+    assert_deep_copy(&v, &requires_deep_copy(&v));
+    let s = v2::Spec {
+        inner: Versioned {
+            items: vec![vec![1u8]],
+        },
+    };
+    assert_deep_copy(&s, &requires_deep_copy(&s));
+
+    let backing = vec![String::from("tenant")];
+    let c = SizedCow {
+        value: Cow::Borrowed(&backing),
+    };
+    let copy = requires_deep_copy(&c);
+    assert!(matches!(copy.value, Cow::Owned(_)));
+    assert_eq!(*copy.value, backing);
+    assert_disjoint(&c, &copy);
+}

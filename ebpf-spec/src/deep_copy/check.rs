@@ -1,6 +1,7 @@
 //! The proof helper: is a copy equal to its original, and disjoint from it?
 
-use super::{BufferRange, DeepCopy, PathSegment, Unwalked, Walker, WithField};
+use super::walk::Walked;
+use super::{BufferRange, DeepCopy, PathSegment, SkippedField, Unwalked, Walker, WithField};
 use std::fmt;
 
 /// Every heap buffer `value` owns, as reported by its [`DeepCopy::walk_buffers`].
@@ -70,6 +71,14 @@ pub struct Report {
     /// false; test `with_fields.is_empty()` to require that every field was
     /// copied through `DeepCopy`.
     pub with_fields: Vec<WithField>,
+    /// Fields marked `#[deep_copy(skip)]` (met in either value): the copy
+    /// holds `Default::default()` there, which is not walked, so a `Default`
+    /// handing out shared state (a clone of a global `Arc`) is not seen.
+    /// Listed, as `with` fields are, without making
+    /// [`is_ok`](Report::is_ok) false. A skipped field that differs from its
+    /// default also makes the copy unequal: use [`check_disjoint`] for such
+    /// types.
+    pub skipped_fields: Vec<SkippedField>,
 }
 
 impl Report {
@@ -168,7 +177,7 @@ impl fmt::Display for Report {
 }
 
 impl Report {
-    /// One line per field copied by a `with` module.
+    /// One line per field copied by a `with` module, then per skipped field.
     fn fmt_with_fields(&self, f: &mut fmt::Formatter<'_>, root: &str) -> fmt::Result {
         for w in &self.with_fields {
             let module = w.module;
@@ -178,14 +187,29 @@ impl Report {
                 "\n  - field `{field}` of `{container}` copied by `{module}::deep_copy`: \
                  only what `{module}::walk_buffers` reports is checked (at `{}`{})",
                 w.display_path(root),
-                if w.count > 1 {
-                    format!(", and {} more", w.count - 1)
-                } else {
-                    String::new()
-                },
+                and_more(w.count),
+            )?;
+        }
+        for s in &self.skipped_fields {
+            let (container, field) = s.field().unwrap_or(("?", "?"));
+            write!(
+                f,
+                "\n  - field `{field}` of `{container}` skipped (`#[deep_copy(skip)]`): the \
+                 copy holds `Default::default()`, which is not checked (at `{}`{})",
+                s.display_path(root),
+                and_more(s.count),
             )?;
         }
         Ok(())
+    }
+}
+
+/// ", and N more" for a field met `count` times.
+fn and_more(count: usize) -> String {
+    if count > 1 {
+        format!(", and {} more", count - 1)
+    } else {
+        String::new()
     }
 }
 
@@ -259,10 +283,23 @@ fn overlaps(original: &[BufferRange], copy: &[BufferRange]) -> Vec<Overlap> {
     found
 }
 
-fn walk<T: DeepCopy>(value: &T) -> (Vec<BufferRange>, Vec<Unwalked>, Vec<WithField>) {
+fn walk<T: DeepCopy>(value: &T) -> Walked {
     let mut walker = Walker::new();
     value.walk_buffers(&mut walker);
     walker.into_all()
+}
+
+/// The skipped fields of both sides, as [`merge_with_fields`] merges.
+fn merge_skipped_fields(
+    mut original: Vec<SkippedField>,
+    copy: Vec<SkippedField>,
+) -> Vec<SkippedField> {
+    for c in copy {
+        if !original.iter().any(|o| o.path.last() == c.path.last()) {
+            original.push(c);
+        }
+    }
+    original
 }
 
 /// The `with` fields of both sides: the original's, then those only the copy
@@ -283,8 +320,18 @@ fn merge_with_fields(mut original: Vec<WithField>, copy: Vec<WithField>) -> Vec<
 /// could not be walked: the walk never panics or blocks on a held cell or lock,
 /// but `PartialEq` would (`RefCell::eq` panics while it is mutably borrowed).
 fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -> Report {
-    let (a, original_unwalked, original_with) = walk(original);
-    let (b, copy_unwalked, copy_with) = walk(copy);
+    let Walked {
+        buffers: a,
+        unwalked: original_unwalked,
+        with_fields: original_with,
+        skipped_fields: original_skipped,
+    } = walk(original);
+    let Walked {
+        buffers: b,
+        unwalked: copy_unwalked,
+        with_fields: copy_with,
+        skipped_fields: copy_skipped,
+    } = walk(copy);
     let walked = original_unwalked.is_empty() && copy_unwalked.is_empty();
     let (equal, equality_skipped) = match eq {
         Some(eq) if walked => (Some(eq(original, copy)), false),
@@ -301,6 +348,7 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
         original_unwalked,
         copy_unwalked,
         with_fields: merge_with_fields(original_with, copy_with),
+        skipped_fields: merge_skipped_fields(original_skipped, copy_skipped),
     }
 }
 

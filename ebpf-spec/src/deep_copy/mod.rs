@@ -44,7 +44,7 @@ mod walk;
 pub use check::{
     Overlap, Report, assert_deep_copy, assert_disjoint, buffers, check_deep_copy, check_disjoint,
 };
-pub use walk::{BufferRange, PathSegment, Unwalked, Walker, WithField};
+pub use walk::{BufferRange, PathSegment, SkippedField, Unwalked, Walker, WithField};
 
 /// A value that can be copied deeply: the copy shares no memory with the original.
 ///

@@ -118,16 +118,49 @@ pub struct WithField {
 impl WithField {
     /// The field: its declaring type and name, from the last path segment.
     pub fn field(&self) -> Option<(&'static str, &'static str)> {
-        self.path.iter().rev().find_map(|seg| match seg {
-            PathSegment::Field { container, field } => Some((*container, *field)),
-            _ => None,
-        })
+        last_field(&self.path)
     }
 
     /// The path rendered like Rust syntax, starting with `root`.
     pub fn display_path(&self, root: &str) -> String {
         render_path(root, &self.path)
     }
+}
+
+/// A field marked `#[deep_copy(skip)]`: the copy holds its type's
+/// `Default::default()`, which is not walked (the field's type need not be
+/// `DeepCopy`). The proof helper lists it, because a `Default` that hands out
+/// shared state (a clone of a global `Arc`) would share silently otherwise.
+///
+/// Recorded once per declaring type and field, however many values hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedField {
+    /// Path from the walked value to the first such field met; its last
+    /// segment is the field.
+    pub path: Vec<PathSegment>,
+    /// How many times the walk met the field.
+    pub count: usize,
+}
+
+impl SkippedField {
+    /// The field: its declaring type and name, from the last path segment.
+    pub fn field(&self) -> Option<(&'static str, &'static str)> {
+        last_field(&self.path)
+    }
+
+    /// The path rendered like Rust syntax, starting with `root`.
+    pub fn display_path(&self, root: &str) -> String {
+        render_path(root, &self.path)
+    }
+}
+
+/// The last field segment of a path: its declaring type and name.
+fn last_field(path: &[PathSegment]) -> Option<(&'static str, &'static str)> {
+    path.iter().rev().find_map(|seg| match seg {
+        PathSegment::Field { container, field } => Some((*container, *field)),
+        _ => None,
+    })
 }
 
 /// Collects the heap buffers a value owns, with the path that leads to each.
@@ -144,6 +177,7 @@ pub struct Walker {
     buffers: Vec<BufferRange>,
     unwalked: Vec<Unwalked>,
     with_fields: Vec<WithField>,
+    skipped_fields: Vec<SkippedField>,
 }
 
 impl Walker {
@@ -216,6 +250,29 @@ impl Walker {
         });
     }
 
+    /// Records that the field at the current path (entered with
+    /// [`push_field`](Walker::push_field)) is `#[deep_copy(skip)]`: the copy
+    /// holds `Default::default()`, and the field is not walked. The derive
+    /// calls it; the proof helper lists such fields (see
+    /// [`Report::skipped_fields`](super::Report::skipped_fields)).
+    ///
+    /// Cheap, as [`with_field`](Walker::with_field) is.
+    pub fn skipped_field(&mut self) {
+        let field = self.path.last();
+        if let Some(seen) = self
+            .skipped_fields
+            .iter_mut()
+            .find(|seen| seen.path.last() == field)
+        {
+            seen.count += 1;
+            return;
+        }
+        self.skipped_fields.push(SkippedField {
+            path: self.path.clone(),
+            count: 1,
+        });
+    }
+
     /// Enters field `field` of type `container`.
     pub fn push_field(&mut self, container: &'static str, field: &'static str) {
         self.path.push(PathSegment::Field { container, field });
@@ -251,6 +308,12 @@ impl Walker {
         &self.with_fields
     }
 
+    /// The skipped fields recorded so far (see
+    /// [`skipped_field`](Walker::skipped_field)).
+    pub fn skipped_fields(&self) -> &[SkippedField] {
+        &self.skipped_fields
+    }
+
     /// Consumes the walker, returning the recorded buffers (and dropping the
     /// record of parts that could not be walked: see
     /// [`into_parts`](Walker::into_parts)).
@@ -264,8 +327,22 @@ impl Walker {
         (self.buffers, self.unwalked)
     }
 
-    /// Everything recorded: buffers, parts not walked, `with` fields.
-    pub(super) fn into_all(self) -> (Vec<BufferRange>, Vec<Unwalked>, Vec<WithField>) {
-        (self.buffers, self.unwalked, self.with_fields)
+    /// Everything recorded: buffers, parts not walked, `with` and skipped
+    /// fields.
+    pub(super) fn into_all(self) -> Walked {
+        Walked {
+            buffers: self.buffers,
+            unwalked: self.unwalked,
+            with_fields: self.with_fields,
+            skipped_fields: self.skipped_fields,
+        }
     }
+}
+
+/// What a [`Walker`] recorded, for the proof helper.
+pub(super) struct Walked {
+    pub(super) buffers: Vec<BufferRange>,
+    pub(super) unwalked: Vec<Unwalked>,
+    pub(super) with_fields: Vec<WithField>,
+    pub(super) skipped_fields: Vec<SkippedField>,
 }

@@ -27,6 +27,28 @@ pub enum Kind {
     },
 }
 
+/// `plain` too: its `PlainCopy` impl and field checks use the deprecated
+/// type without a warning (here, `deny(warnings)` would make it an error).
+#[deprecated = "use `NewId`"]
+#[derive(Clone, Copy, DeepCopy)]
+#[deep_copy(plain)]
+pub struct OldId(pub u32);
+
+#[allow(deprecated)]
+#[derive(Clone, Copy, DeepCopy)]
+#[deep_copy(plain)]
+pub struct Record {
+    pub id: OldId,
+}
+
+#[allow(deprecated)]
+#[derive(Clone, Copy, DeepCopy)]
+#[deep_copy(plain)]
+pub struct GenericRecord<T> {
+    pub id: OldId,
+    pub value: T,
+}
+
 fn main() {
     #[allow(deprecated)]
     let spec = Spec {

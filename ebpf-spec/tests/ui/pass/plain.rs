@@ -25,7 +25,20 @@ enum Kind {
 #[deep_copy(plain, crate = "ebpf_spec")]
 struct Pair<T>(T, T);
 
+/// A field type naming `Self` (an associated constant): checked where
+/// `Self` is in scope, as the field is declared.
+#[derive(Clone, Copy, PartialEq, Debug, DeepCopy)]
+#[deep_copy(plain)]
+struct WithSelf {
+    a: [u8; Self::N],
+}
+
+impl WithSelf {
+    const N: usize = 4;
+}
+
 fn main() {
+    assert_eq!(vec![WithSelf { a: [1; 4] }].deep_copy()[0].a, [1; 4]);
     let records = vec![
         Record { offset: 1, kind: Kind::A, pair: (2, -3), bytes: [4, 5, 6] },
         Record { offset: 7, kind: Kind::B(8), pair: (9, 10), bytes: [0; 3] },
