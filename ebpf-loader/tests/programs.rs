@@ -859,3 +859,29 @@ fn a_tracing_program_attaches_to_a_function_of_another_bpf_program() {
     spec.programs.clear();
     assert!(loader.load(&spec).is_ok(), "the maps alone load");
 }
+
+/// A hidden global sub-program (libbpf's `__hidden`) is verified in its
+/// caller's context, as libbpf has it (its BTF FUNC is made static): there
+/// its pointer argument is a stack slot. Verified on its own, as a global
+/// function is, the read through a pointer that may be NULL was refused
+/// ("R1 invalid mem access"). The hidden global variable works as any.
+#[test]
+fn a_hidden_global_function_is_verified_in_its_callers_context() {
+    let Some(_serial) = kernel() else { return };
+    let spec = fixture("hidden/hidden.bpfel.o");
+    let coll = Loader::new().load(&spec).unwrap();
+    // `read_it(&len) + add_one(0)` for a 64-byte packet, whose `skb->len`
+    // is 50 once the kernel has pulled its 14-byte Ethernet header.
+    let run = coll
+        .test_run("hidden_caller", &[0u8; 64], 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.retval, 51);
+    let mut count = [0u8; 4];
+    coll.variable(&spec.variables["hidden_counter"])
+        .unwrap()
+        .unwrap()
+        .read_into(&mut count)
+        .unwrap();
+    assert_eq!(u32::from_ne_bytes(count), 2);
+}

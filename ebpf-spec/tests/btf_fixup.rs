@@ -59,6 +59,10 @@ struct Parsed {
     /// VAR name -> linkage, and the position of each linkage field.
     linkage: BTreeMap<String, u32>,
     linkage_fields: Vec<usize>,
+    /// FUNC name -> linkage (the `vlen` bits of its `info`), and the
+    /// position of each FUNC's `info`.
+    func_linkage: BTreeMap<String, u32>,
+    func_info_fields: Vec<usize>,
 }
 
 fn parse<O: ByteOrder>(blob: &[u8]) -> Parsed {
@@ -93,6 +97,12 @@ fn parse<O: ByteOrder>(blob: &[u8]) -> Parsed {
     for &(at, kind, name_off, size) in &records {
         let body = at + size_of::<BtfType<O>>();
         match kind {
+            12 => {
+                let (t, _) = BtfType::<O>::ref_from_prefix(&blob[at..]).unwrap();
+                out.func_linkage
+                    .insert(name(name_off), t.info.get() & 0xffff);
+                out.func_info_fields.push(at + offset_of!(BtfType<O>, info));
+            }
             14 => {
                 let (linkage, _) = U32::<O>::ref_from_prefix(&blob[body..]).unwrap();
                 out.linkage.insert(name(name_off), linkage.get());
@@ -267,4 +277,55 @@ fn datasec_entries_come_out_in_offset_order() {
     }
     expected.sort_by_key(|e| e.1);
     assert_eq!(sorted.entries, expected);
+}
+
+/// libbpf's `__hidden` (visibility "hidden"): a hidden global sub-program's
+/// FUNC and a hidden global variable's VAR are made static before loading,
+/// as libbpf makes them (`mark_btf_static`, `btf_fixup_datasec`); the
+/// verifier then checks the function in its caller's context. Everything
+/// else global stays global, and no other byte changes.
+#[test]
+fn hidden_globals_are_static_in_the_btf() {
+    for name in ["hidden/hidden.bpfel.o", "hidden/hidden.bpfeb.o"] {
+        let file = fixture(name);
+        let layout = Layout::parse(&file);
+        let spec = CollectionSpec::from_elf(&file).unwrap();
+        let fixed = &spec.btf.as_ref().unwrap().btf;
+        let btf = layout.section(".BTF");
+        let raw = &file[btf.offset as usize..(btf.offset + btf.size) as usize];
+        let before = parse_in(spec.byte_order, raw);
+        let after = parse_in(spec.byte_order, fixed);
+        for f in ["read_it", "add_one", "hidden_caller"] {
+            assert_eq!(before.func_linkage[f], 1, "{name}: clang wrote {f} global");
+        }
+        assert_eq!(before.linkage["hidden_counter"], 1, "{name}");
+        assert_eq!(
+            after.func_linkage,
+            BTreeMap::from([
+                ("add_one".to_string(), 1),
+                ("hidden_caller".to_string(), 1),
+                ("read_it".to_string(), 0),
+            ]),
+            "{name}"
+        );
+        assert_eq!(after.linkage["hidden_counter"], 0, "{name}");
+        assert_eq!(after.linkage["shared_counter"], 1, "{name}");
+        // The spec's own view of them is unchanged.
+        assert!(spec.functions.contains_key("read_it"), "{name}");
+        assert_eq!(spec.variables["hidden_counter"].section, ".bss", "{name}");
+
+        let mut allowed: BTreeSet<usize> = BTreeSet::new();
+        for field in after
+            .datasecs
+            .iter()
+            .flat_map(|d| d.fields.iter())
+            .chain(&after.linkage_fields)
+            .chain(&after.func_info_fields)
+        {
+            allowed.extend(*field..*field + 4);
+        }
+        for (i, (x, y)) in raw.iter().zip(fixed.iter()).enumerate() {
+            assert!(x == y || allowed.contains(&i), "{name}: byte {i} changed");
+        }
+    }
 }

@@ -10,11 +10,12 @@
 //! the views read through `get`: hostile input yields an error, never a
 //! panic or a huge allocation.
 
-use super::ParseError;
+use super::{ParseError, VarPlace};
 use crate::btf::raw::{
-    RawType, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VarRecord, VarSecinfo,
+    FUNC_GLOBAL, RawType, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC, VarRecord,
+    VarSecinfo,
 };
-use crate::btf::{Btf, BtfError, Kind, Type, TypeData, VarSecInfo};
+use crate::btf::{Btf, BtfError, Kind, Linkage, Type, TypeData, VarSecInfo};
 use crate::spec::ByteOrder;
 use std::collections::HashMap;
 use zerocopy::FromBytes;
@@ -165,19 +166,56 @@ impl ObjectBtf {
         &self,
         blob: &mut [u8],
         section_size: impl Fn(&str) -> Option<u32>,
-        var_offset: impl Fn(&str, &str) -> Option<u32>,
+        var_place: impl Fn(&str, &str) -> VarPlace,
     ) -> Result<(), ParseError> {
         match self.btf.byte_order() {
-            ByteOrder::Little => self.fixup::<LittleEndian>(blob, section_size, var_offset),
-            ByteOrder::Big => self.fixup::<BigEndian>(blob, section_size, var_offset),
+            ByteOrder::Little => self.fixup::<LittleEndian>(blob, section_size, var_place),
+            ByteOrder::Big => self.fixup::<BigEndian>(blob, section_size, var_place),
         }
+    }
+
+    /// Marks static the first global FUNC of each name in `names` (hidden
+    /// global sub-programs), as libbpf does before `BPF_BTF_LOAD`: the
+    /// verifier then checks each call of it in its caller's context, as for
+    /// a `static` function, instead of once on its own.
+    pub fn mark_functions_static(&self, blob: &mut [u8], names: &[&str]) -> Result<(), ParseError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut left: Vec<&str> = names.to_vec();
+        for id in self.btf.ids() {
+            let Some(t) = self.btf.ty(id) else { continue };
+            let TypeData::Func {
+                linkage: Linkage::Global,
+                ..
+            } = t.data()
+            else {
+                continue;
+            };
+            let Some(at) = left
+                .iter()
+                .position(|n| n.as_bytes() == self.btf.name_bytes(id))
+            else {
+                continue;
+            };
+            left.swap_remove(at);
+            let record = self.record(blob, &t)?;
+            match self.btf.byte_order() {
+                ByteOrder::Little => set_func_static::<LittleEndian>(record, &t)?,
+                ByteOrder::Big => set_func_static::<BigEndian>(record, &t)?,
+            }
+            if left.is_empty() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn fixup<O: zerocopy::ByteOrder>(
         &self,
         blob: &mut [u8],
         section_size: impl Fn(&str) -> Option<u32>,
-        var_offset: impl Fn(&str, &str) -> Option<u32>,
+        var_place: impl Fn(&str, &str) -> VarPlace,
     ) -> Result<(), ParseError> {
         for &id in &self.datasecs {
             let Some(t) = self.btf.ty(id) else { continue };
@@ -209,10 +247,15 @@ impl ObjectBtf {
                     offsets.push(None);
                     continue;
                 }
-                offsets.push(var_offset(sec, self.name(var.name_off())?));
+                let place = var_place(sec, self.name(var.name_off())?);
+                offsets.push(place.offset);
                 // The kernel accepts only static and allocated variables.
                 if rec.linkage.get() == VAR_GLOBAL_EXTERN {
                     rec.linkage.set(VAR_GLOBAL_ALLOCATED);
+                } else if place.hidden {
+                    // A hidden global is the object's own, as a static is
+                    // (libbpf's `btf_fixup_datasec`).
+                    rec.linkage.set(VAR_STATIC);
                 }
             }
             let (header, rest) =
@@ -243,6 +286,18 @@ impl ObjectBtf {
             .and_then(|at| blob.get_mut(at..))
             .ok_or_else(|| truncated(t))
     }
+}
+
+/// Writes linkage `BTF_FUNC_STATIC` (0) into a global FUNC's record.
+fn set_func_static<O: zerocopy::ByteOrder>(
+    record: &mut [u8],
+    t: &Type<'_>,
+) -> Result<(), ParseError> {
+    let (header, _) = RawType::<O>::mut_from_prefix(record).map_err(|_| truncated(t))?;
+    let info = header.info.get();
+    debug_assert_eq!(info & 0xffff, FUNC_GLOBAL);
+    header.info.set(info & !0xffff);
+    Ok(())
 }
 
 fn truncated(t: &Type<'_>) -> ParseError {

@@ -332,6 +332,10 @@ struct Symbol<'d> {
     /// The reserved section index (`SHN_ABS`, `SHN_COMMON`...) of a
     /// symbol in no section that is not undefined either.
     reserved: Option<u16>,
+    /// Visibility `STV_HIDDEN` or `STV_INTERNAL` (libbpf's `__hidden`): a
+    /// global function or variable the object keeps to itself, whose BTF
+    /// FUNC or VAR libbpf marks static before loading.
+    hidden: bool,
 }
 
 impl Symbol<'_> {
@@ -342,6 +346,13 @@ impl Symbol<'_> {
             self.name.to_owned()
         }
     }
+}
+
+/// Where a global variable sits, for the BTF fix-up: its offset in its
+/// section, and whether its symbol is hidden (its VAR is then made static).
+pub(crate) struct VarPlace {
+    pub offset: Option<u32>,
+    pub hidden: bool,
 }
 
 /// A function in an executable section.
@@ -595,6 +606,7 @@ impl<'d> Reader<'d> {
                 kind: sym.st_type(),
                 bind: sym.st_bind(),
                 reserved,
+                hidden: matches!(sym.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL),
             });
         }
 
@@ -710,12 +722,12 @@ impl<'d> Reader<'d> {
             }
             by_name
         });
-        let object_index: Option<HashMap<(usize, &str), u64>> = large.then(|| {
+        let object_index: Option<HashMap<(usize, &str), &Symbol<'_>>> = large.then(|| {
             let mut by_name = HashMap::new();
             for (index, list) in objects.iter().enumerate() {
                 for &i in list {
                     let sym = &symbols[i];
-                    by_name.entry((index, sym.name)).or_insert(sym.value);
+                    by_name.entry((index, sym.name)).or_insert(sym);
                 }
             }
             by_name
@@ -730,24 +742,43 @@ impl<'d> Reader<'d> {
             }
             u32::try_from(sections[find_section(name)?].size).ok()
         };
-        let var_offset = |sec: &str, var: &str| {
-            if let Some(v) = variables.get(var).filter(|v| v.section == sec) {
-                return Some(v.offset);
-            }
+        let var_symbol = |sec: &str, var: &str| {
             let index = find_section(sec)?;
-            let value = match &object_index {
-                Some(by_name) => *by_name.get(&(index, var))?,
-                None => {
-                    objects[index]
-                        .iter()
-                        .map(|&i| &symbols[i])
-                        .find(|s| s.name == var)?
-                        .value
-                }
-            };
-            u32::try_from(value).ok()
+            match &object_index {
+                Some(by_name) => by_name.get(&(index, var)).copied(),
+                None => objects[index]
+                    .iter()
+                    .map(|&i| &symbols[i])
+                    .find(|s| s.name == var),
+            }
         };
-        btf.fixup_datasecs(&mut raw.btf, section_size, var_offset)
+        let var_place = |sec: &str, var: &str| {
+            let symbol = var_symbol(sec, var);
+            let offset = match variables.get(var).filter(|v| v.section == sec) {
+                Some(v) => Some(v.offset),
+                None => symbol.and_then(|s| u32::try_from(s.value).ok()),
+            };
+            VarPlace {
+                offset,
+                hidden: symbol.is_some_and(|s| s.hidden),
+            }
+        };
+        btf.fixup_datasecs(&mut raw.btf, section_size, var_place)?;
+        // Hidden global functions of `.text` (sub-programs), as libbpf marks
+        // them (`mark_btf_static`): verified in their callers' context.
+        let text = sections.iter().position(|s| s.name == ".text");
+        let hidden_functions: Vec<&str> = symbols
+            .iter()
+            .filter(|s| {
+                s.hidden
+                    && s.kind == elf::STT_FUNC
+                    && s.bind != elf::STB_LOCAL
+                    && text.is_some()
+                    && s.section == text
+            })
+            .map(|s| s.name)
+            .collect();
+        btf.mark_functions_static(&mut raw.btf, &hidden_functions)
     }
 
     /// Takes `bytes` from the whole-file budget before they are materialised

@@ -86,8 +86,11 @@ impl ByteOrder {
 ///
 /// `.BTF` is fixed up as libbpf does before loading it: the sizes of data
 /// sections (DATASEC) and the offsets of their variables, which clang leaves
-/// 0, are filled in from the ELF section and symbol tables, and `.kconfig`
-/// externs become allocated globals. Everything else is as in the object,
+/// 0, are filled in from the ELF section and symbol tables, `.kconfig`
+/// externs become allocated globals, and hidden globals (libbpf's
+/// `__hidden`, visibility hidden or internal) become static: a `.text`
+/// function's FUNC, so that the verifier checks it in its caller's context,
+/// and a variable's VAR. Everything else is as in the object,
 /// `.ksyms` included: the `__ksym` externs keep their declared types, which
 /// a loader resolves them by before it rewrites that section with
 /// [`btf::ksyms_for_kernel`](crate::btf::ksyms_for_kernel).

@@ -60,6 +60,8 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "kconfig/kconfig.bpfel.o",
     "alias/alias.bpfeb.o",
     "alias/alias.bpfel.o",
+    "hidden/hidden.bpfeb.o",
+    "hidden/hidden.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
