@@ -309,3 +309,38 @@ fn big_and_little_endian_objects_parse_to_the_same_records() {
         }
     }
 }
+
+/// Section names are offsets into the BTF's strings, so every suffix of one
+/// long string names a section of its own: copied each, 4,000 suffixes of a
+/// 4,000-byte string come to 8 MB (the square of the input). Past twice the
+/// string section, new names are refused; a name met again is not copied
+/// again, however many records and sections use it.
+#[test]
+fn section_names_overlapping_past_twice_the_strings_are_refused() {
+    let mut b = BtfBuilder::new();
+    let long = b.str(&"s".repeat(4000));
+    b.int("int", 4, true);
+    let order = ByteOrder::Little;
+    let btf = Btf::parse(&b.build(order), order).unwrap();
+    let ext = |names: Vec<u32>| {
+        ExtBuilder {
+            func: names.into_iter().map(|n| (n, vec![vec![0, 1]])).collect(),
+            ..ExtBuilder::default()
+        }
+        .build(order)
+    };
+    let suffixes = ext((0..4000).map(|i| long + i).collect());
+    match BtfExt::parse(&suffixes, order, &btf) {
+        Err(BtfError::Ext { what }) => {
+            assert!(what.contains("section names, overlapping"), "{what}")
+        }
+        other => panic!("4,000 overlapping names: {other:?}"),
+    }
+    // A few suffixes are fine, and one name used by 4,000 section headers
+    // is one section.
+    let few = BtfExt::parse(&ext((0..3).map(|i| long + i).collect()), order, &btf).unwrap();
+    assert_eq!(few.sections().count(), 3);
+    let same = BtfExt::parse(&ext(vec![long; 4000]), order, &btf).unwrap();
+    assert_eq!(same.sections().count(), 1);
+    assert_eq!(same.sections().next().unwrap().1.func_info.len(), 4000);
+}

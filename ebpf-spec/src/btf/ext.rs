@@ -133,10 +133,7 @@ impl ExtSection {
         self.func_info
             .iter()
             .filter(|r| insns.contains(&slot(r.insn_off)))
-            .map(|r| FuncInfo {
-                instruction: slot(r.insn_off) - insns.start,
-                type_id: r.type_id,
-            })
+            .map(|r| func_info(r, insns.start))
             .collect()
     }
 
@@ -146,12 +143,7 @@ impl ExtSection {
         self.line_info
             .iter()
             .filter(|r| insns.contains(&slot(r.insn_off)))
-            .map(|r| LineInfo {
-                instruction: slot(r.insn_off) - insns.start,
-                file_name_off: r.file_name_off,
-                line_off: r.line_off,
-                line_col: r.line_col,
-            })
+            .map(|r| line_info(r, insns.start))
             .collect()
     }
 
@@ -161,23 +153,113 @@ impl ExtSection {
         self.core_relos
             .iter()
             .filter(|r| insns.contains(&slot(r.insn_off)))
-            .map(|r| CoreRelocation {
-                instruction: slot(r.insn_off) - insns.start,
-                type_id: r.type_id,
-                access: Name::from(&*r.access),
-                kind: r.kind,
-            })
+            .map(|r| core_relocation(r, insns.start))
             .collect()
     }
 
-    /// The bytes [`core_relocations`](Self::core_relocations) of `insns`
-    /// allocates, counted before it does.
-    pub(crate) fn core_relocations_size(&self, insns: Range<usize>) -> usize {
-        self.core_relos
-            .iter()
-            .filter(|r| insns.contains(&slot(r.insn_off)))
-            .map(|r| size_of::<CoreRelocation>() + r.access.len())
-            .sum()
+    /// The records indexed by instruction, for finding those of many
+    /// functions (the ELF reader's use): each function's in
+    /// O(log n + its own), where the methods above walk every record of the
+    /// section, which for a function each is quadratic in the section.
+    pub(crate) fn indexed(&self) -> IndexedExt<'_> {
+        IndexedExt {
+            ext: self,
+            func: by_slot(&self.func_info, |r| r.insn_off),
+            line: by_slot(&self.line_info, |r| r.insn_off),
+            core: by_slot(&self.core_relos, |r| r.insn_off),
+        }
+    }
+}
+
+fn func_info(r: &FuncInfoRecord, start: usize) -> FuncInfo {
+    FuncInfo {
+        instruction: slot(r.insn_off) - start,
+        type_id: r.type_id,
+    }
+}
+
+fn line_info(r: &LineInfoRecord, start: usize) -> LineInfo {
+    LineInfo {
+        instruction: slot(r.insn_off) - start,
+        file_name_off: r.file_name_off,
+        line_off: r.line_off,
+        line_col: r.line_col,
+    }
+}
+
+fn core_relocation(r: &CoreReloRecord, start: usize) -> CoreRelocation {
+    CoreRelocation {
+        instruction: slot(r.insn_off) - start,
+        type_id: r.type_id,
+        access: Name::from(&*r.access),
+        kind: r.kind,
+    }
+}
+
+/// `(slot, index)` of every record, sorted.
+fn by_slot<T>(records: &[T], insn_off: impl Fn(&T) -> u32) -> Vec<(usize, usize)> {
+    let mut index: Vec<(usize, usize)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (slot(insn_off(r)), i))
+        .collect();
+    index.sort_unstable();
+    index
+}
+
+/// The indexes of the records of `insns`, in the order of the file.
+fn select(index: &[(usize, usize)], insns: &Range<usize>) -> Vec<usize> {
+    let from = index.partition_point(|&(s, _)| s < insns.start);
+    let to = index.partition_point(|&(s, _)| s < insns.end);
+    let mut picked: Vec<usize> = index[from..to.max(from)].iter().map(|&(_, i)| i).collect();
+    picked.sort_unstable();
+    picked
+}
+
+/// An [`ExtSection`]'s records indexed by instruction slot (see
+/// [`ExtSection::indexed`]): the same answers as its methods, in the same
+/// (file) order.
+pub(crate) struct IndexedExt<'e> {
+    ext: &'e ExtSection,
+    func: Vec<(usize, usize)>,
+    line: Vec<(usize, usize)>,
+    core: Vec<(usize, usize)>,
+}
+
+impl IndexedExt<'_> {
+    /// As [`ExtSection::func_infos`].
+    pub fn func_infos(&self, insns: Range<usize>) -> Vec<FuncInfo> {
+        select(&self.func, &insns)
+            .into_iter()
+            .map(|i| func_info(&self.ext.func_info[i], insns.start))
+            .collect()
+    }
+
+    /// As [`ExtSection::line_infos`].
+    pub fn line_infos(&self, insns: Range<usize>) -> Vec<LineInfo> {
+        select(&self.line, &insns)
+            .into_iter()
+            .map(|i| line_info(&self.ext.line_info[i], insns.start))
+            .collect()
+    }
+
+    /// The CO-RE relocations of `insns` (as
+    /// [`ExtSection::core_relocations`]), once the bytes they will take,
+    /// passed to `charge`, are accepted.
+    pub fn core_relocations<E>(
+        &self,
+        insns: Range<usize>,
+        charge: impl FnOnce(usize) -> Result<(), E>,
+    ) -> Result<Vec<CoreRelocation>, E> {
+        let picked = select(&self.core, &insns);
+        let records = picked.iter().map(|&i| &self.ext.core_relos[i]);
+        charge(
+            records
+                .clone()
+                .map(|r| size_of::<CoreRelocation>() + r.access.len())
+                .sum(),
+        )?;
+        Ok(records.map(|r| core_relocation(r, insns.start)).collect())
     }
 }
 
@@ -280,18 +362,20 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
             })
     };
 
-    let mut sections: BTreeMap<String, ExtSection> = BTreeMap::new();
+    let mut sections = Sections::new(btf);
     let func = region(
         hdr.func_info_off.get(),
         hdr.func_info_len.get(),
         "func_info",
     )?;
-    read_info::<O, RawFuncInfo<O>>(func, "func_info", btf, |sec, r| {
-        let insn_off = insn_off(r.insn_off.get(), "func_info", sec)?;
-        section(&mut sections, sec).func_info.push(FuncInfoRecord {
-            insn_off,
-            type_id: r.type_id.get(),
-        });
+    read_info::<O, RawFuncInfo<O>>(func, "func_info", btf, |sec, records| {
+        let out = &mut sections.get(sec, "func_info")?.func_info;
+        for r in records {
+            out.push(FuncInfoRecord {
+                insn_off: insn_off(r.insn_off.get(), "func_info", sec)?,
+                type_id: r.type_id.get(),
+            });
+        }
         Ok(())
     })?;
     let line = region(
@@ -299,14 +383,16 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
         hdr.line_info_len.get(),
         "line_info",
     )?;
-    read_info::<O, RawLineInfo<O>>(line, "line_info", btf, |sec, r| {
-        let insn_off = insn_off(r.insn_off.get(), "line_info", sec)?;
-        section(&mut sections, sec).line_info.push(LineInfoRecord {
-            insn_off,
-            file_name_off: r.file_name_off.get(),
-            line_off: r.line_off.get(),
-            line_col: r.line_col.get(),
-        });
+    read_info::<O, RawLineInfo<O>>(line, "line_info", btf, |sec, records| {
+        let out = &mut sections.get(sec, "line_info")?.line_info;
+        for r in records {
+            out.push(LineInfoRecord {
+                insn_off: insn_off(r.insn_off.get(), "line_info", sec)?,
+                file_name_off: r.file_name_off.get(),
+                line_off: r.line_off.get(),
+                line_col: r.line_col.get(),
+            });
+        }
         Ok(())
     })?;
     if hdr_len >= size_of::<Header<O>>() + size_of::<CoreHeader<O>>() {
@@ -325,43 +411,82 @@ fn parse<O: zerocopy::ByteOrder>(data: &[u8], btf: &Btf) -> Result<BtfExt, BtfEr
         let mut strings: HashMap<u32, Arc<str>> = HashMap::new();
         let mut copied: usize = 0;
         let most = 2 * btf.strings_len() + 4096;
-        read_info::<O, RawCoreRelo<O>>(relos, "core_relo", btf, |sec, r| {
-            let insn_off = insn_off(r.insn_off.get(), "core_relo", sec)?;
-            let access_str_off = r.access_str_off.get();
-            let access = match strings.get(&access_str_off) {
-                Some(a) => Arc::clone(a),
-                None => {
-                    let a: Arc<str> = btf.string_at(access_str_off).ok_or_else(|| {
+        read_info::<O, RawCoreRelo<O>>(relos, "core_relo", btf, |sec, records| {
+            let out = &mut sections.get(sec, "core_relo")?.core_relos;
+            for r in records {
+                let insn_off = insn_off(r.insn_off.get(), "core_relo", sec)?;
+                let access_str_off = r.access_str_off.get();
+                let access = match strings.get(&access_str_off) {
+                    Some(a) => Arc::clone(a),
+                    None => {
+                        let a: Arc<str> = btf.string_at(access_str_off).ok_or_else(|| {
                         err(format!(
                             "core_relo of section {sec:?}: access string offset {access_str_off} is not a string of the BTF"
                         ))
                     })?.into();
-                    copied += a.len();
-                    if copied > most {
-                        return Err(err(format!(
-                            "core_relo of section {sec:?}: the access strings, overlapping, \
+                        copied += a.len();
+                        if copied > most {
+                            return Err(err(format!(
+                                "core_relo of section {sec:?}: the access strings, overlapping, \
                              come to more than {most} bytes (twice the BTF's strings)"
-                        )));
+                            )));
+                        }
+                        strings.insert(access_str_off, Arc::clone(&a));
+                        a
                     }
-                    strings.insert(access_str_off, Arc::clone(&a));
-                    a
-                }
-            };
-            section(&mut sections, sec).core_relos.push(CoreReloRecord {
-                insn_off,
-                type_id: r.type_id.get(),
-                access_str_off,
-                access,
-                kind: CoreRelocationKind::from_raw(r.kind.get()),
-            });
+                };
+                out.push(CoreReloRecord {
+                    insn_off,
+                    type_id: r.type_id.get(),
+                    access_str_off,
+                    access,
+                    kind: CoreRelocationKind::from_raw(r.kind.get()),
+                });
+            }
             Ok(())
         })?;
     }
-    Ok(BtfExt { sections })
+    Ok(BtfExt {
+        sections: sections.by_name,
+    })
 }
 
-fn section<'m>(sections: &'m mut BTreeMap<String, ExtSection>, name: &str) -> &'m mut ExtSection {
-    sections.entry(name.to_owned()).or_default()
+/// The sections met so far, by name: a name is copied once, when first met.
+/// Names are offsets into the BTF's strings, so every suffix of one long
+/// string is a name of its own: past twice the string section (more than
+/// any producer's distinct names take), new names are refused rather than
+/// copied again.
+struct Sections {
+    by_name: BTreeMap<String, ExtSection>,
+    name_bytes: usize,
+    most: usize,
+}
+
+impl Sections {
+    fn new(btf: &Btf) -> Self {
+        Sections {
+            by_name: BTreeMap::new(),
+            name_bytes: 0,
+            most: 2 * btf.strings_len() + 4096,
+        }
+    }
+
+    fn get(&mut self, name: &str, what: &str) -> Result<&mut ExtSection, BtfError> {
+        if !self.by_name.contains_key(name) {
+            self.name_bytes += name.len();
+            if self.name_bytes > self.most {
+                return Err(err(format!(
+                    "{what}: the section names, overlapping, come to more than {} bytes \
+                     (twice the BTF's strings)",
+                    self.most
+                )));
+            }
+            self.by_name.insert(name.to_owned(), ExtSection::default());
+        }
+        self.by_name
+            .get_mut(name)
+            .ok_or_else(|| err(format!("{what}: section {name:?} was not recorded")))
+    }
 }
 
 fn insn_off(off: u32, what: &str, sec: &str) -> Result<u32, BtfError> {
@@ -375,13 +500,13 @@ fn insn_off(off: u32, what: &str, sec: &str) -> Result<u32, BtfError> {
 }
 
 /// Reads one info region: a record size, then for each section its name,
-/// record count and records. `each` gets the section name and each record
+/// record count and records. `each` gets each section's name and records
 /// (read through `R`, the tail of a larger record skipped).
 fn read_info<'d, O: zerocopy::ByteOrder + 'd, R: FromBytes + KnownLayout + Immutable + 'd>(
     mut info: &'d [u8],
     what: &str,
     btf: &Btf,
-    mut each: impl FnMut(&str, &'d R) -> Result<(), BtfError>,
+    mut each: impl FnMut(&str, &[&'d R]) -> Result<(), BtfError>,
 ) -> Result<(), BtfError> {
     if info.is_empty() {
         return Ok(());
@@ -427,12 +552,89 @@ fn read_info<'d, O: zerocopy::ByteOrder + 'd, R: FromBytes + KnownLayout + Immut
             )));
         }
         let (records, rest) = rest.split_at(count * rec_size);
-        for record in records.chunks_exact(rec_size) {
-            let (r, _) = R::ref_from_prefix(record)
-                .map_err(|_| err(format!("{what}: unreadable record in section {name:?}")))?;
-            each(name, r)?;
-        }
+        let records = records
+            .chunks_exact(rec_size)
+            .map(|record| {
+                R::ref_from_prefix(record)
+                    .map(|(r, _)| r)
+                    .map_err(|_| err(format!("{what}: unreadable record in section {name:?}")))
+            })
+            .collect::<Result<Vec<&R>, BtfError>>()?;
+        each(name, &records)?;
         info = rest;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index gives what the walks give, in the same order, for any
+    /// range: empty, reversed, overlapping another, past the end.
+    #[test]
+    fn the_index_answers_as_the_walks_do() {
+        let mut ext = ExtSection::default();
+        let access: Arc<str> = Arc::from("0:1");
+        // Offsets out of order and repeated, as a hand-made section may be.
+        let mut state = 7u32;
+        for i in 0..500u32 {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let insn_off = 8 * ((state >> 8) % 97);
+            ext.func_info.push(FuncInfoRecord {
+                insn_off,
+                type_id: i,
+            });
+            ext.line_info.push(LineInfoRecord {
+                insn_off,
+                file_name_off: i,
+                line_off: 0,
+                line_col: 0,
+            });
+            ext.core_relos.push(CoreReloRecord {
+                insn_off,
+                type_id: i,
+                access_str_off: 1,
+                access: Arc::clone(&access),
+                kind: CoreRelocationKind::FieldByteOffset,
+            });
+        }
+        let index = ext.indexed();
+        #[allow(clippy::reversed_empty_ranges)]
+        let ranges = [
+            0..0,
+            0..1,
+            3..9,
+            5..5,
+            9..3,
+            0..97,
+            40..200,
+            96..97,
+            97..1000,
+        ];
+        for range in ranges {
+            assert_eq!(
+                index.func_infos(range.clone()),
+                ext.func_infos(range.clone())
+            );
+            assert_eq!(
+                index.line_infos(range.clone()),
+                ext.line_infos(range.clone())
+            );
+            let mut charged = 0;
+            let core = index
+                .core_relocations(range.clone(), |size| {
+                    charged = size;
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert_eq!(core, ext.core_relocations(range.clone()));
+            assert_eq!(charged, core.len() * (size_of::<CoreRelocation>() + 3));
+        }
+        // A refused charge copies nothing.
+        assert_eq!(
+            index.core_relocations(0..97, |_| Err("budget")),
+            Err("budget")
+        );
+    }
 }

@@ -61,6 +61,7 @@ pub use self::core::{
     PoisonReason, PoisonedInstruction, relocate, relocate_within, types_are_compat,
     types_are_compat_within,
 };
+pub(crate) use ext::IndexedExt;
 pub use ext::{BtfExt, CoreReloRecord, ExtSection, FuncInfoRecord, LineInfoRecord};
 pub use ksyms::{KSYMS_SECTION, ksyms_for_kernel, mentions_ksyms};
 pub use parse::{

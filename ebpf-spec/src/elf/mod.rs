@@ -2147,6 +2147,9 @@ impl<'d> Reader<'d> {
                 relocs.entry(f).or_default().push(r);
             }
         }
+        // Each section's `.BTF.ext` records, indexed once for its functions
+        // (`funcs` is sorted by section).
+        let mut ext_index: Option<(usize, Option<crate::btf::IndexedExt<'_>>)> = None;
         for (fi, f) in funcs.iter().enumerate() {
             let sec = &self.sections[f.section];
             // `functions` checked start..end against the section's data.
@@ -2162,25 +2165,30 @@ impl<'d> Reader<'d> {
                 sec.name,
             )?;
             let instructions = self.instructions(bytes);
-            let (func_info, line_info, core_relocations) =
-                match self.btf_ext.as_ref().and_then(|ext| ext.section(sec.name)) {
-                    Some(ext) => {
-                        let slots = (f.start / 8) as usize..(f.end / 8) as usize;
-                        let (fi, li) =
-                            (ext.func_infos(slots.clone()), ext.line_infos(slots.clone()));
-                        // Overlapping functions would copy the same records;
-                        // the access strings, which records share in the
-                        // section, are charged before they are copied.
-                        self.charge(
-                            fi.len() * size_of::<crate::btf::FuncInfo>()
-                                + li.len() * size_of::<crate::btf::LineInfo>()
-                                + ext.core_relocations_size(slots.clone()),
-                            sec.name,
-                        )?;
-                        (fi, li, ext.core_relocations(slots))
-                    }
-                    None => Default::default(),
-                };
+            if ext_index.as_ref().is_none_or(|(s, _)| *s != f.section) {
+                let ext = self.btf_ext.as_ref().and_then(|ext| ext.section(sec.name));
+                ext_index = Some((f.section, ext.map(|e| e.indexed())));
+            }
+            let (func_info, line_info, core_relocations) = match ext_index
+                .as_ref()
+                .and_then(|(_, ext)| ext.as_ref())
+            {
+                Some(ext) => {
+                    let slots = (f.start / 8) as usize..(f.end / 8) as usize;
+                    let (fi, li) = (ext.func_infos(slots.clone()), ext.line_infos(slots.clone()));
+                    // Overlapping functions would copy the same records;
+                    // the access strings, which records share in the
+                    // section, are charged before they are copied.
+                    self.charge(
+                        fi.len() * size_of::<crate::btf::FuncInfo>()
+                            + li.len() * size_of::<crate::btf::LineInfo>(),
+                        sec.name,
+                    )?;
+                    let core = ext.core_relocations(slots, |size| self.charge(size, sec.name))?;
+                    (fi, li, core)
+                }
+                None => Default::default(),
+            };
             let mut relocations = relocs.remove(&fi).unwrap_or_default();
             // Calls inside one section need no relocation: resolve them by offset.
             relocations.sort_by_key(|r| r.instruction);
