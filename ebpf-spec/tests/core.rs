@@ -6,7 +6,7 @@
 
 mod btf_support;
 
-use btf_support::{BtfBuilder, CORE_EL, Function, functions, section, vmlinux};
+use btf_support::{BtfBuilder, CORE_EB, CORE_EL, Function, functions, section, vmlinux};
 use ebpf_spec::btf::{
     Btf, BtfExt, CORE_STEP_BUDGET, CoreCandidateCache, CoreRelocation, CoreRelocationKind as K,
     CoreStepBudget, Kind, PoisonReason, TypeData, essential_name, relocate, relocate_within,
@@ -395,7 +395,12 @@ fn expect(local: &Btf, target: &Btf, r: &CoreRelocation) -> Expect {
                     };
                     v(u64::from(signed))
                 }
-                K::FieldLShiftU64 => v(64 - (p.bit_offset + bit_sz - byte_off * 8)),
+                // libbpf's two formulas, by the byte order of the machine
+                // the program runs on: the target's.
+                K::FieldLShiftU64 => match target.byte_order() {
+                    ByteOrder::Little => v(64 - (p.bit_offset + bit_sz - byte_off * 8)),
+                    ByteOrder::Big => v((8 - byte_sz) * 8 + (p.bit_offset - byte_off * 8)),
+                },
                 K::FieldRShiftU64 => v(64 - bit_sz),
                 other => panic!("{other:?}"),
             }
@@ -630,4 +635,40 @@ fn every_relocation_costs_a_step() {
     let e = run(&mut CoreStepBudget::new(used - 1)).unwrap_err();
     assert_eq!(e.reason, CoreErrorReason::OutOfBudget, "{e}");
     assert_eq!(e.index, 999);
+}
+
+/// A big-endian object relocated (on any host) against its own BTF: every
+/// value is what libbpf computes on a big-endian machine. The left shift of
+/// a bitfield depends on the byte order: it was computed for the host's.
+#[test]
+fn a_big_endian_object_relocates_by_its_own_byte_order() {
+    let local = Btf::parse(section(CORE_EB, ".BTF"), ByteOrder::Big).unwrap();
+    let ext = BtfExt::parse(section(CORE_EB, ".BTF.ext"), ByteOrder::Big, &local).unwrap();
+    let mut cache = CoreCandidateCache::new();
+    let (mut lshifts, mut ambiguous) = (0, Vec::new());
+    for f in functions(CORE_EB) {
+        let relos = ext
+            .section(&f.section)
+            .unwrap()
+            .core_relocations(f.start..f.start + f.insns.len());
+        let mut insns = f.insns.clone();
+        if let Err(e) = relocate(&mut insns, &relos, &local, &local, &mut cache) {
+            // Its own BTF holds `task_struct___flavor` and `task_struct`,
+            // with other layouts: two candidates for one local type.
+            assert!(e.to_string().contains("ambiguous"), "{}: {e}", f.name);
+            ambiguous.push(f.name.clone());
+            continue;
+        }
+        for r in &relos {
+            assert_eq!(
+                value_of(&insns, r.instruction),
+                expect(&local, &local, r),
+                "{}: {r:?}",
+                f.name
+            );
+            lshifts += usize::from(r.kind == K::FieldLShiftU64);
+        }
+    }
+    assert!(lshifts > 0, "the fixture reads a bitfield");
+    assert_eq!(ambiguous, ["fields", "types"]);
 }

@@ -22,7 +22,7 @@
 use super::parse::{MAX_RESOLVE_DEPTH, essential_bytes};
 use super::records::{CoreRelocation, CoreRelocationKind};
 use super::{Btf, BtfError, Int, Kind, Type, TypeData};
-use crate::Instruction;
+use crate::{ByteOrder, Instruction};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -1469,8 +1469,10 @@ fn calc_field(kind: CoreRelocationKind, spec: Option<&Spec<'_>>) -> Result<Field
             u64::from(signed)
         }
         K::FieldLShiftU64 => {
-            // libbpf computes this for the byte order of the machine it runs on.
-            let v = if cfg!(target_endian = "little") {
+            // libbpf computes this for the byte order of the machine it runs
+            // on, which is always its objects'; here an object of either
+            // order is relocated on any host: the BTF's order decides.
+            let v = if btf.byte_order() == ByteOrder::Little {
                 64u32.wrapping_sub(
                     bit_offset
                         .wrapping_add(bit_sz)
