@@ -644,9 +644,10 @@ fn every_relocation_costs_a_step() {
 fn a_big_endian_object_relocates_by_its_own_byte_order() {
     let local = Btf::parse(section(CORE_EB, ".BTF"), ByteOrder::Big).unwrap();
     let ext = BtfExt::parse(section(CORE_EB, ".BTF.ext"), ByteOrder::Big, &local).unwrap();
-    let mut cache = CoreCandidateCache::new();
     let (mut lshifts, mut ambiguous) = (0, Vec::new());
     for f in functions(CORE_EB) {
+        // A cache each: no pruning carried from one function to the next.
+        let mut cache = CoreCandidateCache::new();
         let relos = ext
             .section(&f.section)
             .unwrap()

@@ -284,6 +284,65 @@ fn candidates_are_pruned_as_libbpf_does() {
     assert_eq!(out[1].imm, 1);
 }
 
+/// libbpf prunes across a whole object: a relocation in one program
+/// settles the candidates for a relocation of the same type in another.
+/// Here across the calls given one cache and one local `Btf` (the loader's
+/// calls for one spec): `only1` exists only in `foo`, so `b` is then read
+/// at `foo`'s offset, where alone it is ambiguous (4 in `foo`, 8 in
+/// `foo___v2`). Another local `Btf` starts over.
+#[test]
+fn pruning_carries_over_calls_with_the_same_local_btf() {
+    let mut l = BtfBuilder::new();
+    let int = l.int("int", 4, true);
+    let foo = l.structure(
+        "foo",
+        12,
+        &[("a", int, 0, 0), ("b", int, 32, 0), ("only1", int, 64, 0)],
+    );
+    let local = btf(&l);
+    let mut t = BtfBuilder::new();
+    let int = t.int("int", 4, true);
+    let long = t.int("long", 8, true);
+    t.structure(
+        "foo",
+        12,
+        &[("a", int, 0, 0), ("b", int, 32, 0), ("only1", int, 64, 0)],
+    );
+    t.structure(
+        "foo___v2",
+        16,
+        &[("a", int, 0, 0), ("pad", long, 0, 0), ("b", int, 64, 0)],
+    );
+    let target = btf(&t);
+    // Each load holds the local offset, as clang writes it.
+    let read_only1 = ([ldx(0x61, 8)], [relo(0, foo, "0:2", K::FieldByteOffset)]);
+    let read_b = ([ldx(0x61, 4)], [relo(0, foo, "0:1", K::FieldByteOffset)]);
+    let call = |(insns, relos): &([Instruction; 1], [CoreRelocation; 1]),
+                local: &Btf,
+                cache: &mut CoreCandidateCache| {
+        let mut out = insns.to_vec();
+        relocate(&mut out, relos, local, &target, cache).map(|_| out[0].off)
+    };
+
+    let mut cache = CoreCandidateCache::new();
+    assert_eq!(call(&read_only1, &local, &mut cache).unwrap(), 8);
+    assert_eq!(
+        call(&read_b, &local, &mut cache).unwrap(),
+        4,
+        "pruned to foo"
+    );
+    assert_eq!(cache.len(), 1);
+
+    // Alone, or after a call with another local BTF: ambiguous.
+    let alone = call(&read_b, &local, &mut CoreCandidateCache::new()).unwrap_err();
+    assert!(alone.to_string().contains("ambiguous"), "{alone}");
+    let mut cache = CoreCandidateCache::new();
+    call(&read_only1, &local, &mut cache).unwrap();
+    let other = btf(&l);
+    let err = call(&read_b, &other, &mut cache).unwrap_err();
+    assert!(err.to_string().contains("ambiguous"), "{err}");
+}
+
 #[test]
 fn enum_values_enum64_and_sign_extension() {
     let mut l = BtfBuilder::new();

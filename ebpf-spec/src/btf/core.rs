@@ -101,10 +101,22 @@ const BPF_CALL: u8 = 0x80;
 /// The cache remembers which [`Btf`] it was filled from and starts over
 /// when given another. The name index it reads is built once inside the
 /// target `Btf` itself, so even fresh caches share that work.
+///
+/// It also keeps libbpf's pruning, per local BTF: a relocation that matches
+/// some of a local type's candidates and not others leaves the later
+/// relocations of that type only the ones it matched (so a field that
+/// exists in one candidate settles which layout a field found in several
+/// has). libbpf prunes across a whole object; here across consecutive
+/// calls given the same local `Btf` (one spec's programs, as the loader
+/// relocates them), and a call with another local `Btf` starts over.
 #[derive(Debug, Default)]
 pub struct CoreCandidateCache {
     target: u64,
     lists: HashMap<Box<[u8]>, Vec<(Kind, Candidates)>>,
+    /// The local BTF `pruned` belongs to.
+    local: u64,
+    /// The candidates left for each local type id by the relocations so far.
+    pruned: HashMap<u32, Vec<u32>>,
 }
 
 /// Candidate target type ids, in id order.
@@ -126,13 +138,39 @@ impl CoreCandidateCache {
         self.len() == 0
     }
 
+    /// Starts over what belongs to another target or local BTF.
+    fn enter(&mut self, local: &Btf, target: &Btf) {
+        if self.target != target.instance() {
+            self.lists.clear();
+            self.pruned.clear();
+            self.target = target.instance();
+        }
+        if self.local != local.instance() {
+            self.pruned.clear();
+            self.local = local.instance();
+        }
+    }
+
+    /// The candidates left for local type `type_id` (all of them, the first
+    /// time): target types whose essential name is `essential` and whose
+    /// kind is compatible with `kind`, in id order.
+    fn pruned(
+        &mut self,
+        target: &Btf,
+        type_id: u32,
+        essential: &[u8],
+        kind: Kind,
+    ) -> &mut Vec<u32> {
+        if !self.pruned.contains_key(&type_id) {
+            let all = self.candidates(target, essential, kind).to_vec();
+            self.pruned.insert(type_id, all);
+        }
+        self.pruned.entry(type_id).or_default()
+    }
+
     /// Target types whose essential name is `essential` and whose kind is
     /// compatible with `kind` (the same, or both enums), in id order.
     fn candidates(&mut self, target: &Btf, essential: &[u8], kind: Kind) -> Arc<[u32]> {
-        if self.target != target.instance() {
-            self.lists.clear();
-            self.target = target.instance();
-        }
         let class = kind_class(kind);
         if let Some(list) = self
             .lists
@@ -410,7 +448,7 @@ pub fn relocate_within(
     budget: &mut CoreStepBudget,
 ) -> Result<CoreReport, CoreError> {
     let mut work = instructions.to_vec();
-    let mut pruned: HashMap<u32, Vec<u32>> = HashMap::new();
+    cache.enter(local, target);
     let mut report = CoreReport::default();
     for (index, relo) in relocations.iter().enumerate() {
         let type_name = || local.name(relo.type_id).unwrap_or("<anon>").to_owned();
@@ -429,7 +467,7 @@ pub fn relocate_within(
             }));
         }
         let mut ctx = Ctx::within(local, target, budget);
-        let res = ctx.resolve(relo, cache, &mut pruned);
+        let res = ctx.resolve(relo, cache);
         ctx.charge(budget);
         let res = res.map_err(fail)?;
         match patch(&mut work, relo.instruction, &res).map_err(fail)? {
@@ -676,7 +714,6 @@ impl<'l, 't> Ctx<'l, 't> {
         &mut self,
         relo: &CoreRelocation,
         cache: &mut CoreCandidateCache,
-        pruned: &mut HashMap<u32, Vec<u32>>,
     ) -> Result<RelRes, Reason> {
         // Every relocation costs at least a step, whether or not it matches
         // types (a `type_id_local`, a type the kernel lacks): the budget
@@ -705,11 +742,12 @@ impl<'l, 't> Ctx<'l, 't> {
             return Err(Reason::AnonymousType);
         }
 
-        let cands = pruned.entry(relo.type_id).or_insert_with(|| {
-            cache
-                .candidates(self.target, essential_bytes(local_name), local_type.kind())
-                .to_vec()
-        });
+        let cands = cache.pruned(
+            self.target,
+            relo.type_id,
+            essential_bytes(local_name),
+            local_type.kind(),
+        );
         let mut chosen: Option<(RelRes, Spec<'t>)> = None;
         let mut kept = Vec::new();
         for &cand in cands.iter() {
