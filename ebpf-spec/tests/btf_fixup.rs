@@ -149,19 +149,54 @@ fn parse_in(order: ebpf_spec::ByteOrder, blob: &[u8]) -> Parsed {
     }
 }
 
+/// A fixture's spec, its `.BTF` as in the file and as the spec carries it,
+/// each read by the reader above.
+struct FixedUp {
+    layout: Layout,
+    spec: CollectionSpec,
+    raw: Vec<u8>,
+    before: Parsed,
+    after: Parsed,
+}
+
+fn fixed_up(name: &str) -> FixedUp {
+    let file = fixture(name);
+    let layout = Layout::parse(&file);
+    let spec = CollectionSpec::from_elf(&file).unwrap();
+    let btf = layout.section(".BTF");
+    let raw = file[btf.offset as usize..(btf.offset + btf.size) as usize].to_vec();
+    let fixed = &spec.btf.as_ref().unwrap().btf;
+    assert_eq!(fixed.len(), raw.len(), "{name}");
+    let before = parse_in(spec.byte_order, &raw);
+    let after = parse_in(spec.byte_order, fixed);
+    FixedUp {
+        layout,
+        spec,
+        raw,
+        before,
+        after,
+    }
+}
+
+impl FixedUp {
+    /// Asserts that no byte changed but those of the 4-byte `fields`.
+    fn unchanged_but<'a>(&self, name: &str, fields: impl Iterator<Item = &'a usize>) {
+        let mut allowed: BTreeSet<usize> = BTreeSet::new();
+        for field in fields {
+            allowed.extend(*field..*field + 4);
+        }
+        let fixed = &self.spec.btf.as_ref().unwrap().btf;
+        for (i, (x, y)) in self.raw.iter().zip(fixed.iter()).enumerate() {
+            assert!(x == y || allowed.contains(&i), "{name}: byte {i} changed");
+        }
+    }
+}
+
 #[test]
 fn globals_btf_is_fixed_up_from_the_section_and_symbol_tables() {
     for name in ["globals.bpfel.o", "globals.bpfeb.o"] {
-        let file = fixture(name);
-        let layout = Layout::parse(&file);
-        let spec = CollectionSpec::from_elf(&file).unwrap();
-        let fixed = &spec.btf.as_ref().unwrap().btf;
-        let btf = layout.section(".BTF");
-        let raw = &file[btf.offset as usize..(btf.offset + btf.size) as usize];
-        assert_eq!(fixed.len(), raw.len());
-
-        let before = parse_in(spec.byte_order, raw);
-        let after = parse_in(spec.byte_order, fixed);
+        let f = fixed_up(name);
+        let (layout, spec, before, after) = (&f.layout, &f.spec, &f.before, &f.after);
         let names: BTreeSet<_> = after.datasecs.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             names,
@@ -228,18 +263,14 @@ fn globals_btf_is_fixed_up_from_the_section_and_symbol_tables() {
             assert_eq!(*linkage, expected, "{name} {var}");
         }
         // Every other byte is as in the file.
-        let mut allowed: BTreeSet<usize> = BTreeSet::new();
-        for field in after
-            .datasecs
-            .iter()
-            .flat_map(|d| d.fields.iter())
-            .chain(&after.linkage_fields)
-        {
-            allowed.extend(*field..*field + 4);
-        }
-        for (i, (x, y)) in raw.iter().zip(fixed.iter()).enumerate() {
-            assert!(x == y || allowed.contains(&i), "{name}: byte {i} changed");
-        }
+        f.unchanged_but(
+            name,
+            after
+                .datasecs
+                .iter()
+                .flat_map(|d| d.fields.iter())
+                .chain(&after.linkage_fields),
+        );
     }
 }
 
@@ -287,16 +318,13 @@ fn datasec_entries_come_out_in_offset_order() {
 #[test]
 fn hidden_globals_are_static_in_the_btf() {
     for name in ["hidden/hidden.bpfel.o", "hidden/hidden.bpfeb.o"] {
-        let file = fixture(name);
-        let layout = Layout::parse(&file);
-        let spec = CollectionSpec::from_elf(&file).unwrap();
-        let fixed = &spec.btf.as_ref().unwrap().btf;
-        let btf = layout.section(".BTF");
-        let raw = &file[btf.offset as usize..(btf.offset + btf.size) as usize];
-        let before = parse_in(spec.byte_order, raw);
-        let after = parse_in(spec.byte_order, fixed);
-        for f in ["read_it", "add_one", "hidden_caller"] {
-            assert_eq!(before.func_linkage[f], 1, "{name}: clang wrote {f} global");
+        let f = fixed_up(name);
+        let (spec, before, after) = (&f.spec, &f.before, &f.after);
+        for func in ["read_it", "add_one", "hidden_caller"] {
+            assert_eq!(
+                before.func_linkage[func], 1,
+                "{name}: clang wrote {func} global"
+            );
         }
         assert_eq!(before.linkage["hidden_counter"], 1, "{name}");
         assert_eq!(
@@ -314,18 +342,14 @@ fn hidden_globals_are_static_in_the_btf() {
         assert!(spec.functions.contains_key("read_it"), "{name}");
         assert_eq!(spec.variables["hidden_counter"].section, ".bss", "{name}");
 
-        let mut allowed: BTreeSet<usize> = BTreeSet::new();
-        for field in after
-            .datasecs
-            .iter()
-            .flat_map(|d| d.fields.iter())
-            .chain(&after.linkage_fields)
-            .chain(&after.func_info_fields)
-        {
-            allowed.extend(*field..*field + 4);
-        }
-        for (i, (x, y)) in raw.iter().zip(fixed.iter()).enumerate() {
-            assert!(x == y || allowed.contains(&i), "{name}: byte {i} changed");
-        }
+        f.unchanged_but(
+            name,
+            after
+                .datasecs
+                .iter()
+                .flat_map(|d| d.fields.iter())
+                .chain(&after.linkage_fields)
+                .chain(&after.func_info_fields),
+        );
     }
 }

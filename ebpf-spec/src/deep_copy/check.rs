@@ -320,18 +320,8 @@ fn merge_with_fields(mut original: Vec<WithField>, copy: Vec<WithField>) -> Vec<
 /// could not be walked: the walk never panics or blocks on a held cell or lock,
 /// but `PartialEq` would (`RefCell::eq` panics while it is mutably borrowed).
 fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -> Report {
-    let Walked {
-        buffers: a,
-        unwalked: original_unwalked,
-        with_fields: original_with,
-        skipped_fields: original_skipped,
-    } = walk(original);
-    let Walked {
-        buffers: b,
-        unwalked: copy_unwalked,
-        with_fields: copy_with,
-        skipped_fields: copy_skipped,
-    } = walk(copy);
+    let (original_walk, copy_walk) = (walk(original), walk(copy));
+    let (original_unwalked, copy_unwalked) = (original_walk.unwalked, copy_walk.unwalked);
     let walked = original_unwalked.is_empty() && copy_unwalked.is_empty();
     let (equal, equality_skipped) = match eq {
         Some(eq) if walked => (Some(eq(original, copy)), false),
@@ -342,13 +332,16 @@ fn report<T: DeepCopy>(original: &T, copy: &T, eq: Option<fn(&T, &T) -> bool>) -
         type_name: std::any::type_name::<T>(),
         equal,
         equality_skipped,
-        original_buffers: a.len(),
-        copy_buffers: b.len(),
-        overlaps: overlaps(&a, &b),
+        original_buffers: original_walk.buffers.len(),
+        copy_buffers: copy_walk.buffers.len(),
+        overlaps: overlaps(&original_walk.buffers, &copy_walk.buffers),
         original_unwalked,
         copy_unwalked,
-        with_fields: merge_with_fields(original_with, copy_with),
-        skipped_fields: merge_skipped_fields(original_skipped, copy_skipped),
+        with_fields: merge_with_fields(original_walk.with_fields, copy_walk.with_fields),
+        skipped_fields: merge_skipped_fields(
+            original_walk.skipped_fields,
+            copy_walk.skipped_fields,
+        ),
     }
 }
 
