@@ -107,6 +107,12 @@ impl Arena {
     /// into existence when a program allocates them
     /// (`bpf_arena_alloc_pages`) or, without `BPF_F_SEGV_ON_FAULT`, when
     /// this process first touches them (a zero page).
+    ///
+    /// The pointer is valid while the mapping lives: as long as this
+    /// `Arena`, a clone of it, or a [`Variable`](crate::Variable) in it is
+    /// alive (the collection itself may be gone). Accesses through it are
+    /// yours to synchronise with the programs and with [`read`](Self::read)
+    /// and [`write`](Self::write), which take the mapping's lock.
     pub fn as_ptr(&self) -> *mut u8 {
         self.mapping.addr()
     }

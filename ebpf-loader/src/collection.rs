@@ -228,7 +228,10 @@ impl Collection {
             map: name.to_owned(),
             what,
         })?;
-        match crate::sys::map_update_elem(fd, &[0; 4], &value) {
+        // SAFETY: a struct_ops map has one entry, key 0 (4 bytes), and
+        // `value_with_fds` gives a value of the kernel struct's size, the
+        // map's value size.
+        match unsafe { crate::sys::map_update_elem(fd, &[0; 4], &value) } {
             Err(e) if !(plan.link && e.raw_os_error() == Some(libc::EBUSY)) => {
                 Err(struct_ops_err(name, e))
             }

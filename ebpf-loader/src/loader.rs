@@ -212,7 +212,9 @@ impl KernelMap {
             matches!(e.value, MapValue::Map(_)) && e.key.len() == info.key_size as usize
         });
         for e in own.take(INNER_PROBES) {
-            if sys::map_lookup_elem(fd, &e.key, &mut id)? {
+            // SAFETY: an outer map's value is a 4-byte id (`id`), and the
+            // key is as long as the map's (filtered above).
+            if unsafe { sys::map_lookup_elem(fd, &e.key, &mut id) }? {
                 let inner = sys::map_get_fd_by_id(u32::from_ne_bytes(id))?;
                 return sys::map_info(inner.as_fd()).map(Some);
             }
@@ -222,12 +224,14 @@ impl KernelMap {
         let mut first = true;
         for _ in 0..INNER_PROBES {
             let prev = (!first).then_some(key.as_slice());
-            if !sys::map_get_next_key(fd, prev, &mut next)? {
+            // SAFETY: `key` and `next` are the map's key size.
+            if !unsafe { sys::map_get_next_key(fd, prev, &mut next) }? {
                 break;
             }
             first = false;
             std::mem::swap(&mut key, &mut next);
-            if sys::map_lookup_elem(fd, &key, &mut id)? {
+            // SAFETY: as above: a key of the map's size, a 4-byte id.
+            if unsafe { sys::map_lookup_elem(fd, &key, &mut id) }? {
                 let inner = sys::map_get_fd_by_id(u32::from_ne_bytes(id))?;
                 return sys::map_info(inner.as_fd()).map(Some);
             }
@@ -1661,13 +1665,20 @@ fn write_fd_slots<'a>(
             .flat_map(|(_, k, _)| k.iter().copied())
             .collect();
         let values: Vec<u8> = slots.iter().flat_map(|(_, _, v)| *v).collect();
-        let written = update_batch(fd, &keys, &values, slots.len() as u32, || {
-            slots.iter().map(|(_, k, v)| (*k, &v[..]))
-        });
+        // SAFETY: each key is the map's key size (`validate` checks the
+        // contents against the spec, and a reused or replaced map is checked
+        // against the spec), and each value a 4-byte fd, the value size the
+        // kernel gives every prog array and outer map.
+        let written = unsafe {
+            update_batch(fd, &keys, &values, slots.len() as u32, || {
+                slots.iter().map(|(_, k, v)| (*k, &v[..]))
+            })
+        };
         if let Err(batch) = written {
             // Which slot: the first one the kernel refuses on its own.
             for (i, key, value) in &slots {
-                if let Err(source) = sys::map_update_elem(fd, key, value) {
+                // SAFETY: as for the batch above, one slot.
+                if let Err(source) = unsafe { sys::map_update_elem(fd, key, value) } {
                     return Err(syscall(source, Some(slot_hint(m, *i))));
                 }
             }

@@ -458,7 +458,10 @@ impl Loader {
         let w = own.as_ref().map_or(fd.as_fd(), |o| o.as_fd());
         match data {
             // A data section with its variables' values: its one entry, key 0.
-            Some(value) => sys::map_update_elem(w, &[0; 4], value),
+            // SAFETY: a data section's array has 4-byte keys, and its value
+            // is the section (`data` is `value_size` bytes: checked at
+            // create).
+            Some(value) => unsafe { sys::map_update_elem(w, &[0; 4], value) },
             None => write_contents(spec, w),
         }
         .map_err(|e| syscall(Step::WriteContents, e))?;
@@ -492,9 +495,13 @@ fn write_contents(spec: &MapSpec, fd: BorrowedFd<'_>) -> io::Result<()> {
         keys.extend_from_slice(k);
         values.extend_from_slice(v);
     }
-    update_batch(fd, &keys, &values, entries.len() as u32, || {
-        entries.iter().copied()
-    })
+    // SAFETY: the map was made from `spec`, and every entry's key and value
+    // is of the spec's sizes (`validate` checks the contents).
+    unsafe {
+        update_batch(fd, &keys, &values, entries.len() as u32, || {
+            entries.iter().copied()
+        })
+    }
 }
 
 /// The contents with bytes for values, as written: for an LRU map, once per
@@ -537,7 +544,9 @@ fn write_per_cpu_contents(
         for slot in values.chunks_exact_mut(stride) {
             slot[..v.len()].copy_from_slice(v);
         }
-        sys::map_update_elem(fd, key, &values)?;
+        // SAFETY: keys are the map's key size (`validate`), and `values`
+        // holds one value per possible CPU, each rounded up to 8 bytes.
+        unsafe { sys::map_update_elem(fd, key, &values) }?;
     }
     Ok(())
 }
@@ -545,14 +554,19 @@ fn write_per_cpu_contents(
 /// Writes `count` entries held back to back in `keys` and `values` with one
 /// batch update, or one update per entry (from `each`) where the kernel has no
 /// batch operation for the map type.
-pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
+///
+/// # Safety
+/// `keys` and `values` hold `count` keys and values of the map's sizes, and
+/// `each` gives entries of those sizes (see [`sys::map_update_elem`]).
+pub(crate) unsafe fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
     fd: BorrowedFd<'_>,
     keys: &[u8],
     values: &[u8],
     count: u32,
     each: impl FnOnce() -> I,
 ) -> io::Result<()> {
-    match sys::map_update_batch(fd, keys, values, count) {
+    // SAFETY: this function's contract.
+    match unsafe { sys::map_update_batch(fd, keys, values, count) } {
         Ok(done) if done == count => Ok(()),
         Ok(_) => Err(io::Error::other(
             "the batch update wrote fewer entries than given",
@@ -564,7 +578,8 @@ pub(crate) fn update_batch<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
             ) =>
         {
             for (k, v) in each() {
-                sys::map_update_elem(fd.as_fd(), k, v)?;
+                // SAFETY: this function's contract, for one entry.
+                unsafe { sys::map_update_elem(fd.as_fd(), k, v) }?;
             }
             Ok(())
         }

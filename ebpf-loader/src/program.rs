@@ -969,7 +969,10 @@ pub(crate) fn load(
     };
     let fd = match sys::prog_load(&attr, &mut [], 0) {
         Ok(fd) => fd,
-        Err((first, _)) => return Err(fail(first, Some(verifier_log(&attr)))),
+        Err((first, _)) => match verifier_log(&attr) {
+            Retried::Loaded(fd) => fd,
+            Retried::Refused(log) => return Err(fail(first, Some(log))),
+        },
     };
     let info = sys::prog_info(fd.as_fd(), None).map_err(|source| LoadError::Program {
         program: linked.name.clone(),
@@ -981,17 +984,25 @@ pub(crate) fn load(
     Ok(Loaded { fd, info })
 }
 
+/// What loading a refused program again, with the verifier's log on, gave.
+enum Retried {
+    /// It loaded this time (the failure did not repeat: ENOMEM, a signal
+    /// past the attempts): that is the program, as libbpf takes it.
+    Loaded(OwnedFd),
+    /// Refused again: why.
+    Refused(VerifierLog),
+}
+
 /// Loads the program again with the verifier's log on, to say why it was
 /// refused: first with a 256 KiB buffer, then with the size the kernel says
 /// the whole log needs (the kernel keeps the end of the log when the buffer
 /// is too small, so even the first try ends with the error).
-fn verifier_log(attr: &sys::ProgLoad<'_>) -> VerifierLog {
+fn verifier_log(attr: &sys::ProgLoad<'_>) -> Retried {
     let mut size = FIRST_LOG_SIZE;
     loop {
         let mut buf = vec![0u8; size];
         let needed = match sys::prog_load(attr, &mut buf, 1) {
-            // Loaded this time (the failure did not repeat): no log to show.
-            Ok(_) => return VerifierLog::new(String::new(), false),
+            Ok(fd) => return Retried::Loaded(fd),
             Err((_, needed)) => needed as usize,
         };
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
@@ -1000,7 +1011,10 @@ fn verifier_log(attr: &sys::ProgLoad<'_>) -> VerifierLog {
             size = needed;
             continue;
         }
-        return VerifierLog::new(String::from_utf8_lossy(&buf[..end]).into_owned(), truncated);
+        return Retried::Refused(VerifierLog::new(
+            String::from_utf8_lossy(&buf[..end]).into_owned(),
+            truncated,
+        ));
     }
 }
 

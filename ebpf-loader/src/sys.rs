@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 /// Calls bpf(2) with `attr`; the kernel reads (and may write) `attr`.
 fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<libc::c_long> {
     #[cfg(feature = "fault-injection")]
-    if let Some(e) = crate::fault_injection::next_call() {
+    if let Some(e) = crate::fault_injection::next_call(cmd as u32) {
         return Err(e);
     }
     // SAFETY: `attr` is a valid, fully initialised `bpf_attr` (callers start
@@ -84,10 +84,20 @@ pub(crate) fn map_create(a: &MapCreate<'_>) -> io::Result<OwnedFd> {
 }
 
 /// `BPF_MAP_UPDATE_ELEM` of one entry.
-pub(crate) fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
+///
+/// # Safety
+/// The kernel reads the map's key size from `key` and its value size from
+/// `value` (for a per-CPU map, one value per possible CPU, each rounded up
+/// to 8 bytes), whatever their lengths: they must hold at least that much.
+pub(crate) unsafe fn map_update_elem(
+    fd: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+) -> io::Result<()> {
     let mut attr = zeroed();
     // SAFETY: plain integer fields of the zeroed union's element member; the
-    // key and value buffers outlive the call.
+    // key and value buffers outlive the call, as long as the map reads
+    // (the caller's contract).
     let u = unsafe { &mut attr.__bindgen_anon_2 };
     u.map_fd = fd.as_raw_fd() as u32;
     u.key = key.as_ptr() as u64;
@@ -138,7 +148,11 @@ pub(crate) fn struct_ops_link_update(
 
 /// `BPF_MAP_UPDATE_BATCH`: `keys` and `values` hold `count` entries back to
 /// back. Returns how many the kernel wrote.
-pub(crate) fn map_update_batch(
+///
+/// # Safety
+/// As for [`map_update_elem`], for `count` entries: `keys` holds `count`
+/// keys and `values` `count` values of the map's sizes.
+pub(crate) unsafe fn map_update_batch(
     fd: BorrowedFd<'_>,
     keys: &[u8],
     values: &[u8],
@@ -178,8 +192,13 @@ pub(crate) struct MapInfo {
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD`: fills `info` (a kernel `bpf_*_info` struct, with
-/// any buffer pointers it carries already set) for object `fd`.
-fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
+/// any buffer pointers it carries already set) for object `fd`. The kernel
+/// writes at most `size_of::<T>()` bytes into it.
+///
+/// # Safety
+/// Any bytes are a valid `T` (a struct of integers), and each buffer pointer
+/// set in it points at a writable buffer of the length set beside it.
+unsafe fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
     let mut attr = zeroed();
     attr.info.bpf_fd = fd.as_raw_fd() as u32;
     attr.info.info_len = std::mem::size_of::<T>() as u32;
@@ -191,7 +210,8 @@ fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
 pub(crate) fn map_info(fd: BorrowedFd<'_>) -> io::Result<MapInfo> {
     // SAFETY: `bpf_map_info` is a C struct of integers: all-zero is valid.
     let mut info: aya_obj::generated::bpf_map_info = unsafe { std::mem::zeroed() };
-    obj_info(fd, &mut info)?;
+    // SAFETY: a struct of integers, with no buffer pointer set.
+    unsafe { obj_info(fd, &mut info) }?;
     Ok(MapInfo {
         id: info.id,
         map_type: info.type_,
@@ -234,7 +254,7 @@ pub(crate) fn obj_get(path: &std::ffi::CStr, file_flags: u32) -> io::Result<Owne
 }
 
 /// The bpffs magic number (`BPF_FS_MAGIC`).
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
 
 /// Whether `path` is on a bpf filesystem.
 pub(crate) fn is_bpffs(path: &std::ffi::CStr) -> io::Result<bool> {
@@ -244,11 +264,14 @@ pub(crate) fn is_bpffs(path: &std::ffi::CStr) -> io::Result<bool> {
     if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+    // `f_type` is a signed word: 32 bits on some targets, where the magic
+    // number reads negative. Its low 32 bits are the magic.
+    Ok(st.f_type as u32 == BPF_FS_MAGIC)
 }
 
 /// `BPF_BTF_LOAD`. On failure, retries with a 1 MiB log and returns the
-/// kernel's log with the error.
+/// kernel's log with the error; a retry that succeeds (the failure did not
+/// repeat: ENOMEM, say) is the load, as libbpf takes it.
 pub(crate) fn btf_load(blob: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
     let load = |log: &mut [u8]| {
         let mut attr = zeroed();
@@ -269,7 +292,10 @@ pub(crate) fn btf_load(blob: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
         Err(first) => {
             let mut log = vec![0u8; 1 << 20];
-            let _ = load(&mut log);
+            if let Ok(fd) = load(&mut log) {
+                // SAFETY: as above.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
+            }
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             Err((
                 first,
@@ -378,13 +404,23 @@ pub(crate) fn prog_load(
         u.log_buf = log.as_mut_ptr() as u64;
         u.log_size = log.len().min(u32::MAX as usize) as u32;
     }
-    match bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
-        // SAFETY: on success BPF_PROG_LOAD returns a new fd nobody else owns.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
-        // SAFETY: as above; the kernel writes back the log size it needed.
-        Err(e) => Err((e, unsafe { attr.__bindgen_anon_3.log_true_size })),
+    // The verifier gives up with EAGAIN when a signal is pending (a
+    // profiler's SIGPROF, a timer): tried again, as libbpf tries
+    // (`PROG_LOAD_ATTEMPTS`).
+    let mut attempts = PROG_LOAD_ATTEMPTS;
+    loop {
+        match bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
+            // SAFETY: on success BPF_PROG_LOAD returns a new fd nobody else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && attempts > 1 => attempts -= 1,
+            // SAFETY: as above; the kernel writes back the log size it needed.
+            Err(e) => return Err((e, unsafe { attr.__bindgen_anon_3.log_true_size })),
+        }
     }
 }
+
+/// How many times `BPF_PROG_LOAD` is tried while it fails with EAGAIN.
+const PROG_LOAD_ATTEMPTS: u32 = 5;
 
 /// What `BPF_OBJ_GET_INFO_BY_FD` says about a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,7 +445,9 @@ pub(crate) fn prog_info(fd: BorrowedFd<'_>, xlated: Option<&mut Vec<u8>>) -> io:
             info.xlated_prog_len = buf.len() as u32;
             info.xlated_prog_insns = buf.as_mut_ptr() as u64;
         }
-        obj_info(fd, &mut info)?;
+        // SAFETY: a struct of integers; the instruction buffer, when set,
+        // is `buf`, with its length.
+        unsafe { obj_info(fd, &mut info) }?;
         Ok(info)
     };
     let mut info = get(None)?;
@@ -481,15 +519,20 @@ pub(crate) fn prog_test_run(
 /// `BPF_MAP_LOOKUP_ELEM`: the value of `key` into `value`; `Ok(false)` when
 /// there is none (ENOENT). From user space, a map-in-map slot's value is the
 /// inner map's id.
-pub(crate) fn map_lookup_elem(
+///
+/// # Safety
+/// The kernel reads the map's key size from `key` and writes its value size
+/// into `value` (one value per possible CPU, each rounded up to 8 bytes, for
+/// a per-CPU map), whatever their lengths: they must hold at least that.
+pub(crate) unsafe fn map_lookup_elem(
     fd: BorrowedFd<'_>,
     key: &[u8],
     value: &mut [u8],
 ) -> io::Result<bool> {
     let mut attr = zeroed();
     // SAFETY: plain integer fields of the zeroed union's element member; the
-    // key and value buffers outlive the call, and `value` has the map's
-    // value size (checked by the caller).
+    // key and value buffers outlive the call, and are as long as the map
+    // reads and writes (the caller's contract).
     let u = unsafe { &mut attr.__bindgen_anon_2 };
     u.map_fd = fd.as_raw_fd() as u32;
     u.key = key.as_ptr() as u64;
@@ -503,7 +546,11 @@ pub(crate) fn map_lookup_elem(
 
 /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`)
 /// into `next`; `Ok(false)` at the end.
-pub(crate) fn map_get_next_key(
+///
+/// # Safety
+/// `key` (when given) and `next` hold at least the map's key size: the
+/// kernel reads and writes that many bytes.
+pub(crate) unsafe fn map_get_next_key(
     fd: BorrowedFd<'_>,
     key: Option<&[u8]>,
     next: &mut [u8],
@@ -554,7 +601,8 @@ pub(crate) fn btf_data(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
         let mut info: aya_obj::generated::bpf_btf_info = unsafe { std::mem::zeroed() };
         info.btf = buf.as_mut_ptr() as u64;
         info.btf_size = buf.len() as u32;
-        obj_info(fd, &mut info)?;
+        // SAFETY: a struct of integers; its buffer is `buf`, with its length.
+        unsafe { obj_info(fd, &mut info) }?;
         Ok(info.btf_size)
     };
     let size = get(&mut [])? as usize;
@@ -572,11 +620,18 @@ pub(crate) struct Mapping {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
     writable: bool,
+    /// Taken shared by every load and exclusively by every store: accesses
+    /// of different widths to the same bytes (an 8-byte variable, a 4-byte
+    /// arena read over it) never overlap in time, as Rust's memory model
+    /// requires of atomics that are not all reads. The program's accesses,
+    /// in the kernel, are outside that model.
+    lock: std::sync::RwLock<()>,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; every
-// access goes through atomics (see `load` and `store`), so it may be used
-// from any thread, and from several at once.
+// access goes through atomics (see `load` and `store`), the stores under an
+// exclusive lock, so it may be used from any thread, and from several at
+// once.
 unsafe impl Send for Mapping {}
 // SAFETY: as above.
 unsafe impl Sync for Mapping {}
@@ -605,8 +660,8 @@ impl Mapping {
             ));
         }
         let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
-        // SAFETY: a new mapping chosen by the kernel (no address hint), of a
-        // valid fd; the result is checked before use.
+        // SAFETY: a new mapping of a valid fd, where the kernel chooses (`at`
+        // 0) or at `at`; the result is checked before use.
         let flags = libc::MAP_SHARED
             | if at == 0 {
                 0
@@ -639,7 +694,12 @@ impl Mapping {
         }
         let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
-        Ok(Mapping { ptr, len, writable })
+        Ok(Mapping {
+            ptr,
+            len,
+            writable,
+            lock: std::sync::RwLock::new(()),
+        })
     }
 
     /// The address of the mapping's first byte.
@@ -659,37 +719,46 @@ impl Mapping {
 
     /// Copies `buf.len()` bytes from `offset` into `buf`. An access of 2, 4
     /// or 8 bytes at an address aligned for the atomic of that width is one
-    /// atomic load (acquire: what the program wrote before it is visible
-    /// too); others are copied byte by byte. Panics if the range is not
-    /// within the mapping (callers check it first).
+    /// atomic load; others are copied byte by byte. Each load is relaxed,
+    /// then an acquire fence orders them (what the program wrote before is
+    /// visible too): relaxed loads of at most 8 bytes are the atomic
+    /// accesses Rust allows on read-only memory (a constant's mapping).
+    /// Panics if the range is not within the mapping (callers check it
+    /// first).
     pub(crate) fn load(&self, offset: usize, buf: &mut [u8]) {
         let at = self.at(offset, buf.len());
+        let _shared = self
+            .lock
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: `at` is in the mapping (checked), aligned for the width
         // used, and the memory lives as long as `self`. Atomics make the
-        // kernel's concurrent accesses (and other threads') well defined.
+        // kernel's concurrent accesses well defined, and the lock keeps
+        // this process's stores (of any width) from overlapping the loads.
         unsafe {
-            use std::sync::atomic::Ordering::Acquire;
+            use std::sync::atomic::Ordering::Relaxed;
             use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32};
             match buf.len() {
                 2 if at.cast::<AtomicU16>().is_aligned() => {
-                    buf.copy_from_slice(&AtomicU16::from_ptr(at.cast()).load(Acquire).to_ne_bytes())
+                    buf.copy_from_slice(&AtomicU16::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
                 }
                 4 if at.cast::<AtomicU32>().is_aligned() => {
-                    buf.copy_from_slice(&AtomicU32::from_ptr(at.cast()).load(Acquire).to_ne_bytes())
+                    buf.copy_from_slice(&AtomicU32::from_ptr(at.cast()).load(Relaxed).to_ne_bytes())
                 }
                 #[cfg(target_has_atomic = "64")]
                 8 if at.cast::<std::sync::atomic::AtomicU64>().is_aligned() => buf.copy_from_slice(
                     &std::sync::atomic::AtomicU64::from_ptr(at.cast())
-                        .load(Acquire)
+                        .load(Relaxed)
                         .to_ne_bytes(),
                 ),
                 _ => {
                     for (i, b) in buf.iter_mut().enumerate() {
-                        *b = AtomicU8::from_ptr(at.add(i)).load(Acquire);
+                        *b = AtomicU8::from_ptr(at.add(i)).load(Relaxed);
                     }
                 }
             }
         }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
     }
 
     /// Copies `data` to `offset`, atomically as [`load`](Self::load) reads
@@ -699,7 +768,12 @@ impl Mapping {
     pub(crate) fn store(&self, offset: usize, data: &[u8]) {
         assert!(self.writable, "a store into a read-only mapping");
         let at = self.at(offset, data.len());
-        // SAFETY: as in `load`; the mapping is writable (asserted above).
+        let _exclusive = self
+            .lock
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: as in `load`; the mapping is writable (asserted above),
+        // and no load or store of this process overlaps (the lock).
         unsafe {
             use std::sync::atomic::Ordering::Release;
             use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32};

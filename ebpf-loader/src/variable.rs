@@ -4,7 +4,7 @@
 use crate::sys::Mapping;
 use ebpf_spec::VariableSpec;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
 /// A global variable of a loaded instance (`.data`, `.bss`, `.rodata`,
@@ -15,9 +15,12 @@ use std::sync::Arc;
 /// From [`Collection::variable`](crate::Collection::variable). The handle
 /// maps its section on its own: it may outlive the [`Collection`](crate::Collection)
 /// and be shared between threads. A naturally aligned variable of 2, 4 or 8
-/// bytes is read and written in one atomic access (acquire loads, release
-/// stores), so a value the program writes with one store of that width is
-/// never seen half-written; other sizes are copied byte by byte. A write is
+/// bytes is read and written in one atomic access (loads ordered by an
+/// acquire fence, release stores), so a value the program writes with one
+/// store of that width is never seen half-written; other sizes are copied
+/// byte by byte. This process's reads and writes of one section (through
+/// any of its variables, or its arena) take a lock, shared by reads, so a
+/// write never overlaps another access of another width. A write is
 /// not a read-modify-write: one racing with the program's `counter += 1`
 /// may lose that increment. Bytes are in the object's byte order (the
 /// host's, for a loaded object).
@@ -137,6 +140,19 @@ impl Variable {
             // A frozen map refuses a writable mapping: read it read-only.
             Err(e) if !var.constant && e.raw_os_error() == Some(libc::EPERM) => {
                 Mapping::map(fd, len, false)
+            }
+            // A map programs may only read (`BPF_F_RDONLY_PROG`) refuses a
+            // writable mapping (EACCES), and an fd user space may only read
+            // (`BPF_F_RDONLY`, a pin opened so) is shared by no mapping at
+            // all (EACCES writable, EINVAL read-only): the same map read
+            // only, through an fd of its own opened by id for both.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EINVAL)) => {
+                Mapping::map(fd, len, false)
+                    .or_else(|_| {
+                        let own = crate::sys::map_get_fd_by_id_with(info.id, 0)?;
+                        Mapping::map(own.as_fd(), len, false)
+                    })
+                    .map_err(|_| e)
             }
             other => other,
         }

@@ -478,7 +478,7 @@ fn every_call_of_an_arena_load_fails_in_turn_and_no_mapping_is_left() {
         "3 instances of 2 maps and 2 programs: {calls}"
     );
     for k in 1..=calls {
-        fault_injection::fail_call(k, libc::EIO);
+        fault_injection::fail_call_and_retries(k, libc::EIO);
         let result = loader.load_many(&spec, 3);
         let fired = fault_injection::fired();
         fault_injection::disarm();

@@ -37,7 +37,7 @@ fn every_position(spec: &CollectionSpec, loader: &Loader, fs: Option<&BpfFs>) ->
     assert!(calls > 0);
     let before = spec.clone();
     for k in 1..=calls {
-        fault_injection::fail_call(k, EIO);
+        fault_injection::fail_call_and_retries(k, EIO);
         let result = loader.load(spec);
         assert!(fault_injection::fired(), "call {k} of {calls} was made");
         let e = match result {
@@ -122,7 +122,7 @@ fn every_position_with_fresh_pins(spec: &CollectionSpec, loader: &Loader, fs: &B
     drop(coll);
     assert_eq!(fs.pins(), pins_before);
     for k in 1..=calls {
-        fault_injection::fail_call(k, EIO);
+        fault_injection::fail_call_and_retries(k, EIO);
         let e = loader
             .load(spec)
             .err()
@@ -153,7 +153,7 @@ fn a_failure_in_one_of_eight_instances_releases_all_of_them() {
     // on the loader's threads, so a position lands in any of them).
     let mut tried = 0;
     for k in (1..=calls).step_by((calls as usize / 25).max(1)) {
-        fault_injection::fail_call(k, EIO);
+        fault_injection::fail_call_and_retries(k, EIO);
         let e = loader
             .load_many(&spec, 8)
             .err()
@@ -194,7 +194,7 @@ fn a_failure_anywhere_in_load_all_releases_every_collection() {
     drop(loader.load_all(&specs).unwrap());
     let calls = fault_injection::calls();
     for k in 1..=calls {
-        fault_injection::fail_call(k, EIO);
+        fault_injection::fail_call_and_retries(k, EIO);
         let e = loader
             .load_all(&specs)
             .err()
@@ -330,7 +330,7 @@ fn every_call_of_a_struct_ops_registration_fails_in_turn_and_nothing_is_left() {
         for k in 1..=calls {
             let coll = load();
             let fds = open_fds();
-            fault_injection::fail_call(k, EIO);
+            fault_injection::fail_call_and_retries(k, EIO);
             match coll.attach_struct_ops(map).unwrap() {
                 Err(e) => {
                     assert!(fault_injection::fired(), "{map}: call {k} of {calls}: {e}");
@@ -449,4 +449,63 @@ fn a_lost_pin_race_is_made_again_from_the_start() {
         clear();
     }
     assert_eq!(open_fds(), fds, "the lost attempts left no fd");
+}
+
+/// `bpf_cmd` numbers.
+const BPF_PROG_LOAD: u32 = 5;
+const BPF_BTF_LOAD: u32 = 18;
+
+/// A program load that fails once (ENOMEM; EAGAIN, which the verifier
+/// returns when a signal is pending) is tried again, as libbpf tries it:
+/// the load succeeds and the program runs. One that keeps failing fails
+/// the load, and nothing is left. The same for the object's BTF, whose
+/// retry (with a log) was left open when it succeeded.
+#[test]
+fn a_load_that_fails_once_is_tried_again() {
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let spec = fixture("globals.bpfel.o");
+    let fresh = || Loader::new().threads(1);
+    let rate = |coll: &Collection| {
+        coll.test_run("get_rate", &[0u8; 64], 1)
+            .unwrap()
+            .unwrap()
+            .retval
+    };
+    let expected = rate(&fresh().load(&spec).unwrap());
+    let fds = open_fds();
+    fault_injection::count_calls();
+    drop(fresh().load(&spec).unwrap());
+    let commands = fault_injection::commands();
+    let at = |cmd: u32| 1 + commands.iter().position(|&c| c == cmd).unwrap() as u64;
+    let (prog, btf) = (at(BPF_PROG_LOAD), at(BPF_BTF_LOAD));
+    for (k, errno) in [
+        (prog, libc::ENOMEM),
+        (prog, libc::EAGAIN),
+        (btf, libc::ENOMEM),
+    ] {
+        fault_injection::fail_call(k, errno);
+        let coll = fresh()
+            .load(&spec)
+            .unwrap_or_else(|e| panic!("call {k} failed once with {errno}: {e}"));
+        assert!(fault_injection::fired());
+        fault_injection::disarm();
+        assert!(coll.btf_refused().is_none());
+        assert_eq!(rate(&coll), expected);
+        drop(coll);
+        assert_eq!(
+            open_fds(),
+            fds,
+            "call {k}, errno {errno}: an fd was left open"
+        );
+    }
+    // EAGAIN every time: given up after libbpf's five attempts (and five
+    // more with the log on; the programs after it fail the same way).
+    fault_injection::fail_call_and_retries(prog, libc::EAGAIN);
+    let e = fresh().load(&spec).unwrap_err();
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    assert_eq!(e.errno(), Some(libc::EAGAIN), "{e}");
+    assert!(calls >= prog + 9, "{calls} calls: {e}");
+    assert_eq!(open_fds(), fds);
 }

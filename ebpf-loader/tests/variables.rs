@@ -186,3 +186,32 @@ fn an_alias_is_another_name_for_its_variable() {
     spec.set_variable("value", &99i32.to_ne_bytes()).unwrap();
     assert_eq!(run(&Loader::new().load(&spec).unwrap()), 100);
 }
+
+/// A data section user space may only read (`BPF_F_RDONLY`: the kernel
+/// refuses a writable mapping of it with EACCES, where a frozen map gives
+/// EPERM) is mapped read-only: its variables read, and refuse writes as
+/// constants do. So is one programs may only read (`BPF_F_RDONLY_PROG`).
+#[test]
+fn a_section_user_space_may_only_read_is_mapped_read_only() {
+    let Some(_serial) = kernel() else { return };
+    for flag in [
+        ebpf_spec::MapFlags::RDONLY,
+        ebpf_spec::MapFlags::RDONLY_PROG,
+    ] {
+        let mut spec = fixture("globals.bpfel.o");
+        spec.maps.get_mut(".data").unwrap().flags |= flag;
+        if flag == ebpf_spec::MapFlags::RDONLY_PROG {
+            // Which the verifier holds to: no program may write it.
+            spec.programs.retain(|_, _| false);
+        }
+        let coll = Loader::new().load(&spec).unwrap();
+        let counter = coll
+            .variable(&spec.variables["counter"])
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{flag:?}: {e}"));
+        assert!(counter.is_constant(), "{flag:?}");
+        assert_eq!(u32_of(counter.read()), 0x1122_3344, "{flag:?}");
+        let e = counter.write(&1u32.to_ne_bytes()).unwrap_err();
+        assert!(matches!(e, VariableError::Constant { .. }), "{flag:?}: {e}");
+    }
+}
