@@ -199,9 +199,13 @@ proptest! {
 /// definition: nothing changes but the bitfield values, which libbpf
 /// computes its own way. `task_struct` has flavors, all candidates for each
 /// other: `fields` reads `tgid` through a flavor, where it is at another
-/// offset, and `types` asks for a size they disagree on: ambiguous, as in
-/// libbpf. `probed` first reads `real_parent`, which only `task_struct`
-/// has: the other candidates are pruned, and its `tgid` is not ambiguous.
+/// offset, and `types` asks for a size they disagree on: each relocated
+/// alone (a cache of its own), ambiguous, as in libbpf. `probed` first
+/// reads `real_parent`, which only `task_struct` has: the other candidates
+/// are pruned, and its `tgid` is not ambiguous. Relocated in the object's
+/// order with one cache (as libbpf prunes, per object), `fields` comes
+/// before `probed` and is ambiguous still, but `types` comes after `probed`
+/// has pruned `task_struct`'s flavors, and is not.
 #[test]
 fn the_fixture_relocates_against_itself() {
     for obj in objects() {
@@ -210,8 +214,27 @@ fn the_fixture_relocates_against_itself() {
         if obj.order != ByteOrder::NATIVE {
             continue;
         }
-        let mut cache = CoreCandidateCache::new();
+        let names: Vec<&str> = obj.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["skb", "fields", "probed", "types"]);
+        let mut shared = CoreCandidateCache::new();
+        let mut ambiguous = Vec::new();
         for f in &obj.functions {
+            let relos = ext
+                .section(&f.section)
+                .unwrap()
+                .core_relocations(f.start..f.start + f.insns.len());
+            let mut insns = f.insns.clone();
+            match relocate(&mut insns, &relos, &btf, &btf, &mut shared) {
+                Ok(report) => assert!(report.poisoned.is_empty(), "{}", f.name),
+                Err(e) => {
+                    assert!(e.to_string().contains("ambiguous"), "{}: {e}", f.name);
+                    ambiguous.push(f.name.as_str());
+                }
+            }
+        }
+        assert_eq!(ambiguous, ["fields"], "in the object's order, one cache");
+        for f in &obj.functions {
+            let mut cache = CoreCandidateCache::new();
             let relos = ext
                 .section(&f.section)
                 .unwrap()
