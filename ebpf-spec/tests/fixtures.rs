@@ -1516,8 +1516,17 @@ fn compatible_lists_every_mismatch() {
     assert_eq!(attrs, ["max_entries", "flags", "inner_map.value_size"]);
     assert_eq!(
         err.to_string(),
-        "map `outer_arr` is incompatible: max_entries is 9 but 4 was expected, flags is 1 but 0 \
-         was expected, inner_map.value_size is 8 but 4 was expected"
+        "map `outer_arr` is incompatible: max_entries is 9 but 4 was expected, flags is 0x1 but \
+         0x0 was expected, inner_map.value_size is 8 but 4 was expected"
+    );
+    // Types are named, with their numbers.
+    let mut other = outer.copy();
+    other.map_type = ebpf_spec::MapType::HashOfMaps;
+    other.inner_map.as_mut().unwrap().map_type = ebpf_spec::MapType::Hash;
+    assert_eq!(
+        outer.compatible(&other).unwrap_err().to_string(),
+        "map `outer_arr` is incompatible: type is hash_of_maps (13) but array_of_maps (12) was \
+         expected, inner_map.type is hash (1) but array (2) was expected"
     );
 }
 

@@ -165,12 +165,12 @@ struct Output {
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let (bytes, source) = match &args.file {
         Some(path) => (
-            ebpf_spec::read_object_file(path).map_err(one_line)?,
+            crate::inspect::read_object(path)?,
             path.display().to_string(),
         ),
         None => (DEFAULT_OBJECT.to_vec(), DEFAULT_OBJECT_NAME.to_owned()),
     };
-    let spec = CollectionSpec::from_elf(&bytes).map_err(one_line)?;
+    let spec = crate::inspect::parse_object(&bytes, &source)?;
     let iterations = args.iterations as usize;
     let instances = args.instances as usize;
     let threads = match args.threads {
@@ -198,7 +198,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 None
             }
             Err(e) if is_eperm(&e) => Some(
-                "bpf(2) is not permitted here: run as root or grant CAP_BPF to time them"
+                "bpf(2) is not permitted here: run as root or grant CAP_BPF, CAP_NET_ADMIN and \
+                 CAP_PERFMON to time them"
                     .to_owned(),
             ),
             Err(e) => return Err(load_error(e)),

@@ -128,16 +128,7 @@ impl Output {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let (spec, source) = match &args.file {
-        Some(path) => (
-            CollectionSpec::from_file(path).map_err(one_line)?,
-            path.display().to_string(),
-        ),
-        None => (
-            CollectionSpec::from_elf(DEFAULT_OBJECT).map_err(one_line)?,
-            DEFAULT_OBJECT_NAME.to_owned(),
-        ),
-    };
+    let (spec, source) = spec_of(args.file.as_deref())?;
     let out = Output::new(&spec);
     if args.json {
         let text = serde_json::to_string_pretty(&out).map_err(one_line)?;
@@ -151,6 +142,38 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 /// Errors are printed on one line.
 pub(crate) fn one_line(err: impl std::fmt::Display) -> String {
     err.to_string().replace(['\n', '\r'], " ")
+}
+
+/// The bytes of the object at `path`, or one line saying why not (an I/O
+/// error names the path itself; an empty file is said to be one).
+pub(crate) fn read_object(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = ebpf_spec::read_object_file(path).map_err(one_line)?;
+    if bytes.is_empty() {
+        return Err(format!("{}: an empty file, not an object", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// `from_elf` of the bytes of `source` (a path, or the embedded object's
+/// name), its error in one line that names `source`: a command run over
+/// many files says which one is wrong.
+pub(crate) fn parse_object(bytes: &[u8], source: &str) -> Result<CollectionSpec, String> {
+    CollectionSpec::from_elf(bytes).map_err(|e| format!("{source}: {}", one_line(e)))
+}
+
+/// The spec of the object at `path` (`Some`), or of the embedded one, with
+/// the name to show for it.
+pub(crate) fn spec_of(path: Option<&std::path::Path>) -> Result<(CollectionSpec, String), String> {
+    match path {
+        Some(path) => {
+            let source = path.display().to_string();
+            Ok((parse_object(&read_object(path)?, &source)?, source))
+        }
+        None => Ok((
+            parse_object(DEFAULT_OBJECT, DEFAULT_OBJECT_NAME)?,
+            DEFAULT_OBJECT_NAME.to_owned(),
+        )),
+    }
 }
 
 fn print_tables(spec: &CollectionSpec, out: &Output, source: &str) {

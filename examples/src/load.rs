@@ -19,7 +19,6 @@
 //! every instance counts once); `maps_per_second` is `kernel_maps / seconds`;
 //! `programs_per_instance` is 0 with `--maps-only`.
 
-use crate::default_object::{DEFAULT_OBJECT, DEFAULT_OBJECT_NAME};
 use crate::inspect::{Align, Table, one_line};
 use crate::progress;
 use aya::maps::MapData;
@@ -80,16 +79,7 @@ struct Summary {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let (spec, source) = match &args.file {
-        Some(path) => (
-            CollectionSpec::from_file(path).map_err(one_line)?,
-            path.display().to_string(),
-        ),
-        None => (
-            CollectionSpec::from_elf(DEFAULT_OBJECT).map_err(one_line)?,
-            DEFAULT_OBJECT_NAME.to_owned(),
-        ),
-    };
+    let (spec, source) = crate::inspect::spec_of(args.file.as_deref())?;
     let instances = args.instances as usize;
     let threads = match args.threads {
         Some(t) => usize::from(t),
@@ -193,7 +183,7 @@ pub(crate) fn load_error(err: LoadError) -> String {
         one_line(&err)
     } else {
         format!(
-            "loading needs bpf(2): run as root or grant CAP_BPF ({})",
+            "loading needs bpf(2): run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON ({})",
             one_line(&err)
         )
     }

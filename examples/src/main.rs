@@ -31,7 +31,8 @@ Examples:
   ebpf-examples bench --iterations 200
 
 Without a FILE, every command uses the object embedded in this binary (examples/bpf/default.bpf.c).
-`load` and the load steps of `bench` call bpf(2): run them as root or with CAP_BPF."
+`load` and the load steps of `bench` call bpf(2): run them as root, or with CAP_BPF,
+CAP_NET_ADMIN and CAP_PERFMON (what the embedded object's programs need)."
 )]
 struct Cli {
     #[command(subcommand)]

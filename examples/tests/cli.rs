@@ -247,7 +247,8 @@ fn bench_table_without_file() {
         assert_eq!(labels, SPEC_STEPS, "{text}");
         assert!(
             text.contains(
-                "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF"
+                "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF, \
+                 CAP_NET_ADMIN and CAP_PERFMON"
             ),
             "{text}"
         );
@@ -361,7 +362,8 @@ fn bench_without_privilege_skips_the_load_steps_in_one_line() {
     assert_eq!(
         skipped,
         [
-            "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF to time them"
+            "  load steps skipped: bpf(2) is not permitted here: run as root or grant CAP_BPF, \
+             CAP_NET_ADMIN and CAP_PERFMON to time them"
         ],
         "{text}"
     );
@@ -1256,6 +1258,31 @@ fn a_text_file_is_one_line_on_stderr() {
     );
 }
 
+/// A parse error names the file (a command run over many says which one is
+/// wrong), and an empty file is said to be one, in every command that reads
+/// a FILE.
+#[test]
+fn a_parse_error_names_the_file_and_an_empty_file_is_called_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty.o");
+    std::fs::write(&empty, b"").expect("write");
+    let object = std::fs::read(manifest_dir().join("../ebpf-spec/tests/fixtures/globals.bpfel.o"))
+        .expect("fixture");
+    let truncated = dir.path().join("truncated.o");
+    std::fs::write(&truncated, &object[..object.len() / 2]).expect("write");
+    let (empty, truncated) = (
+        empty.to_str().expect("UTF-8 path"),
+        truncated.to_str().expect("UTF-8 path"),
+    );
+    for command in ["inspect", "load", "bench"] {
+        assert_one_line_error(
+            &[command, empty],
+            &format!("error: {empty}: an empty file, not an object"),
+        );
+        assert_one_line_error(&[command, truncated], &format!("error: {truncated}: "));
+    }
+}
+
 /// A device that never ends is refused at the size limit, not read until
 /// memory runs out (`load` and `bench` read files the same way).
 #[test]
@@ -1829,7 +1856,10 @@ fn load_without_privilege_is_one_line() {
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(
-        err.starts_with("error: loading needs bpf(2): run as root or grant CAP_BPF ("),
+        err.starts_with(
+            "error: loading needs bpf(2): run as root or grant CAP_BPF, CAP_NET_ADMIN and \
+             CAP_PERFMON ("
+        ),
         "{err:?}"
     );
     assert!(err.contains("Operation not permitted"), "{err:?}");

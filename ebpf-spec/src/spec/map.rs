@@ -888,9 +888,24 @@ fn list(m: &[Mismatch]) -> String {
         .map(|m| {
             format!(
                 "{} is {} but {} was expected",
-                m.attribute, m.found, m.expected
+                m.attribute,
+                m.show(m.found),
+                m.show(m.expected)
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Mismatch {
+    /// A value of this attribute as the message shows it: a map type by its
+    /// name and number (`hash (1)`), flags in hex, the rest in decimal.
+    fn show(&self, value: u64) -> String {
+        let attribute = self.attribute.rsplit('.').next().unwrap_or(self.attribute);
+        match (attribute, u32::try_from(value)) {
+            ("type", Ok(raw)) => format!("{} ({raw})", MapType::from_raw(raw).name()),
+            ("flags", _) => format!("{value:#x}"),
+            _ => value.to_string(),
+        }
+    }
 }
