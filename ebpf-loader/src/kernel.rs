@@ -708,25 +708,53 @@ fn probe_ldimm64_full_range() -> Result<bool, String> {
     }
 }
 
-/// Whether this process surely lacks no capability bpf(2) checks: it has
-/// CAP_SYS_ADMIN (which stands for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)
-/// in `CapEff` of `/proc/self/status`, in the initial user namespace (an
+/// The capabilities bpf(2) checks, as this process has them: from `CapEff`
+/// of `/proc/self/status`, and only in the initial user namespace (an
 /// identity `/proc/self/uid_map`: capabilities in a namespace of its own
-/// count for nothing with bpf(2)). False when either cannot be read.
-pub(crate) fn fully_privileged() -> bool {
-    const CAP_SYS_ADMIN: u32 = 21;
-    let caps = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status
-                .lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))?
-                .trim();
-            u64::from_str_radix(hex, 16).ok()
-        });
-    let initial_namespace =
-        std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| is_identity_uid_map(&map));
-    initial_namespace && caps.is_some_and(|c| c & (1 << CAP_SYS_ADMIN) != 0)
+/// count for nothing with bpf(2)). CAP_SYS_ADMIN stands for the other three,
+/// as the kernel takes it. `None` when either file cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Capabilities {
+    /// CAP_BPF: maps, and programs of every type.
+    pub bpf: bool,
+    /// CAP_NET_ADMIN: networking programs (tc, XDP, cgroup sockets...).
+    pub net_admin: bool,
+    /// CAP_PERFMON: tracing programs, and a verifier that allows pointer
+    /// arithmetic and comparisons (`bpf_allow_ptr_leaks`).
+    pub perfmon: bool,
+    /// In the initial user namespace.
+    pub initial_namespace: bool,
+}
+
+impl Capabilities {
+    pub(crate) fn of_this_process() -> Option<Capabilities> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))?
+            .trim();
+        let effective = u64::from_str_radix(hex, 16).ok()?;
+        let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+        Some(Capabilities::from_effective(
+            effective,
+            is_identity_uid_map(&map),
+        ))
+    }
+
+    pub(crate) fn from_effective(effective: u64, initial_namespace: bool) -> Capabilities {
+        const CAP_NET_ADMIN: u32 = 12;
+        const CAP_SYS_ADMIN: u32 = 21;
+        const CAP_PERFMON: u32 = 38;
+        const CAP_BPF: u32 = 39;
+        let has = |cap: u32| initial_namespace && effective & (1 << cap) != 0;
+        let admin = has(CAP_SYS_ADMIN);
+        Capabilities {
+            bpf: admin || has(CAP_BPF),
+            net_admin: admin || has(CAP_NET_ADMIN),
+            perfmon: admin || has(CAP_PERFMON),
+            initial_namespace,
+        }
+    }
 }
 
 /// Whether a `uid_map` is the initial namespace's: every uid to itself.

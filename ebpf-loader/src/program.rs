@@ -1018,20 +1018,84 @@ fn verifier_log(attr: &sys::ProgLoad<'_>) -> Retried {
     }
 }
 
-/// What EPERM from `BPF_PROG_LOAD` means. Only a process that surely lacks
-/// no capability (`fully_privileged`: CAP_SYS_ADMIN in the initial user
-/// namespace, which stands for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) is
-/// told that the kernel refuses the program itself; any other gets the
-/// privileges to ask for.
-fn eperm_hint(fully_privileged: bool) -> String {
-    if fully_privileged {
-        "no capability is missing (CAP_SYS_ADMIN in the initial user namespace): the kernel \
-         refuses this program itself; some kernels refuse tracing programs (fentry, fexit, \
-         fmod_ret, lsm) to everyone"
-            .into()
-    } else {
-        "needs root or CAP_BPF (and CAP_PERFMON or CAP_NET_ADMIN for some program types)".into()
+/// What EPERM from `BPF_PROG_LOAD` of a program of type `prog_type` means,
+/// for a process with capabilities `caps` (`None`: unknown). The capabilities
+/// the kernel asks of that type and the process lacks are named (as
+/// `bpf_prog_load` checks them); a process that lacks none is told that the
+/// kernel refuses the program itself.
+fn eperm_hint(prog_type: ProgramType, caps: Option<crate::kernel::Capabilities>) -> String {
+    let Some(caps) = caps else {
+        return "needs root, or CAP_BPF with CAP_NET_ADMIN (networking programs) and                 CAP_PERFMON (tracing programs)"
+            .into();
+    };
+    if !caps.initial_namespace {
+        return "needs root in the initial user namespace: capabilities in a user namespace                 of its own count for nothing with bpf(2)"
+            .into();
     }
+    let mut missing = Vec::new();
+    if !caps.bpf {
+        missing.push("CAP_BPF");
+    }
+    if needs_net_admin(prog_type) && !caps.net_admin {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if needs_perfmon(prog_type) && !caps.perfmon {
+        missing.push("CAP_PERFMON");
+    }
+    if missing.is_empty() {
+        return "no capability the kernel asks of this program type is missing: the kernel                 refuses this program itself; some kernels refuse tracing programs (fentry,                 fexit, fmod_ret, lsm) to everyone"
+            .into();
+    }
+    format!(
+        "needs root or {} (a {} program)",
+        missing.join(" and "),
+        prog_type.name()
+    )
+}
+
+/// The program types the kernel loads only with CAP_NET_ADMIN
+/// (`is_net_admin_prog_type`).
+fn needs_net_admin(t: ProgramType) -> bool {
+    use ProgramType as T;
+    matches!(
+        t,
+        T::SchedCls
+            | T::SchedAct
+            | T::Xdp
+            | T::LwtIn
+            | T::LwtOut
+            | T::LwtXmit
+            | T::LwtSeg6Local
+            | T::SkSkb
+            | T::SkMsg
+            | T::FlowDissector
+            | T::CgroupDevice
+            | T::CgroupSock
+            | T::CgroupSockAddr
+            | T::CgroupSockopt
+            | T::CgroupSysctl
+            | T::SockOps
+            | T::Ext
+            | T::Netfilter
+    )
+}
+
+/// The program types the kernel loads only with CAP_PERFMON
+/// (`is_perfmon_prog_type`).
+fn needs_perfmon(t: ProgramType) -> bool {
+    use ProgramType as T;
+    matches!(
+        t,
+        T::Kprobe
+            | T::Tracepoint
+            | T::PerfEvent
+            | T::RawTracepoint
+            | T::RawTracepointWritable
+            | T::Tracing
+            | T::Lsm
+            | T::StructOps
+            | T::Ext
+    )
 }
 
 /// What an errno from `BPF_PROG_LOAD` most likely means.
@@ -1041,7 +1105,16 @@ fn eperm_hint(fully_privileged: bool) -> String {
 /// the load attributes).
 fn hint(linked: &Linked, e: &io::Error, logged: bool) -> String {
     match e.raw_os_error() {
-        Some(libc::EPERM) => eperm_hint(crate::kernel::fully_privileged()),
+        Some(libc::EPERM) => eperm_hint(
+            linked.prog_type,
+            crate::kernel::Capabilities::of_this_process(),
+        ),
+        Some(libc::EACCES)
+            if crate::kernel::Capabilities::of_this_process().is_some_and(|c| !c.perfmon) =>
+        {
+            "the verifier rejected the program; without CAP_PERFMON it also refuses pointer              arithmetic and comparisons that any program with it may do"
+                .into()
+        }
         Some(libc::EACCES) => "the verifier rejected the program".into(),
         Some(libc::EINVAL) if logged => "the verifier rejected the program".into(),
         Some(libc::EINVAL) => format!(
@@ -1115,11 +1188,35 @@ impl std::fmt::Display for VerifierLog {
 
 #[cfg(test)]
 mod tests {
+    /// The hint names the capabilities the program's type needs and the
+    /// process lacks (CAP_BPF alone was once said to be enough, and a
+    /// process with it was told to get it).
     #[test]
-    fn eperm_says_whether_privilege_or_the_kernel_is_missing() {
+    fn eperm_names_the_missing_capabilities() {
         use super::eperm_hint;
-        assert!(eperm_hint(false).starts_with("needs root or CAP_BPF (and CAP_PERFMON"));
-        assert!(eperm_hint(true).starts_with("no capability is missing"));
+        use crate::kernel::Capabilities;
+        use ebpf_spec::ProgramType as T;
+        const NET_ADMIN: u64 = 1 << 12;
+        const SYS_ADMIN: u64 = 1 << 21;
+        const PERFMON: u64 = 1 << 38;
+        const BPF: u64 = 1 << 39;
+        let caps = |bits: u64| Some(Capabilities::from_effective(bits, true));
+        assert_eq!(
+            eperm_hint(T::SchedCls, caps(BPF)),
+            "needs root or CAP_NET_ADMIN (a sched_cls program)"
+        );
+        assert_eq!(
+            eperm_hint(T::Kprobe, caps(NET_ADMIN)),
+            "needs root or CAP_BPF and CAP_PERFMON (a kprobe program)"
+        );
+        assert!(eperm_hint(T::Xdp, caps(BPF | NET_ADMIN)).starts_with("no capability"));
+        assert!(eperm_hint(T::SocketFilter, caps(BPF)).starts_with("no capability"));
+        assert!(eperm_hint(T::Tracing, caps(SYS_ADMIN)).starts_with("no capability"));
+        assert!(eperm_hint(T::Tracing, caps(BPF | PERFMON)).starts_with("no capability"));
+        // Root of a user namespace of its own.
+        let in_namespace = Some(Capabilities::from_effective(u64::MAX, false));
+        assert!(eperm_hint(T::Xdp, in_namespace).contains("initial user namespace"));
+        assert!(eperm_hint(T::Xdp, None).starts_with("needs root, or CAP_BPF"));
     }
 
     use super::*;
