@@ -406,6 +406,17 @@ impl Loader {
     /// kernel refused (for a `value_size` that is not its type's size, say)
     /// fails later, at the verifier, as a map without BTF.
     ///
+    /// # CO-RE
+    /// Each function is relocated once per spec, however many programs call
+    /// it, against the running kernel's BTF. As libbpf, the candidates a
+    /// relocation rules out (a field only one of the kernel's types of that
+    /// name has settles which it is) are ruled out for the spec's later
+    /// relocations of the same local type; later here is in the order the
+    /// loader relocates, programs by name, each with the functions it calls,
+    /// where libbpf goes in the object's order (which a spec does not keep).
+    /// Where pruning settles a layout, the two can differ: a relocation
+    /// ambiguous here may resolve under libbpf, or the other way round.
+    ///
     /// # Errors
     /// Everything the call created is released: fds are closed, and the pins
     /// it made are removed (it makes them last: only a failure while pinning

@@ -1025,11 +1025,13 @@ fn verifier_log(attr: &sys::ProgLoad<'_>) -> Retried {
 /// kernel refuses the program itself.
 fn eperm_hint(prog_type: ProgramType, caps: Option<crate::kernel::Capabilities>) -> String {
     let Some(caps) = caps else {
-        return "needs root, or CAP_BPF with CAP_NET_ADMIN (networking programs) and                 CAP_PERFMON (tracing programs)"
+        return "needs root, or CAP_BPF with CAP_NET_ADMIN (networking programs) and \
+                CAP_PERFMON (tracing programs)"
             .into();
     };
     if !caps.initial_namespace {
-        return "needs root in the initial user namespace: capabilities in a user namespace                 of its own count for nothing with bpf(2)"
+        return "needs root in the initial user namespace: capabilities in a user namespace \
+                of its own count for nothing with bpf(2)"
             .into();
     }
     let mut missing = Vec::new();
@@ -1043,7 +1045,9 @@ fn eperm_hint(prog_type: ProgramType, caps: Option<crate::kernel::Capabilities>)
         missing.push("CAP_PERFMON");
     }
     if missing.is_empty() {
-        return "no capability the kernel asks of this program type is missing: the kernel                 refuses this program itself; some kernels refuse tracing programs (fentry,                 fexit, fmod_ret, lsm) to everyone"
+        return "no capability the kernel asks of this program type is missing: the kernel \
+                refuses this program itself; some kernels refuse tracing programs (fentry, \
+                fexit, fmod_ret, lsm) to everyone"
             .into();
     }
     format!(
@@ -1112,7 +1116,8 @@ fn hint(linked: &Linked, e: &io::Error, logged: bool) -> String {
         Some(libc::EACCES)
             if crate::kernel::Capabilities::of_this_process().is_some_and(|c| !c.perfmon) =>
         {
-            "the verifier rejected the program; without CAP_PERFMON it also refuses pointer              arithmetic and comparisons that any program with it may do"
+            "the verifier rejected the program; without CAP_PERFMON it also refuses pointer \
+             arithmetic and comparisons that any program with it may do"
                 .into()
         }
         Some(libc::EACCES) => "the verifier rejected the program".into(),
@@ -1209,14 +1214,25 @@ mod tests {
             eperm_hint(T::Kprobe, caps(NET_ADMIN)),
             "needs root or CAP_BPF and CAP_PERFMON (a kprobe program)"
         );
-        assert!(eperm_hint(T::Xdp, caps(BPF | NET_ADMIN)).starts_with("no capability"));
-        assert!(eperm_hint(T::SocketFilter, caps(BPF)).starts_with("no capability"));
-        assert!(eperm_hint(T::Tracing, caps(SYS_ADMIN)).starts_with("no capability"));
-        assert!(eperm_hint(T::Tracing, caps(BPF | PERFMON)).starts_with("no capability"));
+        let none_missing = "no capability the kernel asks of this program type is missing: \
+                            the kernel refuses this program itself; some kernels refuse tracing \
+                            programs (fentry, fexit, fmod_ret, lsm) to everyone";
+        assert_eq!(eperm_hint(T::Xdp, caps(BPF | NET_ADMIN)), none_missing);
+        assert_eq!(eperm_hint(T::SocketFilter, caps(BPF)), none_missing);
+        assert_eq!(eperm_hint(T::Tracing, caps(SYS_ADMIN)), none_missing);
+        assert_eq!(eperm_hint(T::Tracing, caps(BPF | PERFMON)), none_missing);
         // Root of a user namespace of its own.
         let in_namespace = Some(Capabilities::from_effective(u64::MAX, false));
-        assert!(eperm_hint(T::Xdp, in_namespace).contains("initial user namespace"));
-        assert!(eperm_hint(T::Xdp, None).starts_with("needs root, or CAP_BPF"));
+        assert_eq!(
+            eperm_hint(T::Xdp, in_namespace),
+            "needs root in the initial user namespace: capabilities in a user namespace of its \
+             own count for nothing with bpf(2)"
+        );
+        assert_eq!(
+            eperm_hint(T::Xdp, None),
+            "needs root, or CAP_BPF with CAP_NET_ADMIN (networking programs) and CAP_PERFMON \
+             (tracing programs)"
+        );
     }
 
     use super::*;

@@ -18,9 +18,9 @@ use std::sync::Arc;
 /// bytes is read and written in one atomic access (loads ordered by an
 /// acquire fence, release stores), so a value the program writes with one
 /// store of that width is never seen half-written; other sizes are copied
-/// byte by byte. This process's reads and writes of one section (through
-/// any of its variables, or its arena) take a lock, shared by reads, so a
-/// write never overlaps another access of another width. A write is
+/// byte by byte. Reads and writes through one mapping (this handle's, or an
+/// arena's, which its variables share) take a lock, shared by reads, so a
+/// write never overlaps another access of another width there. A write is
 /// not a read-modify-write: one racing with the program's `counter += 1`
 /// may lose that increment. Bytes are in the object's byte order (the
 /// host's, for a loaded object).
@@ -147,12 +147,21 @@ impl Variable {
             // all (EACCES writable, EINVAL read-only): the same map read
             // only, through an fd of its own opened by id for both.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EINVAL)) => {
-                Mapping::map(fd, len, false)
-                    .or_else(|_| {
-                        let own = crate::sys::map_get_fd_by_id_with(info.id, 0)?;
-                        Mapping::map(own.as_fd(), len, false)
-                    })
-                    .map_err(|_| e)
+                Mapping::map(fd, len, false).or_else(|_| {
+                    let own = crate::sys::map_get_fd_by_id_with(info.id, 0).map_err(|by_id| {
+                        if by_id.raw_os_error() == Some(libc::EPERM) {
+                            io::Error::new(
+                                io::ErrorKind::PermissionDenied,
+                                "the map's fd is read-only for user space, which the kernel \
+                                 maps for no one, and opening the map again by id needs \
+                                 CAP_SYS_ADMIN",
+                            )
+                        } else {
+                            e
+                        }
+                    })?;
+                    Mapping::map(own.as_fd(), len, false)
+                })
             }
             other => other,
         }

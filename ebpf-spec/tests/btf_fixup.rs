@@ -63,6 +63,8 @@ struct Parsed {
     /// position of each FUNC's `info`.
     func_linkage: BTreeMap<String, u32>,
     func_info_fields: Vec<usize>,
+    /// Every VAR's name and linkage, in id order (names may repeat).
+    vars: Vec<(String, u32)>,
 }
 
 fn parse<O: ByteOrder>(blob: &[u8]) -> Parsed {
@@ -106,6 +108,7 @@ fn parse<O: ByteOrder>(blob: &[u8]) -> Parsed {
             14 => {
                 let (linkage, _) = U32::<O>::ref_from_prefix(&blob[body..]).unwrap();
                 out.linkage.insert(name(name_off), linkage.get());
+                out.vars.push((name(name_off), linkage.get()));
                 out.linkage_fields.push(body);
             }
             15 => {
@@ -352,4 +355,23 @@ fn hidden_globals_are_static_in_the_btf() {
                 .chain(&after.func_info_fields),
         );
     }
+}
+
+/// A `static int cnt` and a hidden global `cnt`, from two files linked into
+/// one object: the global's VAR is made static, whichever symbol comes
+/// first (libbpf looks at global symbols only); the static stays static.
+#[test]
+fn a_hidden_global_is_found_past_a_static_of_its_name() {
+    let name = "hidden/hidden_static.bpfel.o";
+    let f = fixed_up(name);
+    let cnt = |p: &Parsed| -> Vec<u32> {
+        p.vars
+            .iter()
+            .filter(|(n, _)| n == "cnt")
+            .map(|&(_, l)| l)
+            .collect()
+    };
+    assert_eq!(cnt(&f.before), [0, 1], "{name}: a static, then the global");
+    assert_eq!(cnt(&f.after), [0, 0], "{name}");
+    assert_eq!(f.after.linkage["LICENSE"], 1);
 }

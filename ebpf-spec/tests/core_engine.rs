@@ -341,6 +341,22 @@ fn pruning_carries_over_calls_with_the_same_local_btf() {
     let other = btf(&l);
     let err = call(&read_b, &other, &mut cache).unwrap_err();
     assert!(err.to_string().contains("ambiguous"), "{err}");
+
+    // A call that fails (here at its second relocation, of a type the local
+    // BTF lacks) leaves the pruning as it found it, as its instructions.
+    let mut cache = CoreCandidateCache::new();
+    let failing = (
+        [ldx(0x61, 8), ldx(0x61, 0)],
+        [
+            relo(0, foo, "0:2", K::FieldByteOffset),
+            relo(1, 9999, "0:0", K::FieldByteOffset),
+        ],
+    );
+    let mut out = failing.0.to_vec();
+    relocate(&mut out, &failing.1, &local, &target, &mut cache).unwrap_err();
+    assert_eq!(out, failing.0);
+    let err = call(&read_b, &local, &mut cache).unwrap_err();
+    assert!(err.to_string().contains("ambiguous"), "{err}");
 }
 
 #[test]

@@ -106,9 +106,11 @@ const BPF_CALL: u8 = 0x80;
 /// some of a local type's candidates and not others leaves the later
 /// relocations of that type only the ones it matched (so a field that
 /// exists in one candidate settles which layout a field found in several
-/// has). libbpf prunes across a whole object; here across consecutive
-/// calls given the same local `Btf` (one spec's programs, as the loader
-/// relocates them), and a call with another local `Btf` starts over.
+/// has). libbpf prunes across a whole object, in the order of its
+/// `.BTF.ext` records; here across consecutive calls given the same local
+/// `Btf`, in the order of the calls (the loader's: see `Loader::load`), and a
+/// call with another local `Btf` starts over. A call that fails leaves the
+/// pruning as it found it.
 #[derive(Debug, Default)]
 pub struct CoreCandidateCache {
     target: u64,
@@ -449,6 +451,27 @@ pub fn relocate_within(
 ) -> Result<CoreReport, CoreError> {
     let mut work = instructions.to_vec();
     cache.enter(local, target);
+    // A call that fails leaves the cache's pruning as it found it, as it
+    // leaves the instructions.
+    let pruned_before = cache.pruned.clone();
+    let result = relocate_all(&mut work, relocations, local, target, cache, budget);
+    if result.is_err() {
+        cache.pruned = pruned_before;
+    } else {
+        instructions.copy_from_slice(&work);
+    }
+    result
+}
+
+/// The body of [`relocate_within`], on the copy `work` of the instructions.
+fn relocate_all(
+    work: &mut [Instruction],
+    relocations: &[CoreRelocation],
+    local: &Btf,
+    target: &Btf,
+    cache: &mut CoreCandidateCache,
+    budget: &mut CoreStepBudget,
+) -> Result<CoreReport, CoreError> {
     let mut report = CoreReport::default();
     for (index, relo) in relocations.iter().enumerate() {
         let type_name = || local.name(relo.type_id).unwrap_or("<anon>").to_owned();
@@ -470,7 +493,7 @@ pub fn relocate_within(
         let res = ctx.resolve(relo, cache);
         ctx.charge(budget);
         let res = res.map_err(fail)?;
-        match patch(&mut work, relo.instruction, &res).map_err(fail)? {
+        match patch(work, relo.instruction, &res).map_err(fail)? {
             None => report.applied += 1,
             Some(reason) => report.poisoned.push(PoisonedInstruction {
                 relocation: index,
@@ -482,7 +505,6 @@ pub fn relocate_within(
             }),
         }
     }
-    instructions.copy_from_slice(&work);
     Ok(report)
 }
 

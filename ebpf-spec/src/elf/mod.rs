@@ -758,9 +758,19 @@ impl<'d> Reader<'d> {
                 Some(v) => Some(v.offset),
                 None => symbol.and_then(|s| u32::try_from(s.value).ok()),
             };
+            // Whether the global of that name is hidden: a `static` of the
+            // same name (another file's, linked in) is not it, as libbpf's
+            // `find_elf_var_sym` looks at global and weak symbols only.
+            let global = symbol.filter(|s| s.bind != elf::STB_LOCAL).or_else(|| {
+                let index = find_section(sec)?;
+                objects[index]
+                    .iter()
+                    .map(|&i| &symbols[i])
+                    .find(|s| s.name == var && s.bind != elf::STB_LOCAL)
+            });
             VarPlace {
                 offset,
-                hidden: symbol.is_some_and(|s| s.hidden),
+                hidden: global.is_some_and(|s| s.hidden),
             }
         };
         btf.fixup_datasecs(&mut raw.btf, section_size, var_place)?;

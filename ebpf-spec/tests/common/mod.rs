@@ -62,6 +62,7 @@ pub const FIXTURES: &[(&str, &[u8])] = fixtures![
     "alias/alias.bpfel.o",
     "hidden/hidden.bpfeb.o",
     "hidden/hidden.bpfel.o",
+    "hidden/hidden_static.bpfel.o",
     "libxdp/xdp-dispatcher.o",
     "libxdp/xdpdump_bpf.o",
     "libxdp/xdpdump_xdp.o",
