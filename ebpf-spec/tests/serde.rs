@@ -21,6 +21,11 @@ fn fixtures() -> Vec<std::path::PathBuf> {
         dir.join("struct_ops"),
         dir.join("libbpf_rules"),
         dir.join("arena"),
+        dir.join("hidden"),
+        dir.join("kconfig"),
+        dir.join("alias"),
+        dir.join("linked"),
+        dir.join("btf_refused"),
     ] {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
@@ -38,9 +43,10 @@ fn every_fixture_round_trips_through_json() {
     let files = fixtures();
     assert_eq!(
         files.len(),
-        20 + 15 + 5 * 2,
+        20 + 15 + 5 * 2 + 3 + 2 * 3 + 1,
         "10 fixtures and ksyms, core, struct_ops, libbpf_rules and arena in 2 byte orders; \
-         15 libxdp objects"
+         15 libxdp objects; hidden (3), kconfig, alias and btf_refused in 2 byte orders, \
+         linked"
     );
     for path in files {
         let spec = CollectionSpec::from_file(&path).unwrap();
@@ -73,4 +79,25 @@ fn unknown_values_keep_their_numbers() {
     assert_eq!(t, ProgramType::Unknown(4242));
     let a: AttachType = serde_json::from_str("999").unwrap();
     assert_eq!(serde_json::to_string(&a).unwrap(), "999");
+}
+
+/// An instruction is written with its registers by number, not as the
+/// host's nibble order (a spec written on x86 read on s390x swapped them),
+/// and registers that do not fit 4 bits are refused.
+#[test]
+fn instructions_are_written_with_their_registers_by_number() {
+    let insn = ebpf_spec::Instruction::new(0xbf, 1, 2, -3, 7);
+    let json = serde_json::to_string(&insn).unwrap();
+    assert_eq!(
+        json,
+        r#"{"code":191,"dst_reg":1,"src_reg":2,"off":-3,"imm":7}"#
+    );
+    let back: ebpf_spec::Instruction = serde_json::from_str(&json).unwrap();
+    assert_eq!((back.dst_reg(), back.src_reg()), (1, 2));
+    assert_eq!(back, insn);
+    let e = serde_json::from_str::<ebpf_spec::Instruction>(
+        r#"{"code":191,"dst_reg":16,"src_reg":2,"off":0,"imm":0}"#,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("registers are 4 bits"), "{e}");
 }

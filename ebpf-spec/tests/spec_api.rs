@@ -35,6 +35,21 @@ fn map_type_unknown_and_arena_round_trip() {
         assert!(!t.is_map_in_map());
     }
     assert!(MapType::Unknown(34) < MapType::Unknown(35));
+
+    // An `Unknown` made by hand with a known number is that variant: equal,
+    // hashed and ordered alike, and its predicates answer as the variant's.
+    use std::hash::{BuildHasher, RandomState};
+    let hashes = RandomState::new();
+    assert_eq!(MapType::Unknown(1), MapType::Hash);
+    assert_eq!(
+        hashes.hash_one(MapType::Unknown(1)),
+        hashes.hash_one(MapType::Hash)
+    );
+    assert_eq!(MapType::Unknown(12).canonical(), MapType::ArrayOfMaps);
+    assert!(MapType::Unknown(12).is_map_in_map());
+    assert!(MapType::Unknown(9).is_lru());
+    assert!(MapType::Hash < MapType::Unknown(2));
+    assert_eq!(MapType::Unknown(77).canonical(), MapType::Unknown(77));
 }
 
 #[test]
@@ -60,6 +75,41 @@ fn map_flags_keep_unknown_bits() {
 
 fn globals() -> CollectionSpec {
     CollectionSpec::from_file(format!("{DIR}/globals.bpfel.o")).unwrap()
+}
+
+/// A variable whose section no map holds (a data section renamed without
+/// its variables) is refused, naming both: the value would be dropped.
+#[test]
+fn set_variable_refuses_a_section_no_map_holds() {
+    let mut spec = globals();
+    let mut rodata = spec.maps.remove(".rodata").unwrap();
+    rodata.name = ".rodata.tenant1".into();
+    spec.maps.insert(rodata.name.clone(), rodata);
+    let before = spec.clone();
+    let e = spec
+        .set_variable("sample_rate", &99u32.to_ne_bytes())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        SetError::NoSuchSection {
+            name: "sample_rate".into(),
+            section: ".rodata".into()
+        }
+    );
+    assert!(
+        e.to_string().contains("rename the variables' `section`"),
+        "{e}"
+    );
+    assert_eq!(spec, before);
+    // Renamed with it, the variable is set in the renamed map.
+    spec.variables.get_mut("sample_rate").unwrap().section = ".rodata.tenant1".into();
+    spec.set_variable("sample_rate", &99u32.to_ne_bytes())
+        .unwrap();
+    let MapValue::Bytes(bytes) = &spec.maps[".rodata.tenant1"].contents[0].value else {
+        panic!("a data section holds bytes");
+    };
+    let at = spec.variables["sample_rate"].range();
+    assert_eq!(bytes[at], 99u32.to_ne_bytes());
 }
 
 #[test]

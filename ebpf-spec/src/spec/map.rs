@@ -17,7 +17,12 @@ macro_rules! kernel_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        ///
+        /// Values compare, order and hash by the kernel's number: an
+        /// `Unknown(n)` made by hand with a number this library knows equals
+        /// that number's variant (`from_raw` and deserialising never make
+        /// one; [`canonical`](Self::canonical) gives the variant).
+        #[derive(Debug, Clone, Copy)]
         #[non_exhaustive]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
@@ -25,7 +30,39 @@ macro_rules! kernel_enum {
             Unknown(u32),
         }
 
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.raw() == other.raw()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.raw().hash(state);
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.raw().cmp(&other.raw())
+            }
+        }
+
         impl $name {
+            /// The same value, as the variant of its number when this
+            /// library knows it (an `Unknown(n)` made by hand), to `match` on.
+            pub fn canonical(self) -> Self {
+                Self::from_raw(self.raw())
+            }
+
             /// From the kernel's number; unknown numbers are kept in `Unknown`.
             pub fn from_raw(raw: u32) -> Self {
                 match raw {
@@ -168,7 +205,7 @@ kernel_enum! {
 impl MapType {
     /// Maps whose values are other maps (`ARRAY_OF_MAPS`, `HASH_OF_MAPS`).
     pub fn is_map_in_map(self) -> bool {
-        matches!(self, Self::ArrayOfMaps | Self::HashOfMaps)
+        matches!(self.canonical(), Self::ArrayOfMaps | Self::HashOfMaps)
     }
 
     /// Maps with a value per possible CPU (`PERCPU_HASH`, `PERCPU_ARRAY`,
@@ -182,7 +219,7 @@ impl MapType {
     /// ```
     pub fn is_per_cpu(self) -> bool {
         matches!(
-            self,
+            self.canonical(),
             Self::PerCpuHash | Self::PerCpuArray | Self::LruPerCpuHash | Self::PerCpuCgroupStorage
         )
     }
@@ -196,7 +233,7 @@ impl MapType {
     /// assert!(!MapType::Hash.is_lru());
     /// ```
     pub fn is_lru(self) -> bool {
-        matches!(self, Self::LruHash | Self::LruPerCpuHash)
+        matches!(self.canonical(), Self::LruHash | Self::LruPerCpuHash)
     }
 
     /// Whether the kernel takes BTF key and value type ids for this type of
@@ -204,7 +241,7 @@ impl MapType {
     /// buffers and arenas do not).
     pub fn accepts_btf_types(self) -> bool {
         !matches!(
-            self,
+            self.canonical(),
             Self::ProgArray
                 | Self::PerfEventArray
                 | Self::CgroupArray

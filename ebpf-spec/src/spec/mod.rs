@@ -232,10 +232,11 @@ impl CollectionSpec {
     /// changes.
     ///
     /// # Errors
-    /// If there is no such variable, `value` is not exactly its size, the
-    /// variable lies outside its section's map, or it is a `__kconfig`
-    /// extern, whose value a loader takes from the kernel
-    /// ([`SetError::FromKernel`]).
+    /// If there is no such variable, `value` is not exactly its size, no map
+    /// holds its section ([`SetError::NoSuchSection`]: a data section renamed
+    /// without its variables), the variable lies outside its section's map,
+    /// or it is a `__kconfig` extern, whose value a loader takes from the
+    /// kernel ([`SetError::FromKernel`]).
     pub fn set_variable(&mut self, name: &str, value: &[u8]) -> Result<(), SetError> {
         let var = self
             .variables
@@ -244,9 +245,14 @@ impl CollectionSpec {
                 name: name.to_owned(),
             })?;
         var.check(value)?;
-        if let Some(map) = self.maps.get_mut(&var.section) {
-            variable::write_into_section(map, var, value)?;
-        }
+        let map = self
+            .maps
+            .get_mut(&var.section)
+            .ok_or_else(|| SetError::NoSuchSection {
+                name: var.name.to_string(),
+                section: var.section.to_string(),
+            })?;
+        variable::write_into_section(map, var, value)?;
         var.set(value)
     }
 }

@@ -211,10 +211,18 @@ kernel_enum! {
 ///
 /// The reader converts instructions of big- or little-endian objects to this
 /// layout, including the order of the two register nibbles.
+///
+/// With the `serde` feature it is written as `code`, `dst_reg`, `src_reg`,
+/// `off` and `imm`: the registers by number, not the host's nibble order,
+/// so a spec written on one host reads the same on any other.
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, PartialEq, Eq, Hash, Default,
 )]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "PortableInstruction", try_from = "PortableInstruction")
+)]
 #[repr(C)]
 pub struct Instruction {
     /// Opcode.
@@ -226,6 +234,45 @@ pub struct Instruction {
     pub off: i16,
     /// Signed immediate.
     pub imm: i32,
+}
+
+/// An [`Instruction`] as serde writes it: its registers by number.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PortableInstruction {
+    code: u8,
+    dst_reg: u8,
+    src_reg: u8,
+    off: i16,
+    imm: i32,
+}
+
+#[cfg(feature = "serde")]
+impl From<Instruction> for PortableInstruction {
+    fn from(i: Instruction) -> Self {
+        PortableInstruction {
+            code: i.code,
+            dst_reg: i.dst_reg(),
+            src_reg: i.src_reg(),
+            off: i.off,
+            imm: i.imm,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<PortableInstruction> for Instruction {
+    type Error = String;
+
+    fn try_from(p: PortableInstruction) -> Result<Self, String> {
+        if p.dst_reg > 15 || p.src_reg > 15 {
+            return Err(format!(
+                "registers are 4 bits: dst_reg {} and src_reg {} do not fit",
+                p.dst_reg, p.src_reg
+            ));
+        }
+        Ok(Instruction::new(p.code, p.dst_reg, p.src_reg, p.off, p.imm))
+    }
 }
 
 impl Instruction {

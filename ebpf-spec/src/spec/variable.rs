@@ -10,7 +10,10 @@ use crate::DeepCopy;
 /// takes configuration. The loader writes every variable's value over its
 /// section's bytes, so [`set`](VariableSpec::set) on the variable is enough;
 /// [`CollectionSpec::set_variable`](super::CollectionSpec::set_variable) also
-/// updates the section's map contents right away.
+/// updates the section's map contents right away. The variable is the source
+/// for its bytes: an edit of the section's contents alone, within a
+/// variable's range, is written over by the variable's value at load (bytes
+/// no variable covers keep such edits).
 ///
 /// ```
 /// use ebpf_spec::VariableSpec;
@@ -80,6 +83,18 @@ pub enum SetError {
         offset: u32,
         /// The variable's size.
         size: u32,
+    },
+    /// No map holds the variable's section (renamed or removed): a loader
+    /// would not use the value, so it is not set.
+    #[error(
+        "variable `{name}` belongs to section `{section}`, which no map of the collection holds \
+         (a renamed or removed data section: rename the variables' `section` with it)"
+    )]
+    NoSuchSection {
+        /// The variable.
+        name: String,
+        /// Its section, the name of the map that should hold it.
+        section: String,
     },
     /// The variable is a `__kconfig` extern (section `.kconfig`): a loader
     /// takes its value from the running kernel's configuration, so a value
