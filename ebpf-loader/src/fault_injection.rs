@@ -48,14 +48,19 @@ thread_local! {
 }
 
 /// The commands (`bpf_cmd`) of the calls made since [`count_calls`], in
-/// the order they were made.
+/// the order they were made: recorded only from `count_calls` to the next
+/// [`fail_call`], [`fail_call_and_retries`] or [`disarm`] (a process of
+/// this feature's loads records nothing otherwise).
 static COMMANDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+/// Whether calls are being counted ([`count_calls`]).
+static COUNTING: AtomicBool = AtomicBool::new(false);
 
 /// Starts counting bpf(2) calls from 0, failing none.
 pub fn count_calls() {
     FAIL_AT.store(0, Ordering::SeqCst);
     CALLS.store(0, Ordering::SeqCst);
     commands_list().clear();
+    COUNTING.store(true, Ordering::SeqCst);
 }
 
 /// The command (`bpf_cmd`: 0 `BPF_MAP_CREATE`, 5 `BPF_PROG_LOAD`, 18
@@ -89,6 +94,7 @@ pub fn fail_call_and_retries(k: u64, errno: i32) {
 }
 
 fn arm(k: u64, errno: i32) {
+    COUNTING.store(false, Ordering::SeqCst);
     ARMING.fetch_add(1, Ordering::SeqCst);
     ERRNO.store(errno, Ordering::SeqCst);
     CALLS.store(0, Ordering::SeqCst);
@@ -120,6 +126,7 @@ pub fn fired() -> bool {
 pub fn disarm() {
     FAIL_AT.store(0, Ordering::SeqCst);
     STICKY.store(false, Ordering::SeqCst);
+    COUNTING.store(false, Ordering::SeqCst);
     ARMING.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -127,7 +134,7 @@ pub fn disarm() {
 /// the kernel when it is the armed one (or a retry of it).
 pub(crate) fn next_call(cmd: u32) -> Option<io::Error> {
     let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
-    if FAIL_AT.load(Ordering::SeqCst) == 0 {
+    if COUNTING.load(Ordering::SeqCst) {
         commands_list().push(cmd);
     }
     let arming = ARMING.load(Ordering::SeqCst);

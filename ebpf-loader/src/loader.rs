@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Creates kernel objects from specs: one map, one collection, or many
@@ -55,13 +56,32 @@ pub struct Loader {
 }
 
 /// What a loader works out once per BTF blob, kept by the blob's content
-/// (a few blobs per loader: a walk of them costs less than hashing one).
+/// for the [`BY_BLOB_KEPT`] blobs used last: an agent that loads objects
+/// built per pod or per version for days keeps a bounded number of BTF fds
+/// and blobs, not one of each forever (the kernel keeps a BTF alive for as
+/// long as a map or program of it lives, whatever the cache drops). Found by
+/// a hash of the blob, then compared byte for byte.
 #[derive(Debug)]
-struct ByBlob<T>(Mutex<Vec<(Vec<u8>, T)>>);
+struct ByBlob<T>(Mutex<Kept<T>>);
+
+/// The entries of a [`ByBlob`] and the clock that orders their uses.
+#[derive(Debug)]
+struct Kept<T> {
+    /// (hash, blob, value, last use).
+    entries: Vec<(u64, Vec<u8>, T, u64)>,
+    clock: u64,
+}
+
+/// How many blobs a [`ByBlob`] keeps: past it, the one used longest ago is
+/// dropped (its BTF fd closed), to be worked out again if it comes back.
+const BY_BLOB_KEPT: usize = 64;
 
 impl<T> Default for ByBlob<T> {
     fn default() -> Self {
-        ByBlob(Mutex::default())
+        ByBlob(Mutex::new(Kept {
+            entries: Vec::new(),
+            clock: 0,
+        }))
     }
 }
 
@@ -71,13 +91,52 @@ impl<T: Clone> ByBlob<T> {
     /// it out once.
     fn get_or_try<E>(&self, blob: &[u8], make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, value)) = kept.iter().find(|(b, _)| b.as_slice() == blob) {
+        kept.clock += 1;
+        let now = kept.clock;
+        let hash = blob_hash(blob);
+        if let Some((_, _, value, used)) = kept
+            .entries
+            .iter_mut()
+            .find(|(h, b, _, _)| *h == hash && b.as_slice() == blob)
+        {
+            *used = now;
             return Ok(value.clone());
         }
         let value = make()?;
-        kept.push((blob.to_vec(), value.clone()));
+        if kept.entries.len() >= BY_BLOB_KEPT
+            && let Some(oldest) = (0..kept.entries.len()).min_by_key(|&i| kept.entries[i].3)
+        {
+            kept.entries.swap_remove(oldest);
+        }
+        kept.entries.push((hash, blob.to_vec(), value.clone(), now));
         Ok(value)
     }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .len()
+    }
+}
+
+/// A cheap hash of a blob, eight bytes at a time (FNV-1a's constants on
+/// words): it only narrows the byte comparison down, so collisions are
+/// harmless, and it costs far less than hashing with SipHash.
+fn blob_hash(blob: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ blob.len() as u64;
+    let mut words = blob.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        hash = (hash ^ w).wrapping_mul(PRIME);
+    }
+    for &b in words.remainder() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    hash
 }
 
 /// What each `.kconfig` extern's type can hold, by name.
@@ -710,10 +769,24 @@ impl Loader {
                 }
             }
             let early = &early;
+            // The lowest instance that failed so far: instances past it are
+            // not started (the call fails, and would release them), those
+            // before it still run, so the error is the lowest instance's
+            // whatever the threads do.
+            let failed_at = AtomicUsize::new(usize::MAX);
             let rest: Vec<(usize, Outcome)> = (0..n)
                 .into_par_iter()
                 .filter(|&i| !early[i])
-                .map(|i| (i, caught(|| one(i, false, threads))))
+                .filter_map(|i| {
+                    if i > failed_at.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let outcome = caught(|| one(i, false, threads));
+                    if !matches!(outcome, Ok(Ok(_))) {
+                        failed_at.fetch_min(i, Ordering::Relaxed);
+                    }
+                    Some((i, outcome))
+                })
                 .collect();
             done.extend(rest);
             in_order(done)
@@ -2068,5 +2141,67 @@ fn kernel_btf<'b>(
         Err(e) => Err(invalid(format!(
             "its `.ksyms` cannot be made loadable: {e}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BY_BLOB_KEPT, ByBlob, blob_hash};
+    use std::cell::Cell;
+
+    /// The cache keeps the blobs used last, at most `BY_BLOB_KEPT` of them:
+    /// a loader that sees a new BTF per pod for days keeps a bounded number
+    /// of BTF fds (it kept every one: 5,000 loads, 5,000 fds).
+    #[test]
+    fn the_blob_cache_keeps_the_blobs_used_last() {
+        let cache: ByBlob<usize> = ByBlob::default();
+        let made = Cell::new(0);
+        let get = |blob: &[u8], v: usize| {
+            cache
+                .get_or_try(blob, || {
+                    made.set(made.get() + 1);
+                    Ok::<_, ()>(v)
+                })
+                .unwrap()
+        };
+        let blob = |i: usize| {
+            let mut b = vec![0u8; 4096];
+            b[4000..4008].copy_from_slice(&(i as u64).to_le_bytes());
+            b
+        };
+        for i in 0..BY_BLOB_KEPT {
+            assert_eq!(get(&blob(i), i), i);
+        }
+        assert_eq!(made.get(), BY_BLOB_KEPT);
+        // Blob 0 used again: found, not made again, and now the newest.
+        assert_eq!(get(&blob(0), 999), 0);
+        assert_eq!(made.get(), BY_BLOB_KEPT);
+        // A new blob drops the one used longest ago: blob 1.
+        assert_eq!(get(&blob(1000), 1000), 1000);
+        assert_eq!(cache.len(), BY_BLOB_KEPT);
+        assert_eq!(get(&blob(0), 999), 0, "kept");
+        assert_eq!(get(&blob(1), 1), 1);
+        assert_eq!(made.get(), BY_BLOB_KEPT + 2, "blob 1 was made again");
+        assert_eq!(cache.len(), BY_BLOB_KEPT);
+        // An error is not kept.
+        assert!(
+            cache
+                .get_or_try(&blob(7777), || Err::<usize, _>(()))
+                .is_err()
+        );
+        assert_eq!(cache.len(), BY_BLOB_KEPT);
+    }
+
+    #[test]
+    fn blob_hashes_see_every_byte_and_the_length() {
+        let a = vec![1u8; 35];
+        let mut b = a.clone();
+        b[34] = 2; // in the tail past the last whole word
+        let mut c = a.clone();
+        c[3] = 0;
+        assert_ne!(blob_hash(&a), blob_hash(&b));
+        assert_ne!(blob_hash(&a), blob_hash(&c));
+        assert_ne!(blob_hash(&a), blob_hash(&a[..34]));
+        assert_eq!(blob_hash(&a), blob_hash(&a.clone()));
     }
 }

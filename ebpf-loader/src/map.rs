@@ -716,6 +716,7 @@ pub(crate) fn parse_cpu_list(text: &str) -> Option<u32> {
 fn hint(spec: &MapSpec, max_entries: u32, e: &io::Error) -> Option<String> {
     Some(match e.raw_os_error()? {
         libc::EPERM => "needs root or CAP_BPF".into(),
+        libc::EMFILE | libc::ENFILE => crate::kernel::open_files_hint(),
         libc::EEXIST if spec.map_type == MapType::Arena => format!(
             "something is mapped at the arena's address already ({:#x}, its map_extra): an \
              arena with a fixed address can be loaded once per process",

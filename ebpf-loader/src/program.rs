@@ -969,6 +969,10 @@ pub(crate) fn load(
     };
     let fd = match sys::prog_load(&attr, &mut [], 0) {
         Ok(fd) => fd,
+        // Out of fds: loading it again (with the log on) cannot help.
+        Err((first, _)) if matches!(first.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            return Err(fail(first, None));
+        }
         Err((first, _)) => match verifier_log(&attr) {
             Retried::Loaded(fd) => fd,
             Retried::Refused(log) => return Err(fail(first, Some(log))),
@@ -1133,6 +1137,7 @@ fn hint(linked: &Linked, e: &io::Error, logged: bool) -> String {
             linked.attach_btf_id
         ),
         Some(libc::E2BIG) => format!("{} instructions are too many", linked.insns.len()),
+        Some(libc::EMFILE | libc::ENFILE) => crate::kernel::open_files_hint(),
         _ => String::new(),
     }
 }

@@ -509,3 +509,52 @@ fn a_load_that_fails_once_is_tried_again() {
     assert!(calls >= prog + 9, "{calls} calls: {e}");
     assert_eq!(open_fds(), fds);
 }
+
+/// `bpf_cmd` of a map create.
+const BPF_MAP_CREATE: u32 = 0;
+
+/// Out of fds (EMFILE): the error names the open-file limit, a program is
+/// not loaded again for its log (which cannot help), and a `load_many`
+/// that fails at an early instance does not start the instances after it
+/// (each started one was loaded, then released: 4,000 of them when the
+/// first had already failed).
+#[test]
+fn running_out_of_fds_names_the_limit_and_stops_early() {
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let spec = fixture("globals.bpfel.o");
+    let loader = Loader::new().threads(1);
+    drop(loader.load(&spec).unwrap());
+    fault_injection::count_calls();
+    drop(loader.load(&spec).unwrap());
+    let commands = fault_injection::commands();
+    let per_instance = commands.len() as u64;
+    let at = |cmd: u32| 1 + commands.iter().position(|&c| c == cmd).unwrap() as u64;
+
+    fault_injection::fail_call(at(BPF_MAP_CREATE), libc::EMFILE);
+    let e = loader.load(&spec).unwrap_err();
+    assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
+
+    fault_injection::fail_call(at(BPF_PROG_LOAD), libc::EMFILE);
+    let e = loader.load(&spec).unwrap_err();
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
+    assert_eq!(e.errno(), Some(libc::EMFILE), "{e}");
+    // No retry with the log: the calls after it are the other programs'
+    // loads of this instance at most, not a second verification of it.
+    assert!(calls < per_instance, "{calls} calls of {per_instance}: {e}");
+
+    // load_many of 64 on one thread, failing in the first instance: the
+    // others are not started.
+    let n = 64;
+    fault_injection::fail_call(2, libc::EMFILE);
+    let e = loader.load_many(&spec, n).unwrap_err();
+    let calls = fault_injection::calls();
+    fault_injection::disarm();
+    assert!(e.to_string().contains("instance 0"), "{e}");
+    assert!(
+        calls < 4 * per_instance,
+        "{calls} calls for a load_many of {n} failing in its first instance ({per_instance} per instance)"
+    );
+}
