@@ -402,6 +402,12 @@ impl Loader {
 
     /// Runs [`load_many`](Loader::load_many) (and map creation inside a
     /// collection) on `n` threads instead of on all cores.
+    ///
+    /// The loader then keeps a pool of `n` threads of its own for as long as
+    /// it lives (without `threads`, loads run on rayon's global pool). An
+    /// agent serving many tenants is better served by one loader, whose
+    /// BTF cache they share too, than by a loader with threads per tenant:
+    /// 500 of those kept 1,000 threads.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n.max(1));
         self
@@ -751,6 +757,15 @@ impl Loader {
         spec_of: impl Fn(usize) -> &'s CollectionSpec + Sync,
         one: impl Fn(usize, bool, usize) -> Result<Collection, LoadError> + Sync,
     ) -> Result<Vec<Outcome>, LoadError> {
+        // The fds the call will hold (one per map and program of each
+        // instance), made room for at once: see `sys::reserve_fds`.
+        if n > 1 {
+            let fds = (0..n).fold(0usize, |acc, i| {
+                let spec = spec_of(i);
+                acc.saturating_add(spec.maps.len() + spec.programs.len())
+            });
+            sys::reserve_fds(fds);
+        }
         self.run(|| {
             let threads = rayon::current_num_threads();
             let mut early = vec![false; n];

@@ -350,9 +350,44 @@ impl<'a> ProgLoad<'a> {
     }
 }
 
-/// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
-/// On failure the error comes with the size the kernel says the whole log
-/// needs (`log_true_size`, 0 when the kernel does not say).
+/// Grows this process's fd table, at once, to hold `more` fds past the
+/// lowest free one (within the soft `RLIMIT_NOFILE`). In a process with
+/// threads the kernel waits for an RCU grace period (10-20 ms here) each
+/// time the table outgrows itself, doubling: a `load_many` of a thousand
+/// instances met several of those waits in the middle of its map creates.
+/// Grown first, the table takes one. Best effort: any failure leaves the
+/// table as it was, and the fds open as they were.
+pub(crate) fn reserve_fds(more: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    // SAFETY: a NUL-terminated path; the fd returned is closed below.
+    let low = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if low < 0 {
+        return;
+    }
+    let most = usize::try_from(limit.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(1);
+    let target = (low as usize).saturating_add(more).min(most);
+    if target > low as usize {
+        // SAFETY: duplicates an fd this function owns, at or past `target`
+        // (which grows the table to fit it); the duplicate is closed at once.
+        let high = unsafe { libc::fcntl(low, libc::F_DUPFD_CLOEXEC, target as libc::c_int) };
+        if high >= 0 {
+            // SAFETY: the duplicate made just above.
+            unsafe { libc::close(high) };
+        }
+    }
+    // SAFETY: the fd opened above.
+    unsafe { libc::close(low) };
+}
+
 /// The size of a memory page (`sysconf(_SC_PAGESIZE)`).
 pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf reads a constant of the system; no pointers.
@@ -360,6 +395,9 @@ pub(crate) fn page_size() -> u64 {
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
+/// `BPF_PROG_LOAD` with `log` as the verifier's log buffer (empty: no log).
+/// On failure the error comes with the size the kernel says the whole log
+/// needs (`log_true_size`, 0 when the kernel does not say).
 pub(crate) fn prog_load(
     a: &ProgLoad<'_>,
     log: &mut [u8],
@@ -819,5 +857,45 @@ impl Drop for Mapping {
         unsafe {
             libc::munmap(self.ptr.as_ptr().cast(), self.len);
         }
+    }
+}
+
+#[cfg(test)]
+mod reserve_tests {
+    /// `FDSize` of `/proc/self/status`: the fd table's size.
+    fn fd_table_size() -> usize {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("FDSize:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// The table grows at once to hold the fds asked for (within the soft
+    /// limit), and no fd is left open.
+    #[test]
+    fn reserving_fds_grows_the_table_at_once() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid out-pointer.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let want = (limit.rlim_cur as usize).saturating_sub(1).min(4000);
+        let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = open();
+        super::reserve_fds(want);
+        assert!(
+            fd_table_size() > want.min(limit.rlim_cur as usize - 1),
+            "FDSize {} for {want}",
+            fd_table_size()
+        );
+        assert_eq!(open(), before);
     }
 }
