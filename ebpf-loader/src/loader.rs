@@ -122,22 +122,31 @@ impl<T: Clone> ByBlob<T> {
     }
 }
 
-/// A cheap hash of a blob, eight bytes at a time (FNV-1a's constants on
-/// words): it only narrows the byte comparison down, so collisions are
-/// harmless, and it costs far less than hashing with SipHash.
+/// A cheap hash of a blob, eight bytes at a time (rustc's FxHash step: a
+/// rotate, an xor and a multiply per word): it only narrows the byte
+/// comparison down, so a collision costs a comparison, and it costs far
+/// less than hashing with SipHash.
 fn blob_hash(blob: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ blob.len() as u64;
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let step = |hash: u64, w: u64| (hash.rotate_left(5) ^ w).wrapping_mul(K);
+    let mut hash = step(0, blob.len() as u64);
     let mut words = blob.chunks_exact(8);
     for word in &mut words {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        hash = (hash ^ w).wrapping_mul(PRIME);
+        hash = step(
+            hash,
+            u64::from_le_bytes(word.try_into().unwrap_or_default()),
+        );
     }
     for &b in words.remainder() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+        hash = step(hash, u64::from(b));
     }
     hash
 }
+
+/// From how many fds a `load_many` or `load_all` grows the fd table at once
+/// (the table starts with 64 slots; below this a call meets a grace period
+/// or two at most).
+const RESERVE_FDS_FROM: usize = 256;
 
 /// What each `.kconfig` extern's type can hold, by name.
 type KconfigTypes = HashMap<String, crate::kernel::Kcfg>;
@@ -757,14 +766,16 @@ impl Loader {
         spec_of: impl Fn(usize) -> &'s CollectionSpec + Sync,
         one: impl Fn(usize, bool, usize) -> Result<Collection, LoadError> + Sync,
     ) -> Result<Vec<Outcome>, LoadError> {
-        // The fds the call will hold (one per map and program of each
-        // instance), made room for at once: see `sys::reserve_fds`.
+        // The fds the call will hold (one per map it creates or opens and per
+        // program it loads, in each instance), made room for at once: see
+        // `sys::reserve_fds`. A call of a few fds leaves the table alone.
         if n > 1 {
             let fds = (0..n).fold(0usize, |acc, i| {
-                let spec = spec_of(i);
-                acc.saturating_add(spec.maps.len() + spec.programs.len())
+                acc.saturating_add(self.fds_held(spec_of(i)))
             });
-            sys::reserve_fds(fds);
+            if fds >= RESERVE_FDS_FROM {
+                sys::reserve_fds(fds);
+            }
         }
         self.run(|| {
             let threads = rayon::current_num_threads();
@@ -806,6 +817,25 @@ impl Loader {
             done.extend(rest);
             in_order(done)
         })
+    }
+
+    /// About how many fds a collection of `spec` holds: one per map the
+    /// loader creates or opens (not those left out or replaced) and per
+    /// program it loads (none with `maps_only`; those with autoload off
+    /// left out; a struct_ops program no created map uses counted all the
+    /// same).
+    fn fds_held(&self, spec: &CollectionSpec) -> usize {
+        let maps = spec
+            .maps
+            .values()
+            .filter(|m| m.autocreate && !self.replacements.contains_key(m.name.as_str()))
+            .count();
+        let programs = if self.maps_only {
+            0
+        } else {
+            spec.programs.values().filter(|p| p.autoload).count()
+        };
+        maps + programs
     }
 
     /// Whether creating `spec`'s maps on several threads pays: at least two
@@ -1477,7 +1507,7 @@ fn kept_by_kernel(flags: MapFlags) -> MapFlags {
 /// XSKMAPs always (`array_map_meta_equal`, `xsk_map_meta_equal`; seen on
 /// this kernel: other types of inner map may differ in size).
 fn size_checked_against_template(template: &MapSpec) -> bool {
-    match template.map_type {
+    match template.map_type.canonical() {
         MapType::Array => !template.flags.contains(MapFlags::INNER_MAP),
         MapType::XskMap => true,
         _ => false,
@@ -2031,6 +2061,10 @@ fn caught(f: impl FnOnce() -> Result<Collection, LoadError>) -> Outcome {
 /// of collection `i`). `name_instance`: whether a slot error names its
 /// instance. A panic in an instance is resumed here, after the others are
 /// released the same way: all or nothing holds for bugs too.
+///
+/// A panic is passed on before an error. (An instance is not started once a
+/// lower one has failed, so an instance that would panic after one that
+/// failed may not run: the error is then what the caller gets.)
 fn gather(
     results: Vec<Outcome>,
     specs: &[&CollectionSpec],
@@ -2218,5 +2252,12 @@ mod tests {
         assert_ne!(blob_hash(&a), blob_hash(&c));
         assert_ne!(blob_hash(&a), blob_hash(&a[..34]));
         assert_eq!(blob_hash(&a), blob_hash(&a.clone()));
+        // The top bit of two words does not cancel out (it did with FNV's
+        // multiply alone).
+        let zero = [0u8; 16];
+        let mut tops = [0u8; 16];
+        tops[7] = 0x80;
+        tops[15] = 0x80;
+        assert_ne!(blob_hash(&zero), blob_hash(&tops));
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn validate(spec: &MapSpec, in_collection: bool) -> Result<(), LoadEr
 fn indexed(map_type: MapType) -> bool {
     use MapType as T;
     matches!(
-        map_type,
+        map_type.canonical(),
         T::Array
             | T::PerCpuArray
             | T::ProgArray
@@ -106,7 +106,7 @@ fn indexed(map_type: MapType) -> bool {
 fn keyed(map_type: MapType) -> bool {
     use MapType as T;
     matches!(
-        map_type,
+        map_type.canonical(),
         T::Hash
             | T::PerCpuHash
             | T::LruHash
@@ -643,7 +643,7 @@ fn upfront_bytes(spec: &MapSpec, cpus: u32) -> u128 {
     let key = u128::from(spec.key_size).next_multiple_of(8);
     let cpus = u128::from(cpus.max(1));
     let prealloc = !spec.flags.contains(MapFlags::NO_PREALLOC);
-    match spec.map_type {
+    match spec.map_type.canonical() {
         T::Array | T::CgroupArray | T::ProgArray | T::ArrayOfMaps => entries * value,
         T::PerCpuArray => entries * value * cpus,
         T::Hash | T::LruHash if prealloc => entries * (key + value + 48),
@@ -755,10 +755,10 @@ fn broken_rule(spec: &MapSpec, max_entries: u32) -> Option<String> {
     use MapType as T;
     let (k, v, f) = (spec.key_size, spec.value_size, spec.flags);
     let fd_array = matches!(
-        spec.map_type,
+        spec.map_type.canonical(),
         T::ProgArray | T::CgroupArray | T::PerfEventArray | T::ArrayOfMaps | T::HashOfMaps
     );
-    let rule = match spec.map_type {
+    let rule = match spec.map_type.canonical() {
         _ if fd_array && v != 4 => format!("value_size must be 4 (an fd), not {v}"),
         T::Array
         | T::PerCpuArray
@@ -811,7 +811,9 @@ fn broken_rule(spec: &MapSpec, max_entries: u32) -> Option<String> {
              collection (Loader::load), which finds it"
                 .into()
         }
-        _ if spec.map_extra != 0 && !matches!(spec.map_type, T::BloomFilter | T::Arena) => {
+        _ if spec.map_extra != 0
+            && !matches!(spec.map_type.canonical(), T::BloomFilter | T::Arena) =>
+        {
             format!(
                 "map_extra is only for bloom filters and arenas, not {}",
                 spec.map_extra

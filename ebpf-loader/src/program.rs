@@ -205,7 +205,7 @@ pub(crate) fn link(
             prog.section
         )));
     }
-    if let ProgramType::Unknown(raw) = prog.program_type {
+    if let ProgramType::Unknown(raw) = prog.program_type.canonical() {
         return Err(err(format!("unknown program type {raw}")));
     }
     let license = CString::new(prog.license.as_bytes())
@@ -423,7 +423,10 @@ pub(crate) fn link(
         what,
     };
     let traces_functions = matches!(
-        (prog.program_type, prog.attach_type),
+        (
+            prog.program_type.canonical(),
+            prog.attach_type.map(AttachType::canonical)
+        ),
         (
             ProgramType::Tracing,
             Some(
@@ -1066,7 +1069,7 @@ fn eperm_hint(prog_type: ProgramType, caps: Option<crate::kernel::Capabilities>)
 fn needs_net_admin(t: ProgramType) -> bool {
     use ProgramType as T;
     matches!(
-        t,
+        t.canonical(),
         T::SchedCls
             | T::SchedAct
             | T::Xdp
@@ -1093,7 +1096,7 @@ fn needs_net_admin(t: ProgramType) -> bool {
 fn needs_perfmon(t: ProgramType) -> bool {
     use ProgramType as T;
     matches!(
-        t,
+        t.canonical(),
         T::Kprobe
             | T::Tracepoint
             | T::PerfEvent

@@ -885,3 +885,24 @@ fn a_hidden_global_function_is_verified_in_its_callers_context() {
         .unwrap();
     assert_eq!(u32::from_ne_bytes(count), 2);
 }
+
+/// A kernel enum made by hand as `Unknown(n)` with a number the library
+/// knows is that variant to the loader too (it equals it): the programs
+/// load, and a map's refusal names the kernel's rule for its type.
+#[test]
+fn hand_made_unknown_types_are_their_variants() {
+    let Some(_serial) = kernel() else { return };
+    let mut spec = fixture("globals.bpfel.o");
+    for p in spec.programs.values_mut() {
+        p.program_type = ebpf_spec::ProgramType::Unknown(p.program_type.raw());
+    }
+    let coll = Loader::new().load(&spec).unwrap();
+    assert!(coll.test_run("get_rate", &[0u8; 64], 1).unwrap().is_ok());
+    let map = ebpf_spec::MapSpec::new("m", ebpf_spec::MapType::Unknown(2), 8, 4, 1);
+    let e = Loader::new().create_map(&map).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the kernel's rule for a array: key_size must be 4"),
+        "{e}"
+    );
+}

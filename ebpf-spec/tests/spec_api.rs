@@ -50,6 +50,8 @@ fn map_type_unknown_and_arena_round_trip() {
     assert!(MapType::Unknown(9).is_lru());
     assert!(MapType::Hash < MapType::Unknown(2));
     assert_eq!(MapType::Unknown(77).canonical(), MapType::Unknown(77));
+    assert_eq!(MapType::Unknown(1).to_string(), "hash");
+    assert_eq!(MapType::Unknown(1).name(), "hash");
 }
 
 #[test]

@@ -82,7 +82,7 @@ macro_rules! kernel_enum {
             /// The kernel's name in lowercase without its prefix
             #[doc = concat!("(`", $prefix, "HASH` is `hash`); `unknown` for unknown values.")]
             pub fn name(self) -> &'static str {
-                match self {
+                match self.canonical() {
                     $( Self::$variant => $kname, )*
                     Self::Unknown(_) => "unknown",
                 }
@@ -94,7 +94,7 @@ macro_rules! kernel_enum {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
+                match self.canonical() {
                     Self::Unknown(raw) => write!(f, "unknown({raw})"),
                     other => f.write_str(other.name()),
                 }
