@@ -331,3 +331,18 @@ fn the_default_byte_order_is_the_hosts() {
     assert_eq!(ByteOrder::Little.to_string(), "little-endian");
     assert_eq!(ByteOrder::Big.to_string(), "big-endian");
 }
+
+/// A spec's `Debug` shows its BTF's length, not the bytes: a kernel-sized
+/// BTF printed as numbers ran to megabytes.
+#[test]
+fn debug_shows_the_btf_length_not_its_bytes() {
+    let spec = globals();
+    let btf = spec.btf.as_ref().unwrap();
+    assert_eq!(
+        format!("{btf:?}"),
+        format!("BtfSpec {{ btf: <{} bytes> }}", btf.btf.len())
+    );
+    let whole = format!("{spec:?}");
+    assert!(whole.contains("btf: <"), "{whole}");
+    assert!(!whole.contains("btf: ["), "{whole}");
+}

@@ -94,11 +94,22 @@ impl ByteOrder {
 /// `.ksyms` included: the `__ksym` externs keep their declared types, which
 /// a loader resolves them by before it rewrites that section with
 /// [`btf::ksyms_for_kernel`](crate::btf::ksyms_for_kernel).
-#[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
+///
+/// Its `Debug` shows the blob's length, not its bytes (a kernel-sized BTF
+/// printed as a list of numbers ran to megabytes).
+#[derive(Clone, PartialEq, Eq, DeepCopy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BtfSpec {
     /// The `.BTF` section, fixed up for the kernel.
     pub btf: Vec<u8>,
+}
+
+impl std::fmt::Debug for BtfSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BtfSpec")
+            .field("btf", &format_args!("<{} bytes>", self.btf.len()))
+            .finish()
+    }
 }
 
 /// A whole object: its maps, programs and global variables, by name.
