@@ -760,17 +760,9 @@ impl Capabilities {
 /// What EMFILE (or ENFILE) means for a load: the process's open-file limit,
 /// which every map and program of every collection it holds counts against.
 pub(crate) fn open_files_hint() -> String {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid out-pointer for the call.
-    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let now = if known {
-        format!(" (now {}, at most {})", limit.rlim_cur, limit.rlim_max)
-    } else {
-        String::new()
-    };
+    let now = crate::sys::open_file_limit()
+        .map(|limit| format!(" (now {}, at most {})", limit.rlim_cur, limit.rlim_max))
+        .unwrap_or_default();
     format!(
         "the process's open-file limit, RLIMIT_NOFILE{now}, is reached: every map and program \
          of every collection it holds is an fd; raise the limit (setrlimit, `ulimit -n`) or \

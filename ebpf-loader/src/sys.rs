@@ -350,6 +350,16 @@ impl<'a> ProgLoad<'a> {
     }
 }
 
+/// This process's `RLIMIT_NOFILE` (soft and hard), if it can be read.
+pub(crate) fn open_file_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer for the call.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
 /// Grows this process's fd table, at once, to hold `more` fds past the
 /// lowest free one (within the soft `RLIMIT_NOFILE`). In a process with
 /// threads the kernel waits for an RCU grace period (10-20 ms here) each
@@ -358,14 +368,9 @@ impl<'a> ProgLoad<'a> {
 /// Grown first, the table takes one. Best effort: any failure leaves the
 /// table as it was, and the fds open as they were.
 pub(crate) fn reserve_fds(more: usize) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid out-pointer for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    let Some(limit) = open_file_limit() else {
         return;
-    }
+    };
     // SAFETY: a NUL-terminated path; the fd returned is closed below.
     let low = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if low < 0 {
@@ -878,15 +883,7 @@ mod reserve_tests {
     /// limit), and no fd is left open.
     #[test]
     fn reserving_fds_grows_the_table_at_once() {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: a valid out-pointer.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
+        let limit = super::open_file_limit().expect("RLIMIT_NOFILE");
         let size = fd_table_size();
         // Past the table's size (when the limit allows it), so that it must
         // grow: another test of this process may have grown it already.

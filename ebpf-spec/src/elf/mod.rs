@@ -727,7 +727,14 @@ impl<'d> Reader<'d> {
             for (index, list) in objects.iter().enumerate() {
                 for &i in list {
                     let sym = &symbols[i];
-                    by_name.entry((index, sym.name)).or_insert(sym);
+                    by_name
+                        .entry((index, sym.name))
+                        .and_modify(|kept: &mut &Symbol<'_>| {
+                            if kept.bind == elf::STB_LOCAL && sym.bind != elf::STB_LOCAL {
+                                *kept = sym;
+                            }
+                        })
+                        .or_insert(sym);
                 }
             }
             by_name
@@ -742,14 +749,22 @@ impl<'d> Reader<'d> {
             }
             u32::try_from(sections[find_section(name)?].size).ok()
         };
+        // The symbol a non-static VAR stands for: the first global (or weak)
+        // one of its name in the section, as libbpf's `find_elf_var_sym`
+        // looks at those only (a `static` of the same name, another file's
+        // linked in, is not it); else the first of the name.
         let var_symbol = |sec: &str, var: &str| {
             let index = find_section(sec)?;
             match &object_index {
                 Some(by_name) => by_name.get(&(index, var)).copied(),
-                None => objects[index]
-                    .iter()
-                    .map(|&i| &symbols[i])
-                    .find(|s| s.name == var),
+                None => {
+                    let mut named = objects[index]
+                        .iter()
+                        .map(|&i| &symbols[i])
+                        .filter(|s| s.name == var);
+                    let first = named.clone().next();
+                    named.find(|s| s.bind != elf::STB_LOCAL).or(first)
+                }
             }
         };
         let var_place = |sec: &str, var: &str| {
@@ -758,19 +773,9 @@ impl<'d> Reader<'d> {
                 Some(v) => Some(v.offset),
                 None => symbol.and_then(|s| u32::try_from(s.value).ok()),
             };
-            // Whether the global of that name is hidden: a `static` of the
-            // same name (another file's, linked in) is not it, as libbpf's
-            // `find_elf_var_sym` looks at global and weak symbols only.
-            let global = symbol.filter(|s| s.bind != elf::STB_LOCAL).or_else(|| {
-                let index = find_section(sec)?;
-                objects[index]
-                    .iter()
-                    .map(|&i| &symbols[i])
-                    .find(|s| s.name == var && s.bind != elf::STB_LOCAL)
-            });
             VarPlace {
                 offset,
-                hidden: global.is_some_and(|s| s.hidden),
+                hidden: symbol.is_some_and(|s| s.bind != elf::STB_LOCAL && s.hidden),
             }
         };
         btf.fixup_datasecs(&mut raw.btf, section_size, var_place)?;
