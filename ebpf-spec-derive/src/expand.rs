@@ -33,6 +33,7 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
         Data::Union(_) => (quote!(::core::unimplemented!()), TokenStream::new(), false),
     };
     let walker = walker_ident(walks);
+    let bitwise_fn = bitwise_fn(input, &krate);
     let (plain_bounds, plain_fns) = plain_parts(input, &krate);
     let predicates = where_clause
         .map(|w| w.predicates.iter().cloned().collect::<Vec<_>>())
@@ -64,9 +65,87 @@ pub(crate) fn derive(input: &Input<'_>) -> TokenStream {
             }
 
             #plain_fns
+
+            #bitwise_fn
         }
 
         #plain_impl
+    }
+}
+
+/// `__bitwise`, the answer to "does this value own nothing, so that its bits
+/// are its deep copy?" that lets a slice copy an element in place: for a
+/// plain type always yes (it is `Copy`); otherwise yes when every field
+/// answers yes (an enum: every field of the variant it holds), since the
+/// derived `deep_copy` copies field by field with the fields' `deep_copy`.
+/// Nothing (the trait's "no") when a field is skipped or copied `with` a
+/// module: the copy of such a field is not its bits.
+///
+/// Everything here is spanned at the call site: the `unsafe` block is the
+/// derive's, not the user's code (`#![forbid(unsafe_code)]` does not see
+/// it, as with other derives that emit `unsafe`).
+fn bitwise_fn(input: &Input<'_>, krate: &Path) -> TokenStream {
+    let bitwise = quote!(#krate::deep_copy::Bitwise<Self>);
+    if input.attrs.plain.is_some() {
+        return quote! {
+            #[inline]
+            fn __bitwise(&self) -> #bitwise {
+                #krate::deep_copy::Bitwise::COPY
+            }
+        };
+    }
+    if input
+        .all_fields()
+        .any(|field| field.attrs.skip.is_some() || field.attrs.with.is_some())
+    {
+        return TokenStream::new();
+    }
+    let answer = |ty: &syn::Type, value: TokenStream| quote!(<#ty as #krate::DeepCopy>::__bitwise(#value).holds());
+    let yes = match &input.data {
+        Data::Struct(_, fields) => {
+            let answers = fields.iter().map(|field| {
+                let member = &field.member;
+                answer(field.ty, quote!(&self.#member))
+            });
+            quote!(true #(&& #answers)*)
+        }
+        Data::Enum(variants) if variants.is_empty() => {
+            // No value to answer for (and `assume(match *self {})` would
+            // be an unreachable call).
+            return quote! {
+                #[inline]
+                fn __bitwise(&self) -> #bitwise {
+                    match *self {}
+                }
+            };
+        }
+        Data::Enum(variants) => {
+            let arms = variants.iter().map(|variant| {
+                let bindings: Vec<Ident> = (0..variant.fields.len())
+                    .map(|i| format_ident!("__self_{}", i, span = Span::mixed_site()))
+                    .collect();
+                let pattern = bind_pattern(variant, &bindings);
+                let answers = variant
+                    .fields
+                    .iter()
+                    .zip(&bindings)
+                    .map(|(field, binding)| answer(field.ty, quote!(#binding)));
+                quote!(#pattern => true #(&& #answers)*,)
+            });
+            quote!(match self { #(#arms)* })
+        }
+        Data::Union(_) => return TokenStream::new(),
+    };
+    quote! {
+        #[inline]
+        fn __bitwise(&self) -> #bitwise {
+            // SAFETY: the derived `deep_copy` builds the copy from each
+            // field's `deep_copy` and nothing else (no field is skipped or
+            // copied `with` a module), so when every field's bits are its
+            // deep copy and own nothing, the value's bits are its deep copy
+            // and own nothing.
+            unsafe { #krate::deep_copy::Bitwise::assume(#yes) }
+        }
     }
 }
 

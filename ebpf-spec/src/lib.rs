@@ -107,6 +107,16 @@ pub use deep_copy::DeepCopy;
 /// Unions, `#[repr(packed)]` types and fields of reference type are refused with a
 /// compile error pointing at the offending item.
 ///
+/// # Elements that own nothing
+/// A `Vec` or slice of a derived type copies an element that owns nothing at
+/// that moment (every `String`, `Vec` and `Name` in it without an allocation,
+/// every `Option` of one `None`, every other field a number) by copying its
+/// bits in place, which is what the field-by-field copy would produce, rather
+/// than through `deep_copy` and a temporary. A type with a `skip` or `with`
+/// field is always copied field by field (its copy is not its bits). For
+/// this, the generated code holds one `unsafe` block; it is the derive's, so
+/// a crate with `#![forbid(unsafe_code)]` still derives `DeepCopy`.
+///
 /// ```
 /// use ebpf_spec::DeepCopy;
 ///

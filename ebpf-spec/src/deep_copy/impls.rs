@@ -1,6 +1,6 @@
 //! `DeepCopy` for the standard library's types (and `bytes`, behind a feature).
 
-use super::{DeepCopy, DeepToOwned, PlainCopy, Walker};
+use super::{Bitwise, DeepCopy, DeepToOwned, PlainCopy, Walker};
 use std::any::type_name;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -31,6 +31,10 @@ macro_rules! plain {
             }
             #[inline]
             fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
+            #[inline]
+            fn __bitwise(&self) -> Bitwise<Self> {
+                Bitwise::COPY
+            }
         }
 
         impl PlainCopy for $t {}
@@ -86,6 +90,10 @@ impl<T: ?Sized> DeepCopy for PhantomData<T> {
     }
     #[inline]
     fn walk_buffers(&self, _walker: &mut Walker) {}
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        Bitwise::COPY
+    }
 }
 
 impl<T: DeepCopy> DeepCopy for std::num::Wrapping<T> {
@@ -94,6 +102,12 @@ impl<T: DeepCopy> DeepCopy for std::num::Wrapping<T> {
     }
     fn walk_buffers(&self, walker: &mut Walker) {
         self.0.walk_buffers(walker);
+    }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        // SAFETY: a `Wrapping` is its one field, copied by that field's
+        // `deep_copy`: what holds for the field holds for it.
+        unsafe { Bitwise::assume(self.0.__bitwise().holds()) }
     }
 }
 
@@ -106,6 +120,13 @@ impl DeepCopy for String {
     }
     fn walk_buffers(&self, walker: &mut Walker) {
         walker.buffer(self.as_bytes(), "alloc::string::String");
+    }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        // SAFETY: a `String` without capacity has no allocation (its
+        // pointer is dangling and never freed), and its deep copy is an
+        // equal empty `String`.
+        unsafe { Bitwise::assume(self.capacity() == 0) }
     }
 }
 
@@ -156,6 +177,14 @@ impl<T: DeepCopy> DeepCopy for Vec<T> {
         walker.buffer(self.as_slice(), type_name::<Self>());
         T::walk_slice(self, walker);
     }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        // SAFETY: a `Vec` of a sized element without capacity has no
+        // allocation (its pointer is dangling and never freed) and no
+        // element; its deep copy is an equal empty `Vec`. (A `Vec` of a
+        // zero-sized type reports `usize::MAX` and is never taken.)
+        unsafe { Bitwise::assume(self.capacity() == 0) }
+    }
 }
 
 impl<T: DeepCopy> DeepCopy for Box<[T]> {
@@ -165,6 +194,13 @@ impl<T: DeepCopy> DeepCopy for Box<[T]> {
     fn walk_buffers(&self, walker: &mut Walker) {
         walker.buffer(&**self, type_name::<Self>());
         T::walk_slice(self, walker);
+    }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        // SAFETY: an empty boxed slice of a sized, non-zero-sized element
+        // has no allocation (a zero-sized layout is never allocated or
+        // freed) and no element; its deep copy is an equal empty slice.
+        unsafe { Bitwise::assume(self.is_empty() && size_of::<T>() != 0) }
     }
 }
 
@@ -195,6 +231,13 @@ impl<T: DeepCopy, const N: usize> DeepCopy for [T; N] {
     }
     fn walk_buffers(&self, walker: &mut Walker) {
         T::walk_slice(self, walker);
+    }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        let yes = self.iter().all(|v| v.__bitwise().holds());
+        // SAFETY: an array is copied element by element with each
+        // element's `deep_copy`, and every element's answer is in `yes`.
+        unsafe { Bitwise::assume(yes) }
     }
 }
 
@@ -345,6 +388,16 @@ impl<T: DeepCopy> DeepCopy for Option<T> {
             walker.pop();
         }
     }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        let yes = match self {
+            None => true,
+            Some(v) => v.__bitwise().holds(),
+        };
+        // SAFETY: `None` holds nothing; `Some` is its value, copied by the
+        // value's `deep_copy`: what holds for the value holds for it.
+        unsafe { Bitwise::assume(yes) }
+    }
 }
 
 impl<T: DeepCopy, E: DeepCopy> DeepCopy for Result<T, E> {
@@ -367,6 +420,16 @@ impl<T: DeepCopy, E: DeepCopy> DeepCopy for Result<T, E> {
         }
         walker.pop();
     }
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        let yes = match self {
+            Ok(v) => v.__bitwise().holds(),
+            Err(e) => e.__bitwise().holds(),
+        };
+        // SAFETY: each variant is its value, copied by the value's
+        // `deep_copy`: what holds for the value holds for it.
+        unsafe { Bitwise::assume(yes) }
+    }
 }
 
 // ---------------------------------------------------------------- tuples
@@ -386,6 +449,13 @@ macro_rules! tuple {
                     self.$idx.walk_buffers(walker);
                     walker.pop();
                 )+
+            }
+            #[inline]
+            fn __bitwise(&self) -> Bitwise<Self> {
+                let yes = $(self.$idx.__bitwise().holds())&&+;
+                // SAFETY: a tuple is copied field by field with each
+                // field's `deep_copy`, and every field's answer is in `yes`.
+                unsafe { Bitwise::assume(yes) }
             }
         }
     };

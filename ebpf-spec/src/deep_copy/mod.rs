@@ -41,6 +41,8 @@ mod check;
 mod impls;
 mod walk;
 
+use std::marker::PhantomData;
+
 pub use check::{
     Overlap, Report, assert_deep_copy, assert_disjoint, buffers, check_deep_copy, check_disjoint,
 };
@@ -154,16 +156,47 @@ pub trait DeepCopy: Sized {
 
     /// Deep-copies a slice of values into a new `Vec`.
     ///
-    /// The default copies element by element. Types without heap data override
-    /// it with a bulk copy (a `memcpy`), which is how `Vec<u8>::deep_copy` runs at
-    /// the speed of `Clone`. Overrides must still produce deep copies.
+    /// The default copies element by element, and copies bitwise an element
+    /// that owns nothing at the moment (see [`Bitwise`]). Types without heap
+    /// data override it with a bulk copy (a `memcpy`), which is how
+    /// `Vec<u8>::deep_copy` runs at the speed of `Clone`. Overrides must still
+    /// produce deep copies.
     #[inline]
     fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
-        let mut out = Vec::with_capacity(src.len());
+        let mut out: Vec<Self> = Vec::with_capacity(src.len());
         for item in src {
-            out.push(item.deep_copy());
+            if item.__bitwise().holds() {
+                let len = out.len();
+                // SAFETY: `out` has room for `src.len()` elements and holds
+                // `len < src.len()`, so slot `len` is in its allocation and
+                // unused. `Bitwise::assume`'s contract, held by whoever made
+                // the `Bitwise` that holds: `item` owns nothing, and its
+                // bitwise copy is its deep copy, so `out` may own and drop
+                // the copy while `src` owns and drops `item`.
+                unsafe {
+                    out.as_mut_ptr().add(len).copy_from_nonoverlapping(item, 1);
+                    out.set_len(len + 1);
+                }
+            } else {
+                out.push(item.deep_copy());
+            }
         }
         out
+    }
+
+    /// Whether `self`, as it is now, owns nothing and is deep-copied by
+    /// copying its bits: for a `Vec`, when it has no allocation; for a
+    /// struct or enum deriving `DeepCopy`, when each of its fields is.
+    ///
+    /// Not part of the public API: the derive implements it, and the
+    /// default says "no", which is always correct. [`deep_copy_slice`]
+    /// copies such elements in place rather than through `deep_copy`.
+    ///
+    /// [`deep_copy_slice`]: DeepCopy::deep_copy_slice
+    #[doc(hidden)]
+    #[inline]
+    fn __bitwise(&self) -> Bitwise<Self> {
+        Bitwise::NO
     }
 
     /// Walks the buffers of every element of a slice, reporting each element's
@@ -179,6 +212,55 @@ pub trait DeepCopy: Sized {
         }
     }
 }
+
+/// Whether a value of `T` owns nothing and is deep-copied by copying its
+/// bits: what [`DeepCopy::__bitwise`] answers (not part of the public API).
+///
+/// Only an `unsafe` constructor answers "yes" for a type that is not
+/// `Copy`, because [`DeepCopy::deep_copy_slice`] then duplicates the value's
+/// bits and drops both values: a wrong "yes" for a value owning an
+/// allocation would free it twice.
+#[doc(hidden)]
+pub struct Bitwise<T>(bool, PhantomData<fn(T) -> T>);
+
+impl<T> Bitwise<T> {
+    /// No: copy the value with `deep_copy`.
+    pub const NO: Self = Bitwise(false, PhantomData);
+
+    /// Whether the answer is yes.
+    #[inline]
+    pub const fn holds(self) -> bool {
+        self.0
+    }
+
+    /// `yes` as the answer for `T`.
+    ///
+    /// # Safety
+    /// If `yes`, the value asked about owns nothing that dropping it
+    /// releases or that a deep copy would duplicate (no allocation,
+    /// reference count, lock, descriptor, ...), and a bitwise copy of it is
+    /// a valid value of `T` equal to its `deep_copy`, so that the original
+    /// and the bitwise copy may both be used and dropped.
+    #[inline]
+    pub const unsafe fn assume(yes: bool) -> Self {
+        Bitwise(yes, PhantomData)
+    }
+}
+
+impl<T: Copy> Bitwise<T> {
+    /// Yes: the bitwise copy of a `Copy` value is a valid value that owns
+    /// nothing (a `Copy` type has no `Drop`). It is its *deep* copy when
+    /// `DeepCopy::deep_copy` is `*self`, as for every [`PlainCopy`] type.
+    pub const COPY: Self = Bitwise(true, PhantomData);
+}
+
+impl<T> Clone for Bitwise<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Bitwise<T> {}
 
 /// A [`DeepCopy`] type whose deep copy is its bitwise copy: it is `Copy`,
 /// owns no heap memory, shares nothing a deep copy would have to duplicate,

@@ -106,6 +106,10 @@ macro_rules! kernel_enum {
                 *self
             }
             fn walk_buffers(&self, _walker: &mut Walker) {}
+            #[inline]
+            fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
+                crate::deep_copy::Bitwise::COPY
+            }
         }
 
         impl $crate::deep_copy::PlainCopy for $name {}
@@ -315,6 +319,10 @@ impl DeepCopy for MapFlags {
         *self
     }
     fn walk_buffers(&self, _walker: &mut Walker) {}
+    #[inline]
+    fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
+        crate::deep_copy::Bitwise::COPY
+    }
 }
 
 impl crate::deep_copy::PlainCopy for MapFlags {}

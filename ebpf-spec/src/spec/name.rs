@@ -77,6 +77,14 @@ impl DeepCopy for Name {
             walker.buffer(self.as_str().as_bytes(), "ebpf_spec::Name");
         }
     }
+
+    #[inline]
+    fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
+        // SAFETY: a name not on the heap is its inline bytes (or a
+        // `&'static str`, which no constructor makes): it owns nothing, and
+        // `CompactString::clone` copies its bits, as `deep_copy` does.
+        unsafe { crate::deep_copy::Bitwise::assume(!self.0.is_heap_allocated()) }
+    }
 }
 
 impl Deref for Name {

@@ -361,6 +361,10 @@ impl DeepCopy for Instruction {
         src.to_vec()
     }
     fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
+    #[inline]
+    fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
+        crate::deep_copy::Bitwise::COPY
+    }
 }
 
 impl crate::deep_copy::PlainCopy for Instruction {}
