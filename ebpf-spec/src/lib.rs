@@ -109,13 +109,19 @@ pub use deep_copy::DeepCopy;
 ///
 /// # Elements that own nothing
 /// A `Vec` or slice of a derived type copies an element that owns nothing at
-/// that moment (every `String`, `Vec` and `Name` in it without an allocation,
-/// every `Option` of one `None`, every other field a number) by copying its
-/// bits in place, which is what the field-by-field copy would produce, rather
-/// than through `deep_copy` and a temporary. A type with a `skip` or `with`
-/// field is always copied field by field (its copy is not its bits). For
-/// this, the generated code holds one `unsafe` block; it is the derive's, so
-/// a crate with `#![forbid(unsafe_code)]` still derives `DeepCopy`.
+/// that moment by copying its bits in place, which is what the field-by-field
+/// copy would produce, rather than through `deep_copy` and a temporary. An
+/// element owns nothing when each of its fields does: a
+/// [`PlainCopy`](deep_copy::PlainCopy) value (numbers, `bool`, `char`, a
+/// `#[deep_copy(plain)]` type, ...); a `String`, `Vec` (of a type that is
+/// not zero-sized), `Name` or boxed slice without an allocation; an `Option`
+/// or `Result`, tuple or array of such values; a derived type that owns
+/// nothing. A type with a `skip` or `with` field, and any type holding one,
+/// is always copied field by field (its copy is not its bits), and so is a
+/// type holding a `Box`, `Arc`, `Rc`, map, set, lock or cell, or a type
+/// whose `DeepCopy` you wrote by hand. For this, the generated code holds one `unsafe`
+/// block; it is the derive's, so a crate with `#![forbid(unsafe_code)]`
+/// still derives `DeepCopy`.
 ///
 /// ```
 /// use ebpf_spec::DeepCopy;

@@ -157,7 +157,8 @@ pub trait DeepCopy: Sized {
     /// Deep-copies a slice of values into a new `Vec`.
     ///
     /// The default copies element by element, and copies bitwise an element
-    /// that owns nothing at the moment (see [`Bitwise`]). Types without heap
+    /// that owns nothing at the moment (see the [derive's
+    /// docs](macro@crate::DeepCopy#elements-that-own-nothing)). Types without heap
     /// data override it with a bulk copy (a `memcpy`), which is how
     /// `Vec<u8>::deep_copy` runs at the speed of `Clone`. Overrides must still
     /// produce deep copies.
@@ -185,8 +186,9 @@ pub trait DeepCopy: Sized {
     }
 
     /// Whether `self`, as it is now, owns nothing and is deep-copied by
-    /// copying its bits: for a `Vec`, when it has no allocation; for a
-    /// struct or enum deriving `DeepCopy`, when each of its fields is.
+    /// copying its bits: for a `Vec` of a type that is not zero-sized, when
+    /// it has no allocation; for a struct or enum deriving `DeepCopy`
+    /// without `skip` or `with` fields, when each of its fields is.
     ///
     /// Not part of the public API: the derive implements it, and the
     /// default says "no", which is always correct. [`deep_copy_slice`]
@@ -247,10 +249,10 @@ impl<T> Bitwise<T> {
     }
 }
 
-impl<T: Copy> Bitwise<T> {
-    /// Yes: the bitwise copy of a `Copy` value is a valid value that owns
-    /// nothing (a `Copy` type has no `Drop`). It is its *deep* copy when
-    /// `DeepCopy::deep_copy` is `*self`, as for every [`PlainCopy`] type.
+impl<T: PlainCopy> Bitwise<T> {
+    /// Yes, for a [`PlainCopy`] type: its `deep_copy` is `*self`, and the
+    /// bitwise copy of a `Copy` value owns nothing (a `Copy` type has no
+    /// `Drop`).
     pub const COPY: Self = Bitwise(true, PhantomData);
 }
 
