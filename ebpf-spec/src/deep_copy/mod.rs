@@ -179,7 +179,12 @@ pub trait DeepCopy: Sized {
                     out.set_len(len + 1);
                 }
             } else {
-                out.push(item.deep_copy());
+                let len = out.len();
+                // SAFETY: as above, slot `len` is in the allocation and unused.
+                unsafe {
+                    out.as_mut_ptr().add(len).write(item.deep_copy());
+                    out.set_len(len + 1);
+                }
             }
         }
         out
