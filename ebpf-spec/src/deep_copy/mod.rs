@@ -224,7 +224,7 @@ pub trait DeepCopy: Sized {
 /// bits: what [`DeepCopy::__bitwise`] answers (not part of the public API).
 ///
 /// Only an `unsafe` constructor answers "yes" for a type that is not
-/// `Copy`, because [`DeepCopy::deep_copy_slice`] then duplicates the value's
+/// [`PlainCopy`], because [`DeepCopy::deep_copy_slice`] then duplicates the value's
 /// bits and drops both values: a wrong "yes" for a value owning an
 /// allocation would free it twice.
 #[doc(hidden)]
