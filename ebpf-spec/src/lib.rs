@@ -58,12 +58,22 @@
 //! - `bytes`: `DeepCopy` for `bytes::Bytes` and `bytes::BytesMut` (whose `Clone`
 //!   shares the buffer; `deep_copy` does not).
 //! - `serde`: `Serialize`/`Deserialize` for the spec types.
+//!
+//! # Unsafe code
+//! The ELF, BTF and `.BTF.ext` readers and the CO-RE engine, which read
+//! untrusted bytes, are safe Rust (`unsafe_code` is denied in the crate). The
+//! only `unsafe` is in [`deep_copy`]: the slice copy that copies in place an
+//! element owning nothing, and the impls that say which values own nothing.
+
+// Allowed only where it is used: `deep_copy` and `Name`'s `DeepCopy`.
+#![deny(unsafe_code)]
 
 // The derive names `::ebpf_spec`; make that path work inside this crate too.
 extern crate self as ebpf_spec;
 
 /// BTF and `.BTF.ext` parsers, and CO-RE relocation against a target BTF.
 pub mod btf;
+#[allow(unsafe_code)]
 pub mod deep_copy;
 mod elf;
 mod spec;

@@ -79,6 +79,7 @@ impl DeepCopy for Name {
     }
 
     #[inline]
+    #[allow(unsafe_code)]
     fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
         // SAFETY: a name not on the heap is its inline bytes (or a
         // `&'static str`, which no constructor makes): it owns nothing, and
