@@ -75,7 +75,10 @@ impl fmt::Display for Step {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The spec cannot be honoured; no syscall was made.
+    /// The spec cannot be honoured: found before any syscall, or, for an
+    /// existing pin or a `replace_map` fd that holds no map, from what the
+    /// kernel says the object is. [`step`](LoadError::step) says
+    /// `Validate` either way.
     #[error("map `{map}`: {what}")]
     Invalid {
         /// The map's name.

@@ -1010,7 +1010,11 @@ impl Loader {
                     }
                 }
             }
-            if m.pinning == Pinning::ByName && self.pin_path.is_some() {
+            // A replaced map is used as given, never pinned.
+            if m.pinning == Pinning::ByName
+                && self.pin_path.is_some()
+                && !self.replacements.contains_key(m.name.as_str())
+            {
                 crate::pin::check_pin_name(&m.name).map_err(|what| LoadError::Invalid {
                     map: m.name.to_string(),
                     what,
@@ -1319,7 +1323,7 @@ impl Loader {
         if at_fixed_address(m) {
             dir.take_turn();
         }
-        match sys::obj_get(&c, access) {
+        match dir.open_pin(&c, access) {
             Ok(fd) => return reuse(fd, Origin::PinReused(path)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(syscall(Step::OpenPin, e)),

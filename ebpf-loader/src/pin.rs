@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// A directory on a bpffs where maps are pinned by name, for one call of the
@@ -25,6 +26,10 @@ pub(crate) struct PinDir {
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
     turn: Mutex<Option<crate::arena::Turn>>,
+    /// Set once a wait for the directory's flock ran out in this call (a
+    /// `flock DIR command` wrapper, a stopped process): later locks of the
+    /// call are tried once, not waited for again.
+    lock_timed_out: AtomicBool,
 }
 
 /// A map a call created to pin, not pinned yet.
@@ -95,28 +100,38 @@ static PUBLISHING: Mutex<()> = Mutex::new(());
 /// before it publishes without it.
 const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// An exclusive `flock` on a directory, released on drop; `None` where the
-/// directory cannot be opened (it needs read permission) or stays locked for
+/// A `flock` on a directory, released on drop; `None` where the directory
+/// cannot be opened (it needs read permission) or stays locked for
 /// [`DIR_LOCK_WAIT`] (a `flock DIR command` wrapper, a stopped process):
-/// publishing then goes on without it.
+/// the call then goes on without it.
+///
+/// Exclusive while a call publishes its pins; shared while a call opens an
+/// existing pin, so that it never opens one between another loader's first
+/// pin and the removal of that pin when the other's publish fails.
 struct DirLock {
     /// Closing it releases the lock.
     _dir: std::fs::File,
 }
 
 impl DirLock {
-    fn exclusive(dir: &Path) -> Option<DirLock> {
+    /// `how`: `LOCK_EX` or `LOCK_SH`. Waits up to [`DIR_LOCK_WAIT`], or
+    /// tries once if `timed_out` is set, and sets it when the wait runs out.
+    fn take(dir: &Path, how: libc::c_int, timed_out: &AtomicBool) -> Option<DirLock> {
         use std::os::fd::AsRawFd;
         let file = std::fs::File::open(dir).ok()?;
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_micros(100);
         loop {
             // SAFETY: flock on an fd this function owns; no memory is passed.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
                 return Some(DirLock { _dir: file });
             }
             let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
-            if !busy || start.elapsed() >= DIR_LOCK_WAIT {
+            if !busy || timed_out.load(Ordering::Relaxed) {
+                return None;
+            }
+            if start.elapsed() >= DIR_LOCK_WAIT {
+                timed_out.store(true, Ordering::Relaxed);
                 return None;
             }
             std::thread::sleep(pause);
@@ -147,6 +162,7 @@ impl PinDir {
                 staged: Mutex::new(Vec::new()),
                 made: Mutex::new(Vec::new()),
                 turn: Mutex::new(None),
+                lock_timed_out: AtomicBool::new(false),
             }),
             Ok(false) => Err(err(
                 "is not on a bpf filesystem (mount one with `mount -t bpf bpf DIR`)".into(),
@@ -166,6 +182,14 @@ impl PinDir {
         let path = self.path.join(name);
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| "contains a NUL byte")?;
         Ok((path, c))
+    }
+
+    /// Opens the existing pin `c` (BPF_OBJ_GET) under a shared flock of the
+    /// directory: never while another loader of this library publishes, so
+    /// never a pin that its failed publish is about to remove.
+    pub(crate) fn open_pin(&self, c: &std::ffi::CStr, access: u32) -> std::io::Result<OwnedFd> {
+        let _shared = DirLock::take(&self.path, libc::LOCK_SH, &self.lock_timed_out);
+        sys::obj_get(c, access)
     }
 
     /// The kernel id of the map this call staged for `path`, if any (asked
@@ -215,10 +239,13 @@ impl PinDir {
     /// already (another loader made it since this call looked) is a
     /// [`Publish::Race`]: looked for before the first pin is made, so that
     /// the call usually pins nothing; found only while pinning (another
-    /// loader pinned the name in those microseconds), the caller removes
-    /// the pins made before it ([`remove_made`](Self::remove_made)). They
-    /// cannot be kept for the next attempt: a prog array or outer map among
-    /// them holds the programs and maps of the attempt that is dropped.
+    /// tool pinned the name in those microseconds), the pins made before it
+    /// are removed, as they are when pinning fails. They cannot be kept for
+    /// the next attempt: a prog array or outer map among them holds the
+    /// programs and maps of the attempt that is dropped. They are removed
+    /// here, before the locks are released: loaders of this library open
+    /// pins under a shared flock ([`open_pin`](Self::open_pin)), so none of
+    /// them reuses a pin that is taken back.
     pub(crate) fn publish(&self) -> Result<(), Publish> {
         let staged = std::mem::take(&mut *lock(&self.staged));
         if staged.is_empty() {
@@ -230,7 +257,7 @@ impl PinDir {
         // only another tool pinning a name meanwhile can make a race found
         // while pinning. The flock first (it may wait), so that a wait for
         // one directory does not hold up the others.
-        let _publishing = DirLock::exclusive(&self.path);
+        let _publishing = DirLock::take(&self.path, libc::LOCK_EX, &self.lock_timed_out);
         let _in_process = lock(&PUBLISHING);
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
             return Err(s.taken());
@@ -242,11 +269,16 @@ impl PinDir {
                 source,
                 hint,
             };
-            match sys::obj_pin(s.fd.as_fd(), &s.c_path) {
-                Ok(()) => lock(&self.made).push(s.path.clone()),
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(s.taken()),
-                Err(e) => return Err(Publish::Failed(err(e, None))),
-            }
+            let failed = match sys::obj_pin(s.fd.as_fd(), &s.c_path) {
+                Ok(()) => {
+                    lock(&self.made).push(s.path.clone());
+                    continue;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => s.taken(),
+                Err(e) => Publish::Failed(err(e, None)),
+            };
+            self.remove_made();
+            return Err(failed);
         }
         Ok(())
     }

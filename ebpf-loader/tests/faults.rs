@@ -558,3 +558,83 @@ fn running_out_of_fds_names_the_limit_and_stops_early() {
         "{calls} calls for a load_many of {n} failing in its first instance ({per_instance} per instance)"
     );
 }
+
+/// BPF_OBJ_GET of `path` as a loader of this library opens a pin: under a
+/// shared flock of its directory.
+fn open_pin_as_a_loader(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let lock = std::fs::File::open(dir).unwrap();
+    // SAFETY: flock on an fd this function owns; no memory is passed.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH) }, 0);
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut attr = common::bpf_raw::zeroed();
+    // The path outlives the call.
+    attr.__bindgen_anon_4.pathname = c.as_ptr() as u64;
+    common::bpf_raw::bpf_fd(aya_obj::generated::bpf_cmd::BPF_OBJ_GET, &mut attr).ok()
+}
+
+/// A publish that fails at its second pin removes the first before another
+/// loader (which opens pins under a shared flock of the directory) can
+/// reuse it: such a loader would otherwise hold a map no pin names any
+/// more, and the next load of the name would make a second one.
+#[test]
+fn a_failed_publish_takes_back_no_pin_another_loader_reused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_serial) = kernel() else { return };
+    let _disarm = Disarm;
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    spec.maps.insert("xa".into(), common::pinned_hash("xa", 21));
+    spec.maps.insert("yb".into(), common::pinned_hash("yb", 22));
+    let loader = Loader::new().pin_path(fs.path());
+    fault_injection::count_calls();
+    drop(loader.load(&spec).unwrap());
+    let commands = fault_injection::commands();
+    fault_injection::disarm();
+    for p in fs.pins() {
+        std::fs::remove_file(fs.pin(&p)).unwrap();
+    }
+    let pin = aya_obj::generated::bpf_cmd::BPF_OBJ_PIN as u32;
+    let second_pin = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == pin)
+        .nth(1)
+        .expect("two pins")
+        .0 as u64
+        + 1;
+    for round in 0..100 {
+        let stop = AtomicBool::new(false);
+        let (result, reused) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(fd) = open_pin_as_a_loader(fs.path(), &fs.pin("xa")) {
+                        return Some(fd);
+                    }
+                }
+                None
+            });
+            fault_injection::fail_call_and_retries(second_pin, libc::ENOMEM);
+            let result = loader.load(&spec).map(drop);
+            fault_injection::disarm();
+            stop.store(true, Ordering::Relaxed);
+            (result, other.join().unwrap())
+        });
+        let err = result.expect_err("the second pin fails");
+        assert_eq!(err.errno(), Some(libc::ENOMEM), "{err}");
+        assert!(
+            fs.pins().is_empty(),
+            "round {round}: pins left: {:?}",
+            fs.pins()
+        );
+        assert!(
+            reused.is_none(),
+            "round {round}: another loader reused pin `xa` of a load that failed ({err}) and \
+             then removed it"
+        );
+    }
+}

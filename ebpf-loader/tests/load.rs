@@ -1375,3 +1375,36 @@ fn a_btf_over_the_kernels_size_limit_loads_without_it() {
     );
     assert_eq!(open_fds(), fds);
 }
+
+/// A replaced map is used as given and never pinned: a pin path does not
+/// hold its name to the pin-name rules (libbpf and aya pin by names longer
+/// than the 15 bytes this loader pins under).
+#[test]
+fn a_replaced_map_is_not_held_to_pin_name_rules() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let name = "events_ringbuf_v2";
+    let mut spec = CollectionSpec::default();
+    spec.maps.insert(name.into(), common::pinned_hash(name, 4));
+    let existing = Loader::new()
+        .create_map(&MapSpec::new("existing", MapType::Hash, 4, 4, 4))
+        .unwrap();
+    let loaded = Loader::new()
+        .pin_path(fs.path())
+        .replace_map(name, existing.fd().as_fd().try_clone_to_owned().unwrap())
+        .load(&spec)
+        .unwrap();
+    assert_eq!(
+        info(loaded.map_fd(name).unwrap()).0,
+        info(existing.fd().as_fd()).0,
+        "the replacement is used"
+    );
+    assert!(fs.pins().is_empty(), "nothing pinned: {:?}", fs.pins());
+    // Without the replacement, the name is refused before any syscall.
+    let err = Loader::new()
+        .pin_path(fs.path())
+        .load(&spec)
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
+}
