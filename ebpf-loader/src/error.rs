@@ -24,6 +24,9 @@ pub enum Step {
     OpenPin,
     /// Reading a map's attributes from the kernel.
     Info,
+    /// Checking the fd given to [`Loader::replace_map`](crate::Loader::replace_map)
+    /// against the map's spec.
+    Replace,
     /// Pinning the map.
     Pin,
     /// Writing map fds into the slots of a map-in-map.
@@ -57,6 +60,7 @@ impl fmt::Display for Step {
             Step::Wrap => "opening the map with aya",
             Step::OpenPin => "opening the existing pin",
             Step::Info => "reading the map's attributes",
+            Step::Replace => "checking the fd given to replace_map",
             Step::Pin => "pinning",
             Step::FillSlots => "filling the map-in-map slots",
             Step::Link => "linking",

@@ -1288,8 +1288,8 @@ impl Loader {
             hint: None,
         };
         if let Some(fd) = self.replacements.get(m.name.as_str()) {
-            let fd = fd.try_clone().map_err(|e| syscall(Step::Info, e))?;
-            self.check_compatible(m, &fd, Step::Info)?;
+            let fd = fd.try_clone().map_err(|e| syscall(Step::Replace, e))?;
+            self.check_compatible(m, &fd, Step::Replace)?;
             let arena = reused_arena(m, &fd)?;
             return Ok((fd, Origin::Replaced, arena));
         }

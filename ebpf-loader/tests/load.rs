@@ -1408,3 +1408,25 @@ fn a_replaced_map_is_not_held_to_pin_name_rules() {
         .unwrap_err();
     assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
 }
+
+/// An incompatible `replace_map` fd is reported at its own step, which the
+/// message names.
+#[test]
+fn an_incompatible_replacement_names_replace_map() {
+    let Some(_serial) = kernel() else { return };
+    let wrong = Loader::new()
+        .create_map(&MapSpec::new("w", MapType::Hash, 4, 4, 64))
+        .unwrap();
+    let mut spec = CollectionSpec::default();
+    spec.maps
+        .insert("h".into(), MapSpec::new("h", MapType::Hash, 4, 8, 64));
+    let err = Loader::new()
+        .replace_map("h", wrong.fd().as_fd().try_clone_to_owned().unwrap())
+        .load(&spec)
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.step(), Some(Step::Replace), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("replace_map"), "{message}");
+    assert!(message.contains("value_size"), "{message}");
+}
