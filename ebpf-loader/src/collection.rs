@@ -277,9 +277,11 @@ impl Collection {
     /// aya 0.14 builds a `ProgramInfo` only from a pin or by walking the
     /// kernel's list of every program on the host. When the loader had a
     /// pin path (a bpffs), the program is pinned there for a moment under a
-    /// private name, opened with aya and unpinned: a few syscalls. Without
-    /// one, the walk costs two syscalls per program loaded on the host: for
-    /// many collections, give the loader a pin path.
+    /// private name (`ebpf-loader-<pid>-<id>-<n>`), opened with aya and
+    /// unpinned: a few syscalls. Without one, or where that pin cannot be
+    /// made (a directory this process may not write into), the walk costs
+    /// two syscalls per program loaded on the host: for many collections,
+    /// give the loader a pin path it can write into.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -315,8 +317,11 @@ impl Collection {
         name: &str,
     ) -> Option<Result<aya::programs::ProgramInfo, aya::programs::ProgramError>> {
         let p = self.programs.get(name)?;
-        if let Some(dir) = &self.bpffs {
-            return Some(pinned_info(p, dir));
+        // Through a pin for a moment: one lookup, not a walk of every
+        // program. A pin directory this process may not write into (or any
+        // other failure) falls back to the walk.
+        if let Some(Ok(info)) = self.bpffs.as_deref().map(|dir| pinned_info(p, dir)) {
+            return Some(Ok(info));
         }
         let id = p.info.id;
         // A walk of every program of the system: one that another process

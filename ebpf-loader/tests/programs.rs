@@ -415,6 +415,28 @@ fn a_socket_filter_attaches_through_aya_and_trims_datagrams() {
     );
 }
 
+/// A pin path this process cannot pin into (here a bpffs remounted
+/// read-only after the load) does not make `aya_program_info` fail: it
+/// falls back to the walk of the kernel's programs.
+#[test]
+fn aya_program_info_walks_where_it_cannot_pin() {
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let coll = Loader::new()
+        .pin_path(fs.path())
+        .load(&fixture("globals.bpfel.o"))
+        .unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(fs.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount read-only");
+    let info = coll.aya_program_info("get_rate").unwrap().unwrap();
+    assert_eq!(info.id(), coll.program_info("get_rate").unwrap().id);
+    assert!(fs.pins().is_empty(), "{:?}", fs.pins());
+}
+
 /// Tenants: `load_many` instances of the README's default object, each socket
 /// filter attached (through aya) to its own socket, count only their own
 /// socket's datagrams, in their own `.bss`, while they all run at once.
