@@ -41,12 +41,8 @@ pub struct Collection {
     pub(crate) programs: BTreeMap<String, crate::program::Loaded>,
     pub(crate) pins_created: Vec<PathBuf>,
     pub(crate) pins_reused: Vec<PathBuf>,
-    /// Maps reused from a pin or a replacement (their map-in-map slots are
-    /// left as found; prog arrays get this load's programs).
+    /// Maps reused from a pin or a replacement (their slots are left as found).
     pub(crate) reused: Vec<String>,
-    /// Of those, the maps another instance of the same call made to pin:
-    /// their slots are that instance's.
-    pub(crate) staged: Vec<String>,
     /// Outer maps whose slots are filled already: an instance that makes
     /// pins others share fills the slots of those before the others run.
     pub(crate) slots_filled: Vec<String>,

@@ -158,9 +158,6 @@ enum Origin {
     /// ([`PinDir::publish`]).
     PinCreated(PathBuf),
     PinReused(PathBuf),
-    /// Made by another instance of this call to pin, and shared: its slots
-    /// are that instance's to fill.
-    PinStaged(PathBuf),
     Replaced,
 }
 
@@ -349,9 +346,7 @@ impl Loader {
     /// among the first 64 keys, since the kernel does not report an outer
     /// map's template; with no filled slot found, the inner map is not
     /// compared), else loading fails listing every
-    /// mismatch. A reused map keeps its contents and its map-in-map slots;
-    /// a reused prog array gets this load's programs in the slots its spec
-    /// fills, as libbpf does (other slots keep theirs). A map made for a
+    /// mismatch. A reused map keeps its contents and slots. A map made for a
     /// pin is pinned when its whole load has succeeded (see
     /// [`load`](Self::load)). Without a pin path, `Pinning::ByName` is not
     /// acted on.
@@ -362,9 +357,7 @@ impl Loader {
 
     /// Uses `map` (an existing map's fd) instead of creating map `name`, after
     /// the same compatibility check as for a pin. Each loaded collection gets
-    /// its own duplicate of the fd. As for a reused pin, its contents and
-    /// map-in-map slots are left as they are, and a prog array gets this
-    /// load's programs in the slots its spec fills.
+    /// its own duplicate of the fd.
     ///
     /// A load refuses, before any syscall, a replacement it would not use: a
     /// name its spec (for [`load_all`](Self::load_all), every spec of the
@@ -1225,7 +1218,6 @@ impl Loader {
         };
         let mut maps = std::collections::BTreeMap::new();
         let (mut pins_created, mut pins_reused, mut reused) = (Vec::new(), Vec::new(), Vec::new());
-        let mut staged = Vec::new();
         let mut arenas = std::collections::BTreeMap::new();
         let mut first_err = None;
         for (name, r) in opened {
@@ -1236,11 +1228,6 @@ impl Loader {
                         Origin::PinReused(p) => {
                             pins_reused.push(p);
                             reused.push(name.as_str());
-                        }
-                        Origin::PinStaged(p) => {
-                            pins_reused.push(p);
-                            reused.push(name.as_str());
-                            staged.push(name.to_string());
                         }
                         Origin::Replaced => reused.push(name.as_str()),
                         Origin::Created => {}
@@ -1265,7 +1252,6 @@ impl Loader {
             pins_created,
             pins_reused,
             reused,
-            staged,
             slots_filled: Vec::new(),
             bpffs: pin_dir.map(|d| d.path().to_owned()),
             struct_ops: prepared.struct_ops.clone(),
@@ -1328,7 +1314,7 @@ impl Loader {
         {
             let fd =
                 sys::map_get_fd_by_id_with(id, access).map_err(|e| syscall(Step::OpenPin, e))?;
-            return reuse(fd, Origin::PinStaged(path));
+            return reuse(fd, Origin::PinReused(path));
         }
         // A pinned arena at a fixed address: loads of this process that race
         // to make it take turns (to the end of their calls), or the losers,
@@ -1751,31 +1737,14 @@ fn worth_parallel_programs(programs: &[crate::program::Linked]) -> bool {
 /// Writes the fds of the programs named in prog-array contents, one batch
 /// update per prog array (prog-array updates do not wait for a grace
 /// period, unlike map-in-map ones).
-///
-/// As libbpf (`bpf_object_init_prog_arrays`), a prog array reused from a pin
-/// or a replacement gets this load's programs in its slots too: an agent
-/// that upgrades over a pinned jump table tail-calls its new programs, not
-/// the previous version's (which the table would keep alive). Other slots
-/// are left as they are, and a reused map is not frozen.
 fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), LoadError> {
-    // A map another instance of this call made to pin holds that
-    // instance's programs (and may be frozen already).
-    for m in spec
-        .maps
-        .values()
-        .filter(|m| m.autocreate && !coll.staged.iter().any(|n| *n == m.name))
-    {
-        let created = !coll.reused.iter().any(|n| *n == m.name);
-        write_fd_slots(
-            m,
-            &coll.maps,
-            Step::FillProgramSlots,
-            created,
-            |value| match value {
+    for m in spec.maps.values().filter(|m| m.autocreate) {
+        if !coll.reused.iter().any(|n| *n == m.name) {
+            write_fd_slots(m, &coll.maps, Step::FillProgramSlots, |value| match value {
                 MapValue::Program(p) => coll.programs.get(p.as_str()).map(|p| p.fd.as_fd()),
                 _ => None,
-            },
-        )?;
+            })?;
+        }
     }
     Ok(())
 }
@@ -1783,15 +1752,13 @@ fn fill_program_slots(spec: &CollectionSpec, coll: &Collection) -> Result<(), Lo
 /// Writes into map `m` (by name in `maps`) the fd `fd_of` gives for each of
 /// its contents' values that names a map or program, with one batch update
 /// (a single update per slot where the kernel has no batch operation), then
-/// freezes `m` if its spec asks for it and `created` (this load made it; not
-/// before the slots: a frozen map takes no writes from user space). A failed
-/// write is retried slot by slot, so that the error names the slot and what
-/// it was to hold.
+/// freezes `m` if its spec asks for it (not before: a frozen map takes no
+/// writes from user space). A failed write is retried slot by slot, so that
+/// the error names the slot and what it was to hold.
 fn write_fd_slots<'a>(
     m: &MapSpec,
     maps: &std::collections::BTreeMap<String, OwnedFd>,
     step: Step,
-    created: bool,
     fd_of: impl Fn(&MapValue) -> Option<std::os::fd::BorrowedFd<'a>>,
 ) -> Result<(), LoadError> {
     use std::os::fd::AsRawFd;
@@ -1845,20 +1812,13 @@ fn write_fd_slots<'a>(
             for (i, key, value) in &slots {
                 // SAFETY: as for the batch above, one slot.
                 if let Err(source) = unsafe { sys::map_update_elem(fd, key, value) } {
-                    let mut hint = slot_hint(m, *i);
-                    if !created && source.raw_os_error() == Some(libc::EPERM) {
-                        hint.push_str(
-                            "; the map was reused (from a pin or `replace_map`), and a frozen \
-                             map takes no writes from user space",
-                        );
-                    }
-                    return Err(syscall(source, Some(hint)));
+                    return Err(syscall(source, Some(slot_hint(m, *i))));
                 }
             }
             return Err(syscall(batch, None));
         }
     }
-    if m.freeze && created {
+    if m.freeze {
         sys::map_freeze(fd).map_err(|source| LoadError::Syscall {
             map: m.name.to_string(),
             step: Step::Freeze,
@@ -2197,7 +2157,7 @@ fn fill_map_slots(
     m: &MapSpec,
     maps: &std::collections::BTreeMap<String, OwnedFd>,
 ) -> Result<(), LoadError> {
-    write_fd_slots(m, maps, Step::FillSlots, true, |value| match value {
+    write_fd_slots(m, maps, Step::FillSlots, |value| match value {
         MapValue::Map(target) => maps.get(target.as_str()).map(|fd| fd.as_fd()),
         _ => None,
     })

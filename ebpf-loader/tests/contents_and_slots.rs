@@ -12,7 +12,7 @@ use ebpf_loader::{LoadError, Loader, Step};
 use ebpf_spec::{
     ByteOrder, CollectionSpec, MapEntry, MapFlags, MapSpec, MapType, MapValue, Pinning,
 };
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 fn entry(key: u32, value: u32) -> MapEntry {
     MapEntry {
@@ -417,93 +417,4 @@ fn a_pinned_lru_map_with_per_cpu_lists_is_reused() {
         again.map_id("lru").unwrap().unwrap(),
         first.map_id("lru").unwrap().unwrap()
     );
-}
-
-/// A prog array `jt`, pinned by name, whose slot 0 holds `tgt` (returning
-/// `version`), and `entry`, which tail-calls slot 0 and returns 0 when the
-/// slot is empty.
-fn jump_table(version: i32) -> CollectionSpec {
-    use ebpf_spec::{Instruction as I, ProgramSpec, Relocation, RelocationTarget};
-    let mut spec = CollectionSpec::default();
-    let mut jt = MapSpec::new("jt", MapType::ProgArray, 4, 4, 2);
-    jt.pinning = Pinning::ByName;
-    jt.contents.push(MapEntry::at_index(
-        0,
-        MapValue::Program("tgt".into()),
-        ByteOrder::NATIVE,
-    ));
-    spec.maps.insert("jt".into(), jt);
-    let mut entry = ProgramSpec::new(
-        "entry",
-        "socket",
-        vec![
-            I::new(0x18, 2, 1, 0, 0), // r2 = map jt
-            I::new(0x00, 0, 0, 0, 0),
-            I::new(0xb7, 3, 0, 0, 0),  // r3 = 0
-            I::new(0x85, 0, 0, 0, 12), // bpf_tail_call
-            I::new(0xb7, 0, 0, 0, 0),  // r0 = 0 (empty slot)
-            I::new(0x95, 0, 0, 0, 0),
-        ],
-        "GPL",
-    );
-    entry.relocations = vec![Relocation {
-        instruction: 0,
-        target: RelocationTarget::Map { map: "jt".into() },
-    }];
-    let tgt = ProgramSpec::new(
-        "tgt",
-        "socket",
-        vec![I::new(0xb7, 0, 0, 0, version), I::new(0x95, 0, 0, 0, 0)],
-        "GPL",
-    );
-    spec.programs.insert("entry".into(), entry);
-    spec.programs.insert("tgt".into(), tgt);
-    spec
-}
-
-/// As libbpf: a prog array reused from a pin, or given to `replace_map`,
-/// gets this load's programs in the slots its spec fills. An upgraded agent
-/// that reuses its pinned jump table tail-calls its own programs, not the
-/// previous version's (which the table kept alive).
-#[test]
-fn reused_and_replaced_prog_arrays_get_this_loads_programs() {
-    let Some(_serial) = kernel() else { return };
-    let fs = BpfFs::mount();
-    let loader = Loader::new().pin_path(fs.path());
-    let run =
-        |c: &ebpf_loader::Collection| c.test_run("entry", &[0u8; 64], 1).unwrap().unwrap().retval;
-    let v1 = loader.load(&jump_table(1)).unwrap();
-    assert_eq!(run(&v1), 1);
-    drop(v1); // the agent exits; the pin keeps the table and its program
-    let v2 = loader.load(&jump_table(2)).unwrap();
-    assert_eq!(fs.pins(), ["jt"]);
-    assert_eq!(run(&v2), 2, "the reused pin holds v2's program");
-
-    let mut template = jump_table(3).maps["jt"].clone();
-    template.contents.clear();
-    let empty = Loader::new().create_map(&template).unwrap();
-    let v3 = Loader::new()
-        .replace_map("jt", empty.fd().as_fd().try_clone_to_owned().unwrap())
-        .load(&jump_table(3))
-        .unwrap();
-    assert_eq!(run(&v3), 3, "the replaced prog array holds v3's program");
-}
-
-/// A reused prog array that its maker froze takes no new programs: the load
-/// fails at the slot, and says why.
-#[test]
-fn a_frozen_reused_prog_array_is_refused_with_a_reason() {
-    let Some(_serial) = kernel() else { return };
-    let fs = BpfFs::mount();
-    let loader = Loader::new().pin_path(fs.path());
-    let mut frozen = jump_table(1);
-    frozen.maps.get_mut("jt").unwrap().freeze = true;
-    drop(loader.load(&frozen).unwrap());
-    let fds = open_fds();
-    let err = loader.load(&frozen).map(drop).unwrap_err();
-    assert_eq!(err.step(), Some(Step::FillProgramSlots), "{err}");
-    assert_eq!(err.errno(), Some(libc::EPERM), "{err}");
-    assert!(err.to_string().contains("frozen"), "{err}");
-    assert_eq!(open_fds(), fds, "nothing left open");
-    assert_eq!(fs.pins(), ["jt"], "the pin stays");
 }
