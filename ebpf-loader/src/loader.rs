@@ -357,7 +357,9 @@ impl Loader {
 
     /// Uses `map` (an existing map's fd) instead of creating map `name`, after
     /// the same compatibility check as for a pin. Each loaded collection gets
-    /// its own duplicate of the fd.
+    /// its own duplicate of the fd. As a reused pin, it keeps its contents
+    /// and slots (a prog array's too, unlike libbpf's `bpf_map__reuse_fd`,
+    /// after which libbpf writes the load's programs into it).
     ///
     /// A load refuses, before any syscall, a replacement it would not use: a
     /// name its spec (for [`load_all`](Self::load_all), every spec of the

@@ -5,8 +5,8 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 /// A directory on a bpffs where maps are pinned by name, for one call of the
 /// loader (`load`, `load_many`, `load_all`).
@@ -26,10 +26,6 @@ pub(crate) struct PinDir {
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
     turn: Mutex<Option<crate::arena::Turn>>,
-    /// Set once a wait for the directory's flock ran out in this call (a
-    /// `flock DIR command` wrapper, a stopped process): later locks of the
-    /// call are tried once, not waited for again.
-    lock_timed_out: AtomicBool,
 }
 
 /// A map a call created to pin, not pinned yet.
@@ -91,19 +87,33 @@ pub(crate) enum Publish {
     Failed(LoadError),
 }
 
-/// Held while a call of this process publishes its pins, whatever the
-/// directory: threads take turns even where the directory cannot be
-/// flocked.
-static PUBLISHING: Mutex<()> = Mutex::new(());
+/// Written while a call of this process publishes its pins, whatever the
+/// directory, and read while one opens an existing pin: threads take turns
+/// even where the directory cannot be flocked. Always taken after the
+/// directory's flock, never before.
+static PUBLISHING: RwLock<()> = RwLock::new(());
 
-/// How long a call waits for another process's flock on the pin directory
-/// before it publishes without it.
-const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a call waits for another process's exclusive flock on the pin
+/// directory before it publishes without it.
+const DIR_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a load waits for the shared flock to open an existing pin: a
+/// publish holds the exclusive one for as long as it takes to pin a few
+/// maps.
+const DIR_LOCK_WAIT_SHARED: Duration = Duration::from_millis(200);
+
+/// After a wait for a directory's flock runs out (a `flock DIR command`
+/// wrapper, a stopped process), the loads of this process try that
+/// directory's flock once, without waiting, for this long.
+const DIR_LOCK_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The directories (by device and inode) whose flock wait ran out, and when.
+static TIMED_OUT: Mutex<Vec<((u64, u64), Instant)>> = Mutex::new(Vec::new());
 
 /// A `flock` on a directory, released on drop; `None` where the directory
-/// cannot be opened (it needs read permission) or stays locked for
-/// [`DIR_LOCK_WAIT`] (a `flock DIR command` wrapper, a stopped process):
-/// the call then goes on without it.
+/// cannot be opened (it needs read permission) or stays locked for the wait
+/// (a `flock DIR command` wrapper, a stopped process): the call then goes on
+/// without it.
 ///
 /// Exclusive while a call publishes its pins; shared while a call opens an
 /// existing pin, so that it never opens one between another loader's first
@@ -114,28 +124,43 @@ struct DirLock {
 }
 
 impl DirLock {
-    /// `how`: `LOCK_EX` or `LOCK_SH`. Waits up to [`DIR_LOCK_WAIT`], or
-    /// tries once if `timed_out` is set, and sets it when the wait runs out.
-    fn take(dir: &Path, how: libc::c_int, timed_out: &AtomicBool) -> Option<DirLock> {
+    /// `how`: `LOCK_EX` (waiting up to [`DIR_LOCK_WAIT`]) or `LOCK_SH` (up
+    /// to [`DIR_LOCK_WAIT_SHARED`]); tried once if a wait for this directory
+    /// ran out in the last [`DIR_LOCK_BACKOFF`].
+    fn take(dir: &Path, how: libc::c_int) -> Option<DirLock> {
         use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
         let file = std::fs::File::open(dir).ok()?;
-        let start = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_micros(100);
+        let id = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+        let wait = if how == libc::LOCK_EX {
+            DIR_LOCK_WAIT
+        } else {
+            DIR_LOCK_WAIT_SHARED
+        };
+        let backing_off = id.is_some_and(|id| {
+            let mut timed_out = lock(&TIMED_OUT);
+            timed_out.retain(|(_, at)| at.elapsed() < DIR_LOCK_BACKOFF);
+            timed_out.iter().any(|(d, _)| *d == id)
+        });
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(100);
         loop {
             // SAFETY: flock on an fd this function owns; no memory is passed.
             if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
                 return Some(DirLock { _dir: file });
             }
             let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
-            if !busy || timed_out.load(Ordering::Relaxed) {
+            if !busy || backing_off {
                 return None;
             }
-            if start.elapsed() >= DIR_LOCK_WAIT {
-                timed_out.store(true, Ordering::Relaxed);
+            if start.elapsed() >= wait {
+                if let Some(id) = id {
+                    lock(&TIMED_OUT).push((id, Instant::now()));
+                }
                 return None;
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(10));
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 }
@@ -162,7 +187,6 @@ impl PinDir {
                 staged: Mutex::new(Vec::new()),
                 made: Mutex::new(Vec::new()),
                 turn: Mutex::new(None),
-                lock_timed_out: AtomicBool::new(false),
             }),
             Ok(false) => Err(err(
                 "is not on a bpf filesystem (mount one with `mount -t bpf bpf DIR`)".into(),
@@ -188,7 +212,8 @@ impl PinDir {
     /// directory: never while another loader of this library publishes, so
     /// never a pin that its failed publish is about to remove.
     pub(crate) fn open_pin(&self, c: &std::ffi::CStr, access: u32) -> std::io::Result<OwnedFd> {
-        let _shared = DirLock::take(&self.path, libc::LOCK_SH, &self.lock_timed_out);
+        let _shared = DirLock::take(&self.path, libc::LOCK_SH);
+        let _in_process = PUBLISHING.read().unwrap_or_else(|e| e.into_inner());
         sys::obj_get(c, access)
     }
 
@@ -257,11 +282,14 @@ impl PinDir {
         // only another tool pinning a name meanwhile can make a race found
         // while pinning. The flock first (it may wait), so that a wait for
         // one directory does not hold up the others.
-        let _publishing = DirLock::take(&self.path, libc::LOCK_EX, &self.lock_timed_out);
-        let _in_process = lock(&PUBLISHING);
+        let _publishing = DirLock::take(&self.path, libc::LOCK_EX);
+        let _in_process = PUBLISHING.write().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
             return Err(s.taken());
         }
+        // Dropped before the locks: on an error, or a panic, the pins made
+        // are removed while no other loader may open them.
+        let mut rollback = RemoveMade(Some(self));
         for s in &staged {
             let err = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
                 map: s.name.clone(),
@@ -277,9 +305,9 @@ impl PinDir {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => s.taken(),
                 Err(e) => Publish::Failed(err(e, None)),
             };
-            self.remove_made();
             return Err(failed);
         }
+        rollback.0 = None;
         Ok(())
     }
 
@@ -287,6 +315,18 @@ impl PinDir {
     pub(crate) fn remove_made(&self) {
         for p in std::mem::take(&mut *lock(&self.made)) {
             let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes the pins a publish made when it is dropped armed: on an error or
+/// a panic in [`PinDir::publish`], before its locks are released.
+struct RemoveMade<'d>(Option<&'d PinDir>);
+
+impl Drop for RemoveMade<'_> {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0 {
+            dir.remove_made();
         }
     }
 }

@@ -607,34 +607,54 @@ fn a_failed_publish_takes_back_no_pin_another_loader_reused() {
         .expect("two pins")
         .0 as u64
         + 1;
-    for round in 0..100 {
-        let stop = AtomicBool::new(false);
-        let (result, reused) = std::thread::scope(|s| {
-            let other = s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(fd) = open_pin_as_a_loader(fs.path(), &fs.pin("xa")) {
-                        return Some(fd);
+    // A failed pin (an errno), then a panic there (a bug): either way the
+    // first pin is gone before another loader may open it.
+    for panics in [false, true] {
+        for round in 0..100 {
+            let stop = AtomicBool::new(false);
+            let (result, reused) = std::thread::scope(|s| {
+                let other = s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Some(fd) = open_pin_as_a_loader(fs.path(), &fs.pin("xa")) {
+                            return Some(fd);
+                        }
                     }
+                    None
+                });
+                if panics {
+                    fault_injection::panic_at_call(second_pin);
+                } else {
+                    fault_injection::fail_call_and_retries(second_pin, libc::ENOMEM);
                 }
-                None
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    loader.load(&spec).map(drop)
+                }));
+                fault_injection::disarm();
+                stop.store(true, Ordering::Relaxed);
+                (result, other.join().unwrap())
             });
-            fault_injection::fail_call_and_retries(second_pin, libc::ENOMEM);
-            let result = loader.load(&spec).map(drop);
-            fault_injection::disarm();
-            stop.store(true, Ordering::Relaxed);
-            (result, other.join().unwrap())
-        });
-        let err = result.expect_err("the second pin fails");
-        assert_eq!(err.errno(), Some(libc::ENOMEM), "{err}");
-        assert!(
-            fs.pins().is_empty(),
-            "round {round}: pins left: {:?}",
-            fs.pins()
-        );
-        assert!(
-            reused.is_none(),
-            "round {round}: another loader reused pin `xa` of a load that failed ({err}) and \
-             then removed it"
-        );
+            let what = match result {
+                Ok(result) => {
+                    assert!(!panics, "round {round}: the pin's call panics");
+                    let err = result.expect_err("the second pin fails");
+                    assert_eq!(err.errno(), Some(libc::ENOMEM), "{err}");
+                    err.to_string()
+                }
+                Err(_) => {
+                    assert!(panics, "round {round}: only the injected panic");
+                    "a panic".to_owned()
+                }
+            };
+            assert!(
+                fs.pins().is_empty(),
+                "round {round}: pins left: {:?}",
+                fs.pins()
+            );
+            assert!(
+                reused.is_none(),
+                "round {round}: another loader reused pin `xa` of a load that failed ({what}) \
+                 and then removed it"
+            );
+        }
     }
 }

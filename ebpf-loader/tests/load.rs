@@ -417,14 +417,33 @@ fn a_load_does_not_wait_for_ever_for_a_locked_pin_directory() {
     assert_eq!(created, Ok(1));
     assert_eq!(fs.pins(), ["held"]);
 
-    // While a load waits for that lock, a load into another directory does
-    // not wait behind it.
+    // For 10 s after, loads of this process try that directory's lock once,
+    // without waiting.
+    let mut again = CollectionSpec::default();
+    again
+        .maps
+        .insert("again".into(), common::pinned_hash("again", 8));
+    let start = std::time::Instant::now();
+    drop(Loader::new().pin_path(fs.path()).load(&again).unwrap());
+    let took = start.elapsed();
+    eprintln!("a load after the wait ran out: {took:?}");
+    assert_eq!(fs.pins(), ["again", "held"]);
+
+    // While a load waits for a directory's lock, a load into another
+    // directory does not wait behind it.
+    let locked = BpfFs::mount();
+    let locked_dir = std::fs::File::open(locked.path()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::flock(locked_dir.as_raw_fd(), libc::LOCK_EX) },
+        0
+    );
     let other = BpfFs::mount();
     let mut spec = CollectionSpec::default();
     spec.maps
         .insert("later".into(), common::pinned_hash("later", 8));
     let (tx, rx) = std::sync::mpsc::channel();
-    let (path, waiting) = (fs.path().to_owned(), spec.clone());
+    let (path, waiting) = (locked.path().to_owned(), spec.clone());
     std::thread::spawn(move || {
         tx.send(Loader::new().pin_path(path).load(&waiting).is_ok())
             .unwrap();
@@ -436,7 +455,7 @@ fn a_load_does_not_wait_for_ever_for_a_locked_pin_directory() {
         "the other directory's load ended after the waiting one"
     );
     assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap());
-    drop(dir);
+    drop((dir, locked_dir));
 }
 
 /// A pin that moves away and back while loads pin its name is never taken
@@ -1429,4 +1448,36 @@ fn an_incompatible_replacement_names_replace_map() {
     let message = err.to_string();
     assert!(message.contains("replace_map"), "{message}");
     assert!(message.contains("value_size"), "{message}");
+}
+
+/// A measurement, not a check (`cargo test -p ebpf-loader --test load --
+/// --ignored --nocapture`): loads that only reuse a pin, while another
+/// process holds the pin directory's flock (a `flock DIR agent` wrapper).
+/// The first waits for the shared flock (200 ms at most), the next ones of
+/// the process try it once for 10 s after.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn reuse_only_loads_under_a_held_flock() {
+    use std::os::fd::AsRawFd;
+    let Some(_serial) = kernel() else { return };
+    let fs = BpfFs::mount();
+    let mut spec = CollectionSpec::default();
+    spec.maps.insert("aa".into(), common::pinned_hash("aa", 5));
+    let loader = Loader::new().pin_path(fs.path());
+    drop(loader.load(&spec).unwrap());
+    let start = std::time::Instant::now();
+    drop(loader.load(&spec).unwrap());
+    eprintln!("a reuse-only load, no flock held: {:?}", start.elapsed());
+    let dir = std::fs::File::open(fs.path()).unwrap();
+    // SAFETY: flock on an fd this test owns; no memory is passed.
+    assert_eq!(unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) }, 0);
+    for i in 0..3 {
+        let start = std::time::Instant::now();
+        let coll = loader.load(&spec).unwrap();
+        assert_eq!(coll.pins_reused().len(), 1);
+        eprintln!(
+            "reuse-only load {i} under a held flock: {:?}",
+            start.elapsed()
+        );
+    }
 }
