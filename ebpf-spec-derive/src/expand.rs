@@ -121,10 +121,7 @@ fn bitwise_fn(input: &Input<'_>, krate: &Path) -> TokenStream {
         }
         Data::Enum(variants) => {
             let arms = variants.iter().map(|variant| {
-                let bindings: Vec<Ident> = (0..variant.fields.len())
-                    .map(|i| format_ident!("__self_{}", i, span = Span::mixed_site()))
-                    .collect();
-                let pattern = bind_pattern(variant, &bindings);
+                let (bindings, pattern) = bind_variant(variant);
                 let answers = variant
                     .fields
                     .iter()
@@ -259,10 +256,7 @@ fn enum_bodies(
     let mut used = false;
     for variant in variants {
         let variant_ident = variant.ident;
-        let bindings: Vec<Ident> = (0..variant.fields.len())
-            .map(|i| format_ident!("__self_{}", i, span = Span::mixed_site()))
-            .collect();
-        let pattern = bind_pattern(variant, &bindings);
+        let (bindings, pattern) = bind_variant(variant);
 
         let copies = variant
             .fields
@@ -312,6 +306,16 @@ fn enum_bodies(
         TokenStream::new()
     };
     (quote!(match self { #(#copy_arms)* }), walk, used)
+}
+
+/// The bindings `__self_N` of a variant's fields (`mixed_site`), and the
+/// pattern that binds them ([`bind_pattern`]).
+fn bind_variant(variant: &Variant<'_>) -> (Vec<Ident>, TokenStream) {
+    let bindings: Vec<Ident> = (0..variant.fields.len())
+        .map(|i| format_ident!("__self_{}", i, span = Span::mixed_site()))
+        .collect();
+    let pattern = bind_pattern(variant, &bindings);
+    (bindings, pattern)
 }
 
 /// `Self::V { a: __self_0, b: _ }`, `Self::V(__self_0, _)` or `Self::V`;
