@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ pub(crate) struct PinDir {
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
     turn: Mutex<Option<crate::arena::Turn>>,
+    /// Set once a wait for the shared flock ran out in this call: later pin
+    /// opens of the call wait [`DIR_LOCK_GRACE_SHARED`] only.
+    shared_timed_out: AtomicBool,
 }
 
 /// A map a call created to pin, not pinned yet.
@@ -102,13 +106,10 @@ const DIR_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// maps.
 const DIR_LOCK_WAIT_SHARED: Duration = Duration::from_millis(200);
 
-/// After a wait for a directory's flock runs out (a `flock DIR command`
-/// wrapper, a stopped process), the loads of this process try that
-/// directory's flock once, without waiting, for this long.
-const DIR_LOCK_BACKOFF: Duration = Duration::from_secs(10);
-
-/// The directories (by device and inode) whose flock wait ran out, and when.
-static TIMED_OUT: Mutex<Vec<((u64, u64), Instant)>> = Mutex::new(Vec::new());
+/// How long later pin opens of a call wait for the shared flock once a wait
+/// for it ran out in that call (a `flock DIR command` wrapper, a stopped
+/// process): still long enough for another loader's publish.
+const DIR_LOCK_GRACE_SHARED: Duration = Duration::from_millis(20);
 
 /// A `flock` on a directory, released on drop; `None` where the directory
 /// cannot be opened (it needs read permission) or stays locked for the wait
@@ -124,24 +125,11 @@ struct DirLock {
 }
 
 impl DirLock {
-    /// `how`: `LOCK_EX` (waiting up to [`DIR_LOCK_WAIT`]) or `LOCK_SH` (up
-    /// to [`DIR_LOCK_WAIT_SHARED`]); tried once if a wait for this directory
-    /// ran out in the last [`DIR_LOCK_BACKOFF`].
-    fn take(dir: &Path, how: libc::c_int) -> Option<DirLock> {
+    /// `how`: `LOCK_EX` or `LOCK_SH`, waited for up to `wait`; `None` when
+    /// the wait runs out.
+    fn take(dir: &Path, how: libc::c_int, wait: Duration) -> Option<DirLock> {
         use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
         let file = std::fs::File::open(dir).ok()?;
-        let id = file.metadata().ok().map(|m| (m.dev(), m.ino()));
-        let wait = if how == libc::LOCK_EX {
-            DIR_LOCK_WAIT
-        } else {
-            DIR_LOCK_WAIT_SHARED
-        };
-        let backing_off = id.is_some_and(|id| {
-            let mut timed_out = lock(&TIMED_OUT);
-            timed_out.retain(|(_, at)| at.elapsed() < DIR_LOCK_BACKOFF);
-            timed_out.iter().any(|(d, _)| *d == id)
-        });
         let start = Instant::now();
         let mut pause = Duration::from_micros(100);
         loop {
@@ -150,13 +138,7 @@ impl DirLock {
                 return Some(DirLock { _dir: file });
             }
             let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
-            if !busy || backing_off {
-                return None;
-            }
-            if start.elapsed() >= wait {
-                if let Some(id) = id {
-                    lock(&TIMED_OUT).push((id, Instant::now()));
-                }
+            if !busy || start.elapsed() >= wait {
                 return None;
             }
             std::thread::sleep(pause);
@@ -187,6 +169,7 @@ impl PinDir {
                 staged: Mutex::new(Vec::new()),
                 made: Mutex::new(Vec::new()),
                 turn: Mutex::new(None),
+                shared_timed_out: AtomicBool::new(false),
             }),
             Ok(false) => Err(err(
                 "is not on a bpf filesystem (mount one with `mount -t bpf bpf DIR`)".into(),
@@ -212,7 +195,15 @@ impl PinDir {
     /// directory: never while another loader of this library publishes, so
     /// never a pin that its failed publish is about to remove.
     pub(crate) fn open_pin(&self, c: &std::ffi::CStr, access: u32) -> std::io::Result<OwnedFd> {
-        let _shared = DirLock::take(&self.path, libc::LOCK_SH);
+        let wait = if self.shared_timed_out.load(Ordering::Relaxed) {
+            DIR_LOCK_GRACE_SHARED
+        } else {
+            DIR_LOCK_WAIT_SHARED
+        };
+        let shared = DirLock::take(&self.path, libc::LOCK_SH, wait);
+        if shared.is_none() {
+            self.shared_timed_out.store(true, Ordering::Relaxed);
+        }
         let _in_process = PUBLISHING.read().unwrap_or_else(|e| e.into_inner());
         sys::obj_get(c, access)
     }
@@ -282,7 +273,7 @@ impl PinDir {
         // only another tool pinning a name meanwhile can make a race found
         // while pinning. The flock first (it may wait), so that a wait for
         // one directory does not hold up the others.
-        let _publishing = DirLock::take(&self.path, libc::LOCK_EX);
+        let _publishing = DirLock::take(&self.path, libc::LOCK_EX, DIR_LOCK_WAIT);
         let _in_process = PUBLISHING.write().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = staged.iter().find(|s| s.path.symlink_metadata().is_ok()) {
             return Err(s.taken());
