@@ -212,18 +212,6 @@ fn at_fixed_address(m: &MapSpec) -> bool {
 /// to remove pins as fast as this one makes them.
 const PIN_ATTEMPTS: usize = 16;
 
-/// Removes the pins a call made, when it fails or panics (disarmed on
-/// success): pins that existed before stay.
-struct MadeGuard<'d>(Option<&'d PinDir>);
-
-impl Drop for MadeGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0 {
-            dir.remove_made();
-        }
-    }
-}
-
 /// A map as the kernel reports it, with the inner map of one of its slots
 /// when it is a map-in-map with a filled slot.
 struct KernelMap(sys::MapInfo, Option<MapSpec>);
@@ -1422,19 +1410,17 @@ impl Loader {
         if fixed_arena {
             dir.take_turn();
         }
-        let mut guard = MadeGuard(Some(dir));
+        // Pins are made last, by `publish`, which removes them itself when
+        // it fails or panics: nothing to undo here.
         let mut tries = 0;
         loop {
             tries += 1;
             let out = attempt()?;
             match dir.publish() {
-                Ok(()) => {
-                    guard.0 = None;
-                    return Ok(out);
-                }
+                Ok(()) => return Ok(out),
                 Err(Publish::Race(e)) => {
-                    // `publish` took the staged maps; `out` holds the rest.
-                    dir.remove_made();
+                    // `publish` took the staged maps and removed any pins it
+                    // made; `out` holds the rest.
                     drop(out);
                     if tries == PIN_ATTEMPTS {
                         return Err(e);

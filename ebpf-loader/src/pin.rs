@@ -21,9 +21,6 @@ pub(crate) struct PinDir {
     path: PathBuf,
     /// Maps created to pin, in creation order.
     staged: Mutex<Vec<Staged>>,
-    /// The pins this call's `publish` made: removed again if the call fails
-    /// (or loses a race) while it publishes.
-    made: Mutex<Vec<PathBuf>>,
     /// This call's turn at pinned arenas with a fixed address, held to its
     /// end (see [`take_turn`](Self::take_turn)).
     turn: Mutex<Option<crate::arena::Turn>>,
@@ -167,7 +164,6 @@ impl PinDir {
             Ok(true) => Ok(PinDir {
                 path: path.to_owned(),
                 staged: Mutex::new(Vec::new()),
-                made: Mutex::new(Vec::new()),
                 turn: Mutex::new(None),
                 shared_timed_out: AtomicBool::new(false),
             }),
@@ -280,7 +276,7 @@ impl PinDir {
         }
         // Dropped before the locks: on an error, or a panic, the pins made
         // are removed while no other loader may open them.
-        let mut rollback = RemoveMade(Some(self));
+        let mut made = Made(Vec::with_capacity(staged.len()));
         for s in &staged {
             let err = |source: std::io::Error, hint: Option<String>| LoadError::Syscall {
                 map: s.name.clone(),
@@ -290,7 +286,7 @@ impl PinDir {
             };
             let failed = match sys::obj_pin(s.fd.as_fd(), &s.c_path) {
                 Ok(()) => {
-                    lock(&self.made).push(s.path.clone());
+                    made.0.push(&s.path);
                     continue;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => s.taken(),
@@ -298,26 +294,21 @@ impl PinDir {
             };
             return Err(failed);
         }
-        rollback.0 = None;
+        // Every pin made stays.
+        made.0.clear();
         Ok(())
-    }
-
-    /// Removes the pins this call made: the call failed, or lost a race.
-    pub(crate) fn remove_made(&self) {
-        for p in std::mem::take(&mut *lock(&self.made)) {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 
-/// Removes the pins a publish made when it is dropped armed: on an error or
-/// a panic in [`PinDir::publish`], before its locks are released.
-struct RemoveMade<'d>(Option<&'d PinDir>);
+/// The pins a [`PinDir::publish`] has made so far: removed when it is
+/// dropped (on an error or a panic, before the publish's locks are
+/// released), unless the publish empties it on success.
+struct Made<'p>(Vec<&'p Path>);
 
-impl Drop for RemoveMade<'_> {
+impl Drop for Made<'_> {
     fn drop(&mut self) {
-        if let Some(dir) = self.0 {
-            dir.remove_made();
+        for p in self.0.drain(..) {
+            let _ = std::fs::remove_file(p);
         }
     }
 }

@@ -15,31 +15,34 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Types that own no heap memory: the copy is the value itself, slices copy
-/// with one `memcpy`, and there is nothing to walk.
+/// with one `memcpy`, there is nothing to walk, and the type is
+/// [`PlainCopy`]. Used for the spec's own such types too (`MapFlags`, the
+/// kernel enums, `Instruction`).
 macro_rules! plain {
     ($($t:ty),* $(,)?) => {$(
-        impl DeepCopy for $t {
+        impl $crate::deep_copy::DeepCopy for $t {
             #[inline]
             fn deep_copy(&self) -> Self {
                 *self
             }
             #[inline]
-            fn walk_buffers(&self, _walker: &mut Walker) {}
+            fn walk_buffers(&self, _walker: &mut $crate::deep_copy::Walker) {}
             #[inline]
-            fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
+            fn deep_copy_slice(src: &[Self]) -> ::std::vec::Vec<Self> {
                 src.to_vec()
             }
             #[inline]
-            fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
+            fn walk_slice(_src: &[Self], _walker: &mut $crate::deep_copy::Walker) {}
             #[inline]
-            fn __bitwise(&self) -> Bitwise<Self> {
-                Bitwise::COPY
+            fn __bitwise(&self) -> $crate::deep_copy::Bitwise<Self> {
+                $crate::deep_copy::Bitwise::COPY
             }
         }
 
-        impl PlainCopy for $t {}
+        impl $crate::deep_copy::PlainCopy for $t {}
     )*};
 }
+pub(crate) use plain;
 
 plain!(
     u8,

@@ -41,6 +41,8 @@ mod check;
 mod impls;
 mod walk;
 
+pub(crate) use impls::plain;
+
 use std::marker::PhantomData;
 
 pub use check::{
@@ -166,25 +168,23 @@ pub trait DeepCopy: Sized {
     fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
         let mut out: Vec<Self> = Vec::with_capacity(src.len());
         for item in src {
-            if item.__bitwise().holds() {
-                let len = out.len();
-                // SAFETY: `out` has room for `src.len()` elements and holds
-                // `len < src.len()`, so slot `len` is in its allocation and
-                // unused. `Bitwise::assume`'s contract, held by whoever made
-                // the `Bitwise` that holds: `item` owns nothing, and its
-                // bitwise copy is its deep copy, so `out` may own and drop
-                // the copy while `src` owns and drops `item`.
-                unsafe {
-                    out.as_mut_ptr().add(len).copy_from_nonoverlapping(item, 1);
-                    out.set_len(len + 1);
+            let len = out.len();
+            // SAFETY: `out` has room for `src.len()` elements and holds
+            // `len < src.len()`, so slot `len` is in its allocation and
+            // unused; it is written before `set_len` counts it (a panicking
+            // `deep_copy` leaves it uncounted). A bitwise copy is made only
+            // under `Bitwise::assume`'s contract, held by whoever made the
+            // `Bitwise` that holds: `item` owns nothing, and its bitwise copy
+            // is its deep copy, so `out` may own and drop the copy while
+            // `src` owns and drops `item`.
+            unsafe {
+                let slot = out.as_mut_ptr().add(len);
+                if item.__bitwise().holds() {
+                    slot.copy_from_nonoverlapping(item, 1);
+                } else {
+                    slot.write(item.deep_copy());
                 }
-            } else {
-                let len = out.len();
-                // SAFETY: as above, slot `len` is in the allocation and unused.
-                unsafe {
-                    out.as_mut_ptr().add(len).write(item.deep_copy());
-                    out.set_len(len + 1);
-                }
+                out.set_len(len + 1);
             }
         }
         out

@@ -1,7 +1,6 @@
 //! `MapSpec`: everything needed to create one kernel map.
 
 use crate::DeepCopy;
-use crate::deep_copy::Walker;
 use std::fmt;
 use zerocopy::byteorder::{BigEndian, LittleEndian, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -101,18 +100,7 @@ macro_rules! kernel_enum {
             }
         }
 
-        impl DeepCopy for $name {
-            fn deep_copy(&self) -> Self {
-                *self
-            }
-            fn walk_buffers(&self, _walker: &mut Walker) {}
-            #[inline]
-            fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
-                crate::deep_copy::Bitwise::COPY
-            }
-        }
-
-        impl $crate::deep_copy::PlainCopy for $name {}
+        $crate::deep_copy::plain!($name);
 
         #[cfg(feature = "serde")]
         impl serde::Serialize for $name {
@@ -314,18 +302,7 @@ bitflags::bitflags! {
     }
 }
 
-impl DeepCopy for MapFlags {
-    fn deep_copy(&self) -> Self {
-        *self
-    }
-    fn walk_buffers(&self, _walker: &mut Walker) {}
-    #[inline]
-    fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
-        crate::deep_copy::Bitwise::COPY
-    }
-}
-
-impl crate::deep_copy::PlainCopy for MapFlags {}
+crate::deep_copy::plain!(MapFlags);
 
 /// Whether (and how) a map is pinned on a bpffs when it is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, DeepCopy)]

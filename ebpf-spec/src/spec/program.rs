@@ -2,7 +2,6 @@
 
 use crate::DeepCopy;
 use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
-use crate::deep_copy::Walker;
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -352,22 +351,7 @@ impl fmt::Debug for Instruction {
     }
 }
 
-impl DeepCopy for Instruction {
-    fn deep_copy(&self) -> Self {
-        *self
-    }
-    fn walk_buffers(&self, _walker: &mut Walker) {}
-    fn deep_copy_slice(src: &[Self]) -> Vec<Self> {
-        src.to_vec()
-    }
-    fn walk_slice(_src: &[Self], _walker: &mut Walker) {}
-    #[inline]
-    fn __bitwise(&self) -> crate::deep_copy::Bitwise<Self> {
-        crate::deep_copy::Bitwise::COPY
-    }
-}
-
-impl crate::deep_copy::PlainCopy for Instruction {}
+crate::deep_copy::plain!(Instruction);
 
 /// What an instruction refers to, to be fixed up by the loader.
 #[derive(Debug, Clone, PartialEq, Eq, DeepCopy)]
